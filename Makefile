@@ -1,0 +1,37 @@
+# VexFS front door. `make demo` and `make test` set everything up themselves
+# (toolchain and kernel are cached under $VEXFS_CACHE, default ~/.cache/vexfs).
+
+CARGO ?= cargo
+
+.PHONY: all setup module userland demo test test-userland test-vm vm-test bench fmt clippy clean
+
+all: module userland
+
+setup:
+	@scripts/setup
+
+module: setup
+	@scripts/build-module
+
+userland:
+	@$(CARGO) build --release --workspace --quiet
+
+demo: module userland
+	@scripts/demo
+
+test: module userland
+	@scripts/test
+
+# The in-VM suite alone (assumes module and userland are built).
+test-vm:
+	@scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	@scripts/build-module clean
+	$(CARGO) clean

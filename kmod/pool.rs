@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tiered memory pools: three `kmem_cache`s of 1, 4 and 16 KiB objects
+//! (64-byte aligned) and a `kvmalloc` fall-through for anything larger.
+//!
+//! Every module buffer of variable size (ioctl requests and replies,
+//! per-mount state) is allocated here, so `vexctl stats` shows where the
+//! module's memory is. Objects are returned by RAII ([`PoolBox`]).
+
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+use kernel::alloc::{flags::GFP_KERNEL, KVVec};
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+
+use crate::abi;
+use crate::sys::KmemCache;
+
+/// Counters of one tier, updated without locks.
+struct TierCounters {
+    allocs: Atomic<u64>,
+    frees: Atomic<u64>,
+    in_use: Atomic<u64>,
+    high_water: Atomic<u64>,
+    bytes_in_use: Atomic<u64>,
+    failures: Atomic<u64>,
+}
+
+impl TierCounters {
+    const fn new() -> Self {
+        Self {
+            allocs: Atomic::new(0),
+            frees: Atomic::new(0),
+            in_use: Atomic::new(0),
+            high_water: Atomic::new(0),
+            bytes_in_use: Atomic::new(0),
+            failures: Atomic::new(0),
+        }
+    }
+
+    fn on_alloc(&self, bytes: u64) {
+        self.allocs.add(1, Relaxed);
+        self.bytes_in_use.add(bytes, Relaxed);
+        let now = self.in_use.fetch_add(1, Relaxed) + 1;
+        // Raise the high-water mark; a lost race only delays it to the next
+        // allocation, which is fine for a statistic.
+        let mut seen = self.high_water.load(Relaxed);
+        while now > seen {
+            match self.high_water.cmpxchg(seen, now, Relaxed) {
+                Ok(_) => break,
+                Err(cur) => seen = cur,
+            }
+        }
+    }
+
+    fn on_free(&self, bytes: u64) {
+        self.frees.add(1, Relaxed);
+        self.in_use.fetch_sub(1, Relaxed);
+        self.bytes_in_use.fetch_sub(bytes, Relaxed);
+    }
+
+    fn snapshot(&self, object_size: usize) -> abi::PoolTierStats {
+        abi::PoolTierStats {
+            object_size: object_size as u64,
+            allocs: self.allocs.load(Relaxed),
+            frees: self.frees.load(Relaxed),
+            in_use: self.in_use.load(Relaxed),
+            high_water: self.high_water.load(Relaxed),
+            bytes_in_use: self.bytes_in_use.load(Relaxed),
+            failures: self.failures.load(Relaxed),
+        }
+    }
+}
+
+/// Cache names as shown in /proc/slabinfo.
+const CACHE_NAMES: [&CStr; abi::POOL_TIERS - 1] =
+    [c"vexfs_pool_1k", c"vexfs_pool_4k", c"vexfs_pool_16k"];
+
+/// The module-wide pools.
+pub(crate) struct Pools {
+    caches: KVVec<KmemCache>,
+}
+
+/// Counters live outside [`Pools`] so that they are readable (and zero)
+/// even before the caches exist.
+static COUNTERS: [TierCounters; abi::POOL_TIERS] = [
+    TierCounters::new(),
+    TierCounters::new(),
+    TierCounters::new(),
+    TierCounters::new(),
+];
+
+/// Holder of the pools between module init and exit.
+struct PoolCell(UnsafeCell<Option<Pools>>);
+
+// SAFETY: The cell is written only by `init` and `exit`, which run while no
+// filesystem is registered and therefore no other code can read it.
+unsafe impl Sync for PoolCell {}
+
+static POOLS: PoolCell = PoolCell(UnsafeCell::new(None));
+
+/// Proof that the pools exist; dropping it destroys them.
+pub(crate) struct PoolsGuard(());
+
+impl Drop for PoolsGuard {
+    fn drop(&mut self) {
+        exit();
+    }
+}
+
+/// Creates the slab caches. Called once from module init, before the
+/// filesystem type is registered.
+pub(crate) fn init() -> Result<PoolsGuard> {
+    let mut caches = KVVec::with_capacity(CACHE_NAMES.len(), GFP_KERNEL)?;
+    for (name, size) in CACHE_NAMES.iter().zip(abi::POOL_TIER_SIZES) {
+        caches.push(KmemCache::new(name, size, abi::POOL_ALIGN)?, GFP_KERNEL)?;
+    }
+    // SAFETY: Module init runs alone; nothing reads `POOLS` before the
+    // filesystem is registered, which happens after this returns.
+    unsafe { *POOLS.0.get() = Some(Pools { caches }) };
+    Ok(PoolsGuard(()))
+}
+
+/// Destroys the slab caches, from module exit after the filesystem type is
+/// unregistered (so every mount, hence every object, is gone).
+fn exit() {
+    // SAFETY: Module exit runs alone, after the last user of the pools.
+    unsafe { *POOLS.0.get() = None };
+}
+
+/// The pools; `None` only outside the module's lifetime, which no
+/// filesystem operation can observe.
+fn pools() -> Option<&'static Pools> {
+    // SAFETY: Between `init` and `exit` the cell is only read; every caller
+    // runs inside a filesystem operation, which can only exist in between.
+    unsafe { (*POOLS.0.get()).as_ref() }
+}
+
+/// A snapshot of every tier's counters.
+pub(crate) fn stats() -> [abi::PoolTierStats; abi::POOL_TIERS] {
+    let mut out = [abi::PoolTierStats::default(); abi::POOL_TIERS];
+    for (i, o) in out.iter_mut().enumerate() {
+        let size = abi::POOL_TIER_SIZES.get(i).copied().unwrap_or(0);
+        *o = COUNTERS[i].snapshot(size);
+    }
+    out
+}
+
+/// Where a [`PoolBox`]'s memory came from.
+enum Backing {
+    Slab { tier: usize, obj: NonNull<u8> },
+    Large(KVVec<u8>),
+}
+
+/// A `T` stored in the smallest pool tier that fits it, freed on drop.
+pub(crate) struct PoolBox<T> {
+    backing: Backing,
+    ptr: NonNull<T>,
+}
+
+// SAFETY: `PoolBox<T>` owns its `T` like `KBox<T>` does.
+unsafe impl<T: Send> Send for PoolBox<T> {}
+// SAFETY: Shared access only hands out `&T`.
+unsafe impl<T: Sync> Sync for PoolBox<T> {}
+
+impl<T> PoolBox<T> {
+    /// Moves `value` into pool memory.
+    pub(crate) fn new(value: T) -> Result<Self> {
+        const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
+        let size = core::mem::size_of::<T>();
+        let pools = pools().ok_or(ENODEV)?;
+        let (backing, raw) = match abi::POOL_TIER_SIZES.iter().position(|&s| size <= s) {
+            Some(tier) => {
+                let Some(obj) = pools.caches[tier].alloc() else {
+                    COUNTERS[tier].failures.add(1, Relaxed);
+                    return Err(ENOMEM);
+                };
+                COUNTERS[tier].on_alloc(pools.caches[tier].object_size() as u64);
+                (Backing::Slab { tier, obj }, obj)
+            }
+            None => {
+                let large = &COUNTERS[abi::POOL_TIER_LARGE];
+                let mut v =
+                    KVVec::<u8>::with_capacity(size + core::mem::align_of::<T>(), GFP_KERNEL)
+                        .inspect_err(|_| large.failures.add(1, Relaxed))?;
+                large.on_alloc(v.capacity() as u64);
+                let base = v.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+                let pad = base.align_offset(core::mem::align_of::<T>());
+                // SAFETY: `pad < align_of::<T>()` and the capacity is
+                // `size + align_of::<T>()`, so the offset stays in bounds.
+                let aligned = unsafe { base.add(pad) };
+                // SAFETY: `aligned` is derived from a non-null allocation.
+                (Backing::Large(v), unsafe {
+                    NonNull::new_unchecked(aligned)
+                })
+            }
+        };
+        let ptr = raw.cast::<T>();
+        // SAFETY: `ptr` is aligned for `T` (64-byte slab objects, or aligned
+        // above) and points to at least `size_of::<T>()` writable bytes.
+        unsafe { ptr.as_ptr().write(value) };
+        Ok(Self { backing, ptr })
+    }
+}
+
+impl<T> Deref for PoolBox<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: `ptr` holds an initialised `T` owned by `self`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> DerefMut for PoolBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: `ptr` holds an initialised `T` owned exclusively by `self`.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T> Drop for PoolBox<T> {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` holds an initialised `T` that is never used again.
+        unsafe { core::ptr::drop_in_place(self.ptr.as_ptr()) };
+        match &self.backing {
+            Backing::Slab { tier, obj } => {
+                // A slab object exists only while the pools do.
+                if let Some(pools) = pools() {
+                    let cache = &pools.caches[*tier];
+                    // SAFETY: `obj` came from this cache's `alloc` and is dead.
+                    unsafe { cache.free(*obj) };
+                    COUNTERS[*tier].on_free(cache.object_size() as u64);
+                }
+            }
+            Backing::Large(v) => COUNTERS[abi::POOL_TIER_LARGE].on_free(v.capacity() as u64),
+        }
+    }
+}

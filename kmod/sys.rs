@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one place where VexFS calls raw `kernel::bindings`.
+//!
+//! Mainline Rust has no filesystem, inode or `kmem_cache` abstractions, so
+//! VexFS wraps the few C interfaces it needs here, each once, behind a small
+//! safe API. The rest of the module uses these wrappers only.
+
+use core::ffi::CStr;
+
+use core::ptr::NonNull;
+use kernel::ffi::c_int;
+
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// `ERR_PTR(err)`: encodes a negative errno in a pointer return value.
+pub(crate) fn err_ptr<T>(err: Error) -> *mut T {
+    // ERR_PTR() is a plain cast of the negative errno (include/linux/err.h).
+    err.to_errno() as isize as *mut T
+}
+
+/// A `kmem_cache` of fixed-size objects.
+pub(crate) struct KmemCache {
+    cache: NonNull<bindings::kmem_cache>,
+    object_size: usize,
+}
+
+// SAFETY: kmem_cache allocation and free are thread-safe in the kernel; the
+// pointer is only destroyed in `drop`, which has exclusive access.
+unsafe impl Send for KmemCache {}
+// SAFETY: See `Send`; `alloc` and `free` may be called concurrently.
+unsafe impl Sync for KmemCache {}
+
+impl KmemCache {
+    /// Creates a cache named `name` (shown in /proc/slabinfo) of objects of
+    /// `object_size` bytes aligned to `align`.
+    pub(crate) fn new(name: &'static CStr, object_size: usize, align: usize) -> Result<Self> {
+        // SAFETY: `kmem_cache_args` is a plain C struct for which all-zero
+        // means "no constructor, no usercopy region, default freelist".
+        let mut args: bindings::kmem_cache_args = unsafe { core::mem::zeroed() };
+        args.align = u32::try_from(align)?;
+        // SAFETY: `name` is a NUL-terminated string that lives for the whole
+        // module lifetime, as the slab allocator keeps the pointer; `args`
+        // is valid for the duration of the call.
+        let cache = unsafe {
+            bindings::__kmem_cache_create_args(
+                name.as_ptr().cast(),
+                u32::try_from(object_size)?,
+                &mut args,
+                // Unmerged, so each tier shows in /proc/slabinfo under its own
+                // name and a leaked object is reported against it.
+                1 << bindings::_slab_flag_bits__SLAB_NO_MERGE,
+            )
+        };
+        let cache = NonNull::new(cache).ok_or(ENOMEM)?;
+        Ok(Self { cache, object_size })
+    }
+
+    /// Object size in bytes.
+    pub(crate) fn object_size(&self) -> usize {
+        self.object_size
+    }
+
+    /// Allocates one object, or `None` when memory is exhausted.
+    pub(crate) fn alloc(&self) -> Option<NonNull<u8>> {
+        // SAFETY: `self.cache` is a live cache until `drop`.
+        let p =
+            unsafe { bindings::kmem_cache_alloc_noprof(self.cache.as_ptr(), bindings::GFP_KERNEL) };
+        NonNull::new(p.cast())
+    }
+
+    /// Returns an object to the cache.
+    ///
+    /// # Safety
+    ///
+    /// `obj` must come from [`Self::alloc`] of this cache and not be used
+    /// after this call.
+    pub(crate) unsafe fn free(&self, obj: NonNull<u8>) {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { bindings::kmem_cache_free(self.cache.as_ptr(), obj.as_ptr().cast()) };
+    }
+}
+
+impl Drop for KmemCache {
+    fn drop(&mut self) {
+        // SAFETY: The cache is live and, by the pool's accounting, empty; it
+        // is never used again. A leak would be reported by the slab allocator.
+        unsafe { bindings::kmem_cache_destroy(self.cache.as_ptr()) };
+    }
+}
+
+/// Whether the boot CPU has feature `bit` (an `X86_FEATURE_*` number), as
+/// the kernel left it after checking which register states XSAVE enables.
+pub(crate) fn cpu_has(bit: u32) -> bool {
+    let (word, bit) = ((bit / 32) as usize, bit % 32);
+    // SAFETY: `boot_cpu_data` is initialised before any module loads and its
+    // capability words are not changed afterwards; we read one `u32` by value
+    // through a raw pointer, without forming a reference to the mutable static.
+    let caps = unsafe {
+        (*(&raw const bindings::boot_cpu_data))
+            .__bindgen_anon_3
+            .x86_capability
+    };
+    caps.get(word).is_some_and(|w| w & (1 << bit) != 0)
+}
+
+/// A borrowed VFS inode.
+///
+/// # Invariants
+///
+/// `ptr` points to a live `struct inode` for the lifetime `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct Inode<'a> {
+    ptr: NonNull<bindings::inode>,
+    _life: core::marker::PhantomData<&'a bindings::inode>,
+}
+
+impl<'a> Inode<'a> {
+    /// Wraps a raw inode pointer handed to us by the VFS.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a live inode for `'a`.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::inode) -> Self {
+        Self {
+            // SAFETY: The caller guarantees a live, hence non-null, inode.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _life: core::marker::PhantomData,
+        }
+    }
+
+    /// The raw pointer, for calls into VFS library functions.
+    pub(crate) fn as_ptr(self) -> *mut bindings::inode {
+        self.ptr.as_ptr()
+    }
+
+    /// The inode's superblock.
+    pub(crate) fn super_block(self) -> *mut bindings::super_block {
+        // SAFETY: By the type invariant the inode is live; `i_sb` is set at
+        // allocation and never changes.
+        unsafe { (*self.as_ptr()).i_sb }
+    }
+
+    /// Sets the directory's mtime and ctime to now (after a change to its
+    /// entries, as POSIX requires).
+    pub(crate) fn touch_dir(self) {
+        // SAFETY: The inode is live; the caller holds the directory's i_rwsem
+        // (we are inside a VFS directory operation).
+        unsafe {
+            let now = bindings::inode_set_ctime_current(self.as_ptr());
+            (*self.as_ptr()).i_mtime_sec = now.tv_sec;
+            (*self.as_ptr()).i_mtime_nsec = now.tv_nsec as u32;
+        }
+    }
+
+    /// Increments the link count.
+    pub(crate) fn inc_nlink(self) {
+        // SAFETY: The inode is live.
+        unsafe { bindings::inc_nlink(self.as_ptr()) };
+    }
+}
+
+/// A new inode reference, dropped with `iput` unless handed to a dentry.
+pub(crate) struct NewInode(NonNull<bindings::inode>);
+
+impl NewInode {
+    /// Allocates an inode on `sb`, owned by the caller's fsuid/fsgid (or the
+    /// setgid directory's group), with all three timestamps set to now.
+    pub(crate) fn new(
+        sb: *mut bindings::super_block,
+        dir: Option<Inode<'_>>,
+        mode: u16,
+    ) -> Result<Self> {
+        // SAFETY: `sb` is a live superblock (we are in fill_super or in a
+        // directory operation of a mounted filesystem).
+        let inode = NonNull::new(unsafe { bindings::new_inode(sb) }).ok_or(ENOSPC)?;
+        let raw = inode.as_ptr();
+        let dir = dir.map_or(core::ptr::null(), |d| d.as_ptr().cast_const());
+        // SAFETY: `raw` is a fresh inode we own; `dir` is null or a live
+        // inode; `nop_mnt_idmap` is the kernel's identity mapping.
+        unsafe {
+            (*raw).i_ino = u64::from(bindings::get_next_ino());
+            bindings::inode_init_owner(&raw mut bindings::nop_mnt_idmap, raw, dir, mode);
+            bindings::simple_inode_init_ts(raw);
+        }
+        Ok(Self(inode))
+    }
+
+    /// Borrows the inode.
+    pub(crate) fn inode(&self) -> Inode<'_> {
+        // SAFETY: We hold a reference, so the inode is live.
+        unsafe { Inode::from_raw(self.0.as_ptr()) }
+    }
+
+    /// Makes the inode a page-cache-backed in-memory file (ramfs' address
+    /// space operations: pages are never written back nor evicted).
+    pub(crate) fn use_ram_pages(&self) {
+        let raw = self.0.as_ptr();
+        // SAFETY: Fresh inode we own; `ram_aops` is a static of the kernel.
+        // The GFP mask and unevictable flag mirror ramfs_get_inode().
+        unsafe {
+            let mapping = (*raw).i_mapping;
+            (*mapping).a_ops = &raw const bindings::ram_aops;
+            // Unevictable pages must not sit in movable zones.
+            (*mapping).gfp_mask &= !(1 << bindings::___GFP_MOVABLE_BIT);
+            // mapping_set_unevictable() is an inline; this is its body.
+            bindings::set_bit(
+                bindings::mapping_flags_AS_UNEVICTABLE as usize,
+                &raw mut (*mapping).flags,
+            );
+        }
+    }
+
+    /// Sets the inode and file operation tables.
+    pub(crate) fn set_ops(
+        &self,
+        iops: &'static bindings::inode_operations,
+        fops: Option<&'static bindings::file_operations>,
+    ) {
+        let raw = self.0.as_ptr();
+        // SAFETY: Fresh inode we own, not yet visible to anyone else.
+        unsafe {
+            (*raw).i_op = iops;
+            if let Some(fops) = fops {
+                (*raw).__bindgen_anon_3.i_fop = fops;
+            }
+        }
+    }
+
+    /// Initialises a device, FIFO or socket inode (`mknod`).
+    pub(crate) fn init_special(&self, mode: u16, dev: u32) {
+        // SAFETY: Fresh inode we own.
+        unsafe { bindings::init_special_inode(self.0.as_ptr(), mode, dev) };
+    }
+
+    /// Stores `target` as the symlink body in the inode's page cache.
+    pub(crate) fn set_symlink_target(&self, target: &CStr) -> Result {
+        let raw = self.0.as_ptr();
+        let len = c_int::try_from(target.to_bytes_with_nul().len())?;
+        // SAFETY: Fresh symlink inode we own with ram address space
+        // operations; `target` is NUL-terminated and `len` includes the NUL.
+        unsafe {
+            (*raw).i_op = &raw const bindings::page_symlink_inode_operations;
+            bindings::inode_nohighmem(raw);
+            to_result(bindings::page_symlink(raw, target.as_ptr().cast(), len))
+        }
+    }
+
+    /// Hands the inode to `dentry` and pins the dentry in the dcache for as
+    /// long as the name exists (in-memory filesystems have no other copy).
+    ///
+    /// # Safety
+    ///
+    /// `dentry` must be the negative dentry of a directory operation in
+    /// progress, with the parent's i_rwsem held.
+    pub(crate) unsafe fn instantiate(self, dentry: *mut bindings::dentry) {
+        let raw = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: Guaranteed by the caller; our inode reference moves to the
+        // dentry.
+        unsafe { bindings::d_make_persistent(dentry, raw) };
+    }
+
+    /// Makes the inode the root dentry of `sb`.
+    ///
+    /// # Safety
+    ///
+    /// Only from `fill_super`, where `sb` is being set up.
+    pub(crate) unsafe fn make_root(self, sb: *mut bindings::super_block) -> Result {
+        let raw = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: `d_make_root` consumes our reference (and drops it on
+        // failure); `sb` is the superblock being filled.
+        unsafe {
+            let root = bindings::d_make_root(raw);
+            if root.is_null() {
+                return Err(ENOMEM);
+            }
+            (*sb).s_root = root;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NewInode {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference to the inode.
+        unsafe { bindings::iput(self.0.as_ptr()) };
+    }
+}
+
+/// A registered filesystem type, unregistered on drop.
+pub(crate) struct FsRegistration(*mut bindings::file_system_type);
+
+// SAFETY: The registration is only a handle; the VFS serialises
+// (un)registration internally.
+unsafe impl Send for FsRegistration {}
+// SAFETY: No method takes `&self`.
+unsafe impl Sync for FsRegistration {}
+
+impl FsRegistration {
+    /// Registers `fs` as owned by `module`, so a mounted filesystem pins the
+    /// module (and `rmmod` waits for `umount`).
+    ///
+    /// # Safety
+    ///
+    /// `fs` must point to a `file_system_type` that outlives the returned
+    /// registration and is not otherwise accessed while registered.
+    pub(crate) unsafe fn register(
+        fs: *mut bindings::file_system_type,
+        module: &'static ThisModule,
+    ) -> Result<Self> {
+        // SAFETY: Guaranteed by the caller; `owner` is set before the VFS can
+        // see the structure.
+        unsafe {
+            (*fs).owner = module.as_ptr();
+            to_result(bindings::register_filesystem(fs))?;
+        }
+        Ok(Self(fs))
+    }
+}
+
+impl Drop for FsRegistration {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `register`; the module cannot be unloaded
+        // while mounted, so no superblock of this type remains.
+        unsafe { bindings::unregister_filesystem(self.0) };
+    }
+}

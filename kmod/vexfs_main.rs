@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VexFS: an in-memory filesystem that keeps vectors beside files.
+//!
+//! This crate is the kernel module. The ioctl ABI is shared with userland
+//! (`userland/vexfs-abi/src/abi.rs`); the glue to the VFS is in
+//! `super_block`, `inode` and `file`; raw bindings are wrapped in `sys`.
+
+use kernel::prelude::*;
+
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../userland/vexfs-abi/src/abi.rs"]
+mod abi;
+mod file;
+mod inode;
+mod ioctl;
+mod pool;
+mod super_block;
+mod sys;
+
+module! {
+    type: Vexfs,
+    name: "vexfs",
+    authors: ["VexFS developers"],
+    description: "VexFS: a filesystem that stores vectors and answers k-NN searches",
+    license: "GPL",
+}
+
+/// The loaded module. Fields drop in order: the filesystem type is
+/// unregistered (no mount can remain) before the pools are destroyed.
+struct Vexfs {
+    _fs: sys::FsRegistration,
+    _pools: pool::PoolsGuard,
+}
+
+impl kernel::Module for Vexfs {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let pools = pool::init()?;
+        // SAFETY: `FS_TYPE` is a static that outlives the registration,
+        // which is dropped in module exit.
+        let fs = unsafe { sys::FsRegistration::register(super_block::FS_TYPE.as_ptr(), module) }?;
+        pr_info!("registered filesystem type vexfs {}\n", abi::VEXFS_RELEASE);
+        Ok(Self {
+            _fs: fs,
+            _pools: pools,
+        })
+    }
+}

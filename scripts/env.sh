@@ -1,0 +1,27 @@
+# Shared paths and tool locations for every VexFS script. Sourced, not run.
+#
+# Everything the project downloads or builds lives under $VEXFS_CACHE
+# (default ~/.cache/vexfs), never in the repository, so a fresh clone reuses
+# a kernel built by an earlier clone on the same machine.
+
+VEXFS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VEXFS_CACHE=${VEXFS_CACHE:-$HOME/.cache/vexfs}
+KERNEL_PKG=linux-source-7.3
+KERNEL_SRC=$VEXFS_CACHE/src/$KERNEL_PKG
+TOOLS=$VEXFS_CACHE/tools
+PAHOLE=$TOOLS/bin/pahole
+BINDGEN=$TOOLS/bin/bindgen
+RUSTV=$(rustc --version | awk '{print $2}')
+RUST_LIB_SRC=$VEXFS_CACHE/rust-src/usr/src/rustc-$RUSTV/library
+LIBCLANG_PATH=/usr/lib/llvm-19/lib
+# `current` points at the kernel build of the newest successful setup.
+KBUILD=$VEXFS_CACHE/kernel/current
+export VEXFS_CACHE RUST_LIB_SRC LIBCLANG_PATH
+export PATH=$HOME/.cargo/bin:$PATH
+
+kmake() {
+	make -C "$KERNEL_SRC" O="$KBUILD" LLVM=-19 PAHOLE="$PAHOLE" BINDGEN="$BINDGEN" "$@"
+}
+
+log() { printf '[vexfs %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { printf 'vexfs: error: %s\n' "$*" >&2; exit 1; }

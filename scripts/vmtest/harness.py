@@ -1,0 +1,120 @@
+"""A small assertion harness for the in-VM tests.
+
+Each check prints one line (`ok`/`FAIL`); each group ends with a kernel-log
+check, so a WARNING, BUG, Oops or leak report fails the group that caused
+it. The run ends with `vm: N passed, N failed`.
+"""
+
+import contextlib
+import errno
+import json
+import os
+import re
+import subprocess
+import sys
+import traceback
+
+# Kernel-log lines that fail a run.
+BAD_KERNEL_LOG = re.compile(
+    r"WARNING:|BUG:|Oops|general protection|Call Trace|RIP:|kernel BUG|"
+    r"still has objects|unreferenced object|UBSAN|panicked|refcount_t:|"
+    r"list_add corruption|list_del corruption|Objects remaining|stack-protector")
+
+
+class KernelLog:
+    """Reads new kernel-log records from /dev/kmsg."""
+
+    def __init__(self):
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+
+    def new_lines(self):
+        lines = []
+        while True:
+            try:
+                rec = os.read(self.fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return lines
+            except OSError as e:
+                if e.errno == errno.EPIPE:  # overwritten records: keep going
+                    continue
+                raise
+            # "prio,seq,time,flags;message\n continuation lines"
+            lines.append(rec.split(";", 1)[-1].rstrip("\n"))
+
+
+class Suite:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.group_name = None
+        self.klog = KernelLog()
+
+    def check(self, name, cond, detail=""):
+        if cond:
+            self.passed += 1
+            print(f"ok   {self.group_name}: {name}", flush=True)
+        else:
+            self.failed += 1
+            msg = f"FAIL {self.group_name}: {name}"
+            if detail:
+                msg += f"  ({detail})"
+            print(msg, flush=True)
+        return cond
+
+    def eq(self, name, got, want):
+        return self.check(name, got == want, f"got {got!r}, want {want!r}")
+
+    def raises(self, name, want_errno, fn, *args, **kwargs):
+        try:
+            fn(*args, **kwargs)
+        except OSError as e:
+            return self.check(name, e.errno == want_errno,
+                              f"got {errno.errorcode.get(e.errno, e.errno)}, "
+                              f"want {errno.errorcode[want_errno]}")
+        return self.check(name, False, f"no error, want {errno.errorcode[want_errno]}")
+
+    def kernel_log_clean(self):
+        bad = [l for l in self.klog.new_lines() if BAD_KERNEL_LOG.search(l)]
+        self.check("kernel log clean (no WARNING/BUG/Oops/leak)", not bad,
+                   "; ".join(bad[:5]))
+
+    @contextlib.contextmanager
+    def group(self, name):
+        self.group_name = name
+        print(f"# {name}", flush=True)
+        try:
+            yield
+        except Exception:
+            self.check("group ran to the end", False, traceback.format_exc().strip().splitlines()[-1])
+            traceback.print_exc(file=sys.stdout)
+        finally:
+            self.kernel_log_clean()
+
+    def summary(self):
+        print(f"vm: {self.passed} passed, {self.failed} failed", flush=True)
+        return 0 if self.failed == 0 else 1
+
+
+def run(cmd, **kwargs):
+    """Runs a command, returning CompletedProcess with text output."""
+    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+
+
+def sh(cmd):
+    """Runs a command that must succeed."""
+    r = run(cmd)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
+    return r.stdout
+
+
+def vexctl(*args, user=None):
+    return run(["vexctl", *args], user=user, group=user)
+
+
+def vexctl_json(*args):
+    r = vexctl(*args, "--json")
+    if r.returncode != 0:
+        raise RuntimeError(f"vexctl {' '.join(args)} failed: {r.stderr.strip()}")
+    return json.loads(r.stdout)

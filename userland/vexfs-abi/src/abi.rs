@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VexFS ioctl numbers and `#[repr(C)]` structures.
+//!
+//! This file is compiled twice: by the kernel module (`kmod/vexfs.rs` includes
+//! it with `#[path]`) and by the userland `vexfs-abi` crate. It must therefore
+//! use `core` only. Every structure has explicit padding fields and a
+//! compile-time size and offset check, so there is no implicit padding that
+//! could carry kernel bytes to user space.
+
+use core::mem::{offset_of, size_of};
+
+/// `statfs(2)` `f_type` of a VexFS mount ("VEXF").
+pub const VEXFS_MAGIC: u32 = 0x5645_5846;
+
+/// Release of VexFS this file belongs to, reported by the module in
+/// [`VersionInfo::module_version`] (a test keeps it equal to the crate's).
+pub const VEXFS_RELEASE: &str = "0.1.0";
+
+/// Version of this ABI. Bumped on any incompatible change.
+pub const VEXFS_ABI_VERSION: u32 = 1;
+
+/// ioctl "type" byte of every VexFS ioctl.
+pub const VEXFS_IOC_MAGIC: u8 = b'V';
+
+// Linux ioctl number encoding (include/uapi/asm-generic/ioctl.h, used by x86).
+const IOC_NRBITS: u32 = 8;
+const IOC_TYPEBITS: u32 = 8;
+const IOC_SIZEBITS: u32 = 14;
+const IOC_NRSHIFT: u32 = 0;
+const IOC_TYPESHIFT: u32 = IOC_NRSHIFT + IOC_NRBITS;
+const IOC_SIZESHIFT: u32 = IOC_TYPESHIFT + IOC_TYPEBITS;
+const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    assert!(size < (1 << IOC_SIZEBITS));
+    (dir << IOC_DIRSHIFT)
+        | ((VEXFS_IOC_MAGIC as u32) << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+}
+
+/// `_IOR('V', nr, T)`: the kernel writes a `T` to user space.
+const fn ior<T>(nr: u32) -> u32 {
+    ioc(IOC_READ, nr, size_of::<T>())
+}
+
+/// `_IOW('V', nr, T)`: the kernel reads a `T` from user space.
+#[allow(dead_code)]
+const fn iow<T>(nr: u32) -> u32 {
+    ioc(IOC_WRITE, nr, size_of::<T>())
+}
+
+/// `_IOWR('V', nr, T)`: the kernel reads and writes a `T`.
+#[allow(dead_code)]
+const fn iowr<T>(nr: u32) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, nr, size_of::<T>())
+}
+
+/// ioctl sequence number of [`VEXFS_IOC_VERSION`].
+pub const VEXFS_IOC_NR_VERSION: u32 = 0x01;
+/// ioctl sequence number of [`VEXFS_IOC_STATS`].
+pub const VEXFS_IOC_NR_STATS: u32 = 0x02;
+
+/// Reads a [`VersionInfo`]. Valid on any file or directory of a VexFS mount.
+pub const VEXFS_IOC_VERSION: u32 = ior::<VersionInfo>(VEXFS_IOC_NR_VERSION);
+/// Reads a [`Stats`] for the mount the file descriptor belongs to.
+pub const VEXFS_IOC_STATS: u32 = ior::<Stats>(VEXFS_IOC_NR_STATS);
+
+/// CPU SIMD feature bits reported in [`VersionInfo::cpu_features`].
+pub mod cpu {
+    /// SSE2 (always present on x86-64).
+    pub const SSE2: u32 = 1 << 0;
+    /// AVX.
+    pub const AVX: u32 = 1 << 1;
+    /// AVX2.
+    pub const AVX2: u32 = 1 << 2;
+    /// Fused multiply-add (FMA3).
+    pub const FMA: u32 = 1 << 3;
+    /// AVX-512 Foundation.
+    pub const AVX512F: u32 = 1 << 4;
+    /// OS saves the extended (YMM/ZMM) register state (XSAVE enabled).
+    pub const OSXSAVE: u32 = 1 << 5;
+
+    /// Names of the bits above, in bit order, for display.
+    pub const NAMES: [(u32, &str); 6] = [
+        (SSE2, "sse2"),
+        (AVX, "avx"),
+        (AVX2, "avx2"),
+        (FMA, "fma"),
+        (AVX512F, "avx512f"),
+        (OSXSAVE, "osxsave"),
+    ];
+}
+
+/// Length of [`VersionInfo::module_version`].
+pub const MODULE_VERSION_LEN: usize = 32;
+
+/// Answer of [`VEXFS_IOC_VERSION`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// [`VEXFS_ABI_VERSION`] of the running module.
+    pub abi_version: u32,
+    /// [`cpu`] feature bits detected by the kernel at module load.
+    pub cpu_features: u32,
+    /// Module version, NUL-padded ASCII.
+    pub module_version: [u8; MODULE_VERSION_LEN],
+}
+
+const _: () = assert!(size_of::<VersionInfo>() == 40);
+const _: () = assert!(VEXFS_RELEASE.len() < MODULE_VERSION_LEN);
+const _: () = assert!(offset_of!(VersionInfo, cpu_features) == 4);
+const _: () = assert!(offset_of!(VersionInfo, module_version) == 8);
+
+/// Counters of one memory pool tier.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolTierStats {
+    /// Object size of the tier in bytes; 0 for the large fall-through tier.
+    pub object_size: u64,
+    /// Successful allocations.
+    pub allocs: u64,
+    /// Frees.
+    pub frees: u64,
+    /// Objects currently allocated (`allocs - frees`).
+    pub in_use: u64,
+    /// Highest `in_use` seen since the module was loaded.
+    pub high_water: u64,
+    /// Bytes currently allocated from this tier (requested sizes for the
+    /// large tier, object sizes for slab tiers).
+    pub bytes_in_use: u64,
+    /// Allocation requests that failed (out of memory).
+    pub failures: u64,
+}
+
+const _: () = assert!(size_of::<PoolTierStats>() == 56);
+
+/// Number of pool tiers: 1 KiB, 4 KiB, 16 KiB slab caches, then the large
+/// tier for requests over 16 KiB, which fall through to `kvmalloc`.
+pub const POOL_TIERS: usize = 4;
+/// Object sizes of the slab tiers, smallest first.
+pub const POOL_TIER_SIZES: [usize; POOL_TIERS - 1] = [1024, 4096, 16384];
+/// Alignment of every slab tier object.
+pub const POOL_ALIGN: usize = 64;
+/// Index of the fall-through tier in [`Stats::pools`].
+pub const POOL_TIER_LARGE: usize = POOL_TIERS - 1;
+
+/// Per-mount operation classes counted in [`Stats::ops`].
+///
+/// New classes are appended; [`Stats::op_count`] says how many the running
+/// module fills in, so an older `vexctl` keeps working with a newer module.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Directory lookup.
+    Lookup = 0,
+    /// Regular file creation (`creat`, `open(O_CREAT)`, `mknod`).
+    Create,
+    /// Directory creation.
+    Mkdir,
+    /// Unlink of a name.
+    Unlink,
+    /// Directory removal.
+    Rmdir,
+    /// Rename.
+    Rename,
+    /// Hard link.
+    Link,
+    /// Symbolic link creation.
+    Symlink,
+    /// Attribute change (chmod, chown, truncate, utimes).
+    Setattr,
+    /// File open.
+    Open,
+    /// `read(2)` family on a regular file.
+    Read,
+    /// `write(2)` family on a regular file.
+    Write,
+    /// `mmap(2)` setup of a regular file.
+    Mmap,
+    /// `fsync(2)` / `fdatasync(2)`.
+    Fsync,
+    /// ioctl on any VexFS file or directory.
+    Ioctl,
+}
+
+/// Number of [`Op`] classes this ABI version defines.
+pub const OP_COUNT: usize = 15;
+/// Capacity of [`Stats::ops`]; room to add classes without an ABI change.
+pub const OP_SLOTS: usize = 32;
+
+/// Display names of the [`Op`] classes, by index.
+pub const OP_NAMES: [&str; OP_COUNT] = [
+    "lookup", "create", "mkdir", "unlink", "rmdir", "rename", "link", "symlink", "setattr", "open",
+    "read", "write", "mmap", "fsync", "ioctl",
+];
+
+/// Answer of [`VEXFS_IOC_STATS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Module-wide memory pool counters, indexed by tier.
+    pub pools: [PoolTierStats; POOL_TIERS],
+    /// Number of valid entries in `ops`.
+    pub op_count: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// Inodes currently alive on this mount (including the root).
+    pub inodes: u64,
+    /// Per-mount operation counts, indexed by [`Op`].
+    pub ops: [u64; OP_SLOTS],
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            pools: [PoolTierStats::default(); POOL_TIERS],
+            op_count: 0,
+            reserved: 0,
+            inodes: 0,
+            ops: [0; OP_SLOTS],
+        }
+    }
+}
+
+const _: () = assert!(OP_COUNT <= OP_SLOTS);
+const _: () = assert!(Op::Ioctl as usize == OP_COUNT - 1);
+const _: () = assert!(size_of::<Stats>() == 56 * POOL_TIERS + 8 + 8 + 8 * OP_SLOTS);
+const _: () = assert!(offset_of!(Stats, op_count) == 56 * POOL_TIERS);
+const _: () = assert!(offset_of!(Stats, inodes) == 56 * POOL_TIERS + 8);
+const _: () = assert!(offset_of!(Stats, ops) == 56 * POOL_TIERS + 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_numbers_match_linux_encoding() {
+        // _IOR('V', 1, 40 bytes) as computed by the C macros.
+        assert_eq!(VEXFS_IOC_VERSION, 0x8028_5601);
+        assert_eq!(
+            VEXFS_IOC_STATS,
+            0x8000_0000 | ((size_of::<Stats>() as u32) << 16) | 0x5602
+        );
+    }
+
+    #[test]
+    fn release_matches_crate_version() {
+        assert_eq!(VEXFS_RELEASE, env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn op_names_cover_every_op() {
+        assert_eq!(OP_NAMES[Op::Lookup as usize], "lookup");
+        assert_eq!(OP_NAMES[Op::Ioctl as usize], "ioctl");
+    }
+}
