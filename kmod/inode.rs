@@ -230,6 +230,15 @@ unsafe extern "C" fn vexfs_setattr(
     // SAFETY: The VFS passes a positive dentry of ours.
     let inode = unsafe { Inode::from_raw((*dentry).d_inode) };
     sb_info(inode).count(Op::Setattr);
+    // SAFETY: The VFS hands us its `iattr` for this call to read and adjust.
+    let iattr = unsafe { &mut *attr };
+    // POSIX: a size change marks mtime and ctime for update, but only
+    // ftruncate(2) and O_TRUNC ask for it; truncate(2) leaves it to the
+    // filesystem (as tmpfs and ext4 do). notify_change() has already set
+    // `ia_mtime` and `ia_ctime` to the current time.
+    if iattr.ia_valid & bindings::ATTR_SIZE != 0 && iattr.ia_size != inode.size() {
+        iattr.ia_valid |= bindings::ATTR_MTIME | bindings::ATTR_CTIME;
+    }
     // SAFETY: Arguments as received from the VFS; simple_setattr checks
     // permissions and truncates the page cache on a size change.
     unsafe { bindings::simple_setattr(idmap, dentry, attr) }

@@ -15,6 +15,16 @@ use crate::pool::{self, PoolBox};
 use crate::super_block::SbInfo;
 use crate::sys;
 
+// The shared ABI file encodes ioctl numbers itself (it must build outside the
+// kernel); check it against the kernel's own `_IOR`.
+const _: () = assert!(
+    abi::VEXFS_IOC_VERSION
+        == kernel::ioctl::_IOR::<abi::VersionInfo>(abi::VEXFS_IOC_MAGIC as u32, abi::VEXFS_IOC_NR_VERSION)
+);
+const _: () = assert!(
+    abi::VEXFS_IOC_STATS == kernel::ioctl::_IOR::<abi::Stats>(abi::VEXFS_IOC_MAGIC as u32, abi::VEXFS_IOC_NR_STATS)
+);
+
 // SAFETY: `repr(C)` structs of integers with explicit padding fields (the
 // ABI file asserts their sizes), so every byte is initialised.
 unsafe impl AsBytes for abi::VersionInfo {}

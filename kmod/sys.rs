@@ -143,6 +143,13 @@ impl<'a> Inode<'a> {
         unsafe { (*self.as_ptr()).i_sb }
     }
 
+    /// The file size (`i_size`).
+    pub(crate) fn size(self) -> i64 {
+        // SAFETY: The inode is live; on 64-bit, i_size_read() is this plain
+        // read.
+        unsafe { (*self.as_ptr()).i_size }
+    }
+
     /// Sets the directory's mtime and ctime to now (after a change to its
     /// entries, as POSIX requires).
     pub(crate) fn touch_dir(self) {

@@ -24,6 +24,8 @@ module! {
     authors: ["VexFS developers"],
     description: "VexFS: a filesystem that stores vectors and answers k-NN searches",
     license: "GPL",
+    // Lets `mount -t vexfs` load the module through modprobe.
+    alias: ["fs-vexfs"],
 }
 
 /// The loaded module. Fields drop in order: the filesystem type is

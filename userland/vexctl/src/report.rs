@@ -48,9 +48,8 @@ impl Version {
 
 #[derive(Tabled)]
 struct KeyValue<'a> {
-    #[tabled(rename = "")]
+    #[tabled(rename = "property")]
     key: &'a str,
-    #[tabled(rename = "")]
     value: &'a str,
 }
 
