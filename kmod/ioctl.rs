@@ -19,10 +19,14 @@ use crate::sys;
 // kernel); check it against the kernel's own `_IOR`.
 const _: () = assert!(
     abi::VEXFS_IOC_VERSION
-        == kernel::ioctl::_IOR::<abi::VersionInfo>(abi::VEXFS_IOC_MAGIC as u32, abi::VEXFS_IOC_NR_VERSION)
+        == kernel::ioctl::_IOR::<abi::VersionInfo>(
+            abi::VEXFS_IOC_MAGIC as u32,
+            abi::VEXFS_IOC_NR_VERSION
+        )
 );
 const _: () = assert!(
-    abi::VEXFS_IOC_STATS == kernel::ioctl::_IOR::<abi::Stats>(abi::VEXFS_IOC_MAGIC as u32, abi::VEXFS_IOC_NR_STATS)
+    abi::VEXFS_IOC_STATS
+        == kernel::ioctl::_IOR::<abi::Stats>(abi::VEXFS_IOC_MAGIC as u32, abi::VEXFS_IOC_NR_STATS)
 );
 
 // SAFETY: `repr(C)` structs of integers with explicit padding fields (the

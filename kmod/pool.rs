@@ -126,6 +126,19 @@ pub(crate) fn init() -> Result<PoolsGuard> {
 /// Destroys the slab caches, from module exit after the filesystem type is
 /// unregistered (so every mount, hence every object, is gone).
 fn exit() {
+    // Every object must be back by now: report a leak by tier. (The slab
+    // allocator then also complains when the cache is destroyed.)
+    for (i, c) in COUNTERS.iter().enumerate() {
+        let in_use = c.in_use.load(Relaxed);
+        if in_use != 0 {
+            let tier = abi::POOL_TIER_SIZES.get(i).copied().unwrap_or(0);
+            pr_err!(
+                "leak: {} objects of pool tier {} still allocated at unload\n",
+                in_use,
+                tier
+            );
+        }
+    }
     // SAFETY: Module exit runs alone, after the last user of the pools.
     unsafe { *POOLS.0.get() = None };
 }
@@ -202,6 +215,46 @@ impl<T> PoolBox<T> {
         // above) and points to at least `size_of::<T>()` writable bytes.
         unsafe { ptr.as_ptr().write(value) };
         Ok(Self { backing, ptr })
+    }
+}
+
+impl<T> PoolBox<T> {
+    /// Slab tier of `T`; `into_raw` is only for types that fit one.
+    const SLAB_TIER: usize = {
+        let size = core::mem::size_of::<T>();
+        let mut tier = 0;
+        while abi::POOL_TIER_SIZES[tier] < size {
+            tier += 1;
+        }
+        tier
+    };
+
+    /// Gives up ownership, for storing in a C structure (`s_fs_info`).
+    pub(crate) fn into_raw(self) -> *mut T {
+        let tier = Self::SLAB_TIER;
+        debug_assert!(matches!(self.backing, Backing::Slab { tier: t, .. } if t == tier));
+        let ptr = self.ptr.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+
+    /// Takes back ownership of a pointer from [`Self::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must come from `into_raw` of the same `T` and not be used
+    /// afterwards except through the returned box.
+    pub(crate) unsafe fn from_raw(ptr: *mut T) -> Self {
+        // SAFETY: `into_raw` returned a non-null pointer to the start of a
+        // slab object of `SLAB_TIER` holding a `T`.
+        let ptr = unsafe { NonNull::new_unchecked(ptr) };
+        Self {
+            backing: Backing::Slab {
+                tier: Self::SLAB_TIER,
+                obj: ptr.cast(),
+            },
+            ptr,
+        }
     }
 }
 

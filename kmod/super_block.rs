@@ -12,6 +12,7 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::abi;
 use crate::inode;
+use crate::pool::PoolBox;
 
 /// Per-mount state, owned by the superblock.
 pub(crate) struct SbInfo {
@@ -59,7 +60,7 @@ impl SbInfo {
     /// of `vexfs_kill_sb`, i.e. any live inode or open file of it.
     pub(crate) unsafe fn of<'a>(sb: *mut bindings::super_block) -> &'a SbInfo {
         // SAFETY: Guaranteed by the caller: `s_fs_info` was set from a
-        // `KBox<SbInfo>` in fill_super and is freed only in kill_sb.
+        // `PoolBox<SbInfo>` in fill_super and is freed only in kill_sb.
         unsafe { &*(*sb).s_fs_info.cast::<SbInfo>() }
     }
 }
@@ -101,11 +102,11 @@ unsafe extern "C" fn vexfs_fill_super(
 ///
 /// `sb` must be a new superblock owned by the caller.
 unsafe fn fill_super(sb: *mut bindings::super_block) -> Result {
-    let info = KBox::new(SbInfo::new(), GFP_KERNEL)?;
+    let info = PoolBox::new(SbInfo::new())?;
     // SAFETY: `sb` is ours to initialise (see above). On any error below the
     // VFS calls `vexfs_kill_sb`, which frees `s_fs_info`.
     unsafe {
-        (*sb).s_fs_info = KBox::into_raw(info).cast();
+        (*sb).s_fs_info = info.into_raw().cast();
         // MAX_LFS_FILESIZE on 64-bit.
         (*sb).s_maxbytes = i64::MAX;
         (*sb).s_blocksize = bindings::PAGE_SIZE as _;
@@ -126,7 +127,13 @@ unsafe extern "C" fn vexfs_kill_sb(sb: *mut bindings::super_block) {
         let info = (*sb).s_fs_info.cast::<SbInfo>();
         bindings::kill_anon_super(sb);
         if !info.is_null() {
-            drop(KBox::from_raw(info));
+            let info = PoolBox::from_raw(info);
+            // Every inode was evicted by kill_anon_super; one left over would
+            // be a leak of its pages too.
+            let left = info.inodes.load(Relaxed);
+            if left != 0 {
+                pr_err!("leak: {} inodes still alive after umount\n", left);
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ import traceback
 BAD_KERNEL_LOG = re.compile(
     r"WARNING:|BUG:|Oops|general protection|Call Trace|RIP:|kernel BUG|"
     r"still has objects|unreferenced object|UBSAN|panicked|refcount_t:|"
-    r"list_add corruption|list_del corruption|Objects remaining|stack-protector")
+    r"list_add corruption|list_del corruption|Objects remaining|stack-protector|vexfs: leak")
 
 
 class KernelLog:
