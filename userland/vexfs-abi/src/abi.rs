@@ -48,7 +48,6 @@ const fn ior<T>(nr: u32) -> u32 {
 }
 
 /// `_IOW('V', nr, T)`: the kernel reads a `T` from user space.
-#[allow(dead_code)]
 const fn iow<T>(nr: u32) -> u32 {
     ioc(IOC_WRITE, nr, size_of::<T>())
 }
@@ -185,17 +184,25 @@ pub enum Op {
     Fsync,
     /// ioctl on any VexFS file or directory.
     Ioctl,
+    /// Vector batch insert or upsert ([`VEXFS_IOC_INSERT`], [`VEXFS_IOC_ATTACH`]).
+    VecInsert,
+    /// Vector batch delete, including a file's vector on its last unlink.
+    VecDelete,
+    /// k-NN search ([`VEXFS_IOC_SEARCH`]), one per ioctl.
+    VecSearch,
+    /// Vector read by id ([`VEXFS_IOC_GET`]).
+    VecGet,
 }
 
 /// Number of [`Op`] classes this ABI version defines.
-pub const OP_COUNT: usize = 15;
+pub const OP_COUNT: usize = 19;
 /// Capacity of [`Stats::ops`]; room to add classes without an ABI change.
 pub const OP_SLOTS: usize = 32;
 
 /// Display names of the [`Op`] classes, by index.
 pub const OP_NAMES: [&str; OP_COUNT] = [
     "lookup", "create", "mkdir", "unlink", "rmdir", "rename", "link", "symlink", "setattr", "open",
-    "read", "write", "mmap", "fsync", "ioctl",
+    "read", "write", "mmap", "fsync", "ioctl", "vec_insert", "vec_delete", "vec_search", "vec_get",
 ];
 
 /// Answer of [`VEXFS_IOC_STATS`].
@@ -212,6 +219,10 @@ pub struct Stats {
     pub inodes: u64,
     /// Per-mount operation counts, indexed by [`Op`].
     pub ops: [u64; OP_SLOTS],
+    /// Bytes of vector storage in use, module-wide (vectors, id maps).
+    pub vector_bytes: u64,
+    /// Limit on `vector_bytes` (module parameter `max_vector_mib`).
+    pub vector_bytes_limit: u64,
 }
 
 impl Default for Stats {
@@ -222,16 +233,232 @@ impl Default for Stats {
             reserved: 0,
             inodes: 0,
             ops: [0; OP_SLOTS],
+            vector_bytes: 0,
+            vector_bytes_limit: 0,
         }
     }
 }
 
 const _: () = assert!(OP_COUNT <= OP_SLOTS);
-const _: () = assert!(Op::Ioctl as usize == OP_COUNT - 1);
-const _: () = assert!(size_of::<Stats>() == 56 * POOL_TIERS + 8 + 8 + 8 * OP_SLOTS);
+const _: () = assert!(Op::VecGet as usize == OP_COUNT - 1);
+const _: () = assert!(size_of::<Stats>() == 56 * POOL_TIERS + 8 + 8 + 8 * OP_SLOTS + 16);
 const _: () = assert!(offset_of!(Stats, op_count) == 56 * POOL_TIERS);
 const _: () = assert!(offset_of!(Stats, inodes) == 56 * POOL_TIERS + 8);
 const _: () = assert!(offset_of!(Stats, ops) == 56 * POOL_TIERS + 16);
+
+// ---------------------------------------------------------------------------
+// Vector collections.
+//
+// A collection is a directory with a fixed dimension and metric. Vectors are
+// `dim` little-endian f32 values with a u64 id. Ids are one namespace per
+// collection; a regular file inside a collection can carry one vector, whose
+// id is the file's inode number (see [`VEXFS_IOC_ATTACH`]).
+// ---------------------------------------------------------------------------
+
+/// Largest vector dimension.
+pub const MAX_DIM: u32 = 4096;
+/// Largest `k` of a search.
+pub const MAX_K: u32 = 1024;
+/// Largest number of vectors in one insert, delete or attach batch.
+pub const MAX_BATCH: u32 = 1 << 20;
+/// Largest number of queries in one search.
+pub const MAX_QUERIES: u32 = 65536;
+
+/// Distance metrics. Smaller is nearer for all three.
+pub mod metric {
+    /// Squared Euclidean distance.
+    pub const L2: u32 = 0;
+    /// `1 - cos(a, b)`; 1 when either vector is zero.
+    pub const COSINE: u32 = 1;
+    /// `-(a . b)`, the negated inner product.
+    pub const DOT: u32 = 2;
+
+    /// Names of the metrics, by value.
+    pub const NAMES: [&str; 3] = ["l2", "cosine", "dot"];
+}
+
+/// Index kinds of a collection.
+pub mod index {
+    /// No index: exact (brute-force) search.
+    pub const FLAT: u32 = 0;
+}
+
+/// ioctl sequence numbers of the vector ioctls.
+pub const VEXFS_IOC_NR_CREATE: u32 = 0x10;
+/// See [`VEXFS_IOC_INFO`].
+pub const VEXFS_IOC_NR_INFO: u32 = 0x11;
+/// See [`VEXFS_IOC_INSERT`].
+pub const VEXFS_IOC_NR_INSERT: u32 = 0x12;
+/// See [`VEXFS_IOC_DELETE`].
+pub const VEXFS_IOC_NR_DELETE: u32 = 0x13;
+/// See [`VEXFS_IOC_GET`].
+pub const VEXFS_IOC_NR_GET: u32 = 0x14;
+/// See [`VEXFS_IOC_SEARCH`].
+pub const VEXFS_IOC_NR_SEARCH: u32 = 0x15;
+/// See [`VEXFS_IOC_ATTACH`].
+pub const VEXFS_IOC_NR_ATTACH: u32 = 0x16;
+
+/// Makes an empty directory a collection. On a directory fd; needs write
+/// permission. `EEXIST` if it already is one, `ENOTEMPTY` if it has entries,
+/// `EINVAL` for a bad dimension, metric or index.
+pub const VEXFS_IOC_CREATE: u32 = iow::<CollectionParams>(VEXFS_IOC_NR_CREATE);
+/// Reads a collection's [`CollectionInfo`]. On a collection directory fd.
+pub const VEXFS_IOC_INFO: u32 = ior::<CollectionInfo>(VEXFS_IOC_NR_INFO);
+/// Inserts or replaces a batch of vectors ([`InsertRequest`]). All or
+/// nothing. Needs write permission on the collection.
+pub const VEXFS_IOC_INSERT: u32 = iow::<InsertRequest>(VEXFS_IOC_NR_INSERT);
+/// Deletes a batch of ids ([`DeleteRequest`]). All or nothing: `ENOENT` if any
+/// id is absent. Needs write permission.
+pub const VEXFS_IOC_DELETE: u32 = iow::<DeleteRequest>(VEXFS_IOC_NR_DELETE);
+/// Copies one vector out ([`GetRequest`]); `ENOENT` if absent. Needs read
+/// permission.
+pub const VEXFS_IOC_GET: u32 = iow::<GetRequest>(VEXFS_IOC_NR_GET);
+/// k-nearest-neighbour search ([`SearchRequest`]). Needs read permission.
+pub const VEXFS_IOC_SEARCH: u32 = iow::<SearchRequest>(VEXFS_IOC_NR_SEARCH);
+/// Sets the vector of a regular file in a collection ([`AttachRequest`]); its
+/// id is the file's inode number. On the file's fd; needs write permission
+/// on the collection directory.
+pub const VEXFS_IOC_ATTACH: u32 = iow::<AttachRequest>(VEXFS_IOC_NR_ATTACH);
+
+/// Argument of [`VEXFS_IOC_CREATE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CollectionParams {
+    /// Dimension, 1 to [`MAX_DIM`].
+    pub dim: u32,
+    /// One of [`metric`].
+    pub metric: u32,
+    /// One of [`index`].
+    pub index: u32,
+    /// Must be zero (index parameters of later index kinds).
+    pub reserved: [u32; 5],
+}
+
+const _: () = assert!(size_of::<CollectionParams>() == 32);
+
+/// Answer of [`VEXFS_IOC_INFO`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CollectionInfo {
+    /// Dimension.
+    pub dim: u32,
+    /// One of [`metric`].
+    pub metric: u32,
+    /// One of [`index`].
+    pub index: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// Number of vectors.
+    pub count: u64,
+    /// How many of them belong to files.
+    pub file_vectors: u64,
+    /// Bytes of memory the collection holds (vector arena and id map).
+    pub memory_bytes: u64,
+}
+
+const _: () = assert!(size_of::<CollectionInfo>() == 40);
+
+/// Argument of [`VEXFS_IOC_INSERT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InsertRequest {
+    /// Number of vectors, 1 to [`MAX_BATCH`].
+    pub count: u32,
+    /// Dimension of each vector; must equal the collection's.
+    pub dim: u32,
+    /// User address of `count` u64 ids (8-byte aligned).
+    pub ids: u64,
+    /// User address of `count * dim` f32 values, row-major (4-byte aligned).
+    pub vectors: u64,
+}
+
+const _: () = assert!(size_of::<InsertRequest>() == 24);
+
+/// Argument of [`VEXFS_IOC_DELETE`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeleteRequest {
+    /// Number of ids, 1 to [`MAX_BATCH`].
+    pub count: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// User address of `count` u64 ids (8-byte aligned).
+    pub ids: u64,
+}
+
+const _: () = assert!(size_of::<DeleteRequest>() == 16);
+
+/// Argument of [`VEXFS_IOC_GET`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GetRequest {
+    /// Id to read.
+    pub id: u64,
+    /// Capacity of `vector` in f32 values; must equal the dimension.
+    pub dim: u32,
+    /// Set by the kernel: [`HIT_FILE`] if the vector belongs to a file.
+    pub flags: u32,
+    /// User address receiving `dim` f32 values (4-byte aligned).
+    pub vector: u64,
+}
+
+const _: () = assert!(size_of::<GetRequest>() == 24);
+
+/// Argument of [`VEXFS_IOC_SEARCH`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchRequest {
+    /// Number of queries, 1 to [`MAX_QUERIES`].
+    pub nq: u32,
+    /// Results per query, 1 to [`MAX_K`].
+    pub k: u32,
+    /// Dimension of each query; must equal the collection's.
+    pub dim: u32,
+    /// Must be zero (search options of later index kinds).
+    pub flags: u32,
+    /// User address of `nq * dim` f32 values, row-major (4-byte aligned).
+    pub queries: u64,
+    /// User address of `nq * k` [`SearchHit`]s (8-byte aligned). Query `i`'s
+    /// hits are at `i * k`, nearest first, ties by ascending id.
+    pub hits: u64,
+    /// User address of `nq` u32 counts of valid hits per query (`min(k,
+    /// count)`) (4-byte aligned).
+    pub counts: u64,
+}
+
+const _: () = assert!(size_of::<SearchRequest>() == 40);
+
+/// One search result. (No `PartialEq`: the kernel must not compare floats.)
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SearchHit {
+    /// Vector id (a file's inode number if `flags` has [`HIT_FILE`]).
+    pub id: u64,
+    /// Distance under the collection's metric.
+    pub distance: f32,
+    /// [`HIT_FILE`] or 0.
+    pub flags: u32,
+}
+
+const _: () = assert!(size_of::<SearchHit>() == 16);
+
+/// The vector belongs to a regular file of the collection; the id is its
+/// inode number.
+pub const HIT_FILE: u32 = 1;
+
+/// Argument of [`VEXFS_IOC_ATTACH`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttachRequest {
+    /// Dimension of the vector; must equal the collection's.
+    pub dim: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// User address of `dim` f32 values (4-byte aligned).
+    pub vector: u64,
+}
+
+const _: () = assert!(size_of::<AttachRequest>() == 16);
 
 #[cfg(test)]
 mod tests {
