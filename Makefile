@@ -22,6 +22,10 @@ demo: module userland
 test: module userland
 	@scripts/test
 
+# Benchmarks (criterion natively, then in the VM); tables + bench-results/*.json.
+bench: module userland
+	@scripts/bench
+
 # The in-VM suite alone (assumes module and userland are built).
 test-vm:
 	@scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'

@@ -19,6 +19,7 @@ use crate::abi::Op;
 use crate::file;
 use crate::super_block::SbInfo;
 use crate::sys::{err_ptr, Inode, NewInode};
+use crate::vector_ioctl;
 
 const S_IFMT: u16 = bindings::S_IFMT as u16;
 const S_IFREG: u16 = bindings::S_IFREG as u16;
@@ -187,9 +188,25 @@ unsafe extern "C" fn vexfs_unlink(
     // SAFETY: The VFS passes a live, locked directory inode of ours.
     let d = unsafe { Inode::from_raw(dir) };
     sb_info(d).count(Op::Unlink);
+    // SAFETY: The dentry is positive (the VFS checked it).
+    let victim = unsafe { Inode::from_raw((*dentry).d_inode) };
     // SAFETY: Arguments as received from the VFS; simple_unlink drops the
     // link and unpins the dentry.
-    unsafe { bindings::simple_unlink(dir, dentry) }
+    let ret = unsafe { bindings::simple_unlink(dir, dentry) };
+    if ret == 0 {
+        forget_file_vector(d, victim);
+    }
+    ret
+}
+
+/// A file's vector goes with its last name in the collection.
+fn forget_file_vector(dir: Inode<'_>, file: Inode<'_>) {
+    if file.is_reg() && file.nlink() == 0 {
+        if let Some(coll) = vector_ioctl::collection_of(dir) {
+            sb_info(dir).count(Op::VecDelete);
+            coll.delete_file_vector(file.ino());
+        }
+    }
 }
 
 #[no_mangle]
@@ -216,9 +233,21 @@ unsafe extern "C" fn vexfs_rename(
     // SAFETY: The VFS passes live, locked directory inodes of ours.
     let d = unsafe { Inode::from_raw(old_dir) };
     sb_info(d).count(Op::Rename);
+    // SAFETY: The VFS passes the target directory, live and locked, and the
+    // target dentry, which is positive when the rename replaces a name.
+    let (nd, replaced) = unsafe {
+        let target = (*new).d_inode;
+        (Inode::from_raw(new_dir), (!target.is_null()).then(|| Inode::from_raw(target)))
+    };
     // SAFETY: Arguments as received from the VFS; simple_rename handles
     // RENAME_NOREPLACE, RENAME_EXCHANGE, overwrite and directory nlinks.
-    unsafe { bindings::simple_rename(idmap, old_dir, old, new_dir, new, flags) }
+    let ret = unsafe { bindings::simple_rename(idmap, old_dir, old, new_dir, new, flags) };
+    if ret == 0 && flags & bindings::RENAME_EXCHANGE == 0 {
+        if let Some(victim) = replaced {
+            forget_file_vector(nd, victim);
+        }
+    }
+    ret
 }
 
 #[no_mangle]

@@ -11,7 +11,10 @@ use kernel::transmute::AsBytes;
 use kernel::uaccess::{UserPtr, UserSlice};
 
 use crate::abi;
+use crate::collection;
 use crate::pool::{self, PoolBox};
+use crate::simd;
+use crate::vector_ioctl;
 use crate::super_block::SbInfo;
 use crate::sys;
 
@@ -60,6 +63,12 @@ fn version(arg: c_ulong) -> Result {
     let mut info = PoolBox::new(abi::VersionInfo {
         abi_version: abi::VEXFS_ABI_VERSION,
         cpu_features: cpu_features(),
+        simd_path: match crate::simd_path() {
+            simd::Path::Scalar => abi::simd_path::SCALAR,
+            simd::Path::Avx2 => abi::simd_path::AVX2,
+            simd::Path::Avx512 => abi::simd_path::AVX512,
+        },
+        reserved: 0,
         module_version: [0; abi::MODULE_VERSION_LEN],
     })?;
     let v = abi::VEXFS_RELEASE.as_bytes();
@@ -70,6 +79,8 @@ fn version(arg: c_ulong) -> Result {
 fn stats(sbi: &SbInfo, arg: c_ulong) -> Result {
     let mut reply = PoolBox::new(abi::Stats::default())?;
     reply.pools = pool::stats();
+    reply.vector_bytes = collection::vector_bytes();
+    reply.vector_bytes_limit = crate::vector_limit_bytes();
     sbi.fill_stats(&mut reply);
     put_user(arg, &*reply)
 }
@@ -84,6 +95,9 @@ pub(crate) unsafe extern "C" fn vexfs_ioctl(
     // SAFETY: The VFS passes an open file of ours; it pins its superblock.
     let sbi = unsafe { SbInfo::of((*(*file).f_inode).i_sb) };
     sbi.count(abi::Op::Ioctl);
+    if let Some(ret) = vector_ioctl::dispatch(file, cmd, arg) {
+        return ret;
+    }
     let result = match cmd {
         abi::VEXFS_IOC_VERSION => version(arg),
         abi::VEXFS_IOC_STATS => stats(sbi, arg),

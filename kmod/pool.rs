@@ -182,37 +182,10 @@ impl<T> PoolBox<T> {
     /// Moves `value` into pool memory.
     pub(crate) fn new(value: T) -> Result<Self> {
         const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
-        let size = core::mem::size_of::<T>();
-        let pools = pools().ok_or(ENODEV)?;
-        let (backing, raw) = match abi::POOL_TIER_SIZES.iter().position(|&s| size <= s) {
-            Some(tier) => {
-                let Some(obj) = pools.caches[tier].alloc() else {
-                    COUNTERS[tier].failures.add(1, Relaxed);
-                    return Err(ENOMEM);
-                };
-                COUNTERS[tier].on_alloc(pools.caches[tier].object_size() as u64);
-                (Backing::Slab { tier, obj }, obj)
-            }
-            None => {
-                let large = &COUNTERS[abi::POOL_TIER_LARGE];
-                let mut v =
-                    KVVec::<u8>::with_capacity(size + core::mem::align_of::<T>(), GFP_KERNEL)
-                        .inspect_err(|_| large.failures.add(1, Relaxed))?;
-                large.on_alloc(v.capacity() as u64);
-                let base = v.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-                let pad = base.align_offset(core::mem::align_of::<T>());
-                // SAFETY: `pad < align_of::<T>()` and the capacity is
-                // `size + align_of::<T>()`, so the offset stays in bounds.
-                let aligned = unsafe { base.add(pad) };
-                // SAFETY: `aligned` is derived from a non-null allocation.
-                (Backing::Large(v), unsafe {
-                    NonNull::new_unchecked(aligned)
-                })
-            }
-        };
+        let (backing, raw) = alloc_bytes(core::mem::size_of::<T>().max(1), core::mem::align_of::<T>())?;
         let ptr = raw.cast::<T>();
-        // SAFETY: `ptr` is aligned for `T` (64-byte slab objects, or aligned
-        // above) and points to at least `size_of::<T>()` writable bytes.
+        // SAFETY: `ptr` is aligned for `T` and points to at least
+        // `size_of::<T>()` writable bytes.
         unsafe { ptr.as_ptr().write(value) };
         Ok(Self { backing, ptr })
     }
@@ -278,17 +251,105 @@ impl<T> Drop for PoolBox<T> {
     fn drop(&mut self) {
         // SAFETY: `ptr` holds an initialised `T` that is never used again.
         unsafe { core::ptr::drop_in_place(self.ptr.as_ptr()) };
-        match &self.backing {
-            Backing::Slab { tier, obj } => {
-                // A slab object exists only while the pools do.
-                if let Some(pools) = pools() {
-                    let cache = &pools.caches[*tier];
-                    // SAFETY: `obj` came from this cache's `alloc` and is dead.
-                    unsafe { cache.free(*obj) };
-                    COUNTERS[*tier].on_free(cache.object_size() as u64);
-                }
-            }
-            Backing::Large(v) => COUNTERS[abi::POOL_TIER_LARGE].on_free(v.capacity() as u64),
+        free_backing(&self.backing);
+    }
+}
+
+/// Allocates `bytes` bytes aligned to `align` (at most [`abi::POOL_ALIGN`])
+/// from the smallest tier that fits, counting it.
+fn alloc_bytes(bytes: usize, align: usize) -> Result<(Backing, NonNull<u8>)> {
+    let pools = pools().ok_or(ENODEV)?;
+    match abi::POOL_TIER_SIZES.iter().position(|&s| bytes <= s) {
+        Some(tier) => {
+            let Some(obj) = pools.caches[tier].alloc() else {
+                COUNTERS[tier].failures.add(1, Relaxed);
+                return Err(ENOMEM);
+            };
+            COUNTERS[tier].on_alloc(pools.caches[tier].object_size() as u64);
+            Ok((Backing::Slab { tier, obj }, obj))
         }
+        None => {
+            let large = &COUNTERS[abi::POOL_TIER_LARGE];
+            let mut v = KVVec::<u8>::with_capacity(bytes + align, GFP_KERNEL)
+                .inspect_err(|_| large.failures.add(1, Relaxed))?;
+            large.on_alloc(v.capacity() as u64);
+            let base = v.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+            let pad = base.align_offset(align);
+            // SAFETY: `pad < align` and the capacity is `bytes + align`, so
+            // the offset stays in bounds.
+            let aligned = unsafe { base.add(pad) };
+            // SAFETY: `aligned` is derived from a non-null allocation.
+            Ok((Backing::Large(v), unsafe { NonNull::new_unchecked(aligned) }))
+        }
+    }
+}
+
+/// Returns memory from [`alloc_bytes`] and counts it.
+fn free_backing(backing: &Backing) {
+    match backing {
+        Backing::Slab { tier, obj } => {
+            // A slab object exists only while the pools do.
+            if let Some(pools) = pools() {
+                let cache = &pools.caches[*tier];
+                // SAFETY: `obj` came from this cache's `alloc` and is dead.
+                unsafe { cache.free(*obj) };
+                COUNTERS[*tier].on_free(cache.object_size() as u64);
+            }
+        }
+        // The KVVec frees itself when the backing is dropped.
+        Backing::Large(v) => COUNTERS[abi::POOL_TIER_LARGE].on_free(v.capacity() as u64),
+    }
+}
+
+/// A zeroed array of `len` `T`s in the smallest tier that fits it (or
+/// `kvmalloc` past 16 KiB), freed on drop. For request staging buffers whose
+/// size comes from user space (already bounds-checked by the caller).
+pub(crate) struct PoolBuf<T: Zeroable + Copy> {
+    backing: Backing,
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+// SAFETY: `PoolBuf<T>` owns its elements like `KVVec<T>` does.
+unsafe impl<T: Zeroable + Copy + Send> Send for PoolBuf<T> {}
+// SAFETY: Shared access only hands out `&[T]`.
+unsafe impl<T: Zeroable + Copy + Sync> Sync for PoolBuf<T> {}
+
+impl<T: Zeroable + Copy> PoolBuf<T> {
+    /// Allocates `len` zeroed elements.
+    pub(crate) fn new_zeroed(len: usize) -> Result<Self> {
+        const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
+        let bytes = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?.max(1);
+        let (backing, raw) = alloc_bytes(bytes, core::mem::align_of::<T>())?;
+        // SAFETY: `raw` points to at least `bytes` writable bytes; all-zero is
+        // a valid `T` (`Zeroable`).
+        unsafe { raw.as_ptr().write_bytes(0, bytes) };
+        Ok(Self {
+            backing,
+            ptr: raw.cast(),
+            len,
+        })
+    }
+}
+
+impl<T: Zeroable + Copy> Deref for PoolBuf<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        // SAFETY: `ptr` holds `len` initialised `T`s owned by `self`.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable + Copy> DerefMut for PoolBuf<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: As above, and `self` is borrowed exclusively.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Zeroable + Copy> Drop for PoolBuf<T> {
+    fn drop(&mut self) {
+        free_backing(&self.backing);
     }
 }

@@ -13,6 +13,8 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 use crate::abi;
 use crate::inode;
 use crate::pool::PoolBox;
+use crate::sys::Inode;
+use crate::vector_ioctl;
 
 /// Per-mount state, owned by the superblock.
 pub(crate) struct SbInfo {
@@ -82,6 +84,8 @@ unsafe extern "C" fn vexfs_evict_inode(inode: *mut bindings::inode) {
         bindings::truncate_inode_pages_final(&raw mut (*inode).i_data);
         bindings::clear_inode(inode);
         SbInfo::of((*inode).i_sb).inode_evicted();
+        // A collection lives as long as its directory inode.
+        vector_ioctl::free_collection(Inode::from_raw(inode));
     }
 }
 

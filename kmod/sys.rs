@@ -336,3 +336,147 @@ impl Drop for FsRegistration {
         unsafe { bindings::unregister_filesystem(self.0) };
     }
 }
+
+/// `KFPU_387 | KFPU_MXCSR` (arch/x86/include/asm/fpu/api.h): what
+/// `kernel_fpu_begin()` asks for. The macros are not reachable by bindgen.
+const KFPU_FULL: u32 = 1 | 2;
+
+/// Runs `f` with the FPU/SIMD registers available to kernel code.
+///
+/// Preemption is disabled meanwhile, so `f` must not sleep and must be short
+/// (the callers bound the work per section).
+pub(crate) fn with_fpu<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: Not nested (callers never call `with_fpu` from `f`); process
+    // context, as every VexFS operation is.
+    unsafe { bindings::kernel_fpu_begin_mask(KFPU_FULL) };
+    let r = f();
+    // SAFETY: Pairs with the begin above.
+    unsafe { bindings::kernel_fpu_end() };
+    r
+}
+
+unsafe extern "C" {
+    /// In `vexfs_glue.c`: `cond_resched()` is a macro/inline.
+    fn vexfs_cond_resched();
+}
+
+/// Gives the CPU away if something else should run (a no-op on fully
+/// preemptible kernels, where preemption happens by itself).
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context without spinlocks held.
+    unsafe { vexfs_cond_resched() };
+}
+
+/// Access check of `mask` (`MAY_READ`, `MAY_WRITE`) on `inode` as seen
+/// through the mount of `file`.
+pub(crate) fn check_permission(file: *mut bindings::file, inode: Inode<'_>, mask: u32) -> Result {
+    // SAFETY: `file` is an open file, whose path pins its mount; the mount's
+    // idmap lives as long as the mount.
+    let idmap = unsafe { (*(*file).__bindgen_anon_1.f_path.mnt).mnt_idmap };
+    // SAFETY: `inode` is live.
+    to_result(unsafe { bindings::inode_permission(idmap, inode.as_ptr(), mask as c_int) })
+}
+
+impl<'a> Inode<'a> {
+    /// Whether this is a directory.
+    pub(crate) fn is_dir(self) -> bool {
+        // SAFETY: The inode is live; the file type bits never change.
+        u32::from(unsafe { (*self.as_ptr()).i_mode }) & bindings::S_IFMT == bindings::S_IFDIR
+    }
+
+    /// Whether this is a regular file.
+    pub(crate) fn is_reg(self) -> bool {
+        // SAFETY: As above.
+        u32::from(unsafe { (*self.as_ptr()).i_mode }) & bindings::S_IFMT == bindings::S_IFREG
+    }
+
+    /// Inode number.
+    pub(crate) fn ino(self) -> u64 {
+        // SAFETY: The inode is live; i_ino is set at creation.
+        unsafe { (*self.as_ptr()).i_ino }
+    }
+
+    /// Link count.
+    pub(crate) fn nlink(self) -> u32 {
+        // SAFETY: The inode is live; a plain read, as the VFS' own readers do.
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.i_nlink }
+    }
+
+    /// The inode's `i_private`, read atomically (it is set once).
+    pub(crate) fn private(self) -> *mut core::ffi::c_void {
+        // SAFETY: `i_private` is a properly aligned pointer field of a live
+        // inode, only accessed atomically by VexFS.
+        unsafe { core::sync::atomic::AtomicPtr::from_ptr(&raw mut (*self.as_ptr()).i_private) }
+            .load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Sets `i_private` to `p` if it is null; returns whether it did.
+    pub(crate) fn set_private_once(self, p: *mut core::ffi::c_void) -> bool {
+        use core::sync::atomic::{AtomicPtr, Ordering};
+        // SAFETY: As in `private`.
+        unsafe { AtomicPtr::from_ptr(&raw mut (*self.as_ptr()).i_private) }
+            .compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Holds the inode's `i_rwsem` for writing until the guard drops.
+    pub(crate) fn lock(self) -> InodeLock<'a> {
+        // SAFETY: The inode is live; `inode_lock()` is this call.
+        unsafe { bindings::down_write(&raw mut (*self.as_ptr()).i_rwsem) };
+        InodeLock(self)
+    }
+}
+
+/// A held `inode_lock()`.
+pub(crate) struct InodeLock<'a>(Inode<'a>);
+
+impl Drop for InodeLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: We took the lock in `Inode::lock`.
+        unsafe { bindings::up_write(&raw mut (*self.0.as_ptr()).i_rwsem) };
+    }
+}
+
+/// A reference on the parent dentry of an open file (`dget_parent`).
+pub(crate) struct Parent(NonNull<bindings::dentry>);
+
+impl Parent {
+    /// The parent directory of `file`'s dentry, stable while held even if
+    /// the file is renamed meanwhile.
+    pub(crate) fn of_file(file: *mut bindings::file) -> Self {
+        // SAFETY: An open file pins its dentry; dget_parent() returns a
+        // referenced, non-null dentry (the dentry itself at a root).
+        let p = unsafe { bindings::dget_parent((*file).__bindgen_anon_1.f_path.dentry) };
+        // SAFETY: See above: never null.
+        Self(unsafe { NonNull::new_unchecked(p) })
+    }
+
+    /// The parent's inode (positive: a directory with a child).
+    pub(crate) fn inode(&self) -> Inode<'_> {
+        // SAFETY: A referenced positive dentry pins its inode.
+        unsafe { Inode::from_raw((*self.0.as_ptr()).d_inode) }
+    }
+}
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        // SAFETY: We hold the reference taken by dget_parent.
+        unsafe { bindings::dput(self.0.as_ptr()) };
+    }
+}
+
+/// Whether the directory of the open `file` has no entries.
+pub(crate) fn dir_is_empty(file: *mut bindings::file) -> bool {
+    // SAFETY: An open file pins its dentry.
+    unsafe { bindings::simple_empty((*file).__bindgen_anon_1.f_path.dentry) != 0 }
+}
+
+/// The inode of an open file.
+///
+/// # Safety
+///
+/// `file` must be an open file; the inode lives as long as it stays open.
+pub(crate) unsafe fn file_inode<'a>(file: *mut bindings::file) -> Inode<'a> {
+    // SAFETY: An open file pins its inode.
+    unsafe { Inode::from_raw((*file).f_inode) }
+}

@@ -6,6 +6,7 @@
  * get_tree_nodev() must happen here. No filesystem logic lives in this file.
  */
 #include <linux/fs_context.h>
+#include <linux/sched.h>
 
 /* In super_block.rs. */
 int vexfs_fill_super(struct super_block *sb, struct fs_context *fc);
@@ -25,4 +26,10 @@ int vexfs_init_fs_context(struct fs_context *fc)
 {
 	fc->ops = &vexfs_context_ops;
 	return 0;
+}
+
+/* cond_resched() is a macro over an inline: give Rust a function to call. */
+void vexfs_cond_resched(void)
+{
+	cond_resched();
 }

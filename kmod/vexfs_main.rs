@@ -11,12 +11,17 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../userland/vexfs-abi/src/abi.rs"]
 mod abi;
+mod collection;
 mod file;
 mod inode;
 mod ioctl;
 mod pool;
+#[allow(dead_code, unreachable_pub, missing_docs)]
+#[path = "../userland/vexfs-simd/src/simd.rs"]
+mod simd;
 mod super_block;
 mod sys;
+mod vector_ioctl;
 
 module! {
     type: Vexfs,
@@ -26,6 +31,28 @@ module! {
     license: "GPL",
     // Lets `mount -t vexfs` load the module through modprobe.
     alias: ["fs-vexfs"],
+    params: {
+        max_vector_mib: u64 {
+            default: 1024,
+            description: "Limit on vector storage of all VexFS mounts, in MiB (ENOSPC past it)",
+        },
+    },
+}
+
+/// The module-wide limit on vector storage in bytes.
+pub(crate) fn vector_limit_bytes() -> u64 {
+    module_parameters::max_vector_mib.value().saturating_mul(1 << 20)
+}
+
+/// The distance kernels this CPU runs best, from the features the kernel
+/// detected at boot.
+pub(crate) fn simd_path() -> simd::Path {
+    use kernel::bindings::{X86_FEATURE_AVX2, X86_FEATURE_AVX512F, X86_FEATURE_FMA};
+    simd::Path::best(
+        sys::cpu_has(X86_FEATURE_AVX2),
+        sys::cpu_has(X86_FEATURE_FMA),
+        sys::cpu_has(X86_FEATURE_AVX512F),
+    )
 }
 
 /// The loaded module. Fields drop in order: the filesystem type is

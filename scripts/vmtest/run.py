@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Suite, run, sh, vexctl, vexctl_json  # noqa: E402
+import vectors  # noqa: E402
 
 KO = os.environ["VEXFS_KO"]
 VEXFS_MAGIC = 0x56455846
@@ -35,7 +36,7 @@ def ioc(direction, nr, size):
     return (direction << 30) | (size << 16) | (ord("V") << 8) | nr
 
 
-IOC_VERSION = ioc(2, 1, 40)
+IOC_VERSION = ioc(2, 1, 48)
 IOC_UNKNOWN = ioc(2, 0x7F, 8)
 
 
@@ -412,7 +413,7 @@ def test_ioctl(t, mnt):
         fd = os.open(mnt, os.O_RDONLY)
         t.raises("ENOTTY for an unknown ioctl", errno.ENOTTY, fcntl.ioctl, fd, IOC_UNKNOWN, bytes(8))
         t.raises("EFAULT for a bad user pointer", errno.EFAULT, fcntl.ioctl, fd, IOC_VERSION, 8)
-        buf = bytearray(40)
+        buf = bytearray(48)
         fcntl.ioctl(fd, IOC_VERSION, buf)
         t.eq("VERSION ioctl by hand: ABI version field", struct.unpack_from("<I", buf)[0], 1)
         os.close(fd)
@@ -519,7 +520,13 @@ def main():
     test_rename_links(t, mnt)
     test_ioctl(t, mnt)
     test_mounts(t, mnt)
+    vectors.test_exact_search(t, mnt)
+    vectors.test_glove(t, mnt)
+    vectors.test_errors(t, mnt)
+    vectors.test_files(t, mnt)
+    vectors.test_concurrency(t, mnt)
     test_unmount_unload(t, mnt)
+    vectors.test_memory_limit(t, KO)
     test_cycles(t, mnt)
     kmemleak_check(t)
     return t.summary()

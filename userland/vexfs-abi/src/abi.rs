@@ -53,7 +53,6 @@ const fn iow<T>(nr: u32) -> u32 {
 }
 
 /// `_IOWR('V', nr, T)`: the kernel reads and writes a `T`.
-#[allow(dead_code)]
 const fn iowr<T>(nr: u32) -> u32 {
     ioc(IOC_READ | IOC_WRITE, nr, size_of::<T>())
 }
@@ -105,14 +104,32 @@ pub struct VersionInfo {
     pub abi_version: u32,
     /// [`cpu`] feature bits detected by the kernel at module load.
     pub cpu_features: u32,
+    /// The distance kernel path the module uses, one of [`simd_path`].
+    pub simd_path: u32,
+    /// Always zero.
+    pub reserved: u32,
     /// Module version, NUL-padded ASCII.
     pub module_version: [u8; MODULE_VERSION_LEN],
 }
 
-const _: () = assert!(size_of::<VersionInfo>() == 40);
+const _: () = assert!(size_of::<VersionInfo>() == 48);
 const _: () = assert!(VEXFS_RELEASE.len() < MODULE_VERSION_LEN);
 const _: () = assert!(offset_of!(VersionInfo, cpu_features) == 4);
-const _: () = assert!(offset_of!(VersionInfo, module_version) == 8);
+const _: () = assert!(offset_of!(VersionInfo, simd_path) == 8);
+const _: () = assert!(offset_of!(VersionInfo, module_version) == 16);
+
+/// Distance kernel paths reported in [`VersionInfo::simd_path`].
+pub mod simd_path {
+    /// One lane at a time (SSE scalar instructions).
+    pub const SCALAR: u32 = 0;
+    /// AVX2 with FMA, 8 lanes.
+    pub const AVX2: u32 = 1;
+    /// AVX-512F, 16 lanes.
+    pub const AVX512: u32 = 2;
+
+    /// Names of the paths, by value.
+    pub const NAMES: [&str; 3] = ["scalar", "avx2", "avx512"];
+}
 
 /// Counters of one memory pool tier.
 #[repr(C)]
@@ -312,7 +329,7 @@ pub const VEXFS_IOC_INSERT: u32 = iow::<InsertRequest>(VEXFS_IOC_NR_INSERT);
 pub const VEXFS_IOC_DELETE: u32 = iow::<DeleteRequest>(VEXFS_IOC_NR_DELETE);
 /// Copies one vector out ([`GetRequest`]); `ENOENT` if absent. Needs read
 /// permission.
-pub const VEXFS_IOC_GET: u32 = iow::<GetRequest>(VEXFS_IOC_NR_GET);
+pub const VEXFS_IOC_GET: u32 = iowr::<GetRequest>(VEXFS_IOC_NR_GET);
 /// k-nearest-neighbour search ([`SearchRequest`]). Needs read permission.
 pub const VEXFS_IOC_SEARCH: u32 = iow::<SearchRequest>(VEXFS_IOC_NR_SEARCH);
 /// Sets the vector of a regular file in a collection ([`AttachRequest`]); its
@@ -466,8 +483,8 @@ mod tests {
 
     #[test]
     fn ioctl_numbers_match_linux_encoding() {
-        // _IOR('V', 1, 40 bytes) as computed by the C macros.
-        assert_eq!(VEXFS_IOC_VERSION, 0x8028_5601);
+        // _IOR('V', 1, 48 bytes) as computed by the C macros.
+        assert_eq!(VEXFS_IOC_VERSION, 0x8030_5601);
         assert_eq!(
             VEXFS_IOC_STATS,
             0x8000_0000 | ((size_of::<Stats>() as u32) << 16) | 0x5602

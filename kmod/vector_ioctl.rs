@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The vector ioctls: argument checks, permission checks and user copies
+//! around the collection store.
+//!
+//! Every count, dimension and `k` is checked before anything is allocated;
+//! user buffers are copied in bounded pieces (one query, one chunk's run of
+//! rows, or the id array); NaN and infinities are refused with `EINVAL`.
+
+use kernel::bindings;
+use kernel::ffi::{c_long, c_ulong};
+use kernel::prelude::*;
+use kernel::transmute::{AsBytes, FromBytes};
+use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
+
+use crate::abi;
+use crate::abi::Op;
+use crate::collection::{Collection, TopK, CHUNK_FLOATS};
+use crate::pool::{PoolBox, PoolBuf};
+use crate::simd;
+use crate::super_block::SbInfo;
+use crate::sys::{self, Inode, Parent};
+
+// SAFETY: `repr(C)` structs of integers with explicit padding fields (sizes
+// asserted in the ABI file): any bit pattern is valid, no padding bytes.
+unsafe impl FromBytes for abi::CollectionParams {}
+// SAFETY: As above.
+unsafe impl FromBytes for abi::InsertRequest {}
+// SAFETY: As above.
+unsafe impl FromBytes for abi::DeleteRequest {}
+// SAFETY: As above.
+unsafe impl FromBytes for abi::GetRequest {}
+// SAFETY: As above.
+unsafe impl AsBytes for abi::GetRequest {}
+// SAFETY: As above.
+unsafe impl FromBytes for abi::SearchRequest {}
+// SAFETY: As above.
+unsafe impl FromBytes for abi::AttachRequest {}
+// SAFETY: As above.
+unsafe impl AsBytes for abi::CollectionInfo {}
+// SAFETY: u64, f32, u32: no padding, every field initialised by the kernel.
+unsafe impl AsBytes for abi::SearchHit {}
+// SAFETY: All-zero is a valid `SearchHit`.
+unsafe impl Zeroable for abi::SearchHit {}
+
+/// The collection a directory holds, if it is one.
+pub(crate) fn collection_of<'a>(dir: Inode<'a>) -> Option<&'a Collection> {
+    let p = dir.private();
+    if !dir.is_dir() || p.is_null() {
+        return None;
+    }
+    // SAFETY: A directory's `i_private` is only ever set to a leaked
+    // `Pin<KBox<Collection>>` (in `create`), freed when the inode is evicted;
+    // the inode is live for `'a`.
+    Some(unsafe { &*p.cast::<Collection>() })
+}
+
+/// Frees the collection of a directory being evicted.
+///
+/// # Safety
+///
+/// `dir` must be an inode being evicted (no other user left).
+pub(crate) unsafe fn free_collection(dir: Inode<'_>) {
+    let p = dir.private();
+    if dir.is_dir() && !p.is_null() {
+        // SAFETY: Set in `create` from `KBox::into_raw` of a pinned box; the
+        // inode is going away, so this is the last use.
+        drop(unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<Collection>())) });
+    }
+}
+
+fn user(addr: u64, len: usize) -> UserSlice {
+    UserSlice::new(UserPtr::from_addr(addr as usize), len)
+}
+
+/// Reads the fixed-size argument of an ioctl.
+fn read_arg<T: FromBytes>(arg: c_ulong) -> Result<T> {
+    user(arg as u64, core::mem::size_of::<T>()).reader().read()
+}
+
+fn check_align(addr: u64, align: u64) -> Result {
+    if addr % align == 0 {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+/// Reads `dst.len()` f32 values and refuses NaN and infinities.
+fn read_finite(reader: &mut UserSliceReader, dst: &mut [f32]) -> Result {
+    // SAFETY: f32 has no padding and every bit pattern is a valid value; the
+    // byte view covers exactly `dst`, borrowed exclusively.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
+    reader.read_slice(bytes)?;
+    if simd::all_finite(dst) {
+        Ok(())
+    } else {
+        Err(EINVAL)
+    }
+}
+
+fn read_ids(addr: u64, count: usize) -> Result<PoolBuf<u64>> {
+    check_align(addr, 8)?;
+    let mut ids = PoolBuf::<u64>::new_zeroed(count)?;
+    user(addr, count * 8).reader().read_slice(AsBytes::as_bytes_mut(&mut *ids))?;
+    Ok(ids)
+}
+
+/// The collection of the directory `file` is open on.
+fn dir_collection<'a>(file: *mut bindings::file) -> Result<(Inode<'a>, &'a Collection)> {
+    // SAFETY: The ioctl's file is open for the whole call.
+    let inode = unsafe { sys::file_inode(file) };
+    if !inode.is_dir() {
+        return Err(ENOTDIR);
+    }
+    Ok((inode, collection_of(inode).ok_or(ENODATA)?))
+}
+
+fn sb_info<'a>(file: *mut bindings::file) -> &'a SbInfo {
+    // SAFETY: An open file of ours pins its superblock.
+    unsafe { SbInfo::of(sys::file_inode(file).super_block()) }
+}
+
+fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
+    // SAFETY: The ioctl's file is open for the whole call.
+    let dir = unsafe { sys::file_inode(file) };
+    if !dir.is_dir() {
+        return Err(ENOTDIR);
+    }
+    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let p: abi::CollectionParams = read_arg(arg)?;
+    if !(1..=abi::MAX_DIM).contains(&p.dim)
+        || p.metric as usize >= abi::metric::NAMES.len()
+        || p.index != abi::index::FLAT
+        || p.reserved != [0; 5]
+    {
+        return Err(EINVAL);
+    }
+    if collection_of(dir).is_some() {
+        return Err(EEXIST);
+    }
+    let coll = Collection::new(&p)?;
+    // Entries cannot appear while we hold the directory's lock.
+    let _lock = dir.lock();
+    if !sys::dir_is_empty(file) {
+        return Err(ENOTEMPTY);
+    }
+    // SAFETY: The box is leaked into `i_private` and only freed by
+    // `free_collection`, never moved: the pin is kept.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(coll) });
+    if dir.set_private_once(raw.cast()) {
+        Ok(())
+    } else {
+        // SAFETY: Not published: we still own it.
+        drop(unsafe { KBox::from_raw(raw) });
+        Err(EEXIST)
+    }
+}
+
+fn info(file: *mut bindings::file, arg: c_ulong) -> Result {
+    let (_, coll) = dir_collection(file)?;
+    let reply = PoolBox::new(coll.info())?;
+    user(arg as u64, core::mem::size_of::<abi::CollectionInfo>()).writer().write(&*reply)
+}
+
+/// Stable probe point: batch insert.
+#[no_mangle]
+unsafe extern "C" fn vexfs_ioctl_insert(file: *mut bindings::file, arg: c_ulong) -> c_long {
+    sb_info(file).count(Op::VecInsert);
+    errno(insert(file, arg))
+}
+
+fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
+    let (dir, coll) = dir_collection(file)?;
+    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let req: abi::InsertRequest = read_arg(arg)?;
+    if !(1..=abi::MAX_BATCH).contains(&req.count) || req.dim as usize != coll.dim() {
+        return Err(EINVAL);
+    }
+    check_align(req.vectors, 4)?;
+    let (count, dim) = (req.count as usize, coll.dim());
+    let ids = read_ids(req.ids, count)?;
+    let mut reader = user(req.vectors, count * dim * 4).reader();
+    coll.upsert(&ids, false, |dst, _first, _rows| read_finite(&mut reader, dst))
+}
+
+/// Stable probe point: batch delete.
+#[no_mangle]
+unsafe extern "C" fn vexfs_ioctl_delete(file: *mut bindings::file, arg: c_ulong) -> c_long {
+    sb_info(file).count(Op::VecDelete);
+    errno(delete(file, arg))
+}
+
+fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
+    let (dir, coll) = dir_collection(file)?;
+    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let req: abi::DeleteRequest = read_arg(arg)?;
+    if !(1..=abi::MAX_BATCH).contains(&req.count) || req.reserved != 0 {
+        return Err(EINVAL);
+    }
+    let ids = read_ids(req.ids, req.count as usize)?;
+    coll.delete(&ids)
+}
+
+fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
+    let (dir, coll) = dir_collection(file)?;
+    sys::check_permission(file, dir, bindings::MAY_READ)?;
+    let mut req: abi::GetRequest = read_arg(arg)?;
+    if req.dim as usize != coll.dim() {
+        return Err(EINVAL);
+    }
+    check_align(req.vector, 4)?;
+    let mut out = PoolBuf::<f32>::new_zeroed(coll.dim())?;
+    let is_file = coll.get(req.id, &mut out)?;
+    // SAFETY: f32 has no padding; the byte view covers exactly `out`.
+    let bytes = unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len() * 4) };
+    user(req.vector, bytes.len()).writer().write_slice(bytes)?;
+    req.flags = if is_file { abi::HIT_FILE } else { 0 };
+    user(arg as u64, core::mem::size_of::<abi::GetRequest>()).writer().write(&req)
+}
+
+/// Stable probe point: k-NN search (all queries of one ioctl).
+#[no_mangle]
+unsafe extern "C" fn vexfs_ioctl_search(file: *mut bindings::file, arg: c_ulong) -> c_long {
+    sb_info(file).count(Op::VecSearch);
+    errno(search(file, arg))
+}
+
+fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
+    let (dir, coll) = dir_collection(file)?;
+    sys::check_permission(file, dir, bindings::MAY_READ)?;
+    let req: abi::SearchRequest = read_arg(arg)?;
+    if !(1..=abi::MAX_QUERIES).contains(&req.nq)
+        || !(1..=abi::MAX_K).contains(&req.k)
+        || req.dim as usize != coll.dim()
+        || req.flags != 0
+    {
+        return Err(EINVAL);
+    }
+    check_align(req.queries, 4)?;
+    check_align(req.hits, 8)?;
+    check_align(req.counts, 4)?;
+    let (nq, k, dim) = (req.nq as usize, req.k as usize, coll.dim());
+    let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
+    let mut dist = PoolBuf::<f32>::new_zeroed(CHUNK_FLOATS)?;
+    let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
+    let mut top = TopK::new(k)?;
+    let mut queries = user(req.queries, nq * dim * 4).reader();
+    let hit_bytes = core::mem::size_of::<abi::SearchHit>();
+    for q in 0..nq {
+        read_finite(&mut queries, &mut query)?;
+        coll.search(crate::simd_path(), &query, &mut top, &mut dist);
+        let found = top.sorted();
+        for (h, c) in hits.iter_mut().zip(found) {
+            *h = c.hit();
+        }
+        let n = found.len();
+        user(req.hits + (q * k * hit_bytes) as u64, n * hit_bytes)
+            .writer()
+            .write_slice(AsBytes::as_bytes(&hits[..n]))?;
+        user(req.counts + (q * 4) as u64, 4).writer().write(&(n as u32))?;
+    }
+    Ok(())
+}
+
+fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
+    // SAFETY: The ioctl's file is open for the whole call.
+    let inode = unsafe { sys::file_inode(file) };
+    if !inode.is_reg() {
+        return Err(EINVAL);
+    }
+    let parent = Parent::of_file(file);
+    let coll = collection_of(parent.inode()).ok_or(ENODATA)?;
+    sys::check_permission(file, parent.inode(), bindings::MAY_WRITE)?;
+    let req: abi::AttachRequest = read_arg(arg)?;
+    if req.dim as usize != coll.dim() || req.reserved != 0 {
+        return Err(EINVAL);
+    }
+    check_align(req.vector, 4)?;
+    let mut reader = user(req.vector, coll.dim() * 4).reader();
+    coll.upsert(&[inode.ino()], true, |dst, _first, _rows| read_finite(&mut reader, dst))
+}
+
+fn errno(r: Result) -> c_long {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// Handles the vector ioctl `cmd`, or returns `None` if it is not one.
+pub(crate) fn dispatch(file: *mut bindings::file, cmd: u32, arg: c_ulong) -> Option<c_long> {
+    // SAFETY (for the probe-point calls): `file` is the ioctl's open file.
+    Some(match cmd {
+        abi::VEXFS_IOC_CREATE => errno(create(file, arg)),
+        abi::VEXFS_IOC_INFO => errno(info(file, arg)),
+        abi::VEXFS_IOC_INSERT => unsafe { vexfs_ioctl_insert(file, arg) },
+        abi::VEXFS_IOC_DELETE => unsafe { vexfs_ioctl_delete(file, arg) },
+        abi::VEXFS_IOC_GET => {
+            sb_info(file).count(Op::VecGet);
+            errno(get(file, arg))
+        }
+        abi::VEXFS_IOC_SEARCH => unsafe { vexfs_ioctl_search(file, arg) },
+        abi::VEXFS_IOC_ATTACH => {
+            sb_info(file).count(Op::VecInsert);
+            errno(attach(file, arg))
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,436 @@
+"""In-VM tests of vector collections: vexctl end to end against a numpy
+float64 brute force, the ioctl error cases, files carrying vectors,
+permissions, the memory limit and a concurrent workload."""
+
+import ctypes
+import errno
+import fcntl
+import json
+import multiprocessing
+import os
+import random
+import struct
+import time
+
+import numpy as np
+
+from harness import run, sh, vexctl, vexctl_json
+
+GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
+METRICS = ("l2", "cosine", "dot")
+MAX_K, MAX_BATCH = 1024, 1 << 20
+
+
+def ioc(direction, nr, size):
+    return (direction << 30) | (size << 16) | (ord("V") << 8) | nr
+
+
+IOC_CREATE = ioc(1, 0x10, 32)
+IOC_INFO = ioc(2, 0x11, 40)
+IOC_INSERT = ioc(1, 0x12, 24)
+IOC_DELETE = ioc(1, 0x13, 16)
+IOC_GET = ioc(3, 0x14, 24)
+IOC_SEARCH = ioc(1, 0x15, 40)
+IOC_ATTACH = ioc(1, 0x16, 16)
+
+
+class Coll:
+    """Raw ioctls on a collection directory (for what vexctl guards against)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+    def close(self):
+        os.close(self.fd)
+
+    def info(self):
+        buf = bytearray(40)
+        fcntl.ioctl(self.fd, IOC_INFO, buf)
+        dim, metric, index, _, count, files, mem = struct.unpack("<IIIIQQQ", buf)
+        return {"dim": dim, "metric": metric, "count": count, "file_vectors": files, "memory": mem}
+
+    def insert(self, ids, vecs, ids_addr=None, vec_addr=None, count=None, dim=None):
+        ids = np.ascontiguousarray(ids, dtype=np.uint64)
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        req = struct.pack("<IIQQ", len(ids) if count is None else count,
+                          vecs.shape[1] if dim is None else dim,
+                          ids.ctypes.data if ids_addr is None else ids_addr,
+                          vecs.ctypes.data if vec_addr is None else vec_addr)
+        fcntl.ioctl(self.fd, IOC_INSERT, req)
+
+    def delete(self, ids):
+        ids = np.ascontiguousarray(ids, dtype=np.uint64)
+        fcntl.ioctl(self.fd, IOC_DELETE, struct.pack("<IIQ", len(ids), 0, ids.ctypes.data))
+
+    def get(self, vid, dim):
+        out = np.zeros(dim, dtype=np.float32)
+        req = bytearray(struct.pack("<QIIQ", vid, dim, 0, out.ctypes.data))
+        fcntl.ioctl(self.fd, IOC_GET, req)
+        return out, struct.unpack_from("<I", req, 12)[0]
+
+    def search(self, queries, k, nq=None, dim=None, q_addr=None, hits_addr=None, flags=0):
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        n = q.shape[0] if nq is None else nq
+        hits = np.zeros(max(n, 1) * max(k, 1) * 2, dtype=np.uint64)
+        counts = np.zeros(max(n, 1), dtype=np.uint32)
+        req = struct.pack("<IIIIQQQ", n, k, q.shape[1] if dim is None else dim, flags,
+                          q.ctypes.data if q_addr is None else q_addr,
+                          hits.ctypes.data if hits_addr is None else hits_addr, counts.ctypes.data)
+        fcntl.ioctl(self.fd, IOC_SEARCH, req)
+        raw = hits.view(np.uint8).reshape(-1, 16)
+        out = []
+        for i in range(n):
+            rows = raw[i * k: i * k + counts[i]]
+            ids = rows[:, :8].copy().view(np.uint64).ravel()
+            dist = rows[:, 8:12].copy().view(np.float32).ravel()
+            out.append((ids, dist))
+        return out
+
+
+def reference(base, queries, metric):
+    """float64 distances of every query to every base row."""
+    b, q = base.astype(np.float64), queries.astype(np.float64)
+    if metric == "l2":
+        return ((q[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    dot = q @ b.T
+    if metric == "dot":
+        return -dot
+    nb, nq = np.linalg.norm(b, axis=1), np.linalg.norm(q, axis=1)
+    denom = nq[:, None] * nb[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom == 0, 1.0, 1.0 - dot / denom)
+
+
+def compare(ref_row, ids, k, rel=1e-6):
+    """ids must be the reference's top k, except where distances tie within
+    `rel` relative. Returns (ok, detail)."""
+    order = np.lexsort((np.arange(len(ref_row)), ref_row))[:k]
+    if len(ids) != len(order):
+        return False, f"{len(ids)} hits, want {len(order)}"
+    for j, (got, want) in enumerate(zip(ids, order)):
+        if got == want:
+            continue
+        a, b = ref_row[int(got)], ref_row[want]
+        if abs(a - b) > rel * max(abs(a), abs(b), 1e-30):
+            return False, f"rank {j}: id {got} (d={a:.9g}) instead of {want} (d={b:.9g})"
+    return True, ""
+
+
+def save_npy(path, arr):
+    np.save(path, np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def search_json(coll, qfile, k):
+    r = vexctl("search", coll, "--npy", qfile, "-k", str(k), "--json")
+    if r.returncode != 0:
+        raise RuntimeError(f"vexctl search failed: {r.stderr.strip()}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def check_search(t, label, coll, base, queries, metric, k, tmp):
+    qfile = f"{tmp}/q.npy"
+    save_npy(qfile, queries)
+    results = search_json(coll, qfile, k)
+    ref = reference(base, queries, metric)
+    bad = []
+    for qi, res in enumerate(results):
+        ids = [h["id"] for h in res["results"]]
+        ok, detail = compare(ref[qi], ids, k)
+        if not ok:
+            bad.append(f"query {qi}: {detail}")
+    t.check(f"{label}: {len(queries)} queries equal the float64 brute force",
+            len(results) == len(queries) and not bad, "; ".join(bad[:3]))
+    if results and results[0]["results"]:
+        h = results[0]["results"][0]
+        t.check(f"{label}: reported distance matches the reference",
+                abs(h["distance"] - ref[0][h["id"]]) <= 1e-4 * max(1.0, abs(ref[0][h["id"]])),
+                f"{h['distance']} vs {ref[0][h['id']]}")
+
+
+def clustered(rng, n, dim, centers=8):
+    c = rng.normal(0, 4, size=(centers, dim))
+    return (c[rng.integers(0, centers, n)] + rng.normal(0, 0.3, size=(n, dim))).astype(np.float32)
+
+
+def test_exact_search(t, mnt):
+    with t.group("exact search against numpy float64"):
+        rng = np.random.default_rng(7)
+        tmp = "/tmp/vec"
+        os.makedirs(tmp, exist_ok=True)
+        for metric in METRICS:
+            for dim in (1, 3, 50, 128, 769):
+                for kind in ("random", "clustered"):
+                    n = 1500 if dim < 769 else 600
+                    base = (rng.normal(size=(n, dim)).astype(np.float32) if kind == "random"
+                            else clustered(rng, n, dim))
+                    queries = (rng.normal(size=(8, dim)).astype(np.float32) if kind == "random"
+                               else clustered(rng, 8, dim))
+                    coll = f"{mnt}/{metric}_{dim}_{kind}"
+                    r = vexctl("create", coll, "--dim", str(dim), "--metric", metric)
+                    if not t.check(f"create {metric} D={dim}", r.returncode == 0, r.stderr):
+                        continue
+                    save_npy(f"{tmp}/base.npy", base)
+                    r = vexctl("insert", coll, "--npy", f"{tmp}/base.npy")
+                    t.check(f"insert {n} x {dim} ({metric}, {kind})", r.returncode == 0, r.stderr)
+                    check_search(t, f"{metric} D={dim} {kind}", coll, base, queries, metric, 10, tmp)
+                    sh(["rm", "-rf", coll])
+
+
+def test_glove(t, mnt):
+    with t.group("GloVe 20,000 x 50, cosine, 100 queries"):
+        glove = np.load(GLOVE, mmap_mode="r")
+        base = np.ascontiguousarray(glove[:20000])
+        queries = np.ascontiguousarray(glove[20000:20100])
+        coll = f"{mnt}/glove"
+        tmp = "/tmp/vec"
+        os.makedirs(tmp, exist_ok=True)
+        save_npy(f"{tmp}/glove.npy", base)
+        r = vexctl("create", coll, "--dim", "50", "--metric", "cosine")
+        t.check("vexctl create --dim 50 --metric cosine", r.returncode == 0, r.stderr)
+        r = vexctl("insert", coll, "--npy", f"{tmp}/glove.npy")
+        t.check("vexctl insert --npy 20000 GloVe vectors", r.returncode == 0, r.stderr)
+        info = vexctl_json("info", coll)
+        t.eq("vexctl info counts 20000", info["count"], 20000)
+        t.check("vexctl info reports memory used", info["memory_bytes"] >= 20000 * 50 * 4, str(info))
+        check_search(t, "GloVe cosine k=10", coll, base, queries, "cosine", 10, tmp)
+        got = vexctl_json("get", coll, "123")
+        t.check("vexctl get returns the stored vector",
+                np.array_equal(np.array(got["vector"], dtype=np.float32), base[123]))
+        sh(["rm", "-rf", coll])
+
+
+def test_errors(t, mnt):
+    with t.group("vector ioctl errors"):
+        coll = f"{mnt}/errs"
+        sh(["vexctl", "create", coll, "--dim", "4", "--metric", "l2"])
+        c = Coll(coll)
+        base = np.arange(40, dtype=np.float32).reshape(10, 4)
+        c.insert(np.arange(10), base)
+        t.eq("ten vectors stored", c.info()["count"], 10)
+        t.raises("dim mismatch on insert: EINVAL", errno.EINVAL, c.insert, [11], np.ones((1, 5)))
+        t.raises("dim mismatch on search: EINVAL", errno.EINVAL, c.search, np.ones((1, 5)), 3)
+        t.raises("k = 0: EINVAL", errno.EINVAL, c.search, np.ones((1, 4)), 0)
+        t.raises("k = 1025: EINVAL", errno.EINVAL, c.search, np.ones((1, 4)), MAX_K + 1)
+        t.check("k = 1024 is accepted", len(c.search(np.ones((1, 4)), MAX_K)[0][0]) == 10)
+        t.raises("nq = 0: EINVAL", errno.EINVAL, c.search, np.ones((1, 4)), 3, nq=0)
+        t.raises("a batch over the limit: EINVAL", errno.EINVAL, c.insert, [1], np.ones((1, 4)),
+                 count=MAX_BATCH + 1)
+        bad = np.ones((3, 4), dtype=np.float32)
+        bad[1, 2] = np.nan
+        t.raises("NaN in a batch: EINVAL", errno.EINVAL, c.insert, [20, 21, 22], bad)
+        bad[1, 2] = np.inf
+        t.raises("infinity in a batch: EINVAL", errno.EINVAL, c.insert, [20, 21, 22], bad)
+        t.eq("a refused batch changes nothing", c.info()["count"], 10)
+        t.raises("NaN in a query: EINVAL", errno.EINVAL, c.search, np.array([[np.nan, 0, 0, 0]]), 3)
+        t.raises("bad vector pointer: EFAULT", errno.EFAULT, c.insert, [30, 31], np.ones((2, 4)), vec_addr=16)
+        t.raises("bad id pointer: EFAULT", errno.EFAULT, c.insert, [30, 31], np.ones((2, 4)), ids_addr=16)
+        t.raises("bad query pointer: EFAULT", errno.EFAULT, c.search, np.ones((1, 4)), 3, q_addr=16)
+        t.raises("bad result pointer: EFAULT", errno.EFAULT, c.search, np.ones((1, 4)), 3, hits_addr=16)
+        v = np.ones((2, 4), dtype=np.float32)
+        t.raises("unaligned vector pointer: EINVAL", errno.EINVAL, c.insert, [30, 31], v,
+                 vec_addr=v.ctypes.data + 1)
+        ids = np.array([30, 31, 0], dtype=np.uint64)
+        t.raises("unaligned id pointer: EINVAL", errno.EINVAL, c.insert, [30, 31], v, ids_addr=ids.ctypes.data + 4)
+        t.eq("failed batches change nothing", c.info()["count"], 10)
+        t.raises("delete of a missing id: ENOENT", errno.ENOENT, c.delete, [3, 999])
+        t.eq("a refused delete changes nothing", c.info()["count"], 10)
+        t.raises("get of a missing id: ENOENT", errno.ENOENT, c.get, 999, 4)
+        c.insert([3], np.full((1, 4), 7.0))
+        got, _ = c.get(3, 4)
+        t.check("insert of an existing id replaces it (upsert)",
+                np.array_equal(got, np.full(4, 7.0, dtype=np.float32)) and c.info()["count"] == 10)
+        c.insert([40, 40], np.array([[1, 1, 1, 1], [2, 2, 2, 2]]))
+        t.check("a repeated id in one batch keeps the last row",
+                np.array_equal(c.get(40, 4)[0], np.full(4, 2.0, dtype=np.float32)) and c.info()["count"] == 11)
+        c.delete([40])
+        c.close()
+
+        os.mkdir(f"{mnt}/plain")
+        p = Coll(f"{mnt}/plain")
+        t.raises("ioctl on a non-collection directory: ENODATA", errno.ENODATA, p.info)
+        p.close()
+        r = vexctl("info", f"{mnt}/plain")
+        t.check("vexctl names a non-collection plainly",
+                r.returncode != 0 and "not a vector collection" in r.stderr, r.stderr.strip())
+        os.rmdir(f"{mnt}/plain")
+        r = vexctl("create", coll, "--dim", "4", "--metric", "l2")
+        t.check("create on an existing collection fails clearly", r.returncode != 0 and "already" in r.stderr,
+                r.stderr.strip())
+        os.mkdir(f"{mnt}/full")
+        open(f"{mnt}/full/x", "w").close()
+        r = vexctl("create", f"{mnt}/full", "--dim", "4", "--metric", "l2")
+        t.check("create on a non-empty directory fails clearly", r.returncode != 0 and "not empty" in r.stderr,
+                r.stderr.strip())
+        sh(["rm", "-rf", f"{mnt}/full"])
+        r = vexctl("create", f"{mnt}/baddim", "--dim", "4097", "--metric", "l2")
+        t.check("dimension 4097 is refused", r.returncode != 0)
+        r = vexctl("search", coll, "--vector", "1,2,3", "-k", "3")
+        t.check("vexctl reports a dimension mismatch", r.returncode != 0 and "dim" in r.stderr, r.stderr.strip())
+
+        # Permissions: search needs read, insert/delete need write.
+        os.chmod(coll, 0o755)
+        r = vexctl("search", coll, "--vector", "1,2,3,4", "-k", "3", user=1000)
+        t.check("another user may search a 0755 collection", r.returncode == 0, r.stderr.strip())
+        np.save("/tmp/vec/one.npy", np.ones((1, 4), dtype=np.float32))
+        os.chmod("/tmp/vec/one.npy", 0o644)
+        r = vexctl("insert", coll, "--npy", "/tmp/vec/one.npy", "--start-id", "500", user=1000)
+        t.check("another user may not insert into a 0755 collection",
+                r.returncode != 0 and "permission denied" in r.stderr, r.stderr.strip())
+        r = vexctl("delete", coll, "1", user=1000)
+        t.check("another user may not delete from a 0755 collection",
+                r.returncode != 0 and "permission denied" in r.stderr, r.stderr.strip())
+        os.chmod(coll, 0o711)
+        pid = os.fork()
+        if pid == 0:
+            # Child: drop to uid 1000 and use an fd opened while root could read:
+            # the kernel still checks the collection's mode on search.
+            try:
+                c2 = Coll(coll)
+                os.setgid(1000)
+                os.setuid(1000)
+                try:
+                    c2.search(np.ones((1, 4)), 3)
+                    os._exit(0)
+                except OSError as e:
+                    os._exit(3 if e.errno == errno.EACCES else 4)
+            except BaseException:
+                os._exit(5)
+        _, status = os.waitpid(pid, 0)
+        t.eq("search without read permission (fd opened before): EACCES", os.waitstatus_to_exitcode(status), 3)
+        os.chmod(coll, 0o755)
+        sh(["rm", "-rf", coll])
+
+
+def test_files(t, mnt):
+    with t.group("files carry vectors"):
+        coll = f"{mnt}/docs"
+        sh(["vexctl", "create", coll, "--dim", "3", "--metric", "l2"])
+        os.mkdir(f"{coll}/sub")
+        for name, vec in (("a.txt", "1,0,0"), ("b.txt", "0,1,0"), ("sub/c.txt", "0,0,1")):
+            with open(f"{coll}/{name}", "w") as f:
+                f.write(name)
+        for name, vec in (("a.txt", "1,0,0"), ("b.txt", "0,1,0")):
+            r = vexctl("attach", f"{coll}/{name}", "--vector", vec)
+            t.check(f"vexctl attach {name}", r.returncode == 0, r.stderr.strip())
+        r = vexctl("attach", f"{coll}/sub/c.txt", "--vector", "0,0,1")
+        t.check("attach outside the collection's own entries is refused",
+                r.returncode != 0 and "collection" in r.stderr, r.stderr.strip())
+        c = Coll(coll)
+        c.insert([7], np.array([[0.9, 0.1, 0]]))
+        c.close()
+        res = json.loads(vexctl("search", coll, "--vector", "1,0,0", "-k", "3", "--json").stdout.splitlines()[0])
+        names = [h["name"] for h in res["results"]]
+        t.eq("search names the files (and null for plain vectors)", names, ["a.txt", None, "b.txt"])
+        ino = os.stat(f"{coll}/a.txt").st_ino
+        t.eq("a file's vector id is its inode number", res["results"][0]["id"], ino)
+        os.rename(f"{coll}/a.txt", f"{coll}/renamed.txt")
+        res = json.loads(vexctl("search", coll, "--vector", "1,0,0", "-k", "1", "--json").stdout.splitlines()[0])
+        t.eq("rename within the collection keeps the vector", res["results"][0]["name"], "renamed.txt")
+        before = vexctl_json("info", coll)["count"]
+        os.unlink(f"{coll}/renamed.txt")
+        after = vexctl_json("info", coll)
+        t.check("unlink deletes the file's vector", after["count"] == before - 1 and after["file_vectors"] == 1,
+                str(after))
+        with open(f"{coll}/b2.txt", "w") as f:
+            f.write("x")
+        sh(["vexctl", "attach", f"{coll}/b2.txt", "--vector", "5,5,5"])
+        os.rename(f"{coll}/b2.txt", f"{coll}/b.txt")
+        after = vexctl_json("info", coll)
+        t.eq("a rename over a file with a vector deletes the replaced vector", after["file_vectors"], 1)
+        r = vexctl("delete", coll, "7")
+        t.check("vexctl delete", r.returncode == 0 and vexctl_json("info", coll)["count"] == 1, r.stderr)
+        sh(["rm", "-rf", coll])
+        t.check("rm -rf removes a collection", not os.path.exists(coll))
+
+
+def test_memory_limit(t, ko):
+    with t.group("memory limit (max_vector_mib=1)"):
+        sh(["insmod", ko, "max_vector_mib=1"])
+        mnt = "/mnt/vexlim"
+        os.makedirs(mnt, exist_ok=True)
+        sh(["mount", "-t", "vexfs", "none", mnt])
+        sh(["vexctl", "create", f"{mnt}/c", "--dim", "128", "--metric", "l2"])
+        c = Coll(f"{mnt}/c")
+        c.insert(np.arange(1000), np.ones((1000, 128)))
+        t.raises("a batch past the limit: ENOSPC", errno.ENOSPC, c.insert, np.arange(1000, 4000),
+                 np.ones((3000, 128)))
+        t.eq("the refused batch changed nothing", c.info()["count"], 1000)
+        stats = vexctl_json("stats", mnt)
+        t.check("stats show vector bytes under the limit",
+                0 < stats.get("vector_bytes", 0) <= stats.get("vector_bytes_limit", 0) == 1 << 20, str(stats)[:300])
+        c.delete(np.arange(1000))
+        t.eq("deleting frees the memory", vexctl_json("info", f"{mnt}/c")["memory_bytes"], 0)
+        c.close()
+        sh(["umount", mnt])
+        t.eq("rmmod after the limit test", run(["rmmod", "vexfs"]).returncode, 0)
+
+
+def _worker(coll, wid, seconds, dim, seed, out):
+    rng = random.Random(seed)
+    c = Coll(coll)
+    model = {}
+    base = wid * 1_000_000
+    end = time.monotonic() + seconds
+    ops = errors = 0
+    while time.monotonic() < end:
+        op = rng.random()
+        try:
+            if op < 0.45:
+                ids = [base + rng.randrange(2000) for _ in range(rng.randint(1, 20))]
+                vecs = np.array([[rng.uniform(-1, 1) for _ in range(dim)] for _ in ids], dtype=np.float32)
+                c.insert(ids, vecs)
+                for i, v in zip(ids, vecs):
+                    model[i] = v
+            elif op < 0.7 and model:
+                ids = rng.sample(sorted(model), min(len(model), rng.randint(1, 10)))
+                c.delete(ids)
+                for i in ids:
+                    del model[i]
+            else:
+                q = np.array([[rng.uniform(-1, 1) for _ in range(dim)]], dtype=np.float32)
+                ids, dist = c.search(q, 10)[0]
+                if list(dist) != sorted(dist):
+                    errors += 1
+            ops += 1
+        except OSError:
+            errors += 1
+    c.close()
+    out.put((wid, ops, errors, {k: v.tolist() for k, v in model.items()}))
+
+
+def test_concurrency(t, mnt, seconds=30):
+    with t.group(f"concurrency: 4 workers insert, delete and search for {seconds} s"):
+        coll = f"{mnt}/conc"
+        dim = 16
+        sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "l2"])
+        q = multiprocessing.Queue()
+        procs = [multiprocessing.Process(target=_worker, args=(coll, w, seconds, dim, 100 + w, q))
+                 for w in range(4)]
+        for p in procs:
+            p.start()
+        results = [q.get() for _ in procs]
+        for p in procs:
+            p.join()
+        total_ops = sum(r[1] for r in results)
+        t.check("workers made progress without errors", all(r[2] == 0 for r in results) and total_ops > 100,
+                f"ops={[r[1] for r in results]} errors={[r[2] for r in results]}")
+        model = {}
+        for r in results:
+            model.update({int(k): v for k, v in r[3].items()})
+        c = Coll(coll)
+        t.eq("final count equals the model's", c.info()["count"], len(model))
+        mismatched = [k for k, v in model.items() if not np.array_equal(c.get(k, dim)[0], np.float32(v))]
+        t.check("every stored vector equals the model's", not mismatched, f"{len(mismatched)} differ")
+        ids = np.array(sorted(model), dtype=np.uint64)
+        base = np.array([model[int(i)] for i in ids], dtype=np.float32)
+        queries = np.random.default_rng(5).uniform(-1, 1, size=(10, dim)).astype(np.float32)
+        ref = reference(base, queries, "l2")
+        bad = 0
+        for qi, (got, _) in enumerate(c.search(queries, 10)):
+            pos = {int(i): n for n, i in enumerate(ids)}
+            ok, _ = compare(ref[qi], [pos[int(g)] for g in got], 10)
+            bad += not ok
+        t.eq("search after the workload equals the reference", bad, 0)
+        c.close()
+        sh(["rm", "-rf", coll])
