@@ -48,7 +48,10 @@ fn charge(bytes: u64) -> Result {
     let limit = crate::vector_limit_bytes();
     let mut cur = VECTOR_BYTES.load(Relaxed);
     loop {
-        let new = cur.checked_add(bytes).filter(|&n| n <= limit).ok_or(ENOSPC)?;
+        let new = cur
+            .checked_add(bytes)
+            .filter(|&n| n <= limit)
+            .ok_or(ENOSPC)?;
         match VECTOR_BYTES.cmpxchg(cur, new, Relaxed) {
             Ok(_) => return Ok(()),
             Err(seen) => cur = seen,
@@ -178,7 +181,11 @@ impl Collection {
             abi::metric::DOT => simd::Metric::Dot,
             _ => return Err(EINVAL),
         };
-        let rows_per_chunk = CHUNK_FLOATS / dim;
+        // Also refuses dim 0 without a division that could panic.
+        let rows_per_chunk = CHUNK_FLOATS
+            .checked_div(dim)
+            .filter(|&r| r > 0)
+            .ok_or(EINVAL)?;
         KBox::pin_init(
             pin_init!(Self {
                 dim,
@@ -315,7 +322,9 @@ impl Collection {
             let staged = self.row_ptr(s, base + i);
             if let Some(&slot) = s.map.get(&id) {
                 // SAFETY: Distinct rows of `dim` values in our chunks.
-                unsafe { core::ptr::copy_nonoverlapping(staged, self.row_ptr(s, slot as usize), self.dim) };
+                unsafe {
+                    core::ptr::copy_nonoverlapping(staged, self.row_ptr(s, slot as usize), self.dim)
+                };
                 continue;
             }
             if write != base + i {
@@ -379,7 +388,13 @@ impl Collection {
         }
         if slot != last {
             // SAFETY: Distinct rows of `dim` values in our chunks.
-            unsafe { core::ptr::copy_nonoverlapping(self.row_ptr(s, last), self.row_ptr(s, slot), self.dim) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    self.row_ptr(s, last),
+                    self.row_ptr(s, slot),
+                    self.dim,
+                )
+            };
             let moved = s.ids[last];
             s.ids[slot] = moved;
             s.file[slot] = s.file[last];
@@ -398,9 +413,14 @@ impl Collection {
     pub(crate) fn get(&self, id: u64, out: &mut [f32]) -> Result<bool> {
         let s = self.store.lock();
         let slot = *s.map.get(&id).ok_or(ENOENT)? as usize;
-        // SAFETY: A live row of `dim` values; we hold the lock.
-        let row = unsafe { core::slice::from_raw_parts(self.row_ptr(&s, slot), self.dim) };
-        out.copy_from_slice(row);
+        if out.len() != self.dim {
+            return Err(EINVAL);
+        }
+        // SAFETY: A live row of `dim` values (we hold the lock) and `out`,
+        // exactly `dim` long and distinct from our chunks.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.row_ptr(&s, slot), out.as_mut_ptr(), self.dim)
+        };
         Ok(s.file[slot])
     }
 

@@ -35,6 +35,12 @@ unsafe fn sb_info_of_iocb<'a>(iocb: *mut bindings::kiocb) -> &'a SbInfo {
     unsafe { sb_info_of_file((*iocb).ki_filp) }
 }
 
+/// VFS entry point `vexfs_open`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: The VFS opens one of our files.
@@ -43,6 +49,12 @@ unsafe extern "C" fn vexfs_open(inode: *mut bindings::inode, file: *mut bindings
     unsafe { bindings::generic_file_open(inode, file) }
 }
 
+/// VFS entry point `vexfs_read_iter`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_read_iter(
     iocb: *mut bindings::kiocb,
@@ -54,6 +66,12 @@ unsafe extern "C" fn vexfs_read_iter(
     unsafe { bindings::generic_file_read_iter(iocb, to) }
 }
 
+/// VFS entry point `vexfs_write_iter`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_write_iter(
     iocb: *mut bindings::kiocb,
@@ -66,6 +84,12 @@ unsafe extern "C" fn vexfs_write_iter(
     unsafe { bindings::generic_file_write_iter(iocb, from) }
 }
 
+/// VFS entry point `vexfs_mmap_prepare`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_mmap_prepare(desc: *mut bindings::vm_area_desc) -> c_int {
     // SAFETY: The VFS maps one of our open files.
@@ -75,6 +99,12 @@ unsafe extern "C" fn vexfs_mmap_prepare(desc: *mut bindings::vm_area_desc) -> c_
     unsafe { bindings::generic_file_mmap_prepare(desc) }
 }
 
+/// VFS entry point `vexfs_fsync`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_fsync(
     file: *mut bindings::file,

@@ -78,6 +78,12 @@ fn errno(r: Result) -> c_int {
     }
 }
 
+/// VFS entry point `vexfs_lookup`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_lookup(
     dir: *mut bindings::inode,
@@ -91,6 +97,12 @@ unsafe extern "C" fn vexfs_lookup(
     unsafe { bindings::simple_lookup(dir, dentry, flags) }
 }
 
+/// VFS entry point `vexfs_create`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_create(
     _idmap: *mut bindings::mnt_idmap,
@@ -105,6 +117,12 @@ unsafe extern "C" fn vexfs_create(
     errno(unsafe { make_node(d, dentry, mode | S_IFREG, 0) })
 }
 
+/// VFS entry point `vexfs_mknod`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_mknod(
     _idmap: *mut bindings::mnt_idmap,
@@ -120,6 +138,12 @@ unsafe extern "C" fn vexfs_mknod(
     errno(unsafe { make_node(d, dentry, mode, dev) })
 }
 
+/// VFS entry point `vexfs_mkdir`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_mkdir(
     _idmap: *mut bindings::mnt_idmap,
@@ -142,6 +166,12 @@ unsafe extern "C" fn vexfs_mkdir(
     }
 }
 
+/// VFS entry point `vexfs_symlink`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_symlink(
     _idmap: *mut bindings::mnt_idmap,
@@ -154,7 +184,7 @@ unsafe extern "C" fn vexfs_symlink(
     sb_info(d).count(Op::Symlink);
     // SAFETY: The VFS passes the target as a NUL-terminated kernel string
     // (copied from user space and bounded by PATH_MAX).
-    let target = unsafe { CStr::from_ptr(target.cast()) };
+    let target = unsafe { CStr::from_char_ptr(target) };
     let result = (|| {
         let inode = new_inode(d.super_block(), Some(d), S_IFLNK | 0o777, 0)?;
         inode.set_symlink_target(target)?;
@@ -166,6 +196,12 @@ unsafe extern "C" fn vexfs_symlink(
     errno(result)
 }
 
+/// VFS entry point `vexfs_link`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_link(
     old: *mut bindings::dentry,
@@ -180,6 +216,12 @@ unsafe extern "C" fn vexfs_link(
     unsafe { bindings::simple_link(old, dir, dentry) }
 }
 
+/// VFS entry point `vexfs_unlink`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_unlink(
     dir: *mut bindings::inode,
@@ -209,6 +251,12 @@ fn forget_file_vector(dir: Inode<'_>, file: Inode<'_>) {
     }
 }
 
+/// VFS entry point `vexfs_rmdir`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_rmdir(
     dir: *mut bindings::inode,
@@ -221,6 +269,12 @@ unsafe extern "C" fn vexfs_rmdir(
     unsafe { bindings::simple_rmdir(dir, dentry) }
 }
 
+/// VFS entry point `vexfs_rename`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_rename(
     idmap: *mut bindings::mnt_idmap,
@@ -237,7 +291,10 @@ unsafe extern "C" fn vexfs_rename(
     // target dentry, which is positive when the rename replaces a name.
     let (nd, replaced) = unsafe {
         let target = (*new).d_inode;
-        (Inode::from_raw(new_dir), (!target.is_null()).then(|| Inode::from_raw(target)))
+        (
+            Inode::from_raw(new_dir),
+            (!target.is_null()).then(|| Inode::from_raw(target)),
+        )
     };
     // SAFETY: Arguments as received from the VFS; simple_rename handles
     // RENAME_NOREPLACE, RENAME_EXCHANGE, overwrite and directory nlinks.
@@ -250,6 +307,12 @@ unsafe extern "C" fn vexfs_rename(
     ret
 }
 
+/// VFS entry point `vexfs_setattr`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_setattr(
     idmap: *mut bindings::mnt_idmap,

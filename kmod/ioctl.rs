@@ -14,9 +14,9 @@ use crate::abi;
 use crate::collection;
 use crate::pool::{self, PoolBox};
 use crate::simd;
-use crate::vector_ioctl;
 use crate::super_block::SbInfo;
 use crate::sys;
+use crate::vector_ioctl;
 
 // The shared ABI file encodes ioctl numbers itself (it must build outside the
 // kernel); check it against the kernel's own `_IOR`.
@@ -40,7 +40,7 @@ unsafe impl AsBytes for abi::Stats {}
 
 /// Copies `value` to the user address `arg`.
 fn put_user<T: AsBytes>(arg: c_ulong, value: &T) -> Result {
-    UserSlice::new(UserPtr::from_addr(arg as usize), core::mem::size_of::<T>())
+    UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<T>())
         .writer()
         .write(value)
 }
@@ -86,6 +86,11 @@ fn stats(sbi: &SbInfo, arg: c_ulong) -> Result {
 }
 
 /// ioctl entry point of every VexFS file and directory.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn vexfs_ioctl(
     file: *mut bindings::file,

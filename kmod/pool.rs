@@ -182,7 +182,8 @@ impl<T> PoolBox<T> {
     /// Moves `value` into pool memory.
     pub(crate) fn new(value: T) -> Result<Self> {
         const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
-        let (backing, raw) = alloc_bytes(core::mem::size_of::<T>().max(1), core::mem::align_of::<T>())?;
+        let (backing, raw) =
+            alloc_bytes(core::mem::size_of::<T>().max(1), core::mem::align_of::<T>())?;
         let ptr = raw.cast::<T>();
         // SAFETY: `ptr` is aligned for `T` and points to at least
         // `size_of::<T>()` writable bytes.
@@ -279,7 +280,9 @@ fn alloc_bytes(bytes: usize, align: usize) -> Result<(Backing, NonNull<u8>)> {
             // the offset stays in bounds.
             let aligned = unsafe { base.add(pad) };
             // SAFETY: `aligned` is derived from a non-null allocation.
-            Ok((Backing::Large(v), unsafe { NonNull::new_unchecked(aligned) }))
+            Ok((Backing::Large(v), unsafe {
+                NonNull::new_unchecked(aligned)
+            }))
         }
     }
 }
@@ -319,7 +322,10 @@ impl<T: Zeroable + Copy> PoolBuf<T> {
     /// Allocates `len` zeroed elements.
     pub(crate) fn new_zeroed(len: usize) -> Result<Self> {
         const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
-        let bytes = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?.max(1);
+        let bytes = len
+            .checked_mul(core::mem::size_of::<T>())
+            .ok_or(EINVAL)?
+            .max(1);
         let (backing, raw) = alloc_bytes(bytes, core::mem::align_of::<T>())?;
         // SAFETY: `raw` points to at least `bytes` writable bytes; all-zero is
         // a valid `T` (`Zeroable`).

@@ -76,6 +76,12 @@ const SUPER_OPS: bindings::super_operations = bindings::super_operations {
     ..pin_init::zeroed()
 };
 
+/// VFS entry point `vexfs_evict_inode`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 unsafe extern "C" fn vexfs_evict_inode(inode: *mut bindings::inode) {
     // SAFETY: The VFS passes a live inode of our superblock being evicted;
     // this is what the VFS does when `evict_inode` is not set, plus our
@@ -90,6 +96,11 @@ unsafe extern "C" fn vexfs_evict_inode(inode: *mut bindings::inode) {
 }
 
 /// Fills a new superblock: called by `get_tree_nodev()` from the C glue.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_fill_super(
     sb: *mut bindings::super_block,
@@ -113,8 +124,8 @@ unsafe fn fill_super(sb: *mut bindings::super_block) -> Result {
         (*sb).s_fs_info = info.into_raw().cast();
         // MAX_LFS_FILESIZE on 64-bit.
         (*sb).s_maxbytes = i64::MAX;
-        (*sb).s_blocksize = bindings::PAGE_SIZE as _;
-        (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as _;
+        (*sb).s_blocksize = bindings::PAGE_SIZE;
+        (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as u8;
         (*sb).s_magic = abi::VEXFS_MAGIC as usize;
         (*sb).s_op = &SUPER_OPS;
         (*sb).s_time_gran = 1;
@@ -124,6 +135,12 @@ unsafe fn fill_super(sb: *mut bindings::super_block) -> Result {
     unsafe { root.make_root(sb) }
 }
 
+/// VFS entry point `vexfs_kill_sb`.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 unsafe extern "C" fn vexfs_kill_sb(sb: *mut bindings::super_block) {
     // SAFETY: The VFS calls kill_sb once, for a superblock of this type; after
     // `kill_anon_super` every inode is evicted, so nothing uses `s_fs_info`.
@@ -163,7 +180,7 @@ impl FsType {
 }
 
 pub(crate) static FS_TYPE: FsType = FsType(UnsafeCell::new(bindings::file_system_type {
-    name: c"vexfs".as_ptr().cast(),
+    name: kernel::str::as_char_ptr_in_const_context(c"vexfs"),
     init_fs_context: Some(vexfs_init_fs_context),
     kill_sb: Some(vexfs_kill_sb),
     ..pin_init::zeroed()

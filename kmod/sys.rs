@@ -46,7 +46,7 @@ impl KmemCache {
         // is valid for the duration of the call.
         let cache = unsafe {
             bindings::__kmem_cache_create_args(
-                name.as_ptr().cast(),
+                name.as_char_ptr(),
                 u32::try_from(object_size)?,
                 &mut args,
                 // Unmerged, so each tier shows in /proc/slabinfo under its own
@@ -98,11 +98,7 @@ pub(crate) fn cpu_has(bit: u32) -> bool {
     // SAFETY: `boot_cpu_data` is initialised before any module loads and its
     // capability words are not changed afterwards; we read one `u32` by value
     // through a raw pointer, without forming a reference to the mutable static.
-    let caps = unsafe {
-        (*(&raw const bindings::boot_cpu_data))
-            .__bindgen_anon_3
-            .x86_capability
-    };
+    let caps = unsafe { bindings::boot_cpu_data.__bindgen_anon_3.x86_capability };
     caps.get(word).is_some_and(|w| w & (1 << bit) != 0)
 }
 
@@ -251,7 +247,7 @@ impl NewInode {
         unsafe {
             (*raw).i_op = &raw const bindings::page_symlink_inode_operations;
             bindings::inode_nohighmem(raw);
-            to_result(bindings::page_symlink(raw, target.as_ptr().cast(), len))
+            to_result(bindings::page_symlink(raw, target.as_char_ptr(), len))
         }
     }
 
@@ -415,7 +411,12 @@ impl<'a> Inode<'a> {
         use core::sync::atomic::{AtomicPtr, Ordering};
         // SAFETY: As in `private`.
         unsafe { AtomicPtr::from_ptr(&raw mut (*self.as_ptr()).i_private) }
-            .compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 

@@ -90,7 +90,8 @@ fn check_align(addr: u64, align: u64) -> Result {
 fn read_finite(reader: &mut UserSliceReader, dst: &mut [f32]) -> Result {
     // SAFETY: f32 has no padding and every bit pattern is a valid value; the
     // byte view covers exactly `dst`, borrowed exclusively.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
     reader.read_slice(bytes)?;
     if simd::all_finite(dst) {
         Ok(())
@@ -102,7 +103,9 @@ fn read_finite(reader: &mut UserSliceReader, dst: &mut [f32]) -> Result {
 fn read_ids(addr: u64, count: usize) -> Result<PoolBuf<u64>> {
     check_align(addr, 8)?;
     let mut ids = PoolBuf::<u64>::new_zeroed(count)?;
-    user(addr, count * 8).reader().read_slice(AsBytes::as_bytes_mut(&mut *ids))?;
+    user(addr, count * 8)
+        .reader()
+        .read_slice(AsBytes::as_bytes_mut(&mut *ids))?;
     Ok(ids)
 }
 
@@ -160,10 +163,17 @@ fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
 fn info(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (_, coll) = dir_collection(file)?;
     let reply = PoolBox::new(coll.info())?;
-    user(arg as u64, core::mem::size_of::<abi::CollectionInfo>()).writer().write(&*reply)
+    user(arg as u64, core::mem::size_of::<abi::CollectionInfo>())
+        .writer()
+        .write(&*reply)
 }
 
 /// Stable probe point: batch insert.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_ioctl_insert(file: *mut bindings::file, arg: c_ulong) -> c_long {
     sb_info(file).count(Op::VecInsert);
@@ -181,10 +191,17 @@ fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (count, dim) = (req.count as usize, coll.dim());
     let ids = read_ids(req.ids, count)?;
     let mut reader = user(req.vectors, count * dim * 4).reader();
-    coll.upsert(&ids, false, |dst, _first, _rows| read_finite(&mut reader, dst))
+    coll.upsert(&ids, false, |dst, _first, _rows| {
+        read_finite(&mut reader, dst)
+    })
 }
 
 /// Stable probe point: batch delete.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_ioctl_delete(file: *mut bindings::file, arg: c_ulong) -> c_long {
     sb_info(file).count(Op::VecDelete);
@@ -216,10 +233,17 @@ fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
     let bytes = unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len() * 4) };
     user(req.vector, bytes.len()).writer().write_slice(bytes)?;
     req.flags = if is_file { abi::HIT_FILE } else { 0 };
-    user(arg as u64, core::mem::size_of::<abi::GetRequest>()).writer().write(&req)
+    user(arg as u64, core::mem::size_of::<abi::GetRequest>())
+        .writer()
+        .write(&req)
 }
 
 /// Stable probe point: k-NN search (all queries of one ioctl).
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
 #[no_mangle]
 unsafe extern "C" fn vexfs_ioctl_search(file: *mut bindings::file, arg: c_ulong) -> c_long {
     sb_info(file).count(Op::VecSearch);
@@ -258,7 +282,9 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
         user(req.hits + (q * k * hit_bytes) as u64, n * hit_bytes)
             .writer()
             .write_slice(AsBytes::as_bytes(&hits[..n]))?;
-        user(req.counts + (q * 4) as u64, 4).writer().write(&(n as u32))?;
+        user(req.counts + (q * 4) as u64, 4)
+            .writer()
+            .write(&(n as u32))?;
     }
     Ok(())
 }
@@ -278,7 +304,9 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
     }
     check_align(req.vector, 4)?;
     let mut reader = user(req.vector, coll.dim() * 4).reader();
-    coll.upsert(&[inode.ino()], true, |dst, _first, _rows| read_finite(&mut reader, dst))
+    coll.upsert(&[inode.ino()], true, |dst, _first, _rows| {
+        read_finite(&mut reader, dst)
+    })
 }
 
 fn errno(r: Result) -> c_long {
@@ -290,16 +318,18 @@ fn errno(r: Result) -> c_long {
 
 /// Handles the vector ioctl `cmd`, or returns `None` if it is not one.
 pub(crate) fn dispatch(file: *mut bindings::file, cmd: u32, arg: c_ulong) -> Option<c_long> {
-    // SAFETY (for the probe-point calls): `file` is the ioctl's open file.
     Some(match cmd {
         abi::VEXFS_IOC_CREATE => errno(create(file, arg)),
         abi::VEXFS_IOC_INFO => errno(info(file, arg)),
+        // SAFETY: `file` is the ioctl's open file.
         abi::VEXFS_IOC_INSERT => unsafe { vexfs_ioctl_insert(file, arg) },
+        // SAFETY: As above.
         abi::VEXFS_IOC_DELETE => unsafe { vexfs_ioctl_delete(file, arg) },
         abi::VEXFS_IOC_GET => {
             sb_info(file).count(Op::VecGet);
             errno(get(file, arg))
         }
+        // SAFETY: As above.
         abi::VEXFS_IOC_SEARCH => unsafe { vexfs_ioctl_search(file, arg) },
         abi::VEXFS_IOC_ATTACH => {
             sb_info(file).count(Op::VecInsert);

@@ -41,7 +41,9 @@ module! {
 
 /// The module-wide limit on vector storage in bytes.
 pub(crate) fn vector_limit_bytes() -> u64 {
-    module_parameters::max_vector_mib.value().saturating_mul(1 << 20)
+    module_parameters::max_vector_mib
+        .value()
+        .saturating_mul(1 << 20)
 }
 
 /// The distance kernels this CPU runs best, from the features the kernel
