@@ -12,6 +12,8 @@ pub struct Version {
     pub abi_version: u32,
     pub vexctl_version: &'static str,
     pub cpu_features: Vec<&'static str>,
+    /// Distance kernels the module uses (scalar, avx2, avx512).
+    pub simd_path: String,
 }
 
 impl Version {
@@ -30,6 +32,10 @@ impl Version {
                 .filter(|(bit, _)| info.cpu_features & bit != 0)
                 .map(|&(_, name)| name)
                 .collect(),
+            simd_path: known_or_number(
+                abi::simd_path::NAMES.get(info.simd_path as usize).copied(),
+                info.simd_path,
+            ),
         }
     }
 
@@ -39,6 +45,7 @@ impl Version {
             ("ABI version", self.abi_version.to_string()),
             ("vexctl version", self.vexctl_version.to_string()),
             ("kernel CPU features", self.cpu_features.join(" ")),
+            ("SIMD path", self.simd_path.clone()),
         ];
         Table::new(rows.iter().map(|(k, v)| KeyValue { key: k, value: v }))
             .with(Style::sharp())
@@ -79,6 +86,10 @@ pub struct Stats {
     pub inodes: u64,
     pub pools: Vec<PoolRow>,
     pub ops: Vec<OpRow>,
+    /// Vector memory in use, all mounts.
+    pub vector_bytes: u64,
+    /// Its limit (module parameter `max_vector_mib`).
+    pub vector_bytes_limit: u64,
 }
 
 impl Stats {
@@ -112,15 +123,364 @@ impl Stats {
             inodes: s.inodes,
             pools,
             ops,
+            vector_bytes: s.vector_bytes,
+            vector_bytes_limit: s.vector_bytes_limit,
         }
     }
 
     pub fn table(&self) -> String {
         format!(
-            "memory pools (module-wide)\n{}\n\noperations (this mount, {} inodes)\n{}",
+            "memory pools (module-wide)\n{}\n\nvector memory (module-wide): {} of {} \
+             (max_vector_mib)\n\noperations (this mount, {} inodes)\n{}",
             Table::new(&self.pools).with(Style::sharp()),
+            human_bytes(self.vector_bytes),
+            human_bytes(self.vector_bytes_limit),
             self.inodes,
             Table::new(&self.ops).with(Style::sharp()),
         )
+    }
+}
+
+/// Bytes in binary units with one decimal, e.g. "1.5 MiB".
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Name of an enumerated ABI value, or the number when this tool does not
+/// know it (a newer module).
+fn known_or_number(name: Option<&'static str>, value: u32) -> String {
+    name.map_or_else(|| format!("unknown ({value})"), str::to_string)
+}
+
+/// `vexctl info` as printed.
+#[derive(Serialize)]
+pub struct Info {
+    pub path: String,
+    pub dim: u32,
+    pub metric: String,
+    pub index: String,
+    pub count: u64,
+    pub file_vectors: u64,
+    pub memory_bytes: u64,
+}
+
+impl Info {
+    pub fn new(path: &std::path::Path, info: &abi::CollectionInfo) -> Self {
+        Self {
+            path: path.display().to_string(),
+            dim: info.dim,
+            metric: known_or_number(crate::device::metric_name(info.metric), info.metric),
+            index: known_or_number(
+                (info.index == abi::index::FLAT).then_some("flat"),
+                info.index,
+            ),
+            count: info.count,
+            file_vectors: info.file_vectors,
+            memory_bytes: info.memory_bytes,
+        }
+    }
+
+    pub fn table(&self) -> String {
+        let rows = [
+            ("path", self.path.clone()),
+            ("dim", self.dim.to_string()),
+            ("metric", self.metric.clone()),
+            ("index", self.index.clone()),
+            ("count", self.count.to_string()),
+            ("file_vectors", self.file_vectors.to_string()),
+            (
+                "memory_bytes",
+                format!("{} ({})", self.memory_bytes, human_bytes(self.memory_bytes)),
+            ),
+        ];
+        Table::new(rows.iter().map(|(k, v)| KeyValue { key: k, value: v }))
+            .with(Style::sharp())
+            .to_string()
+    }
+}
+
+/// One search hit as printed.
+#[derive(Serialize)]
+pub struct Hit {
+    pub id: u64,
+    pub distance: f32,
+    /// Path of the file relative to the collection, for file hits whose
+    /// file was found.
+    pub name: Option<String>,
+    /// Whether the kernel flagged it as a file's vector.
+    #[serde(skip)]
+    pub file: bool,
+}
+
+/// The hits of one query, as one JSON line or one table.
+#[derive(Serialize)]
+pub struct QueryResult {
+    pub query: usize,
+    pub results: Vec<Hit>,
+}
+
+#[derive(Tabled)]
+struct HitRow {
+    rank: usize,
+    id: u64,
+    distance: String,
+    name: String,
+}
+
+impl QueryResult {
+    /// Query `query`'s hits, file hits named from `names` (inode -> path).
+    pub fn new(
+        query: usize,
+        hits: &[abi::SearchHit],
+        names: &std::collections::HashMap<u64, std::path::PathBuf>,
+    ) -> Self {
+        let results = hits
+            .iter()
+            .map(|h| {
+                let file = h.flags & abi::HIT_FILE != 0;
+                Hit {
+                    id: h.id,
+                    distance: h.distance,
+                    name: file
+                        .then(|| names.get(&h.id))
+                        .flatten()
+                        .map(|p| p.to_string_lossy().into_owned()),
+                    file,
+                }
+            })
+            .collect();
+        Self { query, results }
+    }
+
+    /// One line of JSON: `{"query": i, "results": [{"id", "distance", "name"}]}`.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).expect("search results serialize")
+    }
+
+    pub fn table(&self) -> String {
+        if self.results.is_empty() {
+            return format!("query {}: no results (the collection is empty)", self.query);
+        }
+        let rows = self.results.iter().enumerate().map(|(i, h)| HitRow {
+            rank: i + 1,
+            id: h.id,
+            distance: h.distance.to_string(),
+            name: match (&h.name, h.file) {
+                (Some(name), _) => name.clone(),
+                (None, true) => "(file not found)".into(),
+                (None, false) => String::new(),
+            },
+        });
+        format!(
+            "query {}\n{}",
+            self.query,
+            Table::new(rows).with(Style::sharp())
+        )
+    }
+}
+
+/// `vexctl get` as printed.
+#[derive(Serialize)]
+pub struct Vector {
+    pub id: u64,
+    pub file: bool,
+    pub vector: Vec<f32>,
+    /// The file's path relative to the collection, when found.
+    #[serde(skip)]
+    pub name: Option<String>,
+}
+
+impl Vector {
+    /// The vector as `--vector` takes it: comma-separated, each value in
+    /// the shortest form that reads back as the same f32.
+    pub fn values(&self) -> String {
+        let items: Vec<String> = self.vector.iter().map(f32::to_string).collect();
+        items.join(",")
+    }
+
+    pub fn text(&self) -> String {
+        let owner = match (&self.name, self.file) {
+            (Some(name), _) => format!("the vector of file {name}"),
+            (None, true) => "the vector of a file (not found under the collection)".into(),
+            (None, false) => "not a file's vector".into(),
+        };
+        format!(
+            "id {}, dim {}, {owner}\n{}",
+            self.id,
+            self.vector.len(),
+            self.values()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn version_names_the_simd_path() {
+        let mut info = abi::VersionInfo {
+            abi_version: 1,
+            cpu_features: abi::cpu::SSE2 | abi::cpu::AVX2,
+            simd_path: abi::simd_path::AVX2,
+            ..Default::default()
+        };
+        info.module_version[..5].copy_from_slice(b"0.1.0");
+        let v = Version::new(&info);
+        assert_eq!(v.module_version, "0.1.0");
+        assert_eq!(v.cpu_features, ["sse2", "avx2"]);
+        assert_eq!(v.simd_path, "avx2");
+        assert!(v.table().contains("SIMD path"));
+        info.simd_path = 7;
+        assert_eq!(Version::new(&info).simd_path, "unknown (7)");
+    }
+
+    #[test]
+    fn stats_show_vector_memory() {
+        let raw = abi::Stats {
+            vector_bytes: 3 << 20,
+            vector_bytes_limit: 1 << 30,
+            inodes: 1,
+            op_count: abi::OP_COUNT as u32,
+            ..Default::default()
+        };
+        let s = Stats::new(&raw);
+        let json: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["vector_bytes"], 3 << 20);
+        assert_eq!(json["vector_bytes_limit"], 1 << 30);
+        assert_eq!(json["ops"].as_array().unwrap().len(), abi::OP_COUNT);
+        assert!(s
+            .table()
+            .contains("vector memory (module-wide): 3.0 MiB of 1.0 GiB"));
+    }
+
+    #[test]
+    fn human_bytes_uses_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536 * 1024), "1.5 MiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn info_names_metric_and_index() {
+        let raw = abi::CollectionInfo {
+            dim: 50,
+            metric: abi::metric::COSINE,
+            index: abi::index::FLAT,
+            reserved: 0,
+            count: 400_000,
+            file_vectors: 3,
+            memory_bytes: 1536 * 1024,
+        };
+        let info = Info::new(Path::new("/mnt/c"), &raw);
+        assert_eq!(
+            serde_json::to_string(&info).unwrap(),
+            r#"{"path":"/mnt/c","dim":50,"metric":"cosine","index":"flat","count":400000,"file_vectors":3,"memory_bytes":1572864}"#
+        );
+        let table = info.table();
+        assert!(table.contains("1572864 (1.5 MiB)"), "{table}");
+        assert!(table.contains("cosine"), "{table}");
+        let odd = abi::CollectionInfo {
+            metric: 9,
+            index: 2,
+            ..raw
+        };
+        let info = Info::new(Path::new("/mnt/c"), &odd);
+        assert_eq!(
+            (info.metric.as_str(), info.index.as_str()),
+            ("unknown (9)", "unknown (2)")
+        );
+    }
+
+    fn hit(id: u64, distance: f32, flags: u32) -> abi::SearchHit {
+        abi::SearchHit {
+            id,
+            distance,
+            flags,
+        }
+    }
+
+    #[test]
+    fn search_json_lines_have_exact_keys_and_null_names() {
+        let names = HashMap::from([(77, PathBuf::from("docs/a.txt"))]);
+        let hits = [
+            hit(3, 0.5, 0),
+            hit(77, 1.25, abi::HIT_FILE),
+            hit(78, 2.0, abi::HIT_FILE),
+        ];
+        let q = QueryResult::new(4, &hits, &names);
+        assert_eq!(
+            q.json_line(),
+            r#"{"query":4,"results":[{"id":3,"distance":0.5,"name":null},{"id":77,"distance":1.25,"name":"docs/a.txt"},{"id":78,"distance":2.0,"name":null}]}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&q.json_line()).unwrap();
+        assert_eq!(v["results"][0]["name"], serde_json::Value::Null);
+        assert!(!q.json_line().contains('\n'));
+        let empty = QueryResult::new(0, &[], &names);
+        assert_eq!(empty.json_line(), r#"{"query":0,"results":[]}"#);
+    }
+
+    #[test]
+    fn search_tables_show_rank_and_names() {
+        let names = HashMap::from([(77, PathBuf::from("docs/a.txt"))]);
+        let hits = [
+            hit(3, 0.1, 0),
+            hit(77, 0.2, abi::HIT_FILE),
+            hit(9, 0.3, abi::HIT_FILE),
+        ];
+        let table = QueryResult::new(1, &hits, &names).table();
+        assert!(table.starts_with("query 1\n"), "{table}");
+        for want in ["rank", "distance", "docs/a.txt", "(file not found)", "0.1"] {
+            assert!(table.contains(want), "{want} missing in\n{table}");
+        }
+        assert_eq!(
+            QueryResult::new(2, &[], &names).table(),
+            "query 2: no results (the collection is empty)"
+        );
+    }
+
+    #[test]
+    fn vectors_print_in_full_precision() {
+        let v = Vector {
+            id: 42,
+            file: false,
+            vector: vec![0.1, -2.0, 1.0e-7, 123456.79],
+            name: None,
+        };
+        assert_eq!(v.values(), "0.1,-2,0.0000001,123456.79");
+        assert_eq!(
+            v.text(),
+            "id 42, dim 4, not a file's vector\n0.1,-2,0.0000001,123456.79"
+        );
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"id":42,"file":false,"vector":[0.1,-2.0,1e-7,123456.79]}"#
+        );
+        let f = Vector {
+            file: true,
+            name: Some("x/y".into()),
+            ..v
+        };
+        assert!(f
+            .text()
+            .starts_with("id 42, dim 4, the vector of file x/y\n"));
+        // What `get` prints, `--vector` reads back to the same values.
+        let back = crate::input::parse_vector(&f.values()).unwrap();
+        assert_eq!(back.data, f.vector);
     }
 }

@@ -1,0 +1,481 @@
+//! The vector collection commands: check arguments, read input, call the
+//! ioctls through [`Vexfs`], print. Everything a user can get wrong is
+//! checked here before the first ioctl that changes anything.
+
+use std::collections::HashSet;
+use std::fs::{self, DirBuilder};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
+use nix::errno::Errno;
+use vexfs_abi as abi;
+
+use crate::batch::{self, span, Batch};
+use crate::device::{self, Vexfs};
+use crate::input::{Rank, Source};
+use crate::names;
+use crate::report;
+
+/// Distance metric of a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Metric {
+    /// Squared Euclidean distance.
+    L2,
+    /// 1 - cosine similarity.
+    Cosine,
+    /// Negated inner product.
+    Dot,
+}
+
+impl Metric {
+    fn abi(self) -> u32 {
+        match self {
+            Metric::L2 => abi::metric::L2,
+            Metric::Cosine => abi::metric::COSINE,
+            Metric::Dot => abi::metric::DOT,
+        }
+    }
+}
+
+/// Refuses `value` outside 1..=max with a message naming the flag.
+fn check_range(flag: &str, value: u64, max: u32, what: &str) -> Result<()> {
+    if value == 0 || value > u64::from(max) {
+        bail!("{flag} {value} is out of range: {what} is 1 to {max}");
+    }
+    Ok(())
+}
+
+/// Refuses input whose dimension is not the collection's.
+fn check_dim(dir: &Path, info: &abi::CollectionInfo, source: &Source, dim: usize) -> Result<()> {
+    if dim != info.dim as usize {
+        bail!(
+            "dimension mismatch: {} has dim {}, {} has {dim}",
+            dir.display(),
+            info.dim,
+            source.name()
+        );
+    }
+    Ok(())
+}
+
+/// "1 vector", "2 vectors".
+fn vectors(n: usize) -> String {
+    format!("{n} vector{}", if n == 1 { "" } else { "s" })
+}
+
+/// `vexctl create`: mkdir (if needed), then make it a collection. A
+/// directory made here is removed again if that fails, so a failed create
+/// leaves nothing behind.
+pub fn create(dir: &Path, dim: u32, metric: Metric) -> Result<()> {
+    check_range(
+        "--dim",
+        dim.into(),
+        abi::MAX_DIM,
+        "a collection's dimension",
+    )?;
+    let made = match DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+        Err(e) => bail!(
+            "{}: cannot create directory: {}",
+            dir.display(),
+            device::io_text(&e)
+        ),
+    };
+    let created = Vexfs::open_dir(dir).and_then(|c| c.create(dim, metric.abi()));
+    if let Err(e) = created {
+        if made {
+            let _ = fs::remove_dir(dir);
+        }
+        return Err(e.into());
+    }
+    println!(
+        "created collection {} (dim {dim}, metric {}, index flat)",
+        dir.display(),
+        device::metric_name(metric.abi()).unwrap_or("?")
+    );
+    Ok(())
+}
+
+/// `vexctl info`.
+pub fn info(dir: &Path, json: bool) -> Result<()> {
+    let info = Vexfs::open_dir(dir)?.info()?;
+    crate::print(json, &report::Info::new(dir, &info), report::Info::table)
+}
+
+/// Whether `insert` draws a progress bar: only when there is progress to
+/// see and someone to see it.
+fn wants_bar(batches: usize, stderr_is_terminal: bool) -> bool {
+    batches > 1 && stderr_is_terminal
+}
+
+fn progress_bar(rows: usize, batches: usize) -> ProgressBar {
+    if !wants_bar(batches, io::stderr().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(rows as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} vectors, {per_sec}, eta {eta}",
+        )
+        .expect("the template is valid"),
+    );
+    bar
+}
+
+/// What a failed batch leaves behind, for the error line.
+fn batch_failure(err: &device::Error, failed: &Batch, total: usize, start_id: u64) -> String {
+    let which = format!(
+        "batch {} of {total} (rows {}, ids {})",
+        failed.index + 1,
+        span(failed.rows.start as u64, failed.rows.end as u64 - 1),
+        span(failed.first_id, failed.last_id())
+    );
+    if failed.rows.start == 0 {
+        format!("{err}; {which} failed, nothing was inserted")
+    } else {
+        let done = failed.rows.start as u64;
+        format!(
+            "{err}; {which} failed; rows {} (ids {}) were inserted before it",
+            span(0, done - 1),
+            span(start_id, start_id + done - 1)
+        )
+    }
+}
+
+/// `vexctl insert`: row `r` becomes id `start_id + r`, sent in batches of
+/// `batch` rows, each all or nothing.
+pub fn insert(dir: &Path, source: &Source, start_id: u64, batch_rows: u32) -> Result<()> {
+    check_range(
+        "--batch",
+        batch_rows.into(),
+        abi::MAX_BATCH,
+        "the batch size",
+    )?;
+    let coll = Vexfs::open_dir(dir)?;
+    let info = coll.info()?;
+    let input = source.load(Rank::Matrix)?;
+    check_dim(dir, &info, source, input.dim)?;
+    let batches =
+        batch::plan(input.rows, batch_rows as usize, start_id).map_err(anyhow::Error::msg)?;
+
+    let dim = input.dim;
+    let bar = progress_bar(input.rows, batches.len());
+    for b in &batches {
+        let values = &input.data[b.rows.start * dim..b.rows.end * dim];
+        if let Err(e) = coll.insert(&b.ids(), values, dim) {
+            bar.abandon();
+            bail!(batch_failure(&e, b, batches.len(), start_id));
+        }
+        bar.inc(b.rows.len() as u64);
+    }
+    bar.finish_and_clear();
+    println!(
+        "inserted {} into {} (ids {})",
+        vectors(input.rows),
+        dir.display(),
+        span(start_id, start_id + (input.rows as u64 - 1))
+    );
+    Ok(())
+}
+
+/// `vexctl search`: one SEARCH per [`abi::MAX_QUERIES`] queries, file hits
+/// named by one walk of the collection.
+pub fn search(dir: &Path, source: &Source, k: u32, json: bool) -> Result<()> {
+    check_range("-k", k.into(), abi::MAX_K, "k")?;
+    let coll = Vexfs::open_dir(dir)?;
+    let info = coll.info()?;
+    let queries = source.load(Rank::MatrixOrRow)?;
+    check_dim(dir, &info, source, queries.dim)?;
+
+    let mut per_query = Vec::with_capacity(queries.rows);
+    for chunk in queries.data.chunks(abi::MAX_QUERIES as usize * queries.dim) {
+        per_query.extend(coll.search(chunk, queries.dim, k)?);
+    }
+    let wanted: HashSet<u64> = per_query
+        .iter()
+        .flatten()
+        .filter(|h| h.flags & abi::HIT_FILE != 0)
+        .map(|h| h.id)
+        .collect();
+    let names = names::resolve(dir, &wanted);
+
+    let mut out = BufWriter::new(io::stdout().lock());
+    for (i, hits) in per_query.iter().enumerate() {
+        let result = report::QueryResult::new(i, hits, &names);
+        if json {
+            writeln!(out, "{}", result.json_line())?;
+        } else {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", result.table())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `vexctl get`.
+pub fn get(dir: &Path, id: u64, json: bool) -> Result<()> {
+    let coll = Vexfs::open_dir(dir)?;
+    let info = coll.info()?;
+    let (vector, file) = coll.get(id, info.dim)?;
+    let name = if file {
+        names::resolve(dir, &HashSet::from([id]))
+            .remove(&id)
+            .map(|p| p.to_string_lossy().into_owned())
+    } else {
+        None
+    };
+    let v = report::Vector {
+        id,
+        file,
+        vector,
+        name,
+    };
+    crate::print(json, &v, report::Vector::text)
+}
+
+/// Ids without repeats, first occurrence kept.
+fn unique(ids: &[u64]) -> Vec<u64> {
+    let mut seen = HashSet::new();
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
+}
+
+/// Up to this many ids, a failed delete asks GET about each to name the
+/// missing ones.
+const PROBE_MAX: usize = 100;
+
+/// The ids of `ids` that the collection does not hold, or `None` if that
+/// cannot be told.
+fn missing_ids(coll: &Vexfs, ids: &[u64]) -> Option<Vec<u64>> {
+    let dim = coll.info().ok()?.dim;
+    let mut missing = Vec::new();
+    for &id in ids {
+        match coll.get(id, dim) {
+            Ok(_) => {}
+            Err(e) if e.errno() == Some(Errno::ENOENT) => missing.push(id),
+            Err(_) => return None,
+        }
+    }
+    Some(missing)
+}
+
+fn missing_text(dir: &Path, missing: &[u64]) -> String {
+    let list: Vec<String> = missing.iter().map(u64::to_string).collect();
+    let what = if missing.len() == 1 {
+        "vector with id"
+    } else {
+        "vectors with ids"
+    };
+    format!(
+        "{}: no {what} {}; nothing deleted",
+        dir.display(),
+        list.join(", ")
+    )
+}
+
+/// `vexctl delete`: one DELETE with all ids, all or nothing.
+pub fn delete(dir: &Path, ids: &[u64]) -> Result<()> {
+    let ids = unique(ids);
+    if ids.len() > abi::MAX_BATCH as usize {
+        bail!(
+            "{} ids: at most {} can be deleted at once",
+            ids.len(),
+            abi::MAX_BATCH
+        );
+    }
+    let coll = Vexfs::open_dir(dir)?;
+    match coll.delete(&ids) {
+        Ok(()) => {
+            println!("deleted {}", vectors(ids.len()));
+            Ok(())
+        }
+        Err(e) if e.errno() == Some(Errno::ENOENT) && ids.len() <= PROBE_MAX => {
+            match missing_ids(&coll, &ids) {
+                Some(missing) if !missing.is_empty() => bail!(missing_text(dir, &missing)),
+                _ => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The directory whose collection a file's vector goes to: its parent.
+fn parent_dir(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// `vexctl attach`: one vector for one regular file.
+pub fn attach(file: &Path, source: &Source) -> Result<()> {
+    let handle = Vexfs::open_file(file)?;
+    let v = source.load(Rank::MatrixOrRow)?;
+    if v.rows != 1 {
+        bail!(
+            "{}: holds {} rows, attach takes exactly one",
+            source.name(),
+            v.rows
+        );
+    }
+    // The kernel answers a wrong dimension with a bare EINVAL: name both
+    // sides when the parent's INFO can be read. If it cannot, ATTACH itself
+    // says why.
+    let dir = parent_dir(file);
+    if let Ok(info) = Vexfs::open_dir(dir).and_then(|d| d.info()) {
+        check_dim(dir, &info, source, v.dim)?;
+    }
+    let ino = handle.attach(&v.data)?;
+    println!(
+        "attached a {}-dimensional vector to {} (id = inode {ino})",
+        v.dim,
+        file.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn metrics_map_to_the_abi() {
+        assert_eq!(Metric::L2.abi(), abi::metric::L2);
+        assert_eq!(Metric::Cosine.abi(), abi::metric::COSINE);
+        assert_eq!(Metric::Dot.abi(), abi::metric::DOT);
+        for m in Metric::value_variants() {
+            let name = m.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(device::metric_name(m.abi()), Some(name.as_str()));
+        }
+    }
+
+    #[test]
+    fn ranges_are_checked_with_the_flag_named() {
+        assert!(check_range("--dim", 1, abi::MAX_DIM, "x").is_ok());
+        assert!(check_range("--dim", 4096, abi::MAX_DIM, "x").is_ok());
+        assert_eq!(
+            check_range("--dim", 0, abi::MAX_DIM, "a collection's dimension")
+                .unwrap_err()
+                .to_string(),
+            "--dim 0 is out of range: a collection's dimension is 1 to 4096"
+        );
+        assert_eq!(
+            check_range("-k", 1025, abi::MAX_K, "k")
+                .unwrap_err()
+                .to_string(),
+            "-k 1025 is out of range: k is 1 to 1024"
+        );
+    }
+
+    #[test]
+    fn bad_arguments_fail_before_any_device_access() {
+        let dir = Path::new("/nonexistent/c");
+        let src = Source::Literal("1".into());
+        let err = |r: Result<()>| r.unwrap_err().to_string();
+        assert!(err(create(dir, 0, Metric::L2)).starts_with("--dim 0 is out of range"));
+        assert!(err(create(dir, 4097, Metric::L2)).starts_with("--dim 4097 is out of range"));
+        assert!(err(insert(dir, &src, 0, 0)).starts_with("--batch 0 is out of range"));
+        assert!(err(insert(dir, &src, 0, abi::MAX_BATCH + 1)).starts_with("--batch 1048577"));
+        assert!(err(search(dir, &src, 0, false)).starts_with("-k 0 is out of range"));
+        assert!(err(search(dir, &src, 1025, true)).starts_with("-k 1025 is out of range"));
+    }
+
+    #[test]
+    fn a_failed_create_removes_the_directory_it_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("coll");
+        let msg = create(&dir, 8, Metric::Cosine).unwrap_err().to_string();
+        assert_eq!(msg, format!("{}: not a VexFS filesystem", dir.display()));
+        assert!(!dir.exists());
+        // An existing directory is left alone.
+        fs::create_dir(&dir).unwrap();
+        assert!(create(&dir, 8, Metric::Cosine).is_err());
+        assert!(dir.is_dir());
+        // A missing parent is reported, not created.
+        let deep = tmp.path().join("a/b");
+        assert_eq!(
+            create(&deep, 8, Metric::L2).unwrap_err().to_string(),
+            format!(
+                "{}: cannot create directory: no such file or directory",
+                deep.display()
+            )
+        );
+    }
+
+    #[test]
+    fn dimension_mismatch_names_both_sides() {
+        let info = abi::CollectionInfo {
+            dim: 50,
+            ..Default::default()
+        };
+        let src = Source::Npy(PathBuf::from("F.npy"));
+        assert!(check_dim(Path::new("DIR"), &info, &src, 50).is_ok());
+        assert_eq!(
+            check_dim(Path::new("DIR"), &info, &src, 49)
+                .unwrap_err()
+                .to_string(),
+            "dimension mismatch: DIR has dim 50, F.npy has 49"
+        );
+    }
+
+    #[test]
+    fn progress_bar_only_for_several_batches_on_a_terminal() {
+        assert!(wants_bar(2, true));
+        assert!(!wants_bar(1, true));
+        assert!(!wants_bar(40, false));
+    }
+
+    fn enospc() -> device::Error {
+        device::Error::Ioctl {
+            path: PathBuf::from("DIR"),
+            request: device::Request::Insert { count: 10, dim: 4 },
+            errno: Errno::ENOSPC,
+        }
+    }
+
+    #[test]
+    fn batch_failures_say_what_was_inserted() {
+        let batches = batch::plan(25, 10, 100).unwrap();
+        assert_eq!(
+            batch_failure(&enospc(), &batches[0], 3, 100),
+            "DIR: vector memory limit reached (module parameter max_vector_mib); \
+             batch 1 of 3 (rows 0..9, ids 100..109) failed, nothing was inserted"
+        );
+        assert_eq!(
+            batch_failure(&enospc(), &batches[2], 3, 100),
+            "DIR: vector memory limit reached (module parameter max_vector_mib); \
+             batch 3 of 3 (rows 20..24, ids 120..124) failed; \
+             rows 0..19 (ids 100..119) were inserted before it"
+        );
+    }
+
+    #[test]
+    fn a_file_vector_goes_to_the_parent_collection() {
+        assert_eq!(parent_dir(Path::new("c/f.txt")), Path::new("c"));
+        assert_eq!(parent_dir(Path::new("/mnt/c/f")), Path::new("/mnt/c"));
+        assert_eq!(parent_dir(Path::new("f")), Path::new("."));
+    }
+
+    #[test]
+    fn delete_dedups_and_names_missing_ids() {
+        assert_eq!(unique(&[3, 1, 3, 2, 1]), [3, 1, 2]);
+        assert_eq!(
+            missing_text(Path::new("DIR"), &[7]),
+            "DIR: no vector with id 7; nothing deleted"
+        );
+        assert_eq!(
+            missing_text(Path::new("DIR"), &[7, 9]),
+            "DIR: no vectors with ids 7, 9; nothing deleted"
+        );
+        assert_eq!(vectors(1), "1 vector");
+        assert_eq!(vectors(400_000), "400000 vectors");
+    }
+}
