@@ -23,6 +23,7 @@ for group in sorted(os.listdir(root)):
         nbytes = tp.get("Bytes") or tp.get("BytesDecimal") or 0
         rows.append({"metric": metric, "dim": int(dim), "impl": fn, "ns_per_distance": ns,
                      "gb_per_s": nbytes / ns if ns else 0.0})
+rows.sort(key=lambda r: (r["metric"], r["dim"], r["impl"]))
 if not rows:
     sys.exit("no criterion results found under " + root)
 print(f"\n{'metric':8} {'dim':>5} {'implementation':16} {'ns/distance':>12} {'GB/s':>8}")

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import traceback
 
 # Kernel-log lines that fail a run.
@@ -83,6 +84,7 @@ class Suite:
     def group(self, name):
         self.group_name = name
         print(f"# {name}", flush=True)
+        t0 = time.monotonic()
         try:
             yield
         except Exception:
@@ -90,6 +92,7 @@ class Suite:
             traceback.print_exc(file=sys.stdout)
         finally:
             self.kernel_log_clean()
+            print(f"# {name}: {time.monotonic() - t0:.1f} s (in-guest time)", flush=True)
 
     def summary(self):
         print(f"vm: {self.passed} passed, {self.failed} failed", flush=True)

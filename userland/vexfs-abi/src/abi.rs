@@ -218,8 +218,25 @@ pub const OP_SLOTS: usize = 32;
 
 /// Display names of the [`Op`] classes, by index.
 pub const OP_NAMES: [&str; OP_COUNT] = [
-    "lookup", "create", "mkdir", "unlink", "rmdir", "rename", "link", "symlink", "setattr", "open",
-    "read", "write", "mmap", "fsync", "ioctl", "vec_insert", "vec_delete", "vec_search", "vec_get",
+    "lookup",
+    "create",
+    "mkdir",
+    "unlink",
+    "rmdir",
+    "rename",
+    "link",
+    "symlink",
+    "setattr",
+    "open",
+    "read",
+    "write",
+    "mmap",
+    "fsync",
+    "ioctl",
+    "vec_insert",
+    "vec_delete",
+    "vec_search",
+    "vec_get",
 ];
 
 /// Answer of [`VEXFS_IOC_STATS`].

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Property tests of the distance kernels against an f64 reference, on every
+//! path this CPU supports.
+//!
+//! # Error bounds
+//!
+//! With `u = 2^-24` (f32 unit roundoff) and `gamma(k) = k*u / (1 - k*u)`:
+//!
+//! - Dot: every product `a_i*b_i` goes through at most `n` roundings (its
+//!   product, unless fused, and at most `n - 1` additions, whatever the
+//!   summation tree: lanes, accumulators, horizontal sum, tail), so
+//!   `|computed - exact| <= gamma(n) * sum|a_i*b_i|` (Higham, Accuracy and
+//!   Stability of Numerical Algorithms, 3.1). Negation is exact.
+//! - L2: the difference `a_i - b_i` is rounded once and appears squared, so
+//!   each term carries at most `n + 2` rounding factors, all terms are
+//!   non-negative: `|computed - exact| <= gamma(n + 2) * sum (a_i - b_i)^2`.
+//! - Cosine: with `A = sum|a_i*b_i|`, `S = |a| |b|`, the dot has absolute
+//!   error `<= gamma(n) * A` and each squared norm a relative error
+//!   `theta <= gamma(n)`. The quotient `q = dot / (sqrt(na) * sqrt(nb))`
+//!   carries the factor `F = (1+d4) / ((1+ta)^1/2 (1+tb)^1/2 (1+d1)(1+d2)(1+d3))`
+//!   (two square roots, one product, one division), so with
+//!   `g = (1+u) / ((1-gamma(n)) (1-u)^3) - 1 >= |F - 1|` and `|cos| <= 1`:
+//!   `|q - cos| <= g + gamma(n) * (A/S) * (1 + g) =: E`. The final `1 - q`
+//!   adds `u * |1 - q| <= u * (2 + E)`, and the clamp to `[0, 2]` only moves
+//!   the result towards the exact value, which lies in `[0, 2]`. Bound:
+//!   `E + u * (2 + E)`; as `A <= S` (Cauchy-Schwarz) it is about
+//!   `2 * gamma(n) + 3u`.
+//!
+//! The reference itself is computed in f64: products of f32 are exact there
+//! and sums carry a relative error below `gamma64(n + 4)`, which is added to
+//! each bound (scaled by the same magnitude). The test data spans magnitudes
+//! 2^-8..2^8, so no sum underflows or overflows.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use vexfs_simd::{all_finite, detect, distance, distances, order_key, supported, Metric, Path};
+
+const MAX_LEN: usize = 1100;
+const OFFSETS: usize = 16;
+const METRICS: [Metric; 3] = [Metric::L2, Metric::Cosine, Metric::Dot];
+const ALL_PATHS: [Path; 3] = [Path::Scalar, Path::Avx2, Path::Avx512];
+
+/// f32 unit roundoff.
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+/// f64 unit roundoff.
+const U64: f64 = f64::EPSILON / 2.0;
+
+fn gamma(k: usize) -> f64 {
+    let ku = k as f64 * U;
+    ku / (1.0 - ku)
+}
+
+fn gamma64(k: usize) -> f64 {
+    let ku = k as f64 * U64;
+    ku / (1.0 - ku)
+}
+
+/// The paths this CPU supports; prints the ones it skips.
+fn paths() -> Vec<Path> {
+    ALL_PATHS
+        .into_iter()
+        .filter(|&p| {
+            let ok = supported(p);
+            if !ok {
+                println!("skipping path {}: not supported by this CPU", p.name());
+            }
+            ok
+        })
+        .collect()
+}
+
+/// splitmix64: small, deterministic, good enough for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1) times 2^e, e uniform in -8..=8: mixed magnitudes.
+    fn mixed(&mut self) -> f32 {
+        let r = self.next();
+        let unit = (r >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+        let exp = (r & 0xff) as i32 % 17 - 8;
+        unit * (exp as f32).exp2()
+    }
+
+    /// A small integer in -8..=8.
+    fn small_int(&mut self) -> f32 {
+        (self.next() % 17) as f32 - 8.0
+    }
+}
+
+/// Exact value (in f64) of a metric and the error bound a kernel must meet.
+struct Reference {
+    value: f64,
+    bound: f64,
+}
+
+fn reference(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
+    let n = a.len();
+    let slack = gamma64(n + 4);
+    match metric {
+        Metric::L2 => {
+            let s: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+                .sum();
+            Reference {
+                value: s,
+                bound: (gamma(n + 2) + slack) * s * (1.0 + slack),
+            }
+        }
+        Metric::Dot => {
+            let d: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+            let abs: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64 * y as f64).abs())
+                .sum();
+            Reference {
+                value: -d,
+                bound: (gamma(n) + slack) * abs * (1.0 + slack),
+            }
+        }
+        Metric::Cosine => {
+            let d: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+            let abs: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64 * y as f64).abs())
+                .sum();
+            let na: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum();
+            let nb: f64 = b.iter().map(|&x| (x as f64).powi(2)).sum();
+            if na == 0.0 || nb == 0.0 {
+                return Reference {
+                    value: 1.0,
+                    bound: 0.0,
+                };
+            }
+            let s = na.sqrt() * nb.sqrt();
+            let g = (1.0 + U) / ((1.0 - gamma(n)) * (1.0 - U).powi(3)) - 1.0;
+            let e = g + gamma(n) * (abs / s) * (1.0 + g);
+            let bound = e + U * (2.0 + e) + 4.0 * slack * (abs / s + 1.0);
+            Reference {
+                value: 1.0 - d / s,
+                bound,
+            }
+        }
+    }
+}
+
+/// Fills `buf` with fresh values from `gen`.
+fn fill(buf: &mut [f32], rng: &mut Rng, gen: fn(&mut Rng) -> f32) {
+    buf.iter_mut().for_each(|x| *x = gen(rng));
+}
+
+fn run(path: Path, metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    assert!(supported(path));
+    // SAFETY: the CPU supports `path`; userland owns its FPU.
+    unsafe { distance(path, metric, a, b) }
+}
+
+/// Every length 1..=1100, every start offset 0..=15 (a's offset; b's is a
+/// different one, so the two are misaligned differently), every metric and
+/// supported path: within the bound of the f64 reference; the SIMD paths
+/// also agree with the scalar path within the sum of the two bounds.
+#[test]
+fn matches_reference_within_bound() {
+    let paths = paths();
+    let mut rng = Rng(0x5eed);
+    let mut abuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    let mut bbuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    let mut worst = [0.0f64; 3];
+    for len in 1..=MAX_LEN {
+        fill(&mut abuf, &mut rng, Rng::mixed);
+        fill(&mut bbuf, &mut rng, Rng::mixed);
+        for off in 0..OFFSETS {
+            let a = &abuf[off..off + len];
+            let b = &bbuf[(off * 7 + 3) % OFFSETS..][..len];
+            for (m, metric) in METRICS.into_iter().enumerate() {
+                let want = reference(metric, a, b);
+                let scalar = run(Path::Scalar, metric, a, b) as f64;
+                for &path in &paths {
+                    let got = run(path, metric, a, b) as f64;
+                    let err = (got - want.value).abs();
+                    assert!(
+                        err <= want.bound,
+                        "{metric:?} {} len {len} off {off}: got {got}, want {} +- {}",
+                        path.name(),
+                        want.value,
+                        want.bound,
+                    );
+                    assert!(
+                        (got - scalar).abs() <= 2.0 * want.bound,
+                        "{metric:?} {} vs scalar, len {len} off {off}: {got} vs {scalar}",
+                        path.name(),
+                    );
+                    if want.bound > 0.0 {
+                        worst[m] = worst[m].max(err / want.bound);
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "worst error / bound: l2 {:.3}, cosine {:.3}, dot {:.3}",
+        worst[0], worst[1], worst[2]
+    );
+}
+
+/// Small integers make every partial sum an exact f32, in any order: L2 and
+/// dot must then be exact on every path, which catches a dropped or repeated
+/// value that a rounding bound could hide.
+#[test]
+fn exact_on_integers() {
+    let paths = paths();
+    let mut rng = Rng(0x1e7);
+    let mut abuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    let mut bbuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    for len in 1..=MAX_LEN {
+        fill(&mut abuf, &mut rng, Rng::small_int);
+        fill(&mut bbuf, &mut rng, Rng::small_int);
+        for off in 0..OFFSETS {
+            let a = &abuf[off..off + len];
+            let b = &bbuf[OFFSETS - 1 - off..][..len];
+            for metric in [Metric::L2, Metric::Dot] {
+                let want = reference(metric, a, b).value;
+                for &path in &paths {
+                    let got = run(path, metric, a, b);
+                    assert_eq!(
+                        got as f64,
+                        want,
+                        "{metric:?} {} len {len} off {off}",
+                        path.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A zero vector has cosine distance exactly 1.0, on either side.
+#[test]
+fn zero_norm_cosine_is_one() {
+    let mut rng = Rng(7);
+    for path in paths() {
+        for len in 1..=200 {
+            let zero = vec![0.0f32; len];
+            let neg_zero = vec![-0.0f32; len];
+            let mut v = vec![0.0f32; len];
+            fill(&mut v, &mut rng, Rng::mixed);
+            for (a, b) in [
+                (&zero, &v),
+                (&v, &zero),
+                (&zero, &zero),
+                (&neg_zero, &v),
+                (&v, &neg_zero),
+            ] {
+                let got = run(path, Metric::Cosine, a, b);
+                assert_eq!(got.to_bits(), 1.0f32.to_bits(), "{} len {len}", path.name());
+            }
+        }
+    }
+}
+
+/// Identical and opposite vectors: cosine distance within [0, 2] and at the
+/// ends; L2 of a vector with itself is exactly 0.
+#[test]
+fn cosine_extremes_are_clamped() {
+    let mut rng = Rng(11);
+    for path in paths() {
+        for len in [1, 7, 8, 9, 33, 100, 768, 1100] {
+            let mut v = vec![0.0f32; len];
+            fill(&mut v, &mut rng, Rng::mixed);
+            let neg: Vec<f32> = v.iter().map(|x| -x).collect();
+            let same = run(path, Metric::Cosine, &v, &v);
+            let opposite = run(path, Metric::Cosine, &v, &neg);
+            let bound = 2.0 * gamma(len) + 3.0 * U;
+            assert!(
+                (0.0..=bound as f32).contains(&same),
+                "{} len {len}: {same}",
+                path.name()
+            );
+            assert!(
+                ((2.0 - bound) as f32..=2.0).contains(&opposite),
+                "{} len {len}: {opposite}",
+                path.name()
+            );
+            assert_eq!(run(path, Metric::L2, &v, &v), 0.0);
+        }
+    }
+}
+
+/// The batch call gives, row by row, the same bits as single calls.
+#[test]
+fn batch_matches_single() {
+    let mut rng = Rng(3);
+    for path in paths() {
+        for dim in [1, 5, 16, 50, 128, 131] {
+            let rows = 9;
+            let mut query = vec![0.0f32; dim];
+            let mut base = vec![0.0f32; dim * rows];
+            fill(&mut query, &mut rng, Rng::mixed);
+            fill(&mut base, &mut rng, Rng::mixed);
+            for metric in METRICS {
+                let mut out = vec![f32::NAN; rows];
+                // SAFETY: the CPU supports `path`.
+                unsafe { distances(path, metric, &query, &base, &mut out) };
+                for (i, got) in out.iter().enumerate() {
+                    let want = run(path, metric, &query, &base[i * dim..(i + 1) * dim]);
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{metric:?} {} dim {dim} row {i}",
+                        path.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A base too short for `out`: a debug build trips the `debug_assert!`; a
+/// release build fills the whole rows and leaves the others untouched.
+#[test]
+fn short_base_leaves_missing_rows() {
+    let query = [1.0f32, 2.0];
+    let base = [1.0f32, 2.0, 3.0, 4.0, 5.0];
+    let mut out = [f32::NAN; 4];
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the scalar path runs on any x86-64 CPU.
+        unsafe { distances(Path::Scalar, Metric::L2, &query, &base, &mut out) }
+    }));
+    if cfg!(debug_assertions) {
+        assert!(result.is_err());
+    } else {
+        assert!(result.is_ok());
+        assert_eq!(out[..2], [0.0, 8.0]);
+        assert!(out[2].is_nan() && out[3].is_nan());
+    }
+}
+
+#[test]
+fn all_finite_uses_exponent_bits() {
+    let finite = [
+        0.0f32,
+        -0.0,
+        1.0,
+        -1.5,
+        f32::MAX,
+        f32::MIN,
+        f32::MIN_POSITIVE,
+        f32::from_bits(1),
+        f32::from_bits(0x8000_0001),
+        f32::MIN_POSITIVE / 2.0,
+    ];
+    assert!(all_finite(&finite));
+    assert!(all_finite(&[]));
+    for bad in [
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(0xffc0_0000),
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ] {
+        for pos in 0..finite.len() {
+            let mut v = finite.to_vec();
+            v[pos] = bad;
+            assert!(!all_finite(&v), "{bad} at {pos}");
+        }
+    }
+}
+
+#[test]
+fn order_key_is_monotone() {
+    let sorted = [
+        f32::MIN,
+        -1e30,
+        -2.0,
+        -1.0,
+        -f32::MIN_POSITIVE,
+        -f32::from_bits(1),
+        -0.0,
+        0.0,
+        f32::from_bits(1),
+        f32::MIN_POSITIVE,
+        0.5,
+        1.0,
+        1.0000001,
+        3e38,
+        f32::MAX,
+    ];
+    for w in sorted.windows(2) {
+        assert!(order_key(w[0]) < order_key(w[1]), "{} vs {}", w[0], w[1]);
+    }
+    assert_eq!(order_key(-0.0) + 1, order_key(0.0));
+
+    let mut rng = Rng(99);
+    let mut values: Vec<f32> = (0..10_000)
+        .map(|_| f32::from_bits(rng.next() as u32))
+        .filter(|x| x.is_finite())
+        .collect();
+    values.sort_by(|x, y| x.total_cmp(y));
+    for w in values.windows(2) {
+        assert!(order_key(w[0]) <= order_key(w[1]), "{} vs {}", w[0], w[1]);
+        if w[0] < w[1] {
+            assert!(order_key(w[0]) < order_key(w[1]));
+        }
+    }
+}
+
+#[test]
+fn path_selection() {
+    assert_eq!(Path::best(false, false, false), Path::Scalar);
+    assert_eq!(Path::best(true, false, false), Path::Scalar);
+    assert_eq!(Path::best(false, true, true), Path::Scalar);
+    assert_eq!(Path::best(true, true, false), Path::Avx2);
+    assert_eq!(Path::best(true, false, true), Path::Scalar);
+    assert_eq!(Path::best(true, true, true), Path::Avx512);
+    assert_eq!(ALL_PATHS.map(Path::name), ["scalar", "avx2", "avx512"],);
+    assert!(supported(detect()));
+    println!("detected path: {}", detect().name());
+}
