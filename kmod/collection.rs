@@ -32,8 +32,9 @@ pub(crate) const CHUNK_FLOATS: usize = 4096;
 /// At most this many f32 values are processed per FPU section, so preemption
 /// is held off for a few tens of microseconds at most.
 const FPU_FLOAT_BUDGET: usize = 32768;
-/// Accounted bytes per row besides its values: id, file flag, rbtree node.
-const ROW_OVERHEAD: u64 = 8 + 1 + 64;
+/// Accounted bytes per row besides its values: id, file flag, norm (cosine
+/// collections), rbtree node.
+const ROW_OVERHEAD: u64 = 8 + 1 + 4 + 64;
 
 /// Vector bytes in use by every collection of every mount.
 static VECTOR_BYTES: Atomic<u64> = Atomic::new(0);
@@ -153,6 +154,9 @@ struct Store {
     ids: KVVec<u64>,
     /// Row slot to "belongs to a file".
     file: KVVec<bool>,
+    /// Row slot to `|row|^2`, in cosine collections only: a cosine search
+    /// then needs one dot product per row.
+    norms: KVVec<simd::NormSq>,
     /// Id to row slot.
     map: RBTree<u64, u32>,
     file_rows: u64,
@@ -196,6 +200,7 @@ impl Collection {
                     chunks: KVVec::new(),
                     ids: KVVec::new(),
                     file: KVVec::new(),
+                    norms: KVVec::new(),
                     map: RBTree::new(),
                     file_rows: 0,
                     charged: 0,
@@ -282,7 +287,10 @@ impl Collection {
                 }
             }
         }
-        // Reserve everything first: staging rows, id arrays, map nodes.
+        // Reserve everything first: staging rows and norms, id arrays, map
+        // nodes.
+        let cosine = self.kernel == simd::Metric::Cosine;
+        let mut staged_norms = PoolBuf::<simd::NormSq>::new_zeroed(if cosine { n } else { 0 })?;
         let overhead = n as u64 * ROW_OVERHEAD;
         charge(overhead)?;
         let mut reservations = KVVec::<RBTreeNodeReservation<u64, u32>>::new();
@@ -290,6 +298,9 @@ impl Collection {
             self.reserve_rows(s, base + n)?;
             s.ids.reserve(n, GFP_KERNEL)?;
             s.file.reserve(n, GFP_KERNEL)?;
+            if cosine {
+                s.norms.reserve(n, GFP_KERNEL)?;
+            }
             reservations.reserve(n, GFP_KERNEL)?;
             for _ in 0..n {
                 reservations.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
@@ -306,6 +317,20 @@ impl Collection {
                 // (they lie past `ids.len()`), and we hold the store lock.
                 let dst = unsafe { core::slice::from_raw_parts_mut(dst, rows * self.dim) };
                 fill(dst, done, rows)?;
+                if cosine {
+                    // At most one chunk (4096 values) per FPU section.
+                    let path = crate::simd_path();
+                    let norms = &mut staged_norms[done..done + rows];
+                    let dim = self.dim;
+                    sys::with_fpu(|| {
+                        for (r, norm) in norms.iter_mut().enumerate() {
+                            if let Some(row) = dst.get(r * dim..(r + 1) * dim) {
+                                // SAFETY: `path` matches the CPU; the FPU is ours.
+                                *norm = unsafe { simd::norm_sq(path, row) };
+                            }
+                        }
+                    });
+                }
                 done += rows;
             }
             Ok(())
@@ -325,6 +350,9 @@ impl Collection {
                 unsafe {
                     core::ptr::copy_nonoverlapping(staged, self.row_ptr(s, slot as usize), self.dim)
                 };
+                if let (Some(norm), Some(&new)) = (s.norms.get_mut(slot as usize), staged_norms.get(i)) {
+                    *norm = new;
+                }
                 continue;
             }
             if write != base + i {
@@ -334,6 +362,9 @@ impl Collection {
             // Capacity was reserved above, so these cannot fail.
             let _ = s.ids.push_within_capacity(id);
             let _ = s.file.push_within_capacity(file);
+            if let Some(&norm) = staged_norms.get(i) {
+                let _ = s.norms.push_within_capacity(norm);
+            }
             if let Some(r) = reservations.pop() {
                 s.map.insert(r.into_node(id, write as u32));
             }
@@ -398,12 +429,16 @@ impl Collection {
             let moved = s.ids[last];
             s.ids[slot] = moved;
             s.file[slot] = s.file[last];
+            if let Some(&norm) = s.norms.get(last) {
+                s.norms[slot] = norm;
+            }
             if let Some(v) = s.map.get_mut(&moved) {
                 *v = slot as u32;
             }
         }
         s.ids.pop();
         s.file.pop();
+        s.norms.pop();
         s.charged -= ROW_OVERHEAD;
         uncharge(ROW_OVERHEAD);
     }
@@ -428,6 +463,13 @@ impl Collection {
     /// finite values). `dist` is scratch space of at least one chunk's rows.
     pub(crate) fn search(&self, path: simd::Path, query: &[f32], top: &mut TopK, dist: &mut [f32]) {
         top.clear();
+        let cosine = self.kernel == simd::Metric::Cosine;
+        let query_norm = if cosine {
+            // SAFETY: `path` matches the CPU; the FPU is ours for the call.
+            sys::with_fpu(|| unsafe { simd::norm_sq(path, query) })
+        } else {
+            simd::NormSq::default()
+        };
         let s = self.store.lock();
         let rows = s.ids.len();
         let per_section = (FPU_FLOAT_BUDGET / self.dim).clamp(1, dist.len());
@@ -438,10 +480,18 @@ impl Collection {
             // SAFETY: Rows `slot..slot + n` are live and contiguous in one
             // chunk; we hold the lock.
             let base = unsafe { core::slice::from_raw_parts(self.row_ptr(&s, slot), n * self.dim) };
+            let out = &mut dist[..n];
             sys::with_fpu(|| {
                 // SAFETY: `path` was chosen from the CPU's features and the
                 // FPU is ours for this section.
-                unsafe { simd::distances(path, self.kernel, query, base, &mut dist[..n]) }
+                unsafe {
+                    if cosine {
+                        let norms = &s.norms[slot..slot + n];
+                        simd::cosine_distances_with_norms(path, query, query_norm, base, norms, out)
+                    } else {
+                        simd::distances(path, self.kernel, query, base, out)
+                    }
+                }
             });
             for (i, &d) in dist[..n].iter().enumerate() {
                 let at = slot + i;

@@ -42,6 +42,8 @@ unsafe impl AsBytes for abi::CollectionInfo {}
 unsafe impl AsBytes for abi::SearchHit {}
 // SAFETY: All-zero is a valid `SearchHit`.
 unsafe impl Zeroable for abi::SearchHit {}
+// SAFETY: A `u32` newtype: all-zero is valid (+0.0).
+unsafe impl Zeroable for crate::simd::NormSq {}
 
 /// The collection a directory holds, if it is one.
 pub(crate) fn collection_of<'a>(dir: Inode<'a>) -> Option<&'a Collection> {

@@ -191,6 +191,85 @@ pub unsafe fn distances(path: Path, metric: Metric, query: &[f32], base: &[f32],
     }
 }
 
+/// `|v|^2` from [`norm_sq`], kept as its bit pattern: in the soft-float
+/// kernel, a value typed `f32` lets the compiler turn integer tests on its
+/// bits into float comparisons, which are library calls there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct NormSq(u32);
+
+impl NormSq {
+    /// The value (userland).
+    pub fn to_f32(self) -> f32 {
+        f32::from_bits(self.0)
+    }
+}
+
+/// `|v|^2`, for storing beside a row so that a cosine search needs one dot
+/// product per row ([`cosine_distances_with_norms`]).
+///
+/// # Safety
+///
+/// As for [`distances`].
+pub unsafe fn norm_sq(path: Path, v: &[f32]) -> NormSq {
+    // SAFETY: as the caller guarantees.
+    let neg = unsafe { neg_dot_bits(path, v, v) };
+    // -(v.v) with its sign bit flipped back: an integer operation.
+    NormSq(neg ^ SIGN_BIT)
+}
+
+/// Cosine distances from `query` to each of the `out.len()` rows of `base`,
+/// given `|query|^2` and each row's `|row|^2` (from [`norm_sq`]): one dot
+/// product per row instead of three sums. Agrees with
+/// `distances(.., Metric::Cosine, ..)` within the same error bound.
+///
+/// The contract is `base.len() >= out.len() * query.len()` and
+/// `norms_sq.len() >= out.len()` (`debug_assert!`ed); outputs without a
+/// whole row or a norm are left untouched.
+///
+/// # Safety
+///
+/// As for [`distances`].
+pub unsafe fn cosine_distances_with_norms(
+    path: Path,
+    query: &[f32],
+    query_norm_sq: NormSq,
+    base: &[f32],
+    norms_sq: &[NormSq],
+    out: &mut [f32],
+) {
+    let dim = query.len();
+    debug_assert!(norms_sq.len() >= out.len());
+    for (i, slot) in out.iter_mut().enumerate() {
+        let (Some(row), Some(norm)) = (row(base, i, dim), norms_sq.get(i)) else {
+            break;
+        };
+        // SAFETY: as the caller guarantees.
+        let dot = unsafe { neg_dot_bits(path, query, row) } ^ SIGN_BIT;
+        // SAFETY: SSE2 is on every x86-64 CPU; the FPU is the caller's.
+        *slot = f32::from_bits(unsafe { cosine_finish((dot, query_norm_sq.0, norm.0)) });
+    }
+}
+
+/// Sign bit of an f32.
+const SIGN_BIT: u32 = 0x8000_0000;
+
+/// Bits of `-(a.b)` on `path`.
+///
+/// # Safety
+///
+/// As for [`distances`].
+unsafe fn neg_dot_bits(path: Path, a: &[f32], b: &[f32]) -> u32 {
+    // SAFETY: as the caller guarantees; each kernel reads within its slices.
+    unsafe {
+        match path {
+            Path::Scalar => scalar::neg_dot(a, b),
+            Path::Avx2 => avx2::neg_dot(a, b),
+            Path::Avx512 => avx512::neg_dot(a, b),
+        }
+    }
+}
+
 /// Row `i` of `dim` values of `base`, if it is wholly inside it.
 fn row(base: &[f32], i: usize, dim: usize) -> Option<&[f32]> {
     let start = i.checked_mul(dim)?;

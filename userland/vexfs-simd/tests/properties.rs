@@ -33,7 +33,10 @@
 //! 2^-8..2^8, so no sum underflows or overflows.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use vexfs_simd::{all_finite, detect, distance, distances, order_key, supported, Metric, Path};
+use vexfs_simd::{
+    all_finite, cosine_distances_with_norms, detect, distance, distances, norm_sq, order_key,
+    supported, Metric, Path,
+};
 
 const MAX_LEN: usize = 1100;
 const OFFSETS: usize = 16;
@@ -427,4 +430,58 @@ fn path_selection() {
     assert_eq!(ALL_PATHS.map(Path::name), ["scalar", "avx2", "avx512"],);
     assert!(supported(detect()));
     println!("detected path: {}", detect().name());
+}
+
+/// Cosine with stored norms (`norm_sq` + `cosine_distances_with_norms`, what
+/// the kernel's cosine search uses) stays within the cosine bound: each norm
+/// is still a sum of n squares with relative error at most gamma_n, which is
+/// what the bound assumes, only computed in its own pass.
+#[test]
+fn cosine_with_stored_norms_within_bound() {
+    let mut rng = Rng(0xc05);
+    let mut abuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    let mut bbuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    for len in 1..=MAX_LEN {
+        fill(&mut abuf, &mut rng, Rng::mixed);
+        fill(&mut bbuf, &mut rng, Rng::mixed);
+        for off in 0..OFFSETS {
+            let a = &abuf[off..off + len];
+            let b = &bbuf[(off * 5 + 1) % OFFSETS..][..len];
+            let want = reference(Metric::Cosine, a, b);
+            for path in paths() {
+                let mut out = [0.0f32];
+                // SAFETY: the CPU supports `path`; userland owns its FPU.
+                unsafe {
+                    let (na, nb) = (norm_sq(path, a), norm_sq(path, b));
+                    cosine_distances_with_norms(path, a, na, b, &[nb], &mut out);
+                }
+                let err = (out[0] as f64 - want.value).abs();
+                assert!(
+                    err <= want.bound,
+                    "{} len {len} off {off}: got {}, want {} +- {}",
+                    path.name(),
+                    out[0],
+                    want.value,
+                    want.bound
+                );
+            }
+        }
+    }
+}
+
+/// `norm_sq` of a zero vector is +0.0, and stored zero norms give cosine 1.
+#[test]
+fn stored_zero_norm_gives_one() {
+    let z = [0.0f32; 9];
+    let v = [1.0f32; 9];
+    for path in paths() {
+        let mut out = [0.0f32; 1];
+        // SAFETY: the CPU supports `path`; userland owns its FPU.
+        unsafe {
+            assert_eq!(norm_sq(path, &z).to_f32().to_bits(), 0);
+            let zero = norm_sq(path, &z);
+            cosine_distances_with_norms(path, &v, norm_sq(path, &v), &z, &[zero], &mut out);
+        }
+        assert_eq!(out[0], 1.0, "{}", path.name());
+    }
 }
