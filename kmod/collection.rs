@@ -231,8 +231,15 @@ impl Collection {
     fn row_ptr(&self, s: &Store, slot: usize) -> *mut f32 {
         let chunk = &s.chunks[slot / self.rows_per_chunk];
         let off = (slot % self.rows_per_chunk) * self.dim;
-        // `off + dim <= CHUNK_FLOATS` by the choice of `rows_per_chunk`.
-        chunk[off..off + self.dim].as_ptr().cast_mut()
+        // In bounds: `off + dim <= CHUNK_FLOATS` by the choice of
+        // `rows_per_chunk`. The pointer keeps the chunk's write provenance.
+        chunk.as_mut_ptr().wrapping_add(off)
+    }
+
+    /// Whether the file with inode number `ino` has a vector here.
+    pub(crate) fn has_file_vector(&self, ino: u64) -> bool {
+        let s = self.store.lock();
+        s.map.get(&ino).is_some_and(|&slot| s.file[slot as usize])
     }
 
     /// Makes room for rows `0..rows`, charging new chunks to the limit.
@@ -460,8 +467,9 @@ impl Collection {
     }
 
     /// Exact search: fills `top` with the nearest rows to `query` (`dim`
-    /// finite values). `dist` is scratch space of at least one chunk's rows.
-    pub(crate) fn search(&self, path: simd::Path, query: &[f32], top: &mut TopK, dist: &mut [f32]) {
+    /// finite values). `dist` is scratch space of at least one chunk's rows;
+    /// it holds distances as f32 bits, read back as integers only.
+    pub(crate) fn search(&self, path: simd::Path, query: &[f32], top: &mut TopK, dist: &mut [u32]) {
         top.clear();
         let cosine = self.kernel == simd::Metric::Cosine;
         let query_norm = if cosine {
@@ -480,7 +488,10 @@ impl Collection {
             // SAFETY: Rows `slot..slot + n` are live and contiguous in one
             // chunk; we hold the lock.
             let base = unsafe { core::slice::from_raw_parts(self.row_ptr(&s, slot), n * self.dim) };
-            let out = &mut dist[..n];
+            let bits = &mut dist[..n];
+            // SAFETY: f32 and u32 have the same size and alignment and every
+            // bit pattern is valid for both; `bits` is borrowed exclusively.
+            let out = unsafe { core::slice::from_raw_parts_mut(bits.as_mut_ptr().cast::<f32>(), n) };
             sys::with_fpu(|| {
                 // SAFETY: `path` was chosen from the CPU's features and the
                 // FPU is ours for this section.
@@ -493,11 +504,11 @@ impl Collection {
                     }
                 }
             });
-            for (i, &d) in dist[..n].iter().enumerate() {
+            for (i, &bits) in dist[..n].iter().enumerate() {
                 let at = slot + i;
                 top.offer(Candidate {
-                    key: simd::order_key(d),
-                    bits: d.to_bits(),
+                    key: simd::order_key_bits(bits),
+                    bits,
                     id: s.ids[at],
                     file: s.file[at],
                 });

@@ -18,7 +18,7 @@ use kernel::prelude::*;
 use crate::abi::Op;
 use crate::file;
 use crate::super_block::SbInfo;
-use crate::sys::{err_ptr, Inode, NewInode};
+use crate::sys::{err_ptr, Inode, NewInode, Parent};
 use crate::vector_ioctl;
 
 const S_IFMT: u16 = bindings::S_IFMT as u16;
@@ -211,6 +211,17 @@ unsafe extern "C" fn vexfs_link(
     // SAFETY: The VFS passes a live, locked directory inode of ours.
     let d = unsafe { Inode::from_raw(dir) };
     sb_info(d).count(Op::Link);
+    // SAFETY: The VFS passes the positive source dentry and holds it.
+    let (file, source_dir) = unsafe { (Inode::from_raw((*old).d_inode), Parent::of_dentry(old)) };
+    // A file with a vector keeps exactly one name, in its collection (the
+    // VFS holds the file's lock, as attach does, so this cannot race).
+    if file.is_reg() {
+        if let Some(coll) = vector_ioctl::collection_of(source_dir.inode()) {
+            if coll.has_file_vector(file.ino()) {
+                return EPERM.to_errno();
+            }
+        }
+    }
     // SAFETY: Arguments as received from the VFS; simple_link updates
     // nlink and times and pins the new dentry.
     unsafe { bindings::simple_link(old, dir, dentry) }
@@ -289,22 +300,43 @@ unsafe extern "C" fn vexfs_rename(
     sb_info(d).count(Op::Rename);
     // SAFETY: The VFS passes the target directory, live and locked, and the
     // target dentry, which is positive when the rename replaces a name.
-    let (nd, replaced) = unsafe {
+    let (nd, moved, replaced) = unsafe {
         let target = (*new).d_inode;
         (
             Inode::from_raw(new_dir),
+            Inode::from_raw((*old).d_inode),
             (!target.is_null()).then(|| Inode::from_raw(target)),
         )
     };
     // SAFETY: Arguments as received from the VFS; simple_rename handles
     // RENAME_NOREPLACE, RENAME_EXCHANGE, overwrite and directory nlinks.
     let ret = unsafe { bindings::simple_rename(idmap, old_dir, old, new_dir, new, flags) };
-    if ret == 0 && flags & bindings::RENAME_EXCHANGE == 0 {
+    if ret != 0 {
+        return ret;
+    }
+    let exchange = flags & bindings::RENAME_EXCHANGE != 0;
+    if !exchange {
         if let Some(victim) = replaced {
             forget_file_vector(nd, victim);
         }
     }
+    // A file that leaves its collection leaves its vector behind: deleted.
+    if old_dir != new_dir {
+        detach_file_vector(d, moved);
+        if let (true, Some(other)) = (exchange, replaced) {
+            detach_file_vector(nd, other);
+        }
+    }
     ret
+}
+
+/// Deletes the vector `file` has in `dir`'s collection, if any.
+fn detach_file_vector(dir: Inode<'_>, file: Inode<'_>) {
+    if file.is_reg() {
+        if let Some(coll) = vector_ioctl::collection_of(dir) {
+            coll.delete_file_vector(file.ino());
+        }
+    }
 }
 
 /// VFS entry point `vexfs_setattr`.

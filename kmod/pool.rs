@@ -338,6 +338,14 @@ impl<T: Zeroable + Copy> PoolBuf<T> {
     }
 }
 
+impl<T: Zeroable + Copy> PoolBuf<T> {
+    /// Raw pointer to the elements, valid for writes (it keeps the
+    /// allocation's provenance, unlike a pointer taken from `&[T]`).
+    pub(crate) fn as_mut_ptr(&self) -> *mut T {
+        self.ptr.as_ptr()
+    }
+}
+
 impl<T: Zeroable + Copy> Deref for PoolBuf<T> {
     type Target = [T];
 

@@ -41,6 +41,10 @@ impl KmemCache {
         // means "no constructor, no usercopy region, default freelist".
         let mut args: bindings::kmem_cache_args = unsafe { core::mem::zeroed() };
         args.align = u32::try_from(align)?;
+        // The whole object may be copied to and from user space (ioctl
+        // staging): declare it, or hardened usercopy refuses the copy.
+        args.useroffset = 0;
+        args.usersize = u32::try_from(object_size)?;
         // SAFETY: `name` is a NUL-terminated string that lives for the whole
         // module lifetime, as the slab allocator keeps the pointer; `args`
         // is valid for the duration of the call.
@@ -445,11 +449,33 @@ impl Parent {
     /// The parent directory of `file`'s dentry, stable while held even if
     /// the file is renamed meanwhile.
     pub(crate) fn of_file(file: *mut bindings::file) -> Self {
-        // SAFETY: An open file pins its dentry; dget_parent() returns a
-        // referenced, non-null dentry (the dentry itself at a root).
-        let p = unsafe { bindings::dget_parent((*file).__bindgen_anon_1.f_path.dentry) };
+        // SAFETY: An open file pins its dentry.
+        unsafe { Self::of_dentry((*file).__bindgen_anon_1.f_path.dentry) }
+    }
+
+    /// The parent directory of `dentry`.
+    ///
+    /// # Safety
+    ///
+    /// `dentry` must be a live dentry the caller holds.
+    pub(crate) unsafe fn of_dentry(dentry: *mut bindings::dentry) -> Self {
+        // SAFETY: dget_parent() returns a referenced, non-null dentry (the
+        // dentry itself at a root).
+        let p = unsafe { bindings::dget_parent(dentry) };
         // SAFETY: See above: never null.
         Self(unsafe { NonNull::new_unchecked(p) })
+    }
+
+    /// Whether `file`'s name still lives in this directory: not unlinked
+    /// and not moved elsewhere. Stable while the directory is locked.
+    pub(crate) fn still_holds(&self, file: *mut bindings::file) -> bool {
+        // SAFETY: An open file pins its dentry; `d_parent` and `d_hash` are
+        // only changed with the parent directory locked, which the caller
+        // holds. d_unhashed() is `d_hash.pprev == NULL`.
+        unsafe {
+            let d = (*file).__bindgen_anon_1.f_path.dentry;
+            (*d).d_parent == self.0.as_ptr() && !(*d).d_hash.pprev.is_null()
+        }
     }
 
     /// The parent's inode (positive: a directory with a child).
@@ -480,4 +506,24 @@ pub(crate) fn dir_is_empty(file: *mut bindings::file) -> bool {
 pub(crate) unsafe fn file_inode<'a>(file: *mut bindings::file) -> Inode<'a> {
     // SAFETY: An open file pins its inode.
     unsafe { Inode::from_raw((*file).f_inode) }
+}
+
+/// Write access to the mount of an open file (`mnt_want_write_file`), so
+/// that changes are refused on read-only (including bind) mounts.
+pub(crate) struct WriteAccess(*mut bindings::file);
+
+impl WriteAccess {
+    /// Takes write access, or fails with `EROFS`.
+    pub(crate) fn new(file: *mut bindings::file) -> Result<Self> {
+        // SAFETY: `file` is an open file for the duration of the ioctl.
+        to_result(unsafe { bindings::mnt_want_write_file(file) })?;
+        Ok(Self(file))
+    }
+}
+
+impl Drop for WriteAccess {
+    fn drop(&mut self) {
+        // SAFETY: Pairs with the successful mnt_want_write_file in `new`.
+        unsafe { bindings::mnt_drop_write_file(self.0) };
+    }
 }

@@ -133,6 +133,7 @@ fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
         return Err(ENOTDIR);
     }
     sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let _write = sys::WriteAccess::new(file)?;
     let p: abi::CollectionParams = read_arg(arg)?;
     if !(1..=abi::MAX_DIM).contains(&p.dim)
         || p.metric as usize >= abi::metric::NAMES.len()
@@ -185,6 +186,7 @@ unsafe extern "C" fn vexfs_ioctl_insert(file: *mut bindings::file, arg: c_ulong)
 fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (dir, coll) = dir_collection(file)?;
     sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let _write = sys::WriteAccess::new(file)?;
     let req: abi::InsertRequest = read_arg(arg)?;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.dim as usize != coll.dim() {
         return Err(EINVAL);
@@ -213,6 +215,7 @@ unsafe extern "C" fn vexfs_ioctl_delete(file: *mut bindings::file, arg: c_ulong)
 fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (dir, coll) = dir_collection(file)?;
     sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let _write = sys::WriteAccess::new(file)?;
     let req: abi::DeleteRequest = read_arg(arg)?;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.reserved != 0 {
         return Err(EINVAL);
@@ -268,12 +271,16 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     check_align(req.counts, 4)?;
     let (nq, k, dim) = (req.nq as usize, req.k as usize, coll.dim());
     let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
-    let mut dist = PoolBuf::<f32>::new_zeroed(CHUNK_FLOATS)?;
+    let mut dist = PoolBuf::<u32>::new_zeroed(CHUNK_FLOATS)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
     let mut top = TopK::new(k)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
     for q in 0..nq {
+        // A large search can take long: let a signal end it.
+        if kernel::current!().signal_pending() {
+            return Err(EINTR);
+        }
         read_finite(&mut queries, &mut query)?;
         coll.search(crate::simd_path(), &query, &mut top, &mut dist);
         let found = top.sorted();
@@ -281,12 +288,14 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
             *h = c.hit();
         }
         let n = found.len();
-        user(req.hits + (q * k * hit_bytes) as u64, n * hit_bytes)
+        // User addresses may be anything: an address past the end of the
+        // address space is a bad pointer, not an arithmetic overflow.
+        let hits_at = req.hits.checked_add((q * k * hit_bytes) as u64).ok_or(EFAULT)?;
+        let count_at = req.counts.checked_add((q * 4) as u64).ok_or(EFAULT)?;
+        user(hits_at, n * hit_bytes)
             .writer()
             .write_slice(AsBytes::as_bytes(&hits[..n]))?;
-        user(req.counts + (q * 4) as u64, 4)
-            .writer()
-            .write(&(n as u32))?;
+        user(count_at, 4).writer().write(&(n as u32))?;
     }
     Ok(())
 }
@@ -298,16 +307,35 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
         return Err(EINVAL);
     }
     let parent = Parent::of_file(file);
-    let coll = collection_of(parent.inode()).ok_or(ENODATA)?;
-    sys::check_permission(file, parent.inode(), bindings::MAY_WRITE)?;
+    let dir = parent.inode();
+    let coll = collection_of(dir).ok_or(ENODATA)?;
+    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    let _write = sys::WriteAccess::new(file)?;
     let req: abi::AttachRequest = read_arg(arg)?;
     if req.dim as usize != coll.dim() || req.reserved != 0 {
         return Err(EINVAL);
     }
     check_align(req.vector, 4)?;
-    let mut reader = user(req.vector, coll.dim() * 4).reader();
+    // Copy before taking locks: a user fault must not stall the directory.
+    let mut vector = PoolBuf::<f32>::new_zeroed(coll.dim())?;
+    read_finite(&mut user(req.vector, coll.dim() * 4).reader(), &mut vector)?;
+    // The directory's lock keeps the name where it is; the file's lock
+    // (which link() takes too) keeps its link count. A file with a vector
+    // has exactly one name, in its collection, so that unlinking or moving
+    // that name is what deletes the vector.
+    let _dir_lock = dir.lock();
+    let _file_lock = inode.lock();
+    if !parent.still_holds(file) {
+        return Err(ENOENT);
+    }
+    if inode.nlink() != 1 {
+        return Err(EMLINK);
+    }
     coll.upsert(&[inode.ino()], true, |dst, _first, _rows| {
-        read_finite(&mut reader, dst)
+        for (d, s) in dst.iter_mut().zip(vector.iter()) {
+            *d = *s;
+        }
+        Ok(())
     })
 }
 

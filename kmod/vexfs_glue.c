@@ -10,6 +10,9 @@
 
 /* In super_block.rs. */
 int vexfs_fill_super(struct super_block *sb, struct fs_context *fc);
+/* Called from Rust (super_block.rs, sys.rs). */
+int vexfs_init_fs_context(struct fs_context *fc);
+void vexfs_cond_resched(void);
 
 /* Every mount gets a new, independent superblock (nodev: no backing device). */
 static int vexfs_get_tree(struct fs_context *fc)

@@ -227,6 +227,13 @@ def test_errors(t, mnt):
         t.raises("bad id pointer: EFAULT", errno.EFAULT, c.insert, [30, 31], np.ones((2, 4)), ids_addr=16)
         t.raises("bad query pointer: EFAULT", errno.EFAULT, c.search, np.ones((1, 4)), 3, q_addr=16)
         t.raises("bad result pointer: EFAULT", errno.EFAULT, c.search, np.ones((1, 4)), 3, hits_addr=16)
+        empty = f"{mnt}/empty"
+        sh(["vexctl", "create", empty, "--dim", "4", "--metric", "l2"])
+        e = Coll(empty)
+        t.raises("result pointer at the end of the address space: EFAULT, no overflow", errno.EFAULT,
+                 e.search, np.ones((2, 4)), 1, hits_addr=0xFFFF_FFFF_FFFF_FFF0)
+        e.close()
+        os.rmdir(empty)
         v = np.ones((2, 4), dtype=np.float32)
         t.raises("unaligned vector pointer: EINVAL", errno.EINVAL, c.insert, [30, 31], v,
                  vec_addr=v.ctypes.data + 1)
@@ -299,6 +306,18 @@ def test_errors(t, mnt):
         _, status = os.waitpid(pid, 0)
         t.eq("search without read permission (fd opened before): EACCES", os.waitstatus_to_exitcode(status), 3)
         os.chmod(coll, 0o755)
+
+        # A read-only bind mount refuses changes, even to root.
+        ro = "/mnt/vexro"
+        os.makedirs(ro, exist_ok=True)
+        sh(["mount", "--bind", mnt, ro])
+        sh(["mount", "-o", "remount,bind,ro", ro])
+        r = Coll(f"{ro}/errs")
+        t.raises("insert through a read-only bind mount: EROFS", errno.EROFS, r.insert, [50], np.ones((1, 4)))
+        t.raises("delete through a read-only bind mount: EROFS", errno.EROFS, r.delete, [1])
+        t.check("search through a read-only bind mount works", len(r.search(np.ones((1, 4)), 3)[0][0]) == 3)
+        r.close()
+        sh(["umount", ro])
         sh(["rm", "-rf", coll])
 
 
@@ -338,8 +357,31 @@ def test_files(t, mnt):
         os.rename(f"{coll}/b2.txt", f"{coll}/b.txt")
         after = vexctl_json("info", coll)
         t.eq("a rename over a file with a vector deletes the replaced vector", after["file_vectors"], 1)
+        t.raises("a file with a vector cannot get a second name: EPERM", errno.EPERM,
+                 os.link, f"{coll}/b.txt", f"{mnt}/b-link")
+        with open(f"{coll}/two.txt", "w") as f:
+            f.write("2")
+        os.link(f"{coll}/two.txt", f"{coll}/two-again.txt")
+        r = vexctl("attach", f"{coll}/two.txt", "--vector", "1,1,1")
+        t.check("a file with two names cannot carry a vector", r.returncode != 0, r.stderr.strip())
+        for name in ("two.txt", "two-again.txt"):
+            os.unlink(f"{coll}/{name}")
+        with open(f"{coll}/gone.txt", "w") as f:
+            f.write("g")
+        fd = os.open(f"{coll}/gone.txt", os.O_RDONLY)
+        os.unlink(f"{coll}/gone.txt")
+        vec = np.ones(3, dtype=np.float32)
+        t.raises("attach after unlink: ENOENT", errno.ENOENT, fcntl.ioctl, fd, IOC_ATTACH,
+                 struct.pack("<IIQ", 3, 0, vec.ctypes.data))
+        os.close(fd)
+        before = vexctl_json("info", coll)["file_vectors"]
+        os.mkdir(f"{mnt}/elsewhere")
+        os.rename(f"{coll}/b.txt", f"{mnt}/elsewhere/b.txt")
+        t.eq("moving a file out of its collection deletes its vector",
+             vexctl_json("info", coll)["file_vectors"], before - 1)
+        sh(["rm", "-rf", f"{mnt}/elsewhere"])
         r = vexctl("delete", coll, "7")
-        t.check("vexctl delete", r.returncode == 0 and vexctl_json("info", coll)["count"] == 1, r.stderr)
+        t.check("vexctl delete", r.returncode == 0 and vexctl_json("info", coll)["count"] == 0, r.stderr)
         sh(["rm", "-rf", coll])
         t.check("rm -rf removes a collection", not os.path.exists(coll))
 

@@ -2,7 +2,7 @@
 
 //! VexFS ioctl numbers and `#[repr(C)]` structures.
 //!
-//! This file is compiled twice: by the kernel module (`kmod/vexfs.rs` includes
+//! This file is compiled twice: by the kernel module (`kmod/vexfs_main.rs` includes
 //! it with `#[path]`) and by the userland `vexfs-abi` crate. It must therefore
 //! use `core` only. Every structure has explicit padding fields and a
 //! compile-time size and offset check, so there is no implicit padding that

@@ -310,19 +310,28 @@ pub fn all_finite(v: &[f32]) -> bool {
     v.iter().all(|x| x.to_bits() & EXPONENT != EXPONENT)
 }
 
-/// A key whose unsigned order is the numeric order of the finite f32 `d`
-/// (-0.0 sorts just below 0.0), for sorting distances with integer compares.
+/// A key whose unsigned order is the numeric order of the f32 `d` (-0.0
+/// sorts just below 0.0), for sorting distances with integer compares. NaN
+/// (a sum that overflowed to inf - inf) gets the largest key: it ranks last.
+pub fn order_key(d: f32) -> u32 {
+    order_key_bits(d.to_bits())
+}
+
+/// [`order_key`] of an f32 given by its bits. The kernel passes distances
+/// as bits: in its soft-float target, integer tests on a value typed `f32`
+/// may be turned into float comparisons, which are library calls there.
 ///
 /// Non-negative values get the sign bit set, so they sort above all negative
 /// ones and keep their bit order; negative values have all bits inverted, so
 /// a larger magnitude gives a smaller key.
-pub fn order_key(d: f32) -> u32 {
-    const SIGN: u32 = 0x8000_0000;
-    let bits = d.to_bits();
-    if bits & SIGN != 0 {
+pub fn order_key_bits(bits: u32) -> u32 {
+    if bits & !SIGN_BIT > 0x7f80_0000 {
+        return u32::MAX;
+    }
+    if bits & SIGN_BIT != 0 {
         !bits
     } else {
-        bits | SIGN
+        bits | SIGN_BIT
     }
 }
 

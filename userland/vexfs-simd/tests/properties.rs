@@ -485,3 +485,15 @@ fn stored_zero_norm_gives_one() {
         assert_eq!(out[0], 1.0, "{}", path.name());
     }
 }
+
+/// NaN distances (inf - inf in a sum) rank after everything, +inf included,
+/// whatever their sign bit.
+#[test]
+fn nan_ranks_last() {
+    for nan in [f32::NAN, -f32::NAN, f32::from_bits(0xffc0_0000), f32::from_bits(0x7f80_0001)] {
+        assert_eq!(order_key(nan), u32::MAX);
+        assert!(order_key(nan) > order_key(f32::INFINITY));
+    }
+    assert!(order_key(f32::INFINITY) > order_key(f32::MAX));
+    assert!(order_key(f32::NEG_INFINITY) < order_key(f32::MIN));
+}
