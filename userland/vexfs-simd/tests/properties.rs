@@ -490,7 +490,12 @@ fn stored_zero_norm_gives_one() {
 /// whatever their sign bit.
 #[test]
 fn nan_ranks_last() {
-    for nan in [f32::NAN, -f32::NAN, f32::from_bits(0xffc0_0000), f32::from_bits(0x7f80_0001)] {
+    for nan in [
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0xffc0_0000),
+        f32::from_bits(0x7f80_0001),
+    ] {
         assert_eq!(order_key(nan), u32::MAX);
         assert!(order_key(nan) > order_key(f32::INFINITY));
     }
