@@ -158,6 +158,27 @@ fn reference(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
     }
 }
 
+/// Calls `f(len, off, a, b)` for every length 1..=MAX_LEN and start offset
+/// 0..OFFSETS, with fresh mixed-magnitude data per length; b starts at a
+/// different offset than a, so the two are misaligned differently.
+fn each_case(seed: u64, mut f: impl FnMut(usize, usize, &[f32], &[f32])) {
+    let mut rng = Rng(seed);
+    let mut abuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    let mut bbuf = vec![0.0f32; MAX_LEN + OFFSETS];
+    for len in 1..=MAX_LEN {
+        fill(&mut abuf, &mut rng, Rng::mixed);
+        fill(&mut bbuf, &mut rng, Rng::mixed);
+        for off in 0..OFFSETS {
+            f(
+                len,
+                off,
+                &abuf[off..off + len],
+                &bbuf[(off * 7 + 3) % OFFSETS..][..len],
+            );
+        }
+    }
+}
+
 /// Fills `buf` with fresh values from `gen`.
 fn fill(buf: &mut [f32], rng: &mut Rng, gen: fn(&mut Rng) -> f32) {
     buf.iter_mut().for_each(|x| *x = gen(rng));
@@ -176,41 +197,32 @@ fn run(path: Path, metric: Metric, a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn matches_reference_within_bound() {
     let paths = paths();
-    let mut rng = Rng(0x5eed);
-    let mut abuf = vec![0.0f32; MAX_LEN + OFFSETS];
-    let mut bbuf = vec![0.0f32; MAX_LEN + OFFSETS];
     let mut worst = [0.0f64; 3];
-    for len in 1..=MAX_LEN {
-        fill(&mut abuf, &mut rng, Rng::mixed);
-        fill(&mut bbuf, &mut rng, Rng::mixed);
-        for off in 0..OFFSETS {
-            let a = &abuf[off..off + len];
-            let b = &bbuf[(off * 7 + 3) % OFFSETS..][..len];
-            for (m, metric) in METRICS.into_iter().enumerate() {
-                let want = reference(metric, a, b);
-                let scalar = run(Path::Scalar, metric, a, b) as f64;
-                for &path in &paths {
-                    let got = run(path, metric, a, b) as f64;
-                    let err = (got - want.value).abs();
-                    assert!(
-                        err <= want.bound,
-                        "{metric:?} {} len {len} off {off}: got {got}, want {} +- {}",
-                        path.name(),
-                        want.value,
-                        want.bound,
-                    );
-                    assert!(
-                        (got - scalar).abs() <= 2.0 * want.bound,
-                        "{metric:?} {} vs scalar, len {len} off {off}: {got} vs {scalar}",
-                        path.name(),
-                    );
-                    if want.bound > 0.0 {
-                        worst[m] = worst[m].max(err / want.bound);
-                    }
+    each_case(0x5eed, |len, off, a, b| {
+        for (m, metric) in METRICS.into_iter().enumerate() {
+            let want = reference(metric, a, b);
+            let scalar = run(Path::Scalar, metric, a, b) as f64;
+            for &path in &paths {
+                let got = run(path, metric, a, b) as f64;
+                let err = (got - want.value).abs();
+                assert!(
+                    err <= want.bound,
+                    "{metric:?} {} len {len} off {off}: got {got}, want {} +- {}",
+                    path.name(),
+                    want.value,
+                    want.bound,
+                );
+                assert!(
+                    (got - scalar).abs() <= 2.0 * want.bound,
+                    "{metric:?} {} vs scalar, len {len} off {off}: {got} vs {scalar}",
+                    path.name(),
+                );
+                if want.bound > 0.0 {
+                    worst[m] = worst[m].max(err / want.bound);
                 }
             }
         }
-    }
+    });
     println!(
         "worst error / bound: l2 {:.3}, cosine {:.3}, dot {:.3}",
         worst[0], worst[1], worst[2]
@@ -438,35 +450,26 @@ fn path_selection() {
 /// what the bound assumes, only computed in its own pass.
 #[test]
 fn cosine_with_stored_norms_within_bound() {
-    let mut rng = Rng(0xc05);
-    let mut abuf = vec![0.0f32; MAX_LEN + OFFSETS];
-    let mut bbuf = vec![0.0f32; MAX_LEN + OFFSETS];
-    for len in 1..=MAX_LEN {
-        fill(&mut abuf, &mut rng, Rng::mixed);
-        fill(&mut bbuf, &mut rng, Rng::mixed);
-        for off in 0..OFFSETS {
-            let a = &abuf[off..off + len];
-            let b = &bbuf[(off * 5 + 1) % OFFSETS..][..len];
-            let want = reference(Metric::Cosine, a, b);
-            for path in paths() {
-                let mut out = [0.0f32];
-                // SAFETY: the CPU supports `path`; userland owns its FPU.
-                unsafe {
-                    let (na, nb) = (norm_sq(path, a), norm_sq(path, b));
-                    cosine_distances_with_norms(path, a, na, b, &[nb], &mut out);
-                }
-                let err = (out[0] as f64 - want.value).abs();
-                assert!(
-                    err <= want.bound,
-                    "{} len {len} off {off}: got {}, want {} +- {}",
-                    path.name(),
-                    out[0],
-                    want.value,
-                    want.bound
-                );
+    each_case(0xc05, |len, off, a, b| {
+        let want = reference(Metric::Cosine, a, b);
+        for path in paths() {
+            let mut out = [0.0f32];
+            // SAFETY: the CPU supports `path`; userland owns its FPU.
+            unsafe {
+                let (na, nb) = (norm_sq(path, a), norm_sq(path, b));
+                cosine_distances_with_norms(path, a, na, b, &[nb], &mut out);
             }
+            let err = (out[0] as f64 - want.value).abs();
+            assert!(
+                err <= want.bound,
+                "{} len {len} off {off}: got {}, want {} +- {}",
+                path.name(),
+                out[0],
+                want.value,
+                want.bound
+            );
         }
-    }
+    });
 }
 
 /// `norm_sq` of a zero vector is +0.0, and stored zero norms give cosine 1.
