@@ -104,6 +104,14 @@ struct Reference {
     bound: f64,
 }
 
+/// `a.b` and `sum |a_i b_i|` in f64 (the dot product's error scale).
+fn dot_and_abs(a: &[f32], b: &[f32]) -> (f64, f64) {
+    a.iter().zip(b).fold((0.0, 0.0), |(d, abs), (&x, &y)| {
+        let p = x as f64 * y as f64;
+        (d + p, abs + p.abs())
+    })
+}
+
 fn reference(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
     let n = a.len();
     let slack = gamma64(n + 4);
@@ -120,24 +128,14 @@ fn reference(metric: Metric, a: &[f32], b: &[f32]) -> Reference {
             }
         }
         Metric::Dot => {
-            let d: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-            let abs: f64 = a
-                .iter()
-                .zip(b)
-                .map(|(&x, &y)| (x as f64 * y as f64).abs())
-                .sum();
+            let (d, abs) = dot_and_abs(a, b);
             Reference {
                 value: -d,
                 bound: (gamma(n) + slack) * abs * (1.0 + slack),
             }
         }
         Metric::Cosine => {
-            let d: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
-            let abs: f64 = a
-                .iter()
-                .zip(b)
-                .map(|(&x, &y)| (x as f64 * y as f64).abs())
-                .sum();
+            let (d, abs) = dot_and_abs(a, b);
             let na: f64 = a.iter().map(|&x| (x as f64).powi(2)).sum();
             let nb: f64 = b.iter().map(|&x| (x as f64).powi(2)).sum();
             if na == 0.0 || nb == 0.0 {
