@@ -36,6 +36,17 @@ const FPU_FLOAT_BUDGET: usize = 32768;
 /// collections), rbtree node.
 const ROW_OVERHEAD: u64 = 8 + 1 + 4 + 64;
 
+/// Probe point `vexfs_simd_batch`: one FPU section of SIMD work over
+/// `floats` stored values (a block of distances for a search, of norms for
+/// an insert). Unmangled and never inlined so that the profiler attaches to
+/// it by name; a plain call when nothing is attached.
+#[no_mangle]
+#[inline(never)]
+extern "Rust" fn vexfs_simd_batch(floats: usize, work: &mut dyn FnMut()) {
+    let _ = floats;
+    sys::with_fpu(work);
+}
+
 /// Vector bytes in use by every collection of every mount.
 static VECTOR_BYTES: Atomic<u64> = Atomic::new(0);
 
@@ -329,7 +340,7 @@ impl Collection {
                     let path = crate::simd_path();
                     let norms = &mut staged_norms[done..done + rows];
                     let dim = self.dim;
-                    sys::with_fpu(|| {
+                    vexfs_simd_batch(rows * dim, &mut || {
                         for (r, norm) in norms.iter_mut().enumerate() {
                             if let Some(row) = dst.get(r * dim..(r + 1) * dim) {
                                 // SAFETY: `path` matches the CPU; the FPU is ours.
@@ -492,7 +503,7 @@ impl Collection {
             // SAFETY: f32 and u32 have the same size and alignment and every
             // bit pattern is valid for both; `bits` is borrowed exclusively.
             let out = unsafe { core::slice::from_raw_parts_mut(bits.as_mut_ptr().cast::<f32>(), n) };
-            sys::with_fpu(|| {
+            vexfs_simd_batch(n * self.dim, &mut || {
                 // SAFETY: `path` was chosen from the CPU's features and the
                 // FPU is ours for this section.
                 unsafe {

@@ -5,6 +5,7 @@ mod commands;
 mod device;
 mod input;
 mod names;
+mod profile;
 mod report;
 
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ impl OneVector {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Profile VexFS operations with eBPF: counts, latency percentiles,
+    /// kernel stack use and flame graphs (needs root).
+    Profile(profile::ProfileArgs),
     /// Show the module's version, ABI version and the CPU features it detected.
     Version {
         /// Any file or directory on a VexFS mount.
@@ -232,6 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get { dir, id, json } => commands::get(&dir, id, json),
         Command::Delete { dir, ids } => commands::delete(&dir, &ids),
         Command::Attach { file, input } => commands::attach(&file, &input.source()),
+        Command::Profile(args) => profile::run(args),
     }
 }
 

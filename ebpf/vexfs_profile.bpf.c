@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VexFS profiler, BPF side: per-operation counts, latency histograms and
+ * kernel stack use, plus kernel-stack samples taken only while a task is
+ * inside a VexFS operation. Loaded and read by userland/vexfs-profiler.
+ *
+ * Each operation class has a kprobe on its entry function in vexfs.ko and a
+ * kretprobe on the same function. Entry pushes a frame on a per-task stack
+ * (operations nest: a search runs SIMD batches); return pops it and records
+ * the latency. Results go into one of two buffers chosen by `epoch`, which
+ * userland flips at every interval, so it reads a buffer no probe writes.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "vexfs_profile.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by userland before load. */
+const volatile __u32 filter_tgid;	/* 0: every process */
+const volatile __u32 filter_dev;	/* 0: every mount; else the kernel s_dev */
+const volatile __u64 thread_size = 16384;
+const volatile bool sample_stacks;
+
+/* Written by userland (mmapped .bss); the low bit picks the buffer. */
+__u32 epoch;
+
+struct vexfs_op_hist hist[2][VEXFS_NR_OPS];
+struct vexfs_op_extremes extremes[2][VEXFS_MAX_CPUS][VEXFS_NR_OPS];
+/* Events that could not be recorded: frame stack full, map full, no stack. */
+__u64 dropped;
+
+struct vexfs_frame {
+	__u64 start_ns;
+	__u32 op;
+	__u32 entry_stack;
+	__u32 max_stack;
+	__u32 pad;
+};
+
+struct vexfs_task {
+	__u32 depth;
+	__u32 pad;
+	struct vexfs_frame frames[VEXFS_MAX_NEST];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);	/* pid_tgid */
+	__type(value, struct vexfs_task);
+} tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, VEXFS_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vexfs_sample_key);
+	__type(value, __u64);
+} samples SEC(".maps");
+
+static const struct vexfs_task empty_task;
+
+/* Bytes of the current task's kernel stack in use at `sp`; 0 if `sp` is not
+ * on it (an interrupt stack). */
+static __always_inline __u32 stack_used(__u64 sp)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 base = (__u64)BPF_CORE_READ(task, stack);
+	__u64 top = base + thread_size;
+
+	if (sp < base || sp >= top)
+		return 0;
+	return top - sp;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xffffffffULL) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xffff) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xff) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xf) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+/* Mirrors `histogram::bucket_of` on the Rust side. */
+static __always_inline __u32 bucket_of(__u64 ns)
+{
+	__u32 e, b;
+
+	if (ns < VEXFS_SUB_BUCKETS)
+		return ns;
+	e = log2_u64(ns);
+	if (e > VEXFS_MAX_LOG2)
+		return VEXFS_NR_BUCKETS - 1;
+	b = (e - VEXFS_SUB_BITS + 1) * VEXFS_SUB_BUCKETS +
+	    ((ns >> (e - VEXFS_SUB_BITS)) & (VEXFS_SUB_BUCKETS - 1));
+	return b < VEXFS_NR_BUCKETS ? b : VEXFS_NR_BUCKETS - 1;
+}
+
+static __always_inline void deepen(struct vexfs_task *t, __u32 used)
+{
+	for (int i = 0; i < VEXFS_MAX_NEST; i++)
+		if (i < t->depth && t->frames[i].max_stack < used)
+			t->frames[i].max_stack = used;
+}
+
+static __always_inline bool sb_selected(struct super_block *sb)
+{
+	if (!filter_dev)
+		return true;
+	return sb && BPF_CORE_READ(sb, s_dev) == filter_dev;
+}
+
+/* `sb` is the superblock the operation works on, or NULL for operations
+ * that only run nested inside another (SIMD batches), which inherit its
+ * filtering. */
+static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, struct super_block *sb)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct vexfs_task *t;
+	__u32 used, d;
+
+	if (filter_tgid && (id >> 32) != filter_tgid)
+		return 0;
+	t = bpf_map_lookup_elem(&tasks, &id);
+	if (!t || !t->depth) {
+		if (!sb && filter_dev)
+			return 0;
+	}
+	if (sb && !sb_selected(sb))
+		return 0;
+	if (!t) {
+		if (bpf_map_update_elem(&tasks, &id, &empty_task, BPF_NOEXIST)) {
+			__sync_fetch_and_add(&dropped, 1);
+			return 0;
+		}
+		t = bpf_map_lookup_elem(&tasks, &id);
+		if (!t)
+			return 0;
+	}
+	d = t->depth;
+	if (d >= VEXFS_MAX_NEST) {
+		__sync_fetch_and_add(&dropped, 1);
+		return 0;
+	}
+	used = stack_used(PT_REGS_SP(ctx));
+	deepen(t, used);
+	t->frames[d].op = op;
+	t->frames[d].entry_stack = used;
+	t->frames[d].max_stack = used;
+	t->frames[d].start_ns = bpf_ktime_get_ns();
+	t->depth = d + 1;
+	return 0;
+}
+
+static __always_inline int op_exit(__u32 op)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 now = bpf_ktime_get_ns();
+	struct vexfs_op_extremes *x;
+	struct vexfs_op_hist *h;
+	struct vexfs_frame *f;
+	struct vexfs_task *t;
+	__u32 d, buf, cpu;
+	__u64 lat;
+
+	t = bpf_map_lookup_elem(&tasks, &id);
+	if (!t || !t->depth)
+		return 0;
+	d = t->depth - 1;
+	if (d >= VEXFS_MAX_NEST)
+		return 0;
+	f = &t->frames[d];
+	/* A return whose entry was not seen (attached mid-operation). */
+	if (f->op != op)
+		return 0;
+	t->depth = d;
+	lat = now - f->start_ns;
+	if (!lat)
+		lat = 1;
+	if (op >= VEXFS_NR_OPS)
+		return 0;
+
+	buf = *(volatile __u32 *)&epoch & 1;
+	h = &hist[buf][op];
+	__sync_fetch_and_add(&h->count, 1);
+	__sync_fetch_and_add(&h->sum_ns, lat);
+	__sync_fetch_and_add(&h->buckets[bucket_of(lat)], 1);
+
+	/* Probes run with preemption off: this CPU's slot is ours. */
+	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
+	x = &extremes[buf][cpu][op];
+	if (!x->min_ns || lat < x->min_ns)
+		x->min_ns = lat;
+	if (lat > x->max_ns)
+		x->max_ns = lat;
+	if (f->entry_stack > x->entry_stack)
+		x->entry_stack = f->entry_stack;
+	if (f->max_stack > x->max_stack)
+		x->max_stack = f->max_stack;
+
+	if (!d)
+		bpf_map_delete_elem(&tasks, &id);
+	return 0;
+}
+
+static __always_inline struct super_block *file_sb(struct file *file)
+{
+	return BPF_CORE_READ(file, f_inode, i_sb);
+}
+
+/*
+ * One kprobe/kretprobe pair per probe point; `sb` extracts the superblock
+ * from the entry function's arguments (see Documentation/design.rst).
+ */
+#define VEXFS_PROBE(name, op, sb)					\
+	SEC("kprobe")							\
+	int enter_##name(struct pt_regs *ctx)				\
+	{								\
+		return op_enter(ctx, op, sb);				\
+	}								\
+	SEC("kretprobe")						\
+	int exit_##name(struct pt_regs *ctx)				\
+	{								\
+		return op_exit(op);					\
+	}
+
+#define ARG_INODE(n) BPF_CORE_READ((struct inode *)PT_REGS_PARM##n(ctx), i_sb)
+#define ARG_FILE(n) file_sb((struct file *)PT_REGS_PARM##n(ctx))
+
+/* vexfs_lookup(dir, dentry, flags) */
+VEXFS_PROBE(lookup, VEXFS_OP_LOOKUP, ARG_INODE(1))
+/* vexfs_create(idmap, dir, dentry, mode) */
+VEXFS_PROBE(create, VEXFS_OP_CREATE, ARG_INODE(2))
+/* vexfs_unlink(dir, dentry) */
+VEXFS_PROBE(unlink, VEXFS_OP_UNLINK, ARG_INODE(1))
+/* vexfs_read_iter(iocb, to) */
+VEXFS_PROBE(read, VEXFS_OP_READ,
+	    file_sb(BPF_CORE_READ((struct kiocb *)PT_REGS_PARM1(ctx), ki_filp)))
+/* vexfs_write_iter(iocb, from) */
+VEXFS_PROBE(write, VEXFS_OP_WRITE,
+	    file_sb(BPF_CORE_READ((struct kiocb *)PT_REGS_PARM1(ctx), ki_filp)))
+/* vexfs_fsync(file, start, end, datasync) */
+VEXFS_PROBE(fsync, VEXFS_OP_FSYNC, ARG_FILE(1))
+/* vexfs_ioctl_{insert,delete,search}(file, arg) */
+VEXFS_PROBE(insert, VEXFS_OP_INSERT, ARG_FILE(1))
+VEXFS_PROBE(delete, VEXFS_OP_DELETE, ARG_FILE(1))
+VEXFS_PROBE(search, VEXFS_OP_SEARCH, ARG_FILE(1))
+/* vexfs_simd_batch(floats, work): only ever nested in insert or search. */
+VEXFS_PROBE(simd, VEXFS_OP_SIMD, NULL)
+
+/*
+ * cpu-clock samples: the interrupted kernel stack of a task inside a VexFS
+ * operation, counted per outermost operation. The interrupted stack pointer
+ * also deepens the stack figures of the task's open operations.
+ */
+SEC("perf_event")
+int sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct vexfs_sample_key key = {};
+	struct vexfs_task *t;
+	__u64 one = 1, *n;
+
+	t = bpf_map_lookup_elem(&tasks, &id);
+	if (!t || !t->depth)
+		return 0;
+	/* An interrupted user-mode or interrupt-stack pointer is not on the
+	 * task's kernel stack: stack_used() gives 0 for it. */
+	deepen(t, stack_used(ctx->regs.sp));
+	if (!sample_stacks)
+		return 0;
+	key.op = t->frames[0].op;
+	key.kstack = bpf_get_stackid(ctx, &stacks, 0);
+	if (key.kstack < 0) {
+		__sync_fetch_and_add(&dropped, 1);
+		return 0;
+	}
+	n = bpf_map_lookup_elem(&samples, &key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else if (bpf_map_update_elem(&samples, &key, &one, BPF_NOEXIST))
+		__sync_fetch_and_add(&dropped, 1);
+	return 0;
+}

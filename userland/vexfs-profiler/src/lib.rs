@@ -1,0 +1,411 @@
+//! eBPF profiler for VexFS.
+//!
+//! Loads the CO-RE programs of `ebpf/vexfs_profile.bpf.c` (through the
+//! skeleton `libbpf-cargo` generates), attaches a kprobe and a kretprobe to
+//! the probe point of each selected operation class, and optionally samples
+//! kernel stacks with a `cpu-clock` perf event while tasks are inside VexFS.
+//! [`Profiler::interval`] returns what happened since the previous call;
+//! dropping the profiler detaches everything.
+
+mod flame;
+mod histogram;
+mod ops;
+mod perf;
+mod symbols;
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::ptr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{Link, MapCore, MapFlags};
+
+pub use flame::{fold, write_folded, write_svg, StackSample};
+pub use histogram::{bucket_bounds, bucket_of, Latencies, NR_BUCKETS};
+pub use libbpf_rs::OpenObject;
+pub use ops::{Op, UnknownOp, NR_OPS};
+pub use symbols::{demangle, KernelSymbols};
+
+mod bpf {
+    include!(concat!(env!("OUT_DIR"), "/vexfs_profile.skel.rs"));
+}
+use bpf::{types, VexfsProfileSkel, VexfsProfileSkelBuilder};
+
+/// x86-64 kernel stacks without KASAN (`THREAD_SIZE`).
+pub const THREAD_SIZE: u64 = 16384;
+/// CPU slots of the per-CPU extremes (`VEXFS_MAX_CPUS`).
+const MAX_CPUS: usize = 64;
+const STACK_DEPTH: usize = 127;
+/// Time given to probes that read the old epoch to finish before their
+/// buffer is read (they run with preemption off, for microseconds).
+const EPOCH_SETTLE: Duration = Duration::from_millis(5);
+
+/// What to profile.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Operation classes to attach to.
+    pub ops: Vec<Op>,
+    /// Only operations of this process (thread group id).
+    pub pid: Option<u32>,
+    /// Only operations on this mounted VexFS (a path on it).
+    pub mount: Option<std::path::PathBuf>,
+    /// Sample kernel stacks at this frequency (Hz) for flame graphs.
+    pub sample_hz: Option<u64>,
+}
+
+/// Figures of one operation class over one interval.
+#[derive(Clone, Debug, Default)]
+pub struct OpFigures {
+    pub latencies: Latencies,
+    /// Deepest kernel stack use at the probe point's entry, in bytes.
+    pub entry_stack: u32,
+    /// Deepest kernel stack use seen inside the operation (nested probe
+    /// points and, when sampling, interrupted stack pointers), in bytes.
+    pub max_stack: u32,
+}
+
+impl OpFigures {
+    /// Adds `other` (a later interval) into `self`.
+    pub fn merge(&mut self, other: &OpFigures) {
+        self.latencies.merge(&other.latencies);
+        self.entry_stack = self.entry_stack.max(other.entry_stack);
+        self.max_stack = self.max_stack.max(other.max_stack);
+    }
+}
+
+/// A requirement of the profiler that this system does not meet.
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+fn unsupported(msg: impl Into<String>) -> anyhow::Error {
+    Unsupported(msg.into()).into()
+}
+
+/// Capabilities in the effective set of this process (`CapEff`).
+fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
+            u64::from_str_radix(line["CapEff:".len()..].trim(), 16).ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Refuses early, by name, when the privileges to load and attach BPF
+/// tracing programs are missing (the kernel would only say EPERM).
+fn check_privileges() -> Result<()> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_SYSLOG: u32 = 34;
+    const CAP_PERFMON: u32 = 38;
+    const CAP_BPF: u32 = 39;
+    let caps = effective_caps();
+    let has = |c: u32| caps & (1 << c) != 0;
+    let mut missing = Vec::new();
+    if !(has(CAP_BPF) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_BPF");
+    }
+    if !(has(CAP_PERFMON) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_PERFMON");
+    }
+    if !(has(CAP_SYSLOG) || has(CAP_SYS_ADMIN)) {
+        missing.push("CAP_SYSLOG");
+    }
+    if !missing.is_empty() {
+        return Err(unsupported(format!(
+            "vexctl profile needs root (it lacks {}: loading BPF programs, attaching \
+             kprobes and reading kernel addresses)",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Kernel device number (`MKDEV(major, minor)`, as in `sb->s_dev`) of the
+/// filesystem holding `path`, which must be a VexFS.
+fn vexfs_dev(path: &Path) -> Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())?;
+    let mut st = MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statfs.
+    if unsafe { libc::statfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context(path.display().to_string());
+    }
+    // SAFETY: statfs succeeded and filled it.
+    let magic = unsafe { st.assume_init() }.f_type as u32;
+    if magic != vexfs_abi::VEXFS_MAGIC {
+        bail!("{} is not on a VexFS mount", path.display());
+    }
+    let dev = meta.dev();
+    Ok((libc::major(dev) << 20) | libc::minor(dev))
+}
+
+/// Whether the running kernel has BTF, which the CO-RE programs need.
+fn check_btf() -> Result<()> {
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(unsupported(
+            "the kernel has no BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF=y",
+        ));
+    }
+    Ok(())
+}
+
+/// A running profiling session. Dropping it detaches every probe.
+pub struct Profiler<'obj> {
+    // Links first: they are dropped (detached) before the skeleton.
+    entry_links: Vec<Link>,
+    exit_links: Vec<Link>,
+    sample_links: Vec<Link>,
+    _perf_fds: Vec<OwnedFd>,
+    skel: VexfsProfileSkel<'obj>,
+    bss: *mut types::bss,
+    epoch: u32,
+    ops: Vec<Op>,
+}
+
+impl<'obj> Profiler<'obj> {
+    /// Loads the programs and attaches them. `storage` holds the BPF object
+    /// for the profiler's lifetime.
+    pub fn start(storage: &'obj mut MaybeUninit<OpenObject>, options: &Options) -> Result<Self> {
+        check_privileges()?;
+        check_btf()?;
+        if !Path::new("/sys/module/vexfs").exists() {
+            return Err(unsupported(
+                "the vexfs module is not loaded: insmod vexfs.ko (or mount -t vexfs) first",
+            ));
+        }
+        let filter_dev = options.mount.as_deref().map(vexfs_dev).transpose()?;
+
+        let mut open = VexfsProfileSkelBuilder::default()
+            .open(storage)
+            .context("opening the BPF object")?;
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+        rodata.filter_tgid = options.pid.unwrap_or(0);
+        rodata.filter_dev = filter_dev.unwrap_or(0);
+        rodata.thread_size = THREAD_SIZE;
+        rodata.sample_stacks = options.sample_hz.is_some();
+        let mut skel = open
+            .load()
+            .context("loading the BPF programs (libbpf printed the reason above)")?;
+        let bss: *mut types::bss = skel
+            .maps
+            .bss_data
+            .as_deref_mut()
+            .ok_or_else(|| anyhow!("BPF object has no .bss"))?;
+
+        let mut profiler = Profiler {
+            entry_links: Vec::new(),
+            exit_links: Vec::new(),
+            sample_links: Vec::new(),
+            _perf_fds: Vec::new(),
+            skel,
+            bss,
+            epoch: 0,
+            ops: options.ops.clone(),
+        };
+        profiler.attach_probes()?;
+        if let Some(hz) = options.sample_hz {
+            profiler.attach_sampler(hz)?;
+        }
+        Ok(profiler)
+    }
+
+    fn attach_probes(&mut self) -> Result<()> {
+        let symbols = KernelSymbols::load().ok();
+        // Return probes before entry probes: a return without its entry is
+        // ignored, an entry without its return would leave a stale frame.
+        for (retprobe, prefix) in [(true, "exit_"), (false, "enter_")] {
+            for &op in &self.ops {
+                let symbol = op.probe_symbol();
+                if let Some(s) = &symbols {
+                    if !s.contains(symbol) {
+                        return Err(unsupported(format!(
+                            "probe point {symbol} is not in /proc/kallsyms: is this vexfs.ko \
+                             older than the profiler?"
+                        )));
+                    }
+                }
+                let name = format!("{prefix}{}", op.name());
+                let prog = self
+                    .skel
+                    .object()
+                    .progs_mut()
+                    .find(|p| p.name() == OsStr::new(&name))
+                    .ok_or_else(|| anyhow!("BPF object has no program {name}"))?;
+                let what = format!(
+                    "attaching a {} to {symbol} (needs CONFIG_KPROBES, and \
+                     CONFIG_KPROBE_EVENTS_ON_NOTRACE for Rust functions)",
+                    if retprobe { "kretprobe" } else { "kprobe" }
+                );
+                let link = prog.attach_kprobe(retprobe, symbol).context(what)?;
+                if retprobe {
+                    self.exit_links.push(link);
+                } else {
+                    self.entry_links.push(link);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn attach_sampler(&mut self, hz: u64) -> Result<()> {
+        for cpu in perf::online_cpus().context("reading the online CPUs")? {
+            let fd = perf::open_cpu_clock(cpu, hz).map_err(|e| match e.raw_os_error() {
+                Some(libc::EACCES | libc::EPERM) => unsupported(
+                    "perf_event_open: permission denied: sampling needs root or CAP_PERFMON",
+                ),
+                Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP) => {
+                    unsupported("the kernel has no cpu-clock perf event (CONFIG_PERF_EVENTS)")
+                }
+                _ => anyhow!(e).context(format!("perf_event_open(cpu-clock, cpu {cpu})")),
+            })?;
+            let link = self
+                .skel
+                .progs
+                .sample
+                .attach_perf_event(fd.as_raw_fd())
+                .context("attaching the sampler to a perf event")?;
+            self.sample_links.push(link);
+            self._perf_fds.push(fd);
+        }
+        Ok(())
+    }
+
+    /// Number of probes (kprobes, kretprobes, perf events) attached.
+    pub fn attached(&self) -> usize {
+        self.entry_links.len() + self.exit_links.len() + self.sample_links.len()
+    }
+
+    /// The operation classes being profiled.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// Everything recorded since the previous call (or the start), per
+    /// operation class in `ops()` order.
+    pub fn interval(&mut self) -> Vec<(Op, OpFigures)> {
+        let old = (self.epoch & 1) as usize;
+        self.epoch = self.epoch.wrapping_add(1);
+        // SAFETY: `bss` points into the skeleton's mmapped .bss, alive as
+        // long as `self`; the BPF side writes it concurrently, so every
+        // access is volatile and of naturally aligned integers.
+        unsafe { ptr::addr_of_mut!((*self.bss).epoch).write_volatile(self.epoch) };
+        std::thread::sleep(EPOCH_SETTLE);
+        let ops = self.ops.clone();
+        ops.into_iter()
+            .map(|op| (op, self.take(old, op.index())))
+            .collect()
+    }
+
+    /// Reads buffer `buf` of operation `op` and zeroes it for reuse.
+    fn take(&mut self, buf: usize, op: usize) -> OpFigures {
+        let mut fig = OpFigures::default();
+        let lat = &mut fig.latencies;
+        // SAFETY: See `interval`; indices are within the declared arrays
+        // (`buf` < 2, `op` < NR_OPS, `cpu` < MAX_CPUS, `b` < NR_BUCKETS).
+        unsafe {
+            let h = ptr::addr_of_mut!((*self.bss).hist[buf][op]);
+            lat.count = ptr::addr_of!((*h).count).read_volatile();
+            lat.sum_ns = ptr::addr_of!((*h).sum_ns).read_volatile();
+            for (b, slot) in lat.buckets.iter_mut().enumerate() {
+                *slot = ptr::addr_of!((*h).buckets[b]).read_volatile();
+            }
+            h.write_volatile(types::vexfs_op_hist::default());
+            for cpu in 0..MAX_CPUS {
+                let x = ptr::addr_of_mut!((*self.bss).extremes[buf][cpu][op]);
+                let e = x.read_volatile();
+                if e.min_ns != 0 {
+                    lat.min_ns = if lat.min_ns == 0 {
+                        e.min_ns
+                    } else {
+                        lat.min_ns.min(e.min_ns)
+                    };
+                }
+                lat.max_ns = lat.max_ns.max(e.max_ns);
+                fig.entry_stack = fig.entry_stack.max(e.entry_stack);
+                fig.max_stack = fig.max_stack.max(e.max_stack);
+                x.write_volatile(types::vexfs_op_extremes::default());
+            }
+        }
+        // The count is what the buckets hold (both were read at once).
+        lat.count = lat.buckets.iter().sum();
+        fig
+    }
+
+    /// Events the BPF side could not record (nesting too deep, full maps,
+    /// stacks it could not walk).
+    pub fn dropped(&self) -> u64 {
+        // SAFETY: See `interval`.
+        unsafe { ptr::addr_of!((*self.bss).dropped).read_volatile() }
+    }
+
+    /// Every kernel stack sampled so far, with its counts.
+    pub fn samples(&self) -> Result<Vec<StackSample>> {
+        let counts = &self.skel.maps.samples;
+        let stacks = &self.skel.maps.stacks;
+        let mut by_key = BTreeMap::new();
+        for key in counts.keys() {
+            let Some(value) = counts.lookup(&key, MapFlags::ANY)? else {
+                continue;
+            };
+            let (Ok(k), Ok(v)) = (
+                <[u8; 8]>::try_from(&key[..]),
+                <[u8; 8]>::try_from(&value[..]),
+            ) else {
+                continue;
+            };
+            let op = u32::from_ne_bytes([k[0], k[1], k[2], k[3]]);
+            let stack_id = i32::from_ne_bytes([k[4], k[5], k[6], k[7]]);
+            *by_key.entry((op, stack_id)).or_insert(0) += u64::from_ne_bytes(v);
+        }
+        let mut out = Vec::new();
+        for ((op, stack_id), count) in by_key {
+            let Some(op) = Op::from_index(op as usize) else {
+                continue;
+            };
+            let Some(raw) = stacks.lookup(&stack_id.to_ne_bytes(), MapFlags::ANY)? else {
+                continue;
+            };
+            let kernel_ips: Vec<u64> = raw
+                .chunks_exact(8)
+                .take(STACK_DEPTH)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+                .take_while(|&ip| ip != 0)
+                .collect();
+            out.push(StackSample {
+                op,
+                kernel_ips,
+                count,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Profiler<'_> {
+    fn drop(&mut self) {
+        // Entries first, so no new frame starts whose return is unwatched.
+        self.entry_links.clear();
+        self.exit_links.clear();
+        self.sample_links.clear();
+    }
+}

@@ -1,0 +1,104 @@
+//! Kernel symbolisation from `/proc/kallsyms` (vmlinux and modules), with
+//! Rust names demangled.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+
+/// Text symbols of the running kernel, sorted by address.
+pub struct KernelSymbols {
+    /// (address, name, module) of every text symbol.
+    syms: Vec<(u64, String, Option<String>)>,
+}
+
+impl KernelSymbols {
+    /// Reads `/proc/kallsyms`. Addresses read as zero (no `CAP_SYSLOG`, or
+    /// `kptr_restrict`) make symbolisation impossible: that is an error.
+    pub fn load() -> io::Result<KernelSymbols> {
+        let text = fs::read_to_string("/proc/kallsyms")?;
+        let syms = KernelSymbols::parse(&text);
+        if syms.syms.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "/proc/kallsyms shows no addresses (needs CAP_SYSLOG and kernel.kptr_restrict < 2)",
+            ));
+        }
+        Ok(syms)
+    }
+
+    /// Parses kallsyms text: `ADDR TYPE NAME [MODULE]` per line; keeps text
+    /// symbols (`t`/`T`) with non-zero addresses.
+    pub fn parse(text: &str) -> KernelSymbols {
+        let mut syms: Vec<(u64, String, Option<String>)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split_whitespace();
+                let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+                let kind = f.next()?;
+                let name = f.next()?;
+                let module = f
+                    .next()
+                    .map(|m| m.trim_matches(|c| c == '[' || c == ']').to_owned());
+                (addr != 0 && (kind == "t" || kind == "T")).then(|| (addr, name.to_owned(), module))
+            })
+            .collect();
+        syms.sort_by_key(|s| s.0);
+        KernelSymbols { syms }
+    }
+
+    /// Name of the function containing `addr` (demangled; module functions
+    /// marked `[module]`), or the address in hex.
+    pub fn name_of(&self, addr: u64) -> String {
+        let i = self.syms.partition_point(|s| s.0 <= addr);
+        let Some((_, name, module)) = i.checked_sub(1).map(|i| &self.syms[i]) else {
+            return format!("{addr:#x}");
+        };
+        let mut out = demangle(name);
+        if let Some(m) = module {
+            let _ = write!(out, " [{m}]");
+        }
+        out
+    }
+
+    /// Whether the running kernel has a function named `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.syms.iter().any(|s| s.1 == name)
+    }
+}
+
+/// Rust (v0 or legacy) names demangled without their hash; others as they are.
+pub fn demangle(name: &str) -> String {
+    match rustc_demangle::try_demangle(name) {
+        Ok(d) => format!("{d:#}"),
+        Err(_) => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KALLSYMS: &str = "\
+0000000000000000 T zero_is_hidden
+ffffffff81000000 T _stext
+ffffffff81000100 t do_syscall_64
+ffffffff81001000 D some_data
+ffffffffc0001000 t _RNvNtCs1234_10vexfs_main10collection6search\t[vexfs]
+ffffffffc0002000 T vexfs_ioctl_search\t[vexfs]
+";
+
+    #[test]
+    fn addresses_resolve_to_the_enclosing_text_symbol() {
+        let s = KernelSymbols::parse(KALLSYMS);
+        assert_eq!(s.name_of(0xffffffff81000150), "do_syscall_64");
+        assert_eq!(s.name_of(0xffffffffc0002010), "vexfs_ioctl_search [vexfs]");
+        assert_eq!(
+            s.name_of(0xffffffffc0001004),
+            "vexfs_main::collection::search [vexfs]"
+        );
+        assert_eq!(s.name_of(0x10), "0x10");
+        assert!(s.contains("vexfs_ioctl_search"));
+        assert!(!s.contains("some_data"));
+        assert!(!s.contains("zero_is_hidden"));
+    }
+}
