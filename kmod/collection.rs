@@ -368,7 +368,9 @@ impl Collection {
                 unsafe {
                     core::ptr::copy_nonoverlapping(staged, self.row_ptr(s, slot as usize), self.dim)
                 };
-                if let (Some(norm), Some(&new)) = (s.norms.get_mut(slot as usize), staged_norms.get(i)) {
+                if let (Some(norm), Some(&new)) =
+                    (s.norms.get_mut(slot as usize), staged_norms.get(i))
+                {
                     *norm = new;
                 }
                 continue;
@@ -491,28 +493,40 @@ impl Collection {
         };
         let s = self.store.lock();
         let rows = s.ids.len();
+        // One FPU section covers up to the float budget, across chunks: fewer
+        // sections (and probe hits) per search than one per 16 KiB chunk.
         let per_section = (FPU_FLOAT_BUDGET / self.dim).clamp(1, dist.len());
         let mut slot = 0;
         while slot < rows {
-            let in_chunk = self.rows_per_chunk - slot % self.rows_per_chunk;
-            let n = in_chunk.min(per_section).min(rows - slot);
-            // SAFETY: Rows `slot..slot + n` are live and contiguous in one
-            // chunk; we hold the lock.
-            let base = unsafe { core::slice::from_raw_parts(self.row_ptr(&s, slot), n * self.dim) };
+            let n = per_section.min(rows - slot);
             let bits = &mut dist[..n];
             // SAFETY: f32 and u32 have the same size and alignment and every
             // bit pattern is valid for both; `bits` is borrowed exclusively.
-            let out = unsafe { core::slice::from_raw_parts_mut(bits.as_mut_ptr().cast::<f32>(), n) };
+            let out =
+                unsafe { core::slice::from_raw_parts_mut(bits.as_mut_ptr().cast::<f32>(), n) };
             vexfs_simd_batch(n * self.dim, &mut || {
-                // SAFETY: `path` was chosen from the CPU's features and the
-                // FPU is ours for this section.
-                unsafe {
-                    if cosine {
-                        let norms = &s.norms[slot..slot + n];
-                        simd::cosine_distances_with_norms(path, query, query_norm, base, norms, out)
-                    } else {
-                        simd::distances(path, self.kernel, query, base, out)
+                let mut done = 0;
+                while done < n {
+                    let at = slot + done;
+                    let m = (self.rows_per_chunk - at % self.rows_per_chunk).min(n - done);
+                    // SAFETY: Rows `at..at + m` are live and contiguous in one
+                    // chunk; we hold the lock.
+                    let base =
+                        unsafe { core::slice::from_raw_parts(self.row_ptr(&s, at), m * self.dim) };
+                    let out = &mut out[done..done + m];
+                    // SAFETY: `path` was chosen from the CPU's features and the
+                    // FPU is ours for this section.
+                    unsafe {
+                        if cosine {
+                            let norms = &s.norms[at..at + m];
+                            simd::cosine_distances_with_norms(
+                                path, query, query_norm, base, norms, out,
+                            )
+                        } else {
+                            simd::distances(path, self.kernel, query, base, out)
+                        }
                     }
+                    done += m;
                 }
             });
             for (i, &bits) in dist[..n].iter().enumerate() {
