@@ -6,7 +6,8 @@
  *
  * Each operation class has a kprobe on its entry function in vexfs.ko and a
  * kretprobe on the same function. Entry pushes a frame on a per-task stack
- * (operations nest: a search runs SIMD batches); return pops it and records
+ * in task-local storage (operations nest: a search runs SIMD batches);
+ * return pops it and records
  * the latency. Results go into one of two buffers chosen by `epoch`, which
  * userland flips at every interval, so it reads a buffer no probe writes.
  */
@@ -46,10 +47,12 @@ struct vexfs_task {
 	struct vexfs_frame frames[VEXFS_MAX_NEST];
 };
 
+/* Task-local storage: found from the task itself, no hashing, freed with
+ * the task; the cheapest per-task state for probes that fire per operation. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u64);	/* pid_tgid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct vexfs_task);
 } tasks SEC(".maps");
 
@@ -67,14 +70,11 @@ struct {
 	__type(value, __u64);
 } samples SEC(".maps");
 
-static const struct vexfs_task empty_task;
-
 /* Bytes of the current task's kernel stack in use at `sp`; 0 if `sp` is not
  * on it (an interrupt stack). */
 static __always_inline __u32 stack_used(__u64 sp)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 base = (__u64)BPF_CORE_READ(task, stack);
+	__u64 base = (__u64)bpf_get_current_task_btf()->stack;
 	__u64 top = base + thread_size;
 
 	if (sp < base || sp >= top)
@@ -127,29 +127,34 @@ static __always_inline bool sb_selected(struct super_block *sb)
 /* `sb` is the superblock the operation works on, or NULL for operations
  * that only run nested inside another (SIMD batches), which inherit its
  * filtering. */
+static __always_inline struct vexfs_task *task_ops(__u64 flags)
+{
+	return bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), NULL, flags);
+}
+
+/* `sb` is the superblock the operation works on, or NULL for operations
+ * that only run nested inside another (SIMD batches), which inherit its
+ * filtering. */
 static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, struct super_block *sb)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct vexfs_task *t;
 	__u32 used, d;
 
-	if (filter_tgid && (id >> 32) != filter_tgid)
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
 		return 0;
-	t = bpf_map_lookup_elem(&tasks, &id);
-	if (!t || !t->depth) {
-		if (!sb && filter_dev)
-			return 0;
-	}
 	if (sb && !sb_selected(sb))
 		return 0;
-	if (!t) {
-		if (bpf_map_update_elem(&tasks, &id, &empty_task, BPF_NOEXIST)) {
+	if (!sb && filter_dev) {
+		/* Nested only: counted if its enclosing operation was. */
+		t = task_ops(0);
+		if (!t || !t->depth)
+			return 0;
+	} else {
+		t = task_ops(BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!t) {
 			__sync_fetch_and_add(&dropped, 1);
 			return 0;
 		}
-		t = bpf_map_lookup_elem(&tasks, &id);
-		if (!t)
-			return 0;
 	}
 	d = t->depth;
 	if (d >= VEXFS_MAX_NEST) {
@@ -168,7 +173,6 @@ static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, struct super_
 
 static __always_inline int op_exit(__u32 op)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	__u64 now = bpf_ktime_get_ns();
 	struct vexfs_op_extremes *x;
 	struct vexfs_op_hist *h;
@@ -177,7 +181,7 @@ static __always_inline int op_exit(__u32 op)
 	__u32 d, buf, cpu;
 	__u64 lat;
 
-	t = bpf_map_lookup_elem(&tasks, &id);
+	t = task_ops(0);
 	if (!t || !t->depth)
 		return 0;
 	d = t->depth - 1;
@@ -211,9 +215,6 @@ static __always_inline int op_exit(__u32 op)
 		x->entry_stack = f->entry_stack;
 	if (f->max_stack > x->max_stack)
 		x->max_stack = f->max_stack;
-
-	if (!d)
-		bpf_map_delete_elem(&tasks, &id);
 	return 0;
 }
 
@@ -270,12 +271,11 @@ VEXFS_PROBE(simd, VEXFS_OP_SIMD, NULL)
 SEC("perf_event")
 int sample(struct bpf_perf_event_data *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct vexfs_sample_key key = {};
 	struct vexfs_task *t;
 	__u64 one = 1, *n;
 
-	t = bpf_map_lookup_elem(&tasks, &id);
+	t = task_ops(0);
 	if (!t || !t->depth)
 		return 0;
 	/* An interrupted user-mode or interrupt-stack pointer is not on the
