@@ -4,7 +4,8 @@
 
 Asserts file and directory semantics against what tmpfs does, the errors a
 user hits, the ioctls through vexctl, independent mounts, load/unload
-cycles, and a clean kernel log after every group.
+cycles, the eBPF profiler (`vexctl profile`, profiler.py), and a clean kernel
+log after every group.
 """
 
 import ctypes
@@ -22,6 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Suite, run, sh, vexctl, vexctl_json  # noqa: E402
 import vectors  # noqa: E402
+import profiler  # noqa: E402
 
 KO = os.environ["VEXFS_KO"]
 VEXFS_MAGIC = 0x56455846
@@ -528,6 +530,7 @@ def main():
     vectors.test_errors(t, mnt)
     vectors.test_files(t, mnt)
     vectors.test_concurrency(t, mnt)
+    profiler.test_profile(t)
     test_unmount_unload(t, mnt)
     vectors.test_memory_limit(t, KO)
     test_cycles(t, mnt)

@@ -220,17 +220,16 @@ fn emit(json: bool, r: &IntervalReport) -> Result<()> {
     Ok(())
 }
 
-fn write_file(
-    path: &Path,
+/// Creates (truncates) an output file, if one was asked for.
+fn create_output<'a>(
+    path: Option<&'a Path>,
     what: &str,
-    f: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-) -> Result<()> {
-    let mut w = BufWriter::new(
-        File::create(path).with_context(|| format!("creating {what} {}", path.display()))?,
-    );
-    f(&mut w)?;
-    w.flush()
-        .with_context(|| format!("writing {what} {}", path.display()))
+) -> Result<Option<(&'a Path, BufWriter<File>)>> {
+    path.map(|p| {
+        let f = File::create(p).with_context(|| format!("creating {what} {}", p.display()))?;
+        Ok((p, BufWriter::new(f)))
+    })
+    .transpose()
 }
 
 /// Runs `vexctl profile`.
@@ -257,6 +256,16 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     } else {
         None
     };
+
+    if let Some(pid) = args.pid {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            bail!("--pid {pid}: no such process");
+        }
+    }
+    // Create the output files now: a bad path must fail before profiling,
+    // not after it.
+    let mut folded_out = create_output(args.folded.as_deref(), "folded stacks")?;
+    let mut svg_out = create_output(args.flamegraph.as_deref(), "flame graph")?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -317,15 +326,19 @@ pub fn run(args: ProfileArgs) -> Result<()> {
 
     if let Some(symbols) = &symbols {
         let folded = fold(&profiler.samples()?, symbols);
-        if let Some(path) = &args.folded {
-            write_file(path, "folded stacks", |w| Ok(write_folded(&folded, w)?))?;
+        if let Some((path, w)) = folded_out.as_mut() {
+            write_folded(&folded, w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("writing folded stacks {}", path.display()))?;
         }
-        if let Some(path) = &args.flamegraph {
+        if let Some((path, w)) = svg_out.as_mut() {
             let title = format!(
                 "VexFS kernel stacks, {} Hz, {:.1} s",
                 args.frequency, elapsed
             );
-            write_file(path, "flame graph", |w| write_svg(&folded, &title, w))?;
+            write_svg(&folded, &title, &mut *w)?;
+            w.flush()
+                .with_context(|| format!("writing flame graph {}", path.display()))?;
         }
         let n: u64 = folded.values().sum();
         eprintln!("vexctl profile: {n} stack samples inside VexFS operations");

@@ -9,6 +9,10 @@ use std::io;
 pub struct KernelSymbols {
     /// (address, name, module) of every text symbol.
     syms: Vec<(u64, String, Option<String>)>,
+    /// (start, end) of each loaded module, from `/proc/modules`: an address
+    /// past a module's last function is not that function's (kprobe
+    /// trampoline pages, for one, sit between modules).
+    modules: Vec<(String, u64, u64)>,
 }
 
 impl KernelSymbols {
@@ -16,7 +20,8 @@ impl KernelSymbols {
     /// `kptr_restrict`) make symbolisation impossible: that is an error.
     pub fn load() -> io::Result<KernelSymbols> {
         let text = fs::read_to_string("/proc/kallsyms")?;
-        let syms = KernelSymbols::parse(&text);
+        let mut syms = KernelSymbols::parse(&text);
+        syms.modules = parse_modules(&fs::read_to_string("/proc/modules").unwrap_or_default());
         if syms.syms.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
@@ -43,7 +48,19 @@ impl KernelSymbols {
             })
             .collect();
         syms.sort_by_key(|s| s.0);
-        KernelSymbols { syms }
+        KernelSymbols {
+            syms,
+            modules: Vec::new(),
+        }
+    }
+
+    /// Whether `addr` lies outside the loaded extent of `module` (unknown
+    /// modules are given the benefit of the doubt).
+    fn outside_module(&self, module: &str, addr: u64) -> bool {
+        self.modules
+            .iter()
+            .find(|m| m.0 == module)
+            .is_some_and(|&(_, start, end)| addr < start || addr >= end)
     }
 
     /// Name of the function containing `addr` (demangled; module functions
@@ -53,6 +70,12 @@ impl KernelSymbols {
         let Some((_, name, module)) = i.checked_sub(1).map(|i| &self.syms[i]) else {
             return format!("{addr:#x}");
         };
+        if module
+            .as_deref()
+            .is_some_and(|m| self.outside_module(m, addr))
+        {
+            return format!("{addr:#x}");
+        }
         let mut out = demangle(name);
         if let Some(m) = module {
             let _ = write!(out, " [{m}]");
@@ -64,6 +87,18 @@ impl KernelSymbols {
     pub fn contains(&self, name: &str) -> bool {
         self.syms.iter().any(|s| s.1 == name)
     }
+}
+
+/// `/proc/modules` lines: `NAME SIZE REFS DEPS STATE ADDRESS ...`.
+fn parse_modules(text: &str) -> Vec<(String, u64, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let size: u64 = f.get(1)?.parse().ok()?;
+            let start = u64::from_str_radix(f.get(5)?.trim_start_matches("0x"), 16).ok()?;
+            (start != 0).then(|| (f[0].to_owned(), start, start + size))
+        })
+        .collect()
 }
 
 /// Rust (v0 or legacy) names demangled without their hash; others as they are.
@@ -98,6 +133,13 @@ ffffffffc0002000 T vexfs_ioctl_search\t[vexfs]
         );
         assert_eq!(s.name_of(0x10), "0x10");
         assert!(s.contains("vexfs_ioctl_search"));
+        let mut bounded = KernelSymbols::parse(KALLSYMS);
+        bounded.modules = parse_modules("vexfs 12288 0 - Live 0xffffffffc0000000 (O)\n");
+        assert_eq!(
+            bounded.name_of(0xffffffffc0002010),
+            "vexfs_ioctl_search [vexfs]"
+        );
+        assert_eq!(bounded.name_of(0xffffffffc0003000), "0xffffffffc0003000");
         assert!(!s.contains("some_data"));
         assert!(!s.contains("zero_is_hidden"));
     }

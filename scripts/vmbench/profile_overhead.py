@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""In-VM benchmark: what profiling VexFS costs. A fixed workload (exact
+searches on a mid-size collection; a loop of 4 KiB file writes and reads)
+is timed without a tracer, under `vexctl profile` (counts and latencies),
+under `vexctl profile --flamegraph` (plus stack sampling) and, if it is
+installed and works, under bpftrace with kprobe/kretprobe latency
+histograms on the same functions. The conditions alternate in every round
+of one guest run and each is compared with the baseline of its own round;
+the figure is the median ratio over the rounds (throughput loss, goal under
+3 %). Under TCG the CPU is emulated: read the ratios, not the rates.
+Prints a table, writes bench-results/profile_overhead.json."""
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
+from vectors import IOC_INSERT, IOC_SEARCH  # noqa: E402
+
+ROOT = os.environ["VEXFS_ROOT"]
+MNT = "/mnt/vexprofbench"
+BPFTRACE = os.environ.get("VEXFS_BPFTRACE", "/usr/bin/bpftrace")
+ROUNDS = int(os.environ.get("VEXFS_BENCH_ROUNDS", "6"))
+PHASE_S = 2.0                     # target length of one workload phase (baseline)
+BLOCKS = 4                        # a phase is this many blocks; its rate is the best block's
+ROWS, DIM, K = 3000, 32, 10       # the search collection: ~15-20 ms a query under TCG
+FILE_BYTES, CHUNK = 1 << 20, 4096
+FUNCS = ("vexfs_lookup", "vexfs_create", "vexfs_unlink", "vexfs_read_iter", "vexfs_write_iter",
+         "vexfs_fsync", "vexfs_ioctl_insert", "vexfs_ioctl_delete", "vexfs_ioctl_search", "vexfs_simd_batch")
+GOAL = 0.03
+BPFTRACE_READY = "vexfs-bench: attached"
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True)
+
+
+def module_loaded():
+    with open("/proc/modules") as f:
+        return any(l.split()[0] == "vexfs" for l in f)
+
+
+# ----------------------------------------------------------------- workload
+
+class Workload:
+    """The two phases, each a fixed number of operations."""
+
+    def __init__(self):
+        sh("vexctl", "create", f"{MNT}/c", "--dim", str(DIM), "--metric", "l2")
+        rng = np.random.default_rng(11)
+        self.dir = os.open(f"{MNT}/c", os.O_RDONLY | os.O_DIRECTORY)
+        ids = np.arange(ROWS, dtype=np.uint64)
+        vecs = rng.normal(size=(ROWS, DIM)).astype(np.float32)
+        fcntl.ioctl(self.dir, IOC_INSERT, struct.pack("<IIQQ", ROWS, DIM, ids.ctypes.data, vecs.ctypes.data))
+        self.q = rng.normal(size=(1, DIM)).astype(np.float32)
+        self.hits = np.zeros(K * 2, dtype=np.uint64)
+        self.counts = np.zeros(1, dtype=np.uint32)
+        self.req = struct.pack("<IIIIQQQ", 1, K, DIM, 0, self.q.ctypes.data, self.hits.ctypes.data,
+                               self.counts.ctypes.data)
+        self.fd = os.open(f"{MNT}/data", os.O_RDWR | os.O_CREAT, 0o644)
+        os.write(self.fd, b"\0" * FILE_BYTES)
+        self.buf = os.urandom(CHUNK)
+        self.n = {"search": 20, "file": 200}
+
+    def search(self, n):
+        for _ in range(n):
+            fcntl.ioctl(self.dir, IOC_SEARCH, self.req)
+        return n
+
+    def file(self, n):
+        """n iterations of one 4 KiB pwrite and one 4 KiB pread: 2n ops."""
+        slots = FILE_BYTES // CHUNK
+        for i in range(n):
+            off = (i % slots) * CHUNK
+            os.pwrite(self.fd, self.buf, off)
+            os.pread(self.fd, CHUNK, off)
+        return 2 * n
+
+    def block(self, name):
+        """Ops per second of one block of a phase."""
+        t0 = time.perf_counter()
+        ops = getattr(self, name)(self.n[name])
+        return ops / (time.perf_counter() - t0)
+
+    def run(self, name):
+        """Ops per second of one phase: the best of BLOCKS blocks, since a
+        busy host only ever slows the emulated CPU down."""
+        return max(self.block(name) for _ in range(BLOCKS))
+
+    def calibrate(self):
+        """Picks the block sizes so that a phase takes about PHASE_S untraced."""
+        for name in self.n:
+            self.block(name)  # warm up
+            rate = self.block(name)
+            per_op = 2 if name == "file" else 1
+            self.n[name] = max(10, int(rate * PHASE_S / BLOCKS / per_op))
+
+    def expected_counts(self):
+        return {"search": BLOCKS * self.n["search"], "write": BLOCKS * self.n["file"],
+                "read": BLOCKS * self.n["file"]}
+
+    def close(self):
+        os.close(self.dir)
+        os.close(self.fd)
+
+
+# ------------------------------------------------------------------ tracers
+
+class Tracer:
+    """A tracer process; ready once `ready` appears in its output."""
+
+    def __init__(self, argv, ready):
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.out, self.err = [], []
+        self.ready = threading.Event()
+        self.threads = [threading.Thread(target=self._read, args=(s, into, ready), daemon=True)
+                        for s, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for th in self.threads:
+            th.start()
+
+    def _read(self, stream, into, ready):
+        for line in stream:
+            into.append(line.rstrip("\n"))
+            if ready in line:
+                self.ready.set()
+
+    def wait_ready(self, timeout=180):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.ready.wait(0.1):
+                # Still running a moment later: the probes are in place.
+                time.sleep(0.5)
+                return self.proc.poll() is None
+            if self.proc.poll() is not None:
+                return False
+        return False
+
+    def stop(self, timeout=120):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        for th in self.threads:
+            th.join(10)
+        return rc
+
+    def why(self):
+        return " ".join((self.err + self.out)[-4:]).strip()[:300] or f"exit status {self.proc.poll()}"
+
+
+def bpftrace_program():
+    """kprobe + kretprobe latency histograms per function, keyed by thread
+    (the SIMD probe nests inside search and insert, hence a map each)."""
+    parts = ['BEGIN { printf("vexfs-bench: attached\\n"); }']
+    for f in FUNCS:
+        n = f.removeprefix("vexfs_")
+        parts.append(f"kprobe:{f} {{ @t_{n}[tid] = nsecs; }}\n"
+                     f"kretprobe:{f} /@t_{n}[tid]/ {{ @lat_{n} = hist(nsecs - @t_{n}[tid]); "
+                     f"delete(@t_{n}[tid]); }}")
+    return "\n".join(parts)
+
+
+def conditions():
+    """(name, argv or None, ready marker), and the reason bpftrace is left out."""
+    conds = [
+        ("baseline", None, None),
+        # A/A control: untraced again, so the table shows the noise floor.
+        ("no tracer (control)", None, None),
+        ("vexctl profile", ["vexctl", "profile", "--json", "--duration", "30m", "--interval", "1s"],
+         "vexctl profile: attached"),
+        ("vexctl profile --flamegraph", ["vexctl", "profile", "--json", "--duration", "30m", "--interval", "1s",
+                                         "--flamegraph", "/tmp/profile-overhead.svg"], "vexctl profile: attached"),
+    ]
+    if not os.path.exists(BPFTRACE):
+        return conds, f"{BPFTRACE} not found (Debian package bpftrace is not installed)"
+    # BEGIN runs once every probe is attached; -B line: no pipe buffering.
+    argv = [BPFTRACE, "-B", "line", "-e", bpftrace_program()]
+    tr = Tracer(argv, BPFTRACE_READY)
+    ok = tr.wait_ready(120)
+    if ok:  # one probed operation, so that a histogram is printed on exit
+        with open(f"{MNT}/bpftrace-check", "wb") as f:
+            f.write(b"x")
+        os.unlink(f"{MNT}/bpftrace-check")
+    rc = tr.stop()
+    if not ok:
+        return conds, f"{BPFTRACE} did not attach to the vexfs functions: {tr.why()}"
+    if not any("@lat_" in l for l in tr.out):
+        return conds, f"{BPFTRACE} attached but printed no histogram on exit (status {rc})"
+    conds.append(("bpftrace", argv, BPFTRACE_READY))
+    return conds, None
+
+
+def profiler_counts(tracer):
+    """Search/write/read counts from a `vexctl profile --json` total line."""
+    for line in reversed(tracer.out):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("kind") == "total":
+            return {o["op"]: o["count"] for o in rec["ops"] if o["op"] in ("search", "write", "read")}
+    return None
+
+
+# --------------------------------------------------------------------- main
+
+def main():
+    loaded = module_loaded()
+    if not loaded:
+        sh("insmod", os.environ["VEXFS_KO"])
+    os.makedirs(MNT, exist_ok=True)
+    sh("mount", "-t", "vexfs", "none", MNT)
+    w = Workload()
+    w.calibrate()
+    conds, bpftrace_missing = conditions()
+    names = [c[0] for c in conds]
+    phases = ("search", "file")
+    rates = {c: {p: [] for p in phases} for c in names}
+    mismatches, failures = [], {}
+    t_start = time.monotonic()
+    for r in range(ROUNDS):
+        k = r % len(conds)
+        for name, argv, ready in conds[k:] + conds[:k]:
+            if name in failures:
+                continue
+            tr = None
+            if argv:
+                tr = Tracer(argv, ready)
+                if not tr.wait_ready():
+                    failures[name] = tr.why()
+                    tr.stop()
+                    continue
+            for p in phases:
+                rates[name][p].append(w.run(p))
+            if tr:
+                rc = tr.stop()
+                if rc != 0:
+                    failures[name] = f"exit status {rc}: {tr.why()}"
+                if name.startswith("vexctl"):
+                    got, want = profiler_counts(tr), w.expected_counts()
+                    if got != want:
+                        mismatches.append(f"round {r} {name}: counted {got}, ran {want}")
+        print(f"round {r + 1}/{ROUNDS} done ({time.monotonic() - t_start:.0f} s)", flush=True)
+    w.close()
+    sh("umount", MNT)
+    if not loaded:
+        sh("rmmod", "vexfs")
+
+    # Ratios against the baseline of the same round.
+    summary = {}
+    for name in names[1:]:
+        summary[name] = {}
+        for p in phases:
+            ratios = [a / b for a, b in zip(rates[name][p], rates["baseline"][p])]
+            med = statistics.median(ratios) if ratios else None
+            added = [1e6 / a - 1e6 / b for a, b in zip(rates[name][p], rates["baseline"][p])]
+            summary[name][p] = {
+                "ops_per_s": rates[name][p], "ratio_per_round": ratios, "median_ratio": med,
+                "added_us_per_op": statistics.median(added) if added else None,
+                "throughput_loss": None if med is None else 1 - med,
+                "goal_met": None if med is None else 1 - med < GOAL,
+            }
+    labels = {"search": f"search {ROWS}x{DIM} l2 k={K}", "file": "file 4 KiB pwrite+pread"}
+    print(f"\nprofiler overhead: {ROUNDS} rounds, conditions in rotating order; each condition's throughput "
+          "over the same round's baseline:\nmedian ratio (loss) [lowest-highest round]; TCG: read the ratios")
+    print(f"{'condition':28}" + "".join(f" {labels[p]:>32}" for p in phases))
+    print(f"{'baseline (median ops/s)':28}" +
+          "".join(f" {statistics.median(rates['baseline'][p]):>32.1f}" for p in phases))
+    for name in names[1:]:
+        row = f"{name:28}"
+        for p in phases:
+            s = summary[name][p]
+            cell = "failed" if s["median_ratio"] is None else (
+                f"{s['median_ratio']:.3f} ({100 * s['throughput_loss']:.1f}%) "
+                f"[{min(s['ratio_per_round']):.2f}-{max(s['ratio_per_round']):.2f}]")
+            row += f" {cell:>32}"
+        print(row)
+    print("time added per operation (median, in-guest us): " + "; ".join(
+        f"{n} {p}: {summary[n][p]['added_us_per_op']:.1f}"
+        for n in names[2:] for p in phases if summary[n][p]["added_us_per_op"] is not None))
+    print(f"goal, throughput loss under {GOAL:.0%}: " + "; ".join(
+        f"{n} {p}: {'met' if summary[n][p]['goal_met'] else 'NOT met'}"
+        for n in names[2:] for p in phases if summary[n][p]["median_ratio"] is not None))
+    if bpftrace_missing:
+        print(f"bpftrace: unavailable: {bpftrace_missing}")
+    for name, why in failures.items():
+        print(f"{name}: failed: {why}")
+    print("profiler counts equal the workload's in every round" if not mismatches else
+          "profiler counts differ from the workload:\n  " + "\n  ".join(mismatches))
+
+    result = {
+        "rounds": ROUNDS, "phase_target_s": PHASE_S, "blocks_per_phase": BLOCKS,
+        "workload": {"search": {"rows": ROWS, "dim": DIM, "metric": "l2", "k": K, "ops_per_block": w.n["search"]},
+                     "file": {"chunk_bytes": CHUNK, "file_bytes": FILE_BYTES, "iterations": w.n["file"],
+                              "ops_per_block": 2 * w.n["file"]}},
+        "baseline_ops_per_s": rates["baseline"], "conditions": summary, "goal_loss": GOAL,
+        "bpftrace": {"available": bpftrace_missing is None and "bpftrace" not in failures,
+                     "reason": bpftrace_missing or failures.get("bpftrace"), "path": BPFTRACE,
+                     "version": (subprocess.run([BPFTRACE, "--version"], capture_output=True, text=True).stdout.strip()
+                                 if shutil.which(BPFTRACE) else None)},
+        "failures": failures, "count_mismatches": mismatches,
+        "note": "in-guest rates under an emulated CPU (TCG): compare the ratios",
+    }
+    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
+    out = os.path.join(ROOT, "bench-results", "profile_overhead.json")
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,906 @@
+"""In-VM tests of `vexctl profile`, the eBPF profiler: its counts against a
+workload of known size, ended by --duration and by a signal; percentile
+order; the --pid, --mount and --ops filters; a bimodal search workload;
+kernel stack figures; the flame graph; that every probe, BPF program and
+perf event goes away when it ends; and its errors.
+
+Workloads run in forked processes that issue raw ioctls and syscalls, so
+the number of each operation is known exactly. Nothing else touches a VexFS
+mount while a profiler runs: an unfiltered profiler sees every mount."""
+
+import fcntl
+import json
+import math
+import multiprocessing
+import os
+import re
+import signal
+import struct
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from harness import run, sh
+from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH
+
+# Operations in the profiler's default order, and the probe function of each.
+OPS = ("lookup", "create", "unlink", "read", "write", "fsync", "insert", "delete", "search", "simd")
+PROBES = {
+    "lookup": "vexfs_lookup", "create": "vexfs_create", "unlink": "vexfs_unlink",
+    "read": "vexfs_read_iter", "write": "vexfs_write_iter", "fsync": "vexfs_fsync",
+    "insert": "vexfs_ioctl_insert", "delete": "vexfs_ioctl_delete",
+    "search": "vexfs_ioctl_search", "simd": "vexfs_simd_batch",
+}
+LATENCY = ("min_ns", "p50_ns", "p95_ns", "p99_ns", "p999_ns", "max_ns")
+OP_FIELDS = {"op", "count", "ops_per_sec", *LATENCY, "mean_ns", "entry_stack_bytes", "max_stack_bytes"}
+STACK_SIZE = 16384
+KPROBE_LIST = "/sys/kernel/debug/kprobes/list"
+KPROBE_EVENTS = "/sys/kernel/tracing/kprobe_events"
+MNT, MNT2 = "/mnt/vexprof", "/mnt/vexprof2"
+SCRATCH = "/tmp/vexprof"
+# Generous limits for an emulated CPU: loading and attaching the BPF
+# programs, and a workload that should take a few seconds.
+ATTACH_TIMEOUT = 120
+WORK_TIMEOUT = 180
+MP = multiprocessing.get_context("fork")
+
+
+# ---------------------------------------------------------------- profiler
+
+class Profiler:
+    """One `vexctl profile` process, its stdout and stderr read by threads."""
+
+    def __init__(self, *args):
+        self.argv = ["vexctl", "profile", *args]
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        self.out, self.err = [], []
+        self.attached = threading.Event()
+        self.t_start = time.monotonic()
+        self.t_attached = self.t_end = None
+        self.rc = None
+        self.threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+                        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
+        for th in self.threads:
+            th.start()
+
+    def _read(self, stream, into):
+        for line in stream:
+            line = line.rstrip("\n")
+            into.append(line)
+            if into is self.err and line.startswith("vexctl profile: attached"):
+                self.t_attached = time.monotonic()
+                self.attached.set()
+        stream.close()
+
+    def wait_attached(self, timeout=ATTACH_TIMEOUT):
+        """True once the `attached` line came; False if it exited or timed out."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.attached.wait(0.1):
+                return True
+            if self.proc.poll() is not None:
+                self.attached.wait(0.5)  # the reader may still hold the line
+                return self.attached.is_set()
+        return False
+
+    def wait(self, timeout):
+        """Waits for the exit (SIGKILL after `timeout`); returns the status
+        (None if it had to be killed)."""
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.rc = None
+        self.t_end = time.monotonic()
+        for th in self.threads:
+            th.join(10)
+        return self.rc
+
+    def stop(self, sig=signal.SIGINT, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.wait(10)
+
+    def stderr(self):
+        return "\n".join(self.err)
+
+    def records(self):
+        """(intervals, total, lines that are not JSON objects)."""
+        intervals, total, bad = [], None, []
+        for line in self.out:
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                bad.append(line)
+                continue
+            if not isinstance(rec, dict):
+                bad.append(line)
+            elif rec.get("kind") == "interval":
+                intervals.append(rec)
+            elif rec.get("kind") == "total":
+                total = rec
+            else:
+                bad.append(line)
+        return intervals, total, bad
+
+
+def counts(rec):
+    return {o["op"]: o["count"] for o in rec["ops"]} if rec else {}
+
+
+def by_op(rec):
+    return {o["op"]: o for o in rec["ops"]} if rec else {}
+
+
+def profile_available():
+    r = run(["vexctl", "profile", "--help"])
+    return r.returncode == 0, (r.stderr or r.stdout).strip()[-200:]
+
+
+# ------------------------------------------------------ probes and programs
+
+def _lines(path):
+    try:
+        with open(path) as f:
+            return [l.rstrip("\n") for l in f]
+    except OSError:
+        return []
+
+
+def _bpftool(*args):
+    r = run(["bpftool", *args, "--json"])
+    if r.returncode != 0:
+        return []
+    try:
+        return json.loads(r.stdout or "[]")
+    except ValueError:
+        return []
+
+
+def kprobed_functions():
+    """{symbol: set of kinds ('k', 'r', ...)} of the vexfs functions in the
+    kernel's list of registered kprobes."""
+    found = {}
+    for line in _lines(KPROBE_LIST):
+        f = line.split()
+        if len(f) >= 3 and "vexfs" in line:
+            found.setdefault(f[2].split("+")[0], set()).add(f[1])
+    return found
+
+
+def probe_state():
+    return {
+        "kprobes": [l for l in _lines(KPROBE_LIST) if "vexfs" in l],
+        "kprobe_events": [l for l in _lines(KPROBE_EVENTS) if "vexfs" in l],
+        "progs": {p["id"]: p.get("name", "") for p in _bpftool("prog", "show")},
+        "links": {l["id"] for l in _bpftool("link", "show")},
+        "perf": [p for p in _bpftool("perf", "show") if "vexfs" in str(p.get("func", ""))],
+    }
+
+
+def check_attached(t, label, before, ops=OPS):
+    """While a profiler runs: its kprobes and BPF programs are visible, so the
+    detach checks that follow can fail."""
+    want = {PROBES[o] for o in ops}
+    probed = kprobed_functions()
+    t.check(f"{label}: while attached, {KPROBE_LIST} lists a probe on every selected function",
+            want <= set(probed), f"missing {sorted(want - set(probed))}; listed {sorted(probed)}")
+    new = set(probe_state()["progs"]) - set(before["progs"])
+    t.check(f"{label}: while attached, bpftool lists the profiler's BPF programs", new,
+            "no new program in `bpftool prog show`")
+
+
+def check_detached(t, label, before, procs=(), wait=10.0):
+    """After a profiler ended: no vexfs kprobe, no new BPF program, link or
+    perf event, and its process is gone. Program and link teardown is
+    deferred in the kernel, so this polls for a few seconds."""
+    end = time.monotonic() + wait
+    while True:
+        now = probe_state()
+        new_progs = {i: n for i, n in now["progs"].items() if i not in before["progs"]}
+        new_links = now["links"] - before["links"]
+        left = now["kprobes"] or now["kprobe_events"] or new_progs or new_links or now["perf"]
+        if not left or time.monotonic() > end:
+            break
+        time.sleep(0.25)
+    t.check(f"{label}: no vexfs kprobe left in {KPROBE_LIST} or kprobe_events",
+            not now["kprobes"] and not now["kprobe_events"], "; ".join((now["kprobes"] + now["kprobe_events"])[:4]))
+    t.check(f"{label}: no BPF program, link or perf event left (bpftool prog/link/perf show)",
+            not new_progs and not new_links and not now["perf"],
+            f"programs {sorted(new_progs.items())[:6]} links {sorted(new_links)[:6]} perf {now['perf'][:3]}")
+    alive = [p.pid for p in procs if os.path.exists(f"/proc/{p.pid}")]
+    if procs:
+        t.check(f"{label}: the profiler process is gone", not alive, f"still there: {alive}")
+
+
+# ----------------------------------------------------------------- workload
+
+class FastSearch:
+    """One prepared search ioctl: the request is packed once, so each call is
+    a single syscall."""
+
+    def __init__(self, path, queries, k):
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        self.q = np.ascontiguousarray(queries, dtype=np.float32)
+        nq, dim = self.q.shape
+        self.hits = np.zeros(nq * k * 2, dtype=np.uint64)
+        self.counts = np.zeros(nq, dtype=np.uint32)
+        self.req = struct.pack("<IIIIQQQ", nq, k, dim, 0, self.q.ctypes.data, self.hits.ctypes.data,
+                               self.counts.ctypes.data)
+
+    def __call__(self):
+        fcntl.ioctl(self.fd, IOC_SEARCH, self.req)
+
+    def timed(self):
+        t0 = time.perf_counter_ns()
+        fcntl.ioctl(self.fd, IOC_SEARCH, self.req)
+        return time.perf_counter_ns() - t0
+
+    def close(self):
+        os.close(self.fd)
+
+
+class FastInsert:
+    """Prepared insert ioctls of `sizes[i]` rows each, ids from `first_id`."""
+
+    def __init__(self, path, dim, sizes, first_id, seed=0):
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        n = int(sum(sizes))
+        self.ids = np.arange(first_id, first_id + n, dtype=np.uint64)
+        self.vecs = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+        self.reqs, at = [], 0
+        for s in sizes:
+            self.reqs.append(struct.pack("<IIQQ", s, dim, self.ids[at:].ctypes.data,
+                                         self.vecs[at:].ctypes.data))
+            at += s
+
+    def __call__(self, i):
+        fcntl.ioctl(self.fd, IOC_INSERT, self.reqs[i])
+
+    def close(self):
+        os.close(self.fd)
+
+
+def delete_ids(path, ids):
+    ids = np.ascontiguousarray(ids, dtype=np.uint64)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, IOC_DELETE, struct.pack("<IIQ", len(ids), 0, ids.ctypes.data))
+    finally:
+        os.close(fd)
+
+
+def make_collection(path, dim, n, seed, metric="l2"):
+    sh(["vexctl", "create", path, "--dim", str(dim), "--metric", metric])
+    if n:
+        ins = FastInsert(path, dim, [n], 0, seed)
+        ins(0)
+        ins.close()
+
+
+class Worker:
+    """A forked process that runs fn(*args) once released by go(); its pid is
+    known before it does anything on VexFS."""
+
+    def __init__(self, fn, *args):
+        self.release = MP.Event()
+        self.conn, child = MP.Pipe(duplex=False)
+        self.proc = MP.Process(target=Worker._main, args=(fn, args, self.release, child), daemon=True)
+        self.proc.start()
+        child.close()
+        self.pid = self.proc.pid
+
+    @staticmethod
+    def _main(fn, args, release, conn):
+        release.wait()
+        try:
+            conn.send(("ok", fn(*args)))
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+        conn.close()
+
+    def go(self):
+        self.release.set()
+
+    def result(self, timeout=WORK_TIMEOUT):
+        if not self.conn.poll(timeout):
+            self.proc.kill()
+            self.proc.join()
+            raise RuntimeError(f"workload {self.pid} did not finish in {timeout} s")
+        status, value = self.conn.recv()
+        self.proc.join(30)
+        if status != "ok":
+            raise RuntimeError(f"workload {self.pid} failed: {value}")
+        return value
+
+    def kill(self):
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(10)
+
+
+# The known workload of the count tests (besides lookups, whose number the
+# dcache decides).
+MIXED = {"search": 1000, "insert": 500, "write": 200, "read": 11, "create": 7, "unlink": 4,
+         "fsync": 5, "delete": 3}
+
+
+def mixed_workload(root, tag):
+    """Exactly MIXED's operations on the mount at `root`: searches on a small
+    collection, inserts of 1-4 rows into another, writes to one file, and a
+    few creates, unlinks, reads, fsyncs and deletes in the middle. Returns
+    the counts, the client-side search times and the elapsed time."""
+    n = MIXED
+    search = FastSearch(f"{root}/small", np.ones((1, 8)), 5)
+    sizes = [1 + i % 4 for i in range(n["insert"])]
+    first = 1_000_000 * (1 + tag)
+    insert = FastInsert(f"{root}/ins", 8, sizes, first, seed=tag)
+    fd = os.open(f"{root}/data", os.O_RDWR)
+    chunk = b"v" * 512
+    times = []
+    done = dict.fromkeys(n, 0)
+    t0 = time.monotonic()
+    for i in range(n["search"]):
+        times.append(search.timed())
+        done["search"] += 1
+        if i % 2 == 0:
+            insert(i // 2)
+            done["insert"] += 1
+        if i % 5 == 0:
+            os.write(fd, chunk)
+            done["write"] += 1
+        if i == n["search"] // 2:
+            for j in range(n["create"]):
+                os.close(os.open(f"{root}/new-{tag}-{j}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                done["create"] += 1
+            for j in range(n["unlink"]):
+                os.unlink(f"{root}/new-{tag}-{j}")
+                done["unlink"] += 1
+            for j in range(n["read"]):
+                os.pread(fd, 100, 100 * j)
+                done["read"] += 1
+            for j in range(n["fsync"]):
+                (os.fsync if j % 2 == 0 else os.fdatasync)(fd)
+                done["fsync"] += 1
+            for j in range(n["delete"]):
+                delete_ids(f"{root}/ins", [first + j])
+                done["delete"] += 1
+    elapsed = time.monotonic() - t0
+    os.close(fd)
+    search.close()
+    insert.close()
+    return {"counts": done, "search_ns": times, "elapsed": elapsed, "t_end": time.monotonic()}
+
+
+def searches_and_writes(plan):
+    """plan: [(mount, searches, inserts, writes), ...], run interleaved.
+    Returns {mount: {"search": n, "insert": n, "write": n}}."""
+    done = {}
+    for root, ns, ni, nw in plan:
+        search = FastSearch(f"{root}/small", np.ones((1, 8)), 5)
+        insert = FastInsert(f"{root}/ins", 8, [2] * ni, 5_000_000 + os.getpid() * 1000, seed=ni)
+        fd = os.open(f"{root}/data", os.O_WRONLY | os.O_APPEND)
+        c = {"search": 0, "insert": 0, "write": 0}
+        for i in range(max(ns, ni, nw)):
+            if i < ns:
+                search()
+                c["search"] += 1
+            if i < ni:
+                insert(i)
+                c["insert"] += 1
+            if i < nw:
+                os.write(fd, b"w" * 100)
+                c["write"] += 1
+        os.close(fd)
+        search.close()
+        insert.close()
+        done[root] = c
+    return done
+
+
+def two_threads(plan_main, plan_thread):
+    """searches_and_writes of both plans at once, one in a second thread of
+    the same process: --pid means the process (tgid), not the thread."""
+    out = {}
+    th = threading.Thread(target=lambda: out.update(thread=searches_and_writes(plan_thread)))
+    th.start()
+    main = searches_and_writes(plan_main)
+    th.join()
+    return {root: {op: c + out["thread"][root][op] for op, c in ops.items()} for root, ops in main.items()}
+
+
+def bimodal_workload(root, n, every):
+    """n searches, every `every`-th one on the large collection, the rest on
+    the tiny one. Returns the client-side times (ns) of each mode."""
+    tiny = FastSearch(f"{root}/tiny", np.ones((1, 32)), 5)
+    large = FastSearch(f"{root}/large", np.ones((1, 32)), 5)
+    out = {"tiny": [], "large": []}
+    for i in range(n):
+        if i % every == every - 1:
+            out["large"].append(large.timed())
+        else:
+            out["tiny"].append(tiny.timed())
+    tiny.close()
+    large.close()
+    return out
+
+
+def search_loop(root, seconds):
+    """Searches the large collection for `seconds`; returns (count, busy ns)."""
+    large = FastSearch(f"{root}/large", np.ones((1, 32)), 5)
+    n = busy = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        busy += large.timed()
+        n += 1
+    large.close()
+    return {"count": n, "busy_ns": busy}
+
+
+# ------------------------------------------------------------ shared checks
+
+def check_records(t, label, p, ops=OPS, interval=1.0):
+    """Shape of --json output: intervals then one total; every selected op
+    listed; count-0 ops with null figures; interval counts add up to the
+    total; ops/s agrees with count/duration. Returns (intervals, total)."""
+    intervals, total, bad = p.records()
+    t.check(f"{label}: stdout is JSON objects only, one per line", not bad, repr(bad[:2]))
+    last = [l for l in p.out if l.strip()][-1:]
+    if not t.check(f"{label}: a total object at the end", total is not None and last and
+                   last[0] not in bad and json.loads(last[0]).get("kind") == "total", repr(last)[:200]):
+        return intervals, None
+    t.check(f"{label}: at least one interval object", intervals, "none")
+    idx = [r.get("index") for r in intervals]
+    first = idx[0] if idx and idx[0] in (0, 1) else 0
+    t.eq(f"{label}: interval indexes count up by one (from 0 or 1)", idx, list(range(first, first + len(idx))))
+    el = [r.get("elapsed_s") for r in intervals]
+    t.check(f"{label}: interval elapsed_s increases", all(isinstance(x, (int, float)) for x in el) and
+            all(a < b for a, b in zip(el, el[1:])), str(el[:20]))
+    full = [r.get("duration_s") for r in intervals[:-1]]
+    t.check(f"{label}: each interval but the last lasts about {interval:g} s",
+            all(isinstance(d, (int, float)) and 0.8 * interval <= d <= 1.6 * interval for d in full),
+            str(full[:20]))
+    shapes = []
+    for r in intervals + [total]:
+        names = [o.get("op") for o in r.get("ops", [])]
+        if sorted(names) != sorted(ops):
+            shapes.append(f"{r.get('kind')} {r.get('index', '')}: ops {names}")
+        for o in r.get("ops", []):
+            if set(o) != OP_FIELDS:
+                shapes.append(f"{o.get('op')}: fields {sorted(set(o) ^ OP_FIELDS)}")
+            elif o["count"] == 0 and any(o[k] is not None for k in (*LATENCY, "mean_ns", "entry_stack_bytes",
+                                                                        "max_stack_bytes")):
+                shapes.append(f"{o['op']}: count 0 but figures {o}")
+    t.check(f"{label}: every object lists each selected op with all fields, null figures at count 0",
+            not shapes, "; ".join(shapes[:3]))
+    summed = dict.fromkeys(ops, 0)
+    for r in intervals:
+        for op, c in counts(r).items():
+            summed[op] = summed.get(op, 0) + c
+    t.eq(f"{label}: interval counts add up to the total", summed, {**dict.fromkeys(ops, 0), **counts(total)})
+    rate = [(o["op"], o["ops_per_sec"], o["count"] / total["duration_s"]) for o in total["ops"]
+            if total.get("duration_s")]
+    t.check(f"{label}: total ops_per_sec = count / duration_s",
+            rate and all(abs(a - b) <= 0.01 * max(b, 1e-9) + 1e-6 for _, a, b in rate), str(rate[:4]))
+    return intervals, total
+
+
+def check_figures(t, label, recs):
+    """Percentile order and stack figures of every op with a count, in every
+    record given."""
+    order, stack = [], []
+    for r in recs:
+        where = f"{r.get('kind')}{r.get('index', '')}"
+        for o in r.get("ops", []):
+            if not o.get("count"):
+                continue
+            lat = [o.get(k) for k in LATENCY]
+            if (not all(isinstance(x, (int, float)) and x > 0 for x in lat)
+                    or any(a > b for a, b in zip(lat, lat[1:]))
+                    or not (isinstance(o.get("mean_ns"), (int, float)) and lat[0] <= o["mean_ns"] <= lat[-1])):
+                order.append(f"{where} {o['op']}: {dict(zip(LATENCY, lat))} mean {o.get('mean_ns')}")
+            e, m = o.get("entry_stack_bytes"), o.get("max_stack_bytes")
+            if not (isinstance(e, int) and isinstance(m, int) and 0 < e <= m < STACK_SIZE):
+                stack.append(f"{where} {o['op']}: entry {e} max {m}")
+    t.check(f"{label}: 0 < min <= p50 <= p95 <= p99 <= p99.9 <= max, mean within [min, max], every op",
+            not order, "; ".join(order[:3]))
+    t.check(f"{label}: 0 < entry_stack_bytes <= max_stack_bytes < 16 KiB, every op", not stack,
+            "; ".join(stack[:3]))
+
+
+def check_exit(t, label, p, how):
+    t.eq(f"{label}: exits 0 when {how}", p.rc, 0)
+    t.check(f"{label}: says `vexctl profile: detached` at the end",
+            any(l.startswith("vexctl profile: detached") for l in p.err), p.stderr()[-300:])
+    t.check(f"{label}: no panic", "panicked" not in p.stderr(), p.stderr()[-300:])
+
+
+def check_mixed(t, label, p, res, by_duration=None):
+    """Counts of a mixed_workload run against what it did."""
+    intervals, total = check_records(t, label, p)
+    if total is None:
+        return
+    got = counts(total)
+    want = res["counts"]
+    t.eq(f"{label}: search, insert, write, create, unlink, read, fsync, delete counts equal the workload's",
+         {k: got.get(k) for k in want}, want)
+    t.check(f"{label}: simd count >= search count (each search runs a SIMD section)",
+            got.get("simd", 0) >= want["search"], f"simd {got.get('simd')}")
+    t.check(f"{label}: lookups counted (creates look names up)", got.get("lookup", 0) >= want["create"],
+            f"lookup {got.get('lookup')}")
+    check_figures(t, label, intervals + [total])
+    s = by_op(total)["search"]
+    client_max = max(res["search_ns"])
+    t.check(f"{label}: profiler's max search latency <= client-observed max per ioctl",
+            s["max_ns"] is not None and s["max_ns"] <= client_max, f"{s['max_ns']} ns vs {client_max} ns")
+    t.check(f"{label}: profiler's median search latency <= client-observed median",
+            s["p50_ns"] is not None and s["p50_ns"] <= sorted(res["search_ns"])[len(res["search_ns"]) // 2],
+            f"{s['p50_ns']} ns")
+    t.check(f"{label}: search max_stack_bytes > entry_stack_bytes (the SIMD probe runs deeper)",
+            (s["max_stack_bytes"] or 0) > (s["entry_stack_bytes"] or 0),
+            f"entry {s['entry_stack_bytes']} max {s['max_stack_bytes']}")
+    if by_duration is not None:
+        t.check(f"{label}: total duration_s is the requested {by_duration} s",
+                by_duration - 0.25 <= (total.get("duration_s") or 0) <= by_duration + 2.0,
+                str(total.get("duration_s")))
+
+
+# ------------------------------------------------------------------- groups
+
+def setup_mount(root):
+    os.makedirs(root, exist_ok=True)
+    sh(["mount", "-t", "vexfs", "none", root])
+    make_collection(f"{root}/small", 8, 64, seed=1)
+    make_collection(f"{root}/ins", 8, 0, seed=2)
+    with open(f"{root}/data", "wb") as f:
+        f.write(b"d" * 4096)
+
+
+def cleanup_mixed(root):
+    for name in os.listdir(root):
+        if name.startswith("new-"):
+            os.unlink(f"{root}/{name}")
+
+
+def run_counts(t, label, end_by):
+    """One profiler over mixed_workload, ended by --duration or a signal."""
+    before = probe_state()
+    duration = 8
+    w = Worker(mixed_workload, MNT, 0 if end_by == "duration" else 1)
+    args = ["--json", "--interval", "1s", "--duration", f"{duration}s" if end_by == "duration" else "10m"]
+    p = Profiler(*args)
+    try:
+        if not t.check(f"{label}: prints `vexctl profile: attached`", p.wait_attached(), p.stderr()[-300:]):
+            return
+        check_attached(t, label, before)
+        w.go()
+        res = w.result()
+        if end_by == "duration":
+            t.check(f"{label}: the workload ended before the profiler's {duration} s",
+                    res["t_end"] < p.t_attached + duration - 0.5,
+                    f"workload took {res['elapsed']:.1f} s, ended {res['t_end'] - p.t_attached:.1f} s after attach")
+            p.wait(duration + 60)
+            t.check(f"{label}: ends by itself after about {duration} s",
+                    p.rc is not None and duration - 0.5 <= p.t_end - p.t_attached <= duration + 15,
+                    f"{p.t_end - p.t_attached:.1f} s after attach")
+        else:
+            time.sleep(0.3)
+            p.stop(signal.SIGINT)
+        print(f"#   workload: {res['elapsed']:.2f} s, {len(res['search_ns'])} searches, "
+              f"client median search {sorted(res['search_ns'])[len(res['search_ns']) // 2] / 1e3:.0f} us", flush=True)
+        check_exit(t, label, p, "its duration ends" if end_by == "duration" else "sent SIGINT")
+        check_mixed(t, label, p, res, duration if end_by == "duration" else None)
+        if end_by == "duration":
+            t.eq(f"{label}: lists the default ops in order", [o["op"] for o in p.records()[1]["ops"]]
+                 if p.records()[1] else None, list(OPS))
+    finally:
+        w.kill()
+        p.kill()
+        check_detached(t, label, before, [p])
+        cleanup_mixed(MNT)
+
+
+def test_counts(t):
+    with t.group("profile: exact counts of a known workload, ended by --duration"):
+        run_counts(t, "by duration", "duration")
+    with t.group("profile: exact counts of a known workload, ended by SIGINT"):
+        run_counts(t, "by SIGINT", "sigint")
+
+
+def test_filters(t):
+    with t.group("profile: --pid, --mount and --ops filters (two profilers at once)"):
+        # --pid: two processes, each with its own profiler.
+        before = probe_state()
+        ws = {"A": Worker(two_threads, [(MNT, 100, 25, 20)], [(MNT, 50, 15, 10)]),
+              "B": Worker(searches_and_writes, [(MNT, 90, 20, 60)])}
+        ps = {k: Profiler("--json", "--duration", "10m", "--pid", str(w.pid)) for k, w in ws.items()}
+        try:
+            if not t.check("--pid: both profilers attach", all(p.wait_attached() for p in ps.values()),
+                           " | ".join(p.stderr()[-200:] for p in ps.values())):
+                return
+            for w in ws.values():
+                w.go()
+            done = {k: w.result()[MNT] for k, w in ws.items()}
+            for p in ps.values():
+                p.stop(signal.SIGTERM)
+            for k, p in ps.items():
+                label = f"--pid {k}"
+                check_exit(t, label, p, "sent SIGTERM")
+                _, total = check_records(t, label, p)
+                got = counts(total)
+                t.eq(f"{label}: counts exactly that process's searches, inserts and writes"
+                     + (" (both of its threads)" if k == "A" else ""),
+                     {op: got.get(op) for op in done[k]}, done[k])
+                t.eq(f"{label}: no create, unlink, read, fsync or delete (the other process did none either)",
+                     {op: got.get(op) for op in ("create", "unlink", "read", "fsync", "delete")},
+                     dict.fromkeys(("create", "unlink", "read", "fsync", "delete"), 0))
+                check_figures(t, label, [total] if total else [])
+        finally:
+            for w in ws.values():
+                w.kill()
+            for p in ps.values():
+                p.kill()
+            check_detached(t, "--pid", before, list(ps.values()))
+
+        # --mount (and --ops): one process working on two mounts.
+        before = probe_state()
+        w = Worker(searches_and_writes, [(MNT, 70, 15, 25), (MNT2, 45, 35, 10)])
+        sel = ("search", "insert", "write")
+        ps = {MNT: Profiler("--json", "--duration", "10m", "--mount", MNT, "--ops", ",".join(sel)),
+              MNT2: Profiler("--json", "--duration", "10m", "--mount", MNT2)}
+        try:
+            if not t.check("--mount: both profilers attach", all(p.wait_attached() for p in ps.values()),
+                           " | ".join(p.stderr()[-200:] for p in ps.values())):
+                return
+            check_attached(t, "--mount", before, sel)
+            w.go()
+            done = w.result()
+            for p in ps.values():
+                p.stop(signal.SIGINT)
+            for m, p in ps.items():
+                label = f"--mount {m}" + (" --ops search,insert,write" if m == MNT else "")
+                check_exit(t, label, p, "sent SIGINT")
+                _, total = check_records(t, label, p, sel if m == MNT else OPS)
+                got = counts(total)
+                t.eq(f"{label}: counts exactly that mount's searches, inserts and writes",
+                     {op: got.get(op) for op in sel}, done[m])
+                check_figures(t, label, [total] if total else [])
+        finally:
+            w.kill()
+            for p in ps.values():
+                p.kill()
+            check_detached(t, "--mount", before, list(ps.values()))
+
+
+def test_bimodal(t):
+    with t.group("profile: bimodal search latency (tiny and large collection)"):
+        make_collection(f"{MNT}/tiny", 32, 8, seed=3)
+        make_collection(f"{MNT}/large", 32, 5000, seed=4)
+        before = probe_state()
+        n, every = 200, 10
+        w = Worker(bimodal_workload, MNT, n, every)
+        p = Profiler("--json", "--duration", "10m", "--ops", "search")
+        try:
+            if not t.check("bimodal: attached", p.wait_attached(), p.stderr()[-300:]):
+                return
+            w.go()
+            res = w.result()
+            p.stop(signal.SIGINT)
+            check_exit(t, "bimodal", p, "sent SIGINT")
+            intervals, total = check_records(t, "bimodal", p, ("search",))
+            if total is None:
+                return
+            s = by_op(total)["search"]
+            t.eq("bimodal: search count", s["count"], n)
+            if not t.check("bimodal: search latency figures present", all(s[k] for k in LATENCY), str(s)):
+                return
+            tiny, large = sorted(res["tiny"]), sorted(res["large"])
+            med_t, med_l = tiny[len(tiny) // 2], large[len(large) // 2]
+            cut = math.sqrt(med_t * med_l)
+            print(f"#   client medians: tiny {med_t / 1e3:.0f} us, large {med_l / 1e3:.0f} us; "
+                  f"mode boundary {cut / 1e3:.0f} us; profiler: "
+                  + ", ".join(f"{k[:-3]} {s[k] / 1e3:.0f} us" for k in LATENCY if s[k]), flush=True)
+            t.check("bimodal: the client sees two separate modes (large median > 10x tiny max)",
+                    med_l > 10 * tiny[-1], f"tiny max {tiny[-1]} ns, large median {med_l} ns")
+            t.check("bimodal: min and p50 lie in the tiny mode", s["min_ns"] < cut and s["p50_ns"] < cut,
+                    f"min {s['min_ns']} p50 {s['p50_ns']} boundary {cut:.0f}")
+            t.check("bimodal: p95, p99, p99.9 and max lie in the large mode",
+                    all(s[k] > cut for k in ("p95_ns", "p99_ns", "p999_ns", "max_ns")),
+                    f"p95 {s['p95_ns']} p99 {s['p99_ns']} p999 {s['p999_ns']} max {s['max_ns']} boundary {cut:.0f}")
+            t.check("bimodal: p99 is no more than the client's largest large-search time",
+                    s["p99_ns"] <= large[-1], f"p99 {s['p99_ns']} vs client max {large[-1]}")
+            t.check("bimodal: p99 is at least half the client's smallest large-search time",
+                    s["p99_ns"] >= large[0] / 2, f"p99 {s['p99_ns']} vs client min {large[0]}")
+            t.check("bimodal: p50 is no more than the client's tiny-search median", s["p50_ns"] <= med_t,
+                    f"p50 {s['p50_ns']} vs {med_t}")
+            check_figures(t, "bimodal", intervals + [total])
+        finally:
+            w.kill()
+            p.kill()
+            check_detached(t, "bimodal", before, [p])
+
+
+MANGLED = re.compile(r"^_ZN|^_R[A-Z0-9]|17h[0-9a-f]{16}E$")
+
+
+def test_flamegraph(t):
+    with t.group("profile: flame graph of a search workload"):
+        os.makedirs(SCRATCH, exist_ok=True)
+        svg, folded = f"{SCRATCH}/search.svg", f"{SCRATCH}/search.folded"
+        for f in (svg, folded):
+            if os.path.exists(f):
+                os.unlink(f)
+        before = probe_state()
+        hz, duration, busy_s = 199, 8, 4.0
+        w = Worker(search_loop, MNT, busy_s)
+        p = Profiler("--json", "--duration", f"{duration}s", "--frequency", str(hz),
+                     "--flamegraph", svg, "--folded", folded)
+        try:
+            if not t.check("flame graph: attached", p.wait_attached(), p.stderr()[-300:]):
+                return
+            check_attached(t, "flame graph", before)
+            w.go()
+            res = w.result()
+            p.wait(duration + 120)
+            check_exit(t, "flame graph", p, "its duration ends")
+            _, total = check_records(t, "flame graph", p)
+            t.eq("flame graph: counts every search while sampling", counts(total).get("search"), res["count"])
+            try:
+                root = ET.parse(svg).getroot()
+                texts = " ".join(filter(None, (e.text for e in root.iter())))
+                t.check("flame graph: the SVG parses as XML with an <svg> root", root.tag.endswith("svg"), root.tag)
+                t.check("flame graph: the SVG has a vexfs_ioctl_search frame", "vexfs_ioctl_search" in texts,
+                        texts[:200])
+            except (OSError, ET.ParseError) as e:
+                t.check("flame graph: the SVG parses as XML", False, str(e))
+            try:
+                with open(folded) as f:
+                    lines = [l.rstrip("\n") for l in f if l.strip()]
+            except OSError as e:
+                lines = []
+                t.check("flame graph: the folded file exists", False, str(e))
+            stacks, bad = [], []
+            for line in lines:
+                m = re.fullmatch(r"(\S(?:.*\S)?) (\d+)", line)
+                if not m:
+                    bad.append(line)
+                    continue
+                # Module symbols may carry their module, perf-style: "f [vexfs]".
+                stacks.append(([re.sub(r" \[[\w-]+\]$", "", f) for f in m.group(1).split(";")],
+                               int(m.group(2))))
+            t.check("flame graph: folded lines are `frame;frame;... COUNT`", lines and not bad, repr(bad[:2]))
+            roots = {s[0] for s, _ in stacks}
+            t.check("flame graph: every folded stack's root frame is an op name", roots and roots <= set(OPS),
+                    str(sorted(roots)[:8]))
+            search = [(s, c) for s, c in stacks if s[0] == "search"]
+            n_search = sum(c for _, c in search)
+            # A sample can land in the kprobe handler itself, whose
+            # trampoline the kernel cannot unwind through: allow 1 %.
+            through = [(s, c) for s, c in search if "vexfs_ioctl_search" in s]
+            n_through = sum(c for _, c in through)
+            t.check("flame graph: search samples (99 %) pass through vexfs_ioctl_search",
+                    n_search and n_through >= 0.99 * n_search,
+                    f"{n_through} of {n_search}; "
+                    + str([s for s, _ in search if "vexfs_ioctl_search" not in s][:1])[:300])
+            t.check("flame graph: they start at the syscall entry (op;entry...;do_syscall_64;...;vexfs_ioctl_search)",
+                    through and all(s.index("vexfs_ioctl_search") > 1 and
+                                    any(f.startswith("entry_SYSCALL") for f in s) for s, _ in through),
+                    str(through[:1])[:300])
+            in_simd = sum(c for s, c in search if "vexfs_simd_batch" in s)
+            t.check("flame graph: most search samples are inside vexfs_simd_batch (the distance loop)",
+                    n_search and in_simd > n_search / 2, f"{in_simd} of {n_search}")
+            mangled = sorted({f for s, _ in stacks for f in s if MANGLED.search(f)})
+            t.check("flame graph: no mangled Rust symbol", not mangled, str(mangled[:3]))
+            expect = hz * res["busy_ns"] / 1e9
+            t.check(f"flame graph: search samples match --frequency {hz} Hz over the busy time (0.3x-1.3x)",
+                    0.3 * expect <= n_search <= 1.3 * expect, f"{n_search} samples, {expect:.0f} expected")
+        finally:
+            w.kill()
+            p.kill()
+            check_detached(t, "flame graph", before, [p])
+
+
+def test_errors(t):
+    with t.group("profile: errors, privileges and the table output"):
+        before = probe_state()
+        r = run(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
+                 "vexctl", "profile", "--duration", "1s"], timeout=120)
+        t.check("as uid 1000: exits non-zero naming the missing privilege (CAP_BPF / CAP_PERFMON / root)",
+                r.returncode != 0 and re.search(r"CAP_BPF|CAP_PERFMON|root", r.stderr) is not None
+                and "attached" not in r.stderr, f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        t.check("as uid 1000: no panic, one short message", "panicked" not in r.stderr and
+                len(r.stderr.strip().splitlines()) <= 3, r.stderr.strip()[-300:])
+        r = run(["vexctl", "profile", "--ops", "search,bogus", "--duration", "1s"], timeout=120)
+        t.check("--ops with an unknown op: exits non-zero naming it",
+                r.returncode != 0 and "bogus" in r.stderr and "attached" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        t.check("--ops with an unknown op: lists the valid ops",
+                all(op in r.stderr for op in ("search", "insert", "simd")), r.stderr.strip()[-300:])
+        r = run(["vexctl", "profile", "--duration", "5x"], timeout=120)
+        t.check("--duration 5x: exits non-zero with a clear message",
+                r.returncode != 0 and "5x" in r.stderr and "attached" not in r.stderr and "panicked" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        r = run(["vexctl", "profile", "--mount", "/tmp", "--duration", "1s"], timeout=120)
+        t.check("--mount on a directory that is not VexFS: exits non-zero",
+                r.returncode != 0 and "attached" not in r.stderr and "panicked" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        # Bad output paths and pids fail before anything is attached.
+        r = run(["vexctl", "profile", "--duration", "10m", "--flamegraph", "/nonexistent/x.svg"], timeout=120)
+        t.check("--flamegraph into a missing directory: fails at once, naming the path",
+                r.returncode != 0 and "/nonexistent/x.svg" in r.stderr and "attached" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        r = run(["vexctl", "profile", "--duration", "10m", "--pid", "999999"], timeout=120)
+        t.check("--pid of no process: fails at once",
+                r.returncode != 0 and "no such process" in r.stderr and "attached" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        check_detached(t, "after the failed runs", before)
+
+        # Killed outright: nothing it attached may outlive the process (no
+        # tracefs event or pinned object that only a clean exit removes).
+        p = Profiler("--json", "--duration", "10m", "--flamegraph", f"{SCRATCH}/killed.svg")
+        try:
+            if t.check("SIGKILL: attached", p.wait_attached(), p.stderr()[-300:]):
+                check_attached(t, "SIGKILL", before)
+                p.proc.kill()
+                p.wait(30)
+        finally:
+            p.kill()
+            check_detached(t, "after SIGKILL", before, [p])
+
+        # The table, without --json.
+        w = Worker(searches_and_writes, [(MNT, 40, 0, 20)])
+        p = Profiler("--duration", "3s", "--interval", "1s", "--ops", "search,write")
+        try:
+            if t.check("table: attached", p.wait_attached(), p.stderr()[-300:]):
+                w.go()
+                w.result()
+                p.wait(120)
+                out = "\n".join(p.out)
+                check_exit(t, "table", p, "its duration ends")
+                t.check("table: has a header with p50, p99 and max and a row per selected op",
+                        all(re.search(rf"(?im)^.*\b{x}\b", out) for x in ("p50", "p99", "max", "search", "write"))
+                        and not re.search(r"(?m)^\s*insert\b", out), out[-600:])
+        finally:
+            w.kill()
+            p.kill()
+            check_detached(t, "table", before, [p])
+
+
+def test_profile(t):
+    """Every profiler group, on two mounts of their own (the module is loaded
+    by the suite)."""
+    ok, why = profile_available()
+    if not ok:
+        with t.group("profile"):
+            t.check("vexctl profile --help works", False, why)
+        return
+    with t.group("profile: setup"):
+        os.makedirs(SCRATCH, exist_ok=True)
+        t.check(f"debugfs shows {KPROBE_LIST}", os.path.exists(KPROBE_LIST))
+        t.check("bpftool lists programs", run(["bpftool", "prog", "show", "--json"]).returncode == 0)
+        setup_mount(MNT)
+        setup_mount(MNT2)
+        t.check("no vexfs kprobe before the profiler runs", not probe_state()["kprobes"],
+                str(probe_state()["kprobes"][:3]))
+    try:
+        test_counts(t)
+        test_filters(t)
+        test_bimodal(t)
+        test_flamegraph(t)
+        test_errors(t)
+    finally:
+        for m in (MNT, MNT2):
+            run(["umount", m])
