@@ -24,17 +24,26 @@ const volatile __u32 filter_tgid;	/* 0: every process */
 const volatile __u32 filter_dev;	/* 0: every mount; else the kernel s_dev */
 const volatile __u64 thread_size = 16384;
 const volatile bool sample_stacks;
+/* Address of arch_rethook_trampoline: a kretprobe replaces a probed
+ * function's return address on the stack with it. */
+const volatile __u64 rethook_trampoline;
 
 /* Written by userland (mmapped .bss); the low bit picks the buffer. */
 __u32 epoch;
 
 struct vexfs_op_hist hist[2][VEXFS_NR_OPS];
 struct vexfs_op_extremes extremes[2][VEXFS_MAX_CPUS][VEXFS_NR_OPS];
-/* Events that could not be recorded: frame stack full, map full, no stack. */
+/* Events that could not be recorded: frame stack full, no storage, no stack. */
 __u64 dropped;
 
 struct vexfs_frame {
 	__u64 start_ns;
+	/* Stack pointer at entry (at the return address): tells the frame's
+	 * own return from those of frames whose return probe was missed. */
+	__u64 entry_sp;
+	/* The return address stored there at entry: when a later call has
+	 * overwritten it, the frame is dead even if its return was missed. */
+	__u64 ret_addr;
 	__u32 op;
 	__u32 entry_stack;
 	__u32 max_stack;
@@ -117,62 +126,83 @@ static __always_inline void deepen(struct vexfs_task *t, __u32 used)
 			t->frames[i].max_stack = used;
 }
 
-static __always_inline bool sb_selected(struct super_block *sb)
-{
-	if (!filter_dev)
-		return true;
-	return sb && BPF_CORE_READ(sb, s_dev) == filter_dev;
-}
-
-/* `sb` is the superblock the operation works on, or NULL for operations
- * that only run nested inside another (SIMD batches), which inherit its
- * filtering. */
 static __always_inline struct vexfs_task *task_ops(__u64 flags)
 {
 	return bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), NULL, flags);
 }
 
-/* `sb` is the superblock the operation works on, or NULL for operations
- * that only run nested inside another (SIMD batches), which inherit its
- * filtering. */
-static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, struct super_block *sb)
+/*
+ * Drops the frames a task has left without their return probe firing: on
+ * the stack (which grows down) an operation in progress has its entry
+ * stack pointer above `sp`; a frame at or below it has returned.
+ */
+static __always_inline void drop_dead(struct vexfs_task *t, __u64 sp)
 {
+	for (int i = 0; i < VEXFS_MAX_NEST; i++) {
+		__u32 top = t->depth - 1;
+
+		/* (Also stops at depth 0, where `top` wraps.) */
+		if (top >= VEXFS_MAX_NEST)
+			break;
+		barrier_var(top);
+		if (t->frames[top & (VEXFS_MAX_NEST - 1)].entry_sp > sp)
+			break;
+		t->depth = top;
+	}
+}
+
+/*
+ * `nested` operations (SIMD batches) only run inside another one and, under
+ * a mount filter, count only inside a counted one. `sb` is the superblock
+ * the operation works on, read only when a mount filter is set.
+ */
+static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, bool nested,
+				    struct super_block *sb)
+{
+	__u64 sp = PT_REGS_SP(ctx);
+	struct vexfs_frame *f;
 	struct vexfs_task *t;
 	__u32 used, d;
 
 	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
 		return 0;
-	if (sb && !sb_selected(sb))
+	if (filter_dev && !nested && (!sb || BPF_CORE_READ(sb, s_dev) != filter_dev))
 		return 0;
-	if (!sb && filter_dev) {
-		/* Nested only: counted if its enclosing operation was. */
-		t = task_ops(0);
-		if (!t || !t->depth)
-			return 0;
-	} else {
-		t = task_ops(BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!t) {
+	t = task_ops(nested && filter_dev ? 0 : BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t) {
+		if (!(nested && filter_dev))
 			__sync_fetch_and_add(&dropped, 1);
-			return 0;
-		}
+		return 0;
 	}
+	drop_dead(t, sp);
 	d = t->depth;
+	if (nested && filter_dev && !d)
+		return 0;
 	if (d >= VEXFS_MAX_NEST) {
 		__sync_fetch_and_add(&dropped, 1);
 		return 0;
 	}
-	used = stack_used(PT_REGS_SP(ctx));
+	used = stack_used(sp);
 	deepen(t, used);
-	t->frames[d].op = op;
-	t->frames[d].entry_stack = used;
-	t->frames[d].max_stack = used;
-	t->frames[d].start_ns = bpf_ktime_get_ns();
+	/* Keep the mask the compiler would drop after the check above: the
+	 * verifier needs it to bound the index. */
+	barrier_var(d);
+	f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
+	f->op = op;
+	f->entry_sp = sp;
+	if (bpf_probe_read_kernel(&f->ret_addr, sizeof(f->ret_addr), (void *)sp))
+		f->ret_addr = 0;
+	f->entry_stack = used;
+	f->max_stack = used;
+	f->start_ns = bpf_ktime_get_ns();
 	t->depth = d + 1;
 	return 0;
 }
 
-static __always_inline int op_exit(__u32 op)
+static __always_inline int op_exit(struct pt_regs *ctx, __u32 op)
 {
+	/* Past the return address: the returning frame's entry_sp is below. */
+	__u64 sp = PT_REGS_SP(ctx);
 	__u64 now = bpf_ktime_get_ns();
 	struct vexfs_op_extremes *x;
 	struct vexfs_op_hist *h;
@@ -184,12 +214,26 @@ static __always_inline int op_exit(__u32 op)
 	t = task_ops(0);
 	if (!t || !t->depth)
 		return 0;
+	/* Frames nested in the returning one whose returns were missed. */
+	for (int i = 0; i < VEXFS_MAX_NEST - 1; i++) {
+		__u32 below = t->depth - 2;
+
+		/* (Also stops at depth 0 and 1, where `below` wraps.) */
+		if (below >= VEXFS_MAX_NEST - 1)
+			break;
+		barrier_var(below);
+		if (t->frames[below & (VEXFS_MAX_NEST - 1)].entry_sp >= sp)
+			break;
+		t->depth = below + 1;
+	}
 	d = t->depth - 1;
 	if (d >= VEXFS_MAX_NEST)
 		return 0;
-	f = &t->frames[d];
-	/* A return whose entry was not seen (attached mid-operation). */
-	if (f->op != op)
+	barrier_var(d);
+	f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
+	/* A return whose entry was not seen (attached mid-operation) belongs
+	 * to no frame: the top frame is an enclosing one, still running. */
+	if (f->entry_sp >= sp || f->op != op)
 		return 0;
 	t->depth = d;
 	lat = now - f->start_ns;
@@ -225,43 +269,42 @@ static __always_inline struct super_block *file_sb(struct file *file)
 
 /*
  * One kprobe/kretprobe pair per probe point; `sb` extracts the superblock
- * from the entry function's arguments (see Documentation/design.rst).
+ * from the entry function's arguments (see Documentation/design.rst) and is
+ * evaluated only under a mount filter.
  */
-#define VEXFS_PROBE(name, op, sb)					\
+#define VEXFS_PROBE(name, op, nested, sb)				\
 	SEC("kprobe")							\
 	int enter_##name(struct pt_regs *ctx)				\
 	{								\
-		return op_enter(ctx, op, sb);				\
+		return op_enter(ctx, op, nested, filter_dev ? (sb) : NULL); \
 	}								\
 	SEC("kretprobe")						\
 	int exit_##name(struct pt_regs *ctx)				\
 	{								\
-		return op_exit(op);					\
+		return op_exit(ctx, op);				\
 	}
 
 #define ARG_INODE(n) BPF_CORE_READ((struct inode *)PT_REGS_PARM##n(ctx), i_sb)
 #define ARG_FILE(n) file_sb((struct file *)PT_REGS_PARM##n(ctx))
+#define ARG_IOCB(n) file_sb(BPF_CORE_READ((struct kiocb *)PT_REGS_PARM##n(ctx), ki_filp))
 
 /* vexfs_lookup(dir, dentry, flags) */
-VEXFS_PROBE(lookup, VEXFS_OP_LOOKUP, ARG_INODE(1))
+VEXFS_PROBE(lookup, VEXFS_OP_LOOKUP, false, ARG_INODE(1))
 /* vexfs_create(idmap, dir, dentry, mode) */
-VEXFS_PROBE(create, VEXFS_OP_CREATE, ARG_INODE(2))
+VEXFS_PROBE(create, VEXFS_OP_CREATE, false, ARG_INODE(2))
 /* vexfs_unlink(dir, dentry) */
-VEXFS_PROBE(unlink, VEXFS_OP_UNLINK, ARG_INODE(1))
-/* vexfs_read_iter(iocb, to) */
-VEXFS_PROBE(read, VEXFS_OP_READ,
-	    file_sb(BPF_CORE_READ((struct kiocb *)PT_REGS_PARM1(ctx), ki_filp)))
-/* vexfs_write_iter(iocb, from) */
-VEXFS_PROBE(write, VEXFS_OP_WRITE,
-	    file_sb(BPF_CORE_READ((struct kiocb *)PT_REGS_PARM1(ctx), ki_filp)))
+VEXFS_PROBE(unlink, VEXFS_OP_UNLINK, false, ARG_INODE(1))
+/* vexfs_read_iter(iocb, to), vexfs_write_iter(iocb, from) */
+VEXFS_PROBE(read, VEXFS_OP_READ, false, ARG_IOCB(1))
+VEXFS_PROBE(write, VEXFS_OP_WRITE, false, ARG_IOCB(1))
 /* vexfs_fsync(file, start, end, datasync) */
-VEXFS_PROBE(fsync, VEXFS_OP_FSYNC, ARG_FILE(1))
+VEXFS_PROBE(fsync, VEXFS_OP_FSYNC, false, ARG_FILE(1))
 /* vexfs_ioctl_{insert,delete,search}(file, arg) */
-VEXFS_PROBE(insert, VEXFS_OP_INSERT, ARG_FILE(1))
-VEXFS_PROBE(delete, VEXFS_OP_DELETE, ARG_FILE(1))
-VEXFS_PROBE(search, VEXFS_OP_SEARCH, ARG_FILE(1))
+VEXFS_PROBE(insert, VEXFS_OP_INSERT, false, ARG_FILE(1))
+VEXFS_PROBE(delete, VEXFS_OP_DELETE, false, ARG_FILE(1))
+VEXFS_PROBE(search, VEXFS_OP_SEARCH, false, ARG_FILE(1))
 /* vexfs_simd_batch(floats, work): only ever nested in insert or search. */
-VEXFS_PROBE(simd, VEXFS_OP_SIMD, NULL)
+VEXFS_PROBE(simd, VEXFS_OP_SIMD, true, NULL)
 
 /*
  * cpu-clock samples: the interrupted kernel stack of a task inside a VexFS
@@ -275,12 +318,23 @@ int sample(struct bpf_perf_event_data *ctx)
 	struct vexfs_task *t;
 	__u64 one = 1, *n;
 
+	__u64 sp = ctx->regs.sp, ret;
+	__u32 used;
+
 	t = task_ops(0);
 	if (!t || !t->depth)
 		return 0;
-	/* An interrupted user-mode or interrupt-stack pointer is not on the
-	 * task's kernel stack: stack_used() gives 0 for it. */
-	deepen(t, stack_used(ctx->regs.sp));
+	/* Only a task interrupted on its kernel stack (not in user mode, not
+	 * on an interrupt stack) below its outermost open operation's entry,
+	 * whose return address is still in place, is inside VexFS; frames left
+	 * by missed returns do not count. */
+	used = stack_used(sp);
+	if (!used || t->frames[0].entry_sp <= sp)
+		return 0;
+	if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)t->frames[0].entry_sp) ||
+	    (ret != t->frames[0].ret_addr && ret != rethook_trampoline))
+		return 0;
+	deepen(t, used);
 	if (!sample_stacks)
 		return 0;
 	key.op = t->frames[0].op;

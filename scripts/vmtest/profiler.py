@@ -450,6 +450,38 @@ def search_loop(root, seconds):
     return {"count": n, "busy_ns": busy}
 
 
+def burst_then_spin(root, threads, per_thread, spin_s):
+    """`threads` threads search the large collection at once (they queue on
+    its lock inside vexfs_ioctl_search, more of them than the kernel has
+    kretprobe instances), then all spin in user space for `spin_s`."""
+    start, done = threading.Barrier(threads), threading.Barrier(threads)
+
+    def body():
+        search = FastSearch(f"{root}/large", np.ones((1, 32)), 5)
+        start.wait()
+        for _ in range(per_thread):
+            search()
+        search.close()
+        done.wait()
+        end, x = time.monotonic() + spin_s, 0
+        while time.monotonic() < end:
+            x += 1
+
+    ts = [threading.Thread(target=body) for _ in range(threads)]
+    for th in ts:
+        th.start()
+    for th in ts:
+        th.join()
+    return {"searches": threads * per_thread}
+
+
+def missed_returns(p):
+    """The count of `N operations not counted` (probe hits the kernel
+    dropped) on the profiler's stderr."""
+    m = re.search(r"(\d+) operations not counted", p.stderr())
+    return int(m.group(1)) if m else 0
+
+
 # ------------------------------------------------------------ shared checks
 
 def check_records(t, label, p, ops=OPS, interval=1.0):
@@ -713,8 +745,11 @@ def test_bimodal(t):
             print(f"#   client medians: tiny {med_t / 1e3:.0f} us, large {med_l / 1e3:.0f} us; "
                   f"mode boundary {cut / 1e3:.0f} us; profiler: "
                   + ", ".join(f"{k[:-3]} {s[k] / 1e3:.0f} us" for k in LATENCY if s[k]), flush=True)
-            t.check("bimodal: the client sees two separate modes (large median > 10x tiny max)",
-                    med_l > 10 * tiny[-1], f"tiny max {tiny[-1]} ns, large median {med_l} ns")
+            # The 90th percentile, not the maximum: a busy host can stall one
+            # tiny search for milliseconds without blurring the two modes.
+            tiny_p90 = tiny[int(len(tiny) * 0.9)]
+            t.check("bimodal: the client sees two separate modes (large median > 10x tiny p90)",
+                    med_l > 10 * tiny_p90, f"tiny p90 {tiny_p90} ns, large median {med_l} ns")
             t.check("bimodal: min and p50 lie in the tiny mode", s["min_ns"] < cut and s["p50_ns"] < cut,
                     f"min {s['min_ns']} p50 {s['p50_ns']} boundary {cut:.0f}")
             t.check("bimodal: p95, p99, p99.9 and max lie in the large mode",
@@ -813,6 +848,37 @@ def test_flamegraph(t):
             check_detached(t, "flame graph", before, [p])
 
 
+def test_missed_returns(t):
+    """More concurrent searches than kretprobe instances: the returns the
+    kernel drops are reported, every other search is counted, and the frames
+    they leave behind do not make later user-space samples look like VexFS."""
+    with t.group("profile: more concurrent operations than kretprobe instances"):
+        folded = f"{SCRATCH}/burst.folded"
+        threads, per_thread = 16, 4
+        w = Worker(burst_then_spin, MNT, threads, per_thread, 3.0)
+        p = Profiler("--json", "--duration", "10m", "--ops", "search", "--frequency", "199",
+                     "--folded", folded)
+        try:
+            if not t.check("burst: attached", p.wait_attached(), p.stderr()[-300:]):
+                return
+            w.go()
+            res = w.result()
+            p.stop(signal.SIGINT)
+            check_exit(t, "burst", p, "SIGINT")
+            _, total = check_records(t, "burst", p, ops=("search",))
+            missed = missed_returns(p)
+            t.check("burst: the kernel dropped some returns (the case under test happened)", missed > 0,
+                    p.stderr()[-300:])
+            t.eq("burst: counted searches + reported dropped probe hits = searches run",
+                 counts(total).get("search", 0) + missed, res["searches"])
+            lines = _lines(folded)
+            stray = [l for l in lines if "vexfs_ioctl_search" not in l]
+            t.check("burst: every sample is inside vexfs_ioctl_search (none from the user-space spin)",
+                    lines and not stray, f"{len(stray)} of {len(lines)}: {stray[:2]}")
+        finally:
+            p.kill()
+
+
 def test_errors(t):
     with t.group("profile: errors, privileges and the table output"):
         before = probe_state()
@@ -845,6 +911,17 @@ def test_errors(t):
         r = run(["vexctl", "profile", "--duration", "10m", "--pid", "999999"], timeout=120)
         t.check("--pid of no process: fails at once",
                 r.returncode != 0 and "no such process" in r.stderr and "attached" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        r = run(["vexctl", "profile", "--duration", "10m", "--mount", MNT, "--ops", "simd"], timeout=120)
+        t.check("--mount with simd alone: refused (SIMD batches belong to a search or insert)",
+                r.returncode != 0 and "simd" in r.stderr and "attached" not in r.stderr,
+                f"status {r.returncode}: {r.stderr.strip()[-300:]}")
+        holder = threading.Thread(target=time.sleep, args=(5,))
+        holder.start()
+        r = run(["vexctl", "profile", "--duration", "10m", "--pid", str(holder.native_id)], timeout=120)
+        holder.join()
+        t.check("--pid of a thread (not a process): refused, naming the process",
+                r.returncode != 0 and f"process {os.getpid()}" in r.stderr and "attached" not in r.stderr,
                 f"status {r.returncode}: {r.stderr.strip()[-300:]}")
         check_detached(t, "after the failed runs", before)
 
@@ -900,6 +977,7 @@ def test_profile(t):
         test_filters(t)
         test_bimodal(t)
         test_flamegraph(t)
+        test_missed_returns(t)
         test_errors(t)
     finally:
         for m in (MNT, MNT2):

@@ -74,10 +74,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
     };
     let secs = value * scale;
-    if !(secs > 0.0 && secs.is_finite()) {
+    if secs.is_nan() || secs <= 0.0 {
         return Err(format!("'{s}' must be longer than zero"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // A year is longer than anyone profiles; beyond it, deadlines overflow.
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| d.as_secs() <= 366 * 24 * 3600)
+        .ok_or_else(|| format!("'{s}' is too long (at most a year)"))
 }
 
 /// One operation's figures as printed (JSON field names are the schema).
@@ -232,6 +236,23 @@ fn create_output<'a>(
     .transpose()
 }
 
+/// `pid` must be a running process's id (its thread group id: the BPF
+/// filter compares thread group ids, in the initial pid namespace).
+fn check_process(pid: u32) -> Result<()> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|_| anyhow::anyhow!("--pid {pid}: no such process"))?;
+    let tgid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    match tgid {
+        Some(t) if t != pid => {
+            bail!("--pid {pid} is a thread of process {t}: give the process id {t}")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs `vexctl profile`.
 pub fn run(args: ProfileArgs) -> Result<()> {
     if args.interval > args.duration {
@@ -241,7 +262,16 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             args.duration
         );
     }
-    let ops = args.ops.clone().unwrap_or_else(|| Op::all().collect());
+    let mut ops = args.ops.clone().unwrap_or_else(|| Op::all().collect());
+    ops.sort();
+    ops.dedup();
+    let has = |name: &str| ops.iter().any(|o| o.name() == name);
+    if args.mount.is_some() && has("simd") && !(has("search") || has("insert")) {
+        bail!(
+            "--mount with simd needs search or insert too: SIMD batches belong to the mount of \
+             the search or insert they run in"
+        );
+    }
     let sampling = args.flamegraph.is_some() || args.folded.is_some();
     let options = Options {
         ops,
@@ -258,10 +288,11 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     };
 
     if let Some(pid) = args.pid {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            bail!("--pid {pid}: no such process");
-        }
+        check_process(pid)?;
     }
+    // Before any output file is touched: a refused run must not truncate
+    // an earlier flame graph.
+    vexfs_profiler::check_privileges()?;
     // Create the output files now: a bad path must fail before profiling,
     // not after it.
     let mut folded_out = create_output(args.folded.as_deref(), "folded stacks")?;
@@ -289,7 +320,9 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     );
 
     let start = Instant::now();
-    let end = start + args.duration;
+    let end = start
+        .checked_add(args.duration)
+        .context("--duration is too long")?;
     let mut totals: Vec<(Op, OpFigures)> = profiler
         .ops()
         .iter()
@@ -343,10 +376,16 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         let n: u64 = folded.values().sum();
         eprintln!("vexctl profile: {n} stack samples inside VexFS operations");
     }
-    let dropped = profiler.dropped();
+    let (dropped, missed) = (profiler.dropped(), profiler.missed());
     drop(profiler);
     if dropped > 0 {
         eprintln!("vexctl profile: {dropped} events could not be recorded");
+    }
+    if missed > 0 {
+        eprintln!(
+            "vexctl profile: {missed} operations not counted: the kernel dropped their probe \
+             hits (more calls in flight than kretprobe instances, or probe recursion)"
+        );
     }
     eprintln!("vexctl profile: detached");
     Ok(())
@@ -368,6 +407,10 @@ mod tests {
             .contains("longer than zero"));
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("x").is_err());
+        assert!(parse_duration("100000000000000000000h")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration("inf").is_err());
     }
 
     #[test]

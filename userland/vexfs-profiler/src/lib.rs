@@ -17,12 +17,14 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd};
 use std::path::Path;
 use std::ptr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use libbpf_rs::query::{LinkTypeInfo, PerfEventLinkInfo, PerfEventType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags};
 
@@ -108,7 +110,7 @@ fn effective_caps() -> u64 {
 
 /// Refuses early, by name, when the privileges to load and attach BPF
 /// tracing programs are missing (the kernel would only say EPERM).
-fn check_privileges() -> Result<()> {
+pub fn check_privileges() -> Result<()> {
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_SYSLOG: u32 = 34;
     const CAP_PERFMON: u32 = 38;
@@ -170,8 +172,8 @@ pub struct Profiler<'obj> {
     // Links first: they are dropped (detached) before the skeleton.
     entry_links: Vec<Link>,
     exit_links: Vec<Link>,
+    /// Each owns its perf event descriptor (libbpf closes it on detach).
     sample_links: Vec<Link>,
-    _perf_fds: Vec<OwnedFd>,
     skel: VexfsProfileSkel<'obj>,
     bss: *mut types::bss,
     epoch: u32,
@@ -190,6 +192,7 @@ impl<'obj> Profiler<'obj> {
             ));
         }
         let filter_dev = options.mount.as_deref().map(vexfs_dev).transpose()?;
+        let symbols = KernelSymbols::load().context("reading /proc/kallsyms")?;
 
         let mut open = VexfsProfileSkelBuilder::default()
             .open(storage)
@@ -203,6 +206,19 @@ impl<'obj> Profiler<'obj> {
         rodata.filter_dev = filter_dev.unwrap_or(0);
         rodata.thread_size = THREAD_SIZE;
         rodata.sample_stacks = options.sample_hz.is_some();
+        rodata.rethook_trampoline = symbols.address_of("arch_rethook_trampoline").unwrap_or(0);
+        if options.sample_hz.is_none() {
+            // Without a flame graph the stack maps stay empty: do not
+            // preallocate 16K stack traces for nothing.
+            open.maps
+                .stacks
+                .set_max_entries(1)
+                .context("sizing the stack map")?;
+            open.maps
+                .samples
+                .set_max_entries(1)
+                .context("sizing the sample map")?;
+        }
         let mut skel = open
             .load()
             .context("loading the BPF programs (libbpf printed the reason above)")?;
@@ -216,33 +232,29 @@ impl<'obj> Profiler<'obj> {
             entry_links: Vec::new(),
             exit_links: Vec::new(),
             sample_links: Vec::new(),
-            _perf_fds: Vec::new(),
             skel,
             bss,
             epoch: 0,
             ops: options.ops.clone(),
         };
-        profiler.attach_probes()?;
+        profiler.attach_probes(&symbols)?;
         if let Some(hz) = options.sample_hz {
             profiler.attach_sampler(hz)?;
         }
         Ok(profiler)
     }
 
-    fn attach_probes(&mut self) -> Result<()> {
-        let symbols = KernelSymbols::load().ok();
+    fn attach_probes(&mut self, symbols: &KernelSymbols) -> Result<()> {
         // Return probes before entry probes: a return without its entry is
         // ignored, an entry without its return would leave a stale frame.
         for (retprobe, prefix) in [(true, "exit_"), (false, "enter_")] {
             for &op in &self.ops {
                 let symbol = op.probe_symbol();
-                if let Some(s) = &symbols {
-                    if !s.contains(symbol) {
-                        return Err(unsupported(format!(
-                            "probe point {symbol} is not in /proc/kallsyms: is this vexfs.ko \
-                             older than the profiler?"
-                        )));
-                    }
+                if !symbols.contains(symbol) {
+                    return Err(unsupported(format!(
+                        "probe point {symbol} is not in /proc/kallsyms: is this vexfs.ko \
+                         older than the profiler?"
+                    )));
                 }
                 let name = format!("{prefix}{}", op.name());
                 let prog = self
@@ -276,6 +288,10 @@ impl<'obj> Profiler<'obj> {
                 Some(libc::ENOENT | libc::ENODEV | libc::EOPNOTSUPP) => {
                     unsupported("the kernel has no cpu-clock perf event (CONFIG_PERF_EVENTS)")
                 }
+                Some(libc::EINVAL) => unsupported(format!(
+                    "perf_event_open refused {hz} Hz: at most kernel.perf_event_max_sample_rate \
+                     (/proc/sys/kernel/perf_event_max_sample_rate)"
+                )),
                 _ => anyhow!(e).context(format!("perf_event_open(cpu-clock, cpu {cpu})")),
             })?;
             let link = self
@@ -284,8 +300,9 @@ impl<'obj> Profiler<'obj> {
                 .sample
                 .attach_perf_event(fd.as_raw_fd())
                 .context("attaching the sampler to a perf event")?;
+            // The link now owns the descriptor: libbpf closes it on detach.
+            let _ = fd.into_raw_fd();
             self.sample_links.push(link);
-            self._perf_fds.push(fd);
         }
         Ok(())
     }
@@ -305,10 +322,11 @@ impl<'obj> Profiler<'obj> {
     pub fn interval(&mut self) -> Vec<(Op, OpFigures)> {
         let old = (self.epoch & 1) as usize;
         self.epoch = self.epoch.wrapping_add(1);
-        // SAFETY: `bss` points into the skeleton's mmapped .bss, alive as
-        // long as `self`; the BPF side writes it concurrently, so every
-        // access is volatile and of naturally aligned integers.
-        unsafe { ptr::addr_of_mut!((*self.bss).epoch).write_volatile(self.epoch) };
+        // SAFETY: See `take`.
+        unsafe {
+            (*ptr::addr_of_mut!((*self.bss).epoch).cast::<AtomicU32>())
+                .store(self.epoch, Ordering::SeqCst)
+        };
         std::thread::sleep(EPOCH_SETTLE);
         let ops = self.ops.clone();
         ops.into_iter()
@@ -316,37 +334,45 @@ impl<'obj> Profiler<'obj> {
             .collect()
     }
 
-    /// Reads buffer `buf` of operation `op` and zeroes it for reuse.
+    /// Reads buffer `buf` of operation `op` and zeroes it for reuse, each
+    /// counter with one atomic swap: an increment racing with the read is
+    /// either in this interval or left for the next, never lost.
     fn take(&mut self, buf: usize, op: usize) -> OpFigures {
         let mut fig = OpFigures::default();
         let lat = &mut fig.latencies;
-        // SAFETY: See `interval`; indices are within the declared arrays
-        // (`buf` < 2, `op` < NR_OPS, `cpu` < MAX_CPUS, `b` < NR_BUCKETS).
+        // SAFETY: `bss` points into the skeleton's mmapped .bss, alive as
+        // long as `self`; the indices are within the declared arrays
+        // (`buf` < 2, `op` < NR_OPS, `cpu` < MAX_CPUS, `b` < NR_BUCKETS). The
+        // BPF side updates these naturally aligned integers concurrently, so
+        // they are accessed as atomics of the same size.
         unsafe {
             let h = ptr::addr_of_mut!((*self.bss).hist[buf][op]);
-            lat.count = ptr::addr_of!((*h).count).read_volatile();
-            lat.sum_ns = ptr::addr_of!((*h).sum_ns).read_volatile();
+            lat.sum_ns = take_u64(ptr::addr_of_mut!((*h).sum_ns));
             for (b, slot) in lat.buckets.iter_mut().enumerate() {
-                *slot = ptr::addr_of!((*h).buckets[b]).read_volatile();
+                *slot = take_u64(ptr::addr_of_mut!((*h).buckets[b]));
             }
-            h.write_volatile(types::vexfs_op_hist::default());
+            let _ = take_u64(ptr::addr_of_mut!((*h).count));
             for cpu in 0..MAX_CPUS {
                 let x = ptr::addr_of_mut!((*self.bss).extremes[buf][cpu][op]);
-                let e = x.read_volatile();
-                if e.min_ns != 0 {
+                let min_ns = take_u64(ptr::addr_of_mut!((*x).min_ns));
+                if min_ns != 0 {
                     lat.min_ns = if lat.min_ns == 0 {
-                        e.min_ns
+                        min_ns
                     } else {
-                        lat.min_ns.min(e.min_ns)
+                        lat.min_ns.min(min_ns)
                     };
                 }
-                lat.max_ns = lat.max_ns.max(e.max_ns);
-                fig.entry_stack = fig.entry_stack.max(e.entry_stack);
-                fig.max_stack = fig.max_stack.max(e.max_stack);
-                x.write_volatile(types::vexfs_op_extremes::default());
+                lat.max_ns = lat.max_ns.max(take_u64(ptr::addr_of_mut!((*x).max_ns)));
+                fig.entry_stack = fig
+                    .entry_stack
+                    .max(take_u32(ptr::addr_of_mut!((*x).entry_stack)));
+                fig.max_stack = fig
+                    .max_stack
+                    .max(take_u32(ptr::addr_of_mut!((*x).max_stack)));
             }
         }
-        // The count is what the buckets hold (both were read at once).
+        // The count is what the buckets hold (the BPF side's own count is
+        // bumped separately and may straddle the read).
         lat.count = lat.buckets.iter().sum();
         fig
     }
@@ -354,8 +380,27 @@ impl<'obj> Profiler<'obj> {
     /// Events the BPF side could not record (nesting too deep, full maps,
     /// stacks it could not walk).
     pub fn dropped(&self) -> u64 {
-        // SAFETY: See `interval`.
-        unsafe { ptr::addr_of!((*self.bss).dropped).read_volatile() }
+        // SAFETY: See `take`.
+        unsafe { (*ptr::addr_of!((*self.bss).dropped).cast::<AtomicU64>()).load(Ordering::Relaxed) }
+    }
+
+    /// Probe hits the kernel dropped, summed over every attached kprobe and
+    /// kretprobe (`bpf_link_info`): a kretprobe runs out of instances when
+    /// more calls than it has are in flight. Each such operation is in no
+    /// count.
+    pub fn missed(&self) -> u64 {
+        self.entry_links
+            .iter()
+            .chain(&self.exit_links)
+            .filter_map(|link| link.info().ok())
+            .map(|info| match info.info {
+                LinkTypeInfo::PerfEvent(PerfEventLinkInfo {
+                    event_type: PerfEventType::Kprobe { missed, .. },
+                    ..
+                }) => missed,
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Every kernel stack sampled so far, with its counts.
@@ -399,6 +444,26 @@ impl<'obj> Profiler<'obj> {
         }
         Ok(out)
     }
+}
+
+/// Atomically reads and zeroes a counter shared with the BPF side.
+///
+/// # Safety
+///
+/// `p` must be valid, aligned and only ever accessed atomically or by BPF.
+unsafe fn take_u64(p: *mut u64) -> u64 {
+    // SAFETY: Guaranteed by the caller; AtomicU64 has u64's layout.
+    unsafe { (*p.cast::<AtomicU64>()).swap(0, Ordering::Relaxed) }
+}
+
+/// [`take_u64`] for 32-bit fields.
+///
+/// # Safety
+///
+/// As for [`take_u64`].
+unsafe fn take_u32(p: *mut u32) -> u32 {
+    // SAFETY: Guaranteed by the caller; AtomicU32 has u32's layout.
+    unsafe { (*p.cast::<AtomicU32>()).swap(0, Ordering::Relaxed) }
 }
 
 impl Drop for Profiler<'_> {

@@ -32,7 +32,7 @@ impl KernelSymbols {
     }
 
     /// Parses kallsyms text: `ADDR TYPE NAME [MODULE]` per line; keeps text
-    /// symbols (`t`/`T`) with non-zero addresses.
+    /// symbols (`t`/`T`, weak `w`/`W`) with non-zero addresses.
     pub fn parse(text: &str) -> KernelSymbols {
         let mut syms: Vec<(u64, String, Option<String>)> = text
             .lines()
@@ -44,7 +44,9 @@ impl KernelSymbols {
                 let module = f
                     .next()
                     .map(|m| m.trim_matches(|c| c == '[' || c == ']').to_owned());
-                (addr != 0 && (kind == "t" || kind == "T")).then(|| (addr, name.to_owned(), module))
+                // Text symbols, weak ones (`W`/`w`) included.
+                let text = matches!(kind, "t" | "T" | "w" | "W");
+                (addr != 0 && text).then(|| (addr, name.to_owned(), module))
             })
             .collect();
         syms.sort_by_key(|s| s.0);
@@ -81,6 +83,11 @@ impl KernelSymbols {
             let _ = write!(out, " [{m}]");
         }
         out
+    }
+
+    /// Address of the function named `name`, if the kernel has one.
+    pub fn address_of(&self, name: &str) -> Option<u64> {
+        self.syms.iter().find(|s| s.1 == name).map(|s| s.0)
     }
 
     /// Whether the running kernel has a function named `name`.
@@ -133,6 +140,7 @@ ffffffffc0002000 T vexfs_ioctl_search\t[vexfs]
         );
         assert_eq!(s.name_of(0x10), "0x10");
         assert!(s.contains("vexfs_ioctl_search"));
+        assert_eq!(s.address_of("do_syscall_64"), Some(0xffffffff81000100));
         let mut bounded = KernelSymbols::parse(KALLSYMS);
         bounded.modules = parse_modules("vexfs 12288 0 - Live 0xffffffffc0000000 (O)\n");
         assert_eq!(
