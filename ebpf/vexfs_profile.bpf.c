@@ -132,23 +132,31 @@ static __always_inline struct vexfs_task *task_ops(__u64 flags)
 }
 
 /*
- * Drops the frames a task has left without their return probe firing: on
- * the stack (which grows down) an operation in progress has its entry
- * stack pointer above `sp`; a frame at or below it has returned.
+ * Pops the frames whose entry stack pointer lies below `bound` and returns
+ * how many. The stack grows down, so an operation still in progress has its
+ * entry stack pointer above the current one; a frame below it has returned,
+ * seen or not (the kernel drops returns when a kretprobe runs out of
+ * instances).
  */
-static __always_inline void drop_dead(struct vexfs_task *t, __u64 sp)
+static __always_inline __u32 pop_below(struct vexfs_task *t, __u64 bound)
 {
+	__u32 popped = 0;
+
 	for (int i = 0; i < VEXFS_MAX_NEST; i++) {
 		__u32 top = t->depth - 1;
 
 		/* (Also stops at depth 0, where `top` wraps.) */
 		if (top >= VEXFS_MAX_NEST)
 			break;
+		/* Keep the mask the compiler would drop after the check above:
+		 * the verifier needs it to bound the index. */
 		barrier_var(top);
-		if (t->frames[top & (VEXFS_MAX_NEST - 1)].entry_sp > sp)
+		if (t->frames[top & (VEXFS_MAX_NEST - 1)].entry_sp >= bound)
 			break;
 		t->depth = top;
+		popped++;
 	}
+	return popped;
 }
 
 /*
@@ -174,7 +182,8 @@ static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, bool nested,
 			__sync_fetch_and_add(&dropped, 1);
 		return 0;
 	}
-	drop_dead(t, sp);
+	/* Frames at or below this entry's stack pointer have returned. */
+	pop_below(t, sp + 1);
 	d = t->depth;
 	if (nested && filter_dev && !d)
 		return 0;
@@ -184,9 +193,7 @@ static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, bool nested,
 	}
 	used = stack_used(sp);
 	deepen(t, used);
-	/* Keep the mask the compiler would drop after the check above: the
-	 * verifier needs it to bound the index. */
-	barrier_var(d);
+	barrier_var(d);	/* see pop_below() */
 	f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
 	f->op = op;
 	f->entry_sp = sp;
@@ -201,7 +208,6 @@ static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, bool nested,
 
 static __always_inline int op_exit(struct pt_regs *ctx, __u32 op)
 {
-	/* Past the return address: the returning frame's entry_sp is below. */
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 now = bpf_ktime_get_ns();
 	struct vexfs_op_extremes *x;
@@ -212,39 +218,27 @@ static __always_inline int op_exit(struct pt_regs *ctx, __u32 op)
 	__u64 lat;
 
 	t = task_ops(0);
-	if (!t || !t->depth)
+	if (!t)
 		return 0;
-	/* Frames nested in the returning one whose returns were missed. */
-	for (int i = 0; i < VEXFS_MAX_NEST - 1; i++) {
-		__u32 below = t->depth - 2;
-
-		/* (Also stops at depth 0 and 1, where `below` wraps.) */
-		if (below >= VEXFS_MAX_NEST - 1)
-			break;
-		barrier_var(below);
-		if (t->frames[below & (VEXFS_MAX_NEST - 1)].entry_sp >= sp)
-			break;
-		t->depth = below + 1;
-	}
-	d = t->depth - 1;
+	/* `sp` is just past the return address: the returning frame and any
+	 * nested ones whose returns were missed lie below it. The outermost of
+	 * them, left on top of the popped ones, is the returning operation; if
+	 * nothing was popped its entry was not seen (attached mid-operation). */
+	if (!pop_below(t, sp))
+		return 0;
+	d = t->depth;
 	if (d >= VEXFS_MAX_NEST)
 		return 0;
-	barrier_var(d);
+	barrier_var(d);	/* see pop_below() */
 	f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
-	/* A return whose entry was not seen (attached mid-operation) belongs
-	 * to no frame: the top frame is an enclosing one, still running. */
-	if (f->entry_sp >= sp || f->op != op)
+	if (f->op != op)
 		return 0;
-	t->depth = d;
 	lat = now - f->start_ns;
 	if (!lat)
 		lat = 1;
-	if (op >= VEXFS_NR_OPS)
-		return 0;
 
 	buf = *(volatile __u32 *)&epoch & 1;
 	h = &hist[buf][op];
-	__sync_fetch_and_add(&h->count, 1);
 	__sync_fetch_and_add(&h->sum_ns, lat);
 	__sync_fetch_and_add(&h->buckets[bucket_of(lat)], 1);
 

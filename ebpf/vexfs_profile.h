@@ -42,9 +42,9 @@ enum vexfs_op {
 /* Frames kept per sampled kernel stack (PERF_MAX_STACK_DEPTH). */
 #define VEXFS_STACK_DEPTH 127
 
-/* Counts and histogram of one operation class in one interval buffer. */
+/* Histogram of one operation class in one interval buffer (its count is
+ * the sum of the buckets). */
 struct vexfs_op_hist {
-	__u64 count;
 	__u64 sum_ns;
 	__u64 buckets[VEXFS_NR_BUCKETS];
 };

@@ -13,9 +13,7 @@ use clap::Args;
 use serde::Serialize;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
-use vexfs_profiler::{
-    fold, write_folded, write_svg, KernelSymbols, Op, OpFigures, Options, Profiler,
-};
+use vexfs_profiler::{fold, write_folded, write_svg, Op, OpFigures, Options, Profiler};
 
 /// Arguments of `vexctl profile`.
 #[derive(Args)]
@@ -213,17 +211,6 @@ fn report(
     }
 }
 
-fn emit(json: bool, r: &IntervalReport) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{}", serde_json::to_string(r)?)?;
-    } else {
-        writeln!(out, "{}\n", r.table())?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
 /// Creates (truncates) an output file, if one was asked for.
 fn create_output<'a>(
     path: Option<&'a Path>,
@@ -262,31 +249,13 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             args.duration
         );
     }
-    let mut ops = args.ops.clone().unwrap_or_else(|| Op::all().collect());
-    ops.sort();
-    ops.dedup();
-    let has = |name: &str| ops.iter().any(|o| o.name() == name);
-    if args.mount.is_some() && has("simd") && !(has("search") || has("insert")) {
-        bail!(
-            "--mount with simd needs search or insert too: SIMD batches belong to the mount of \
-             the search or insert they run in"
-        );
-    }
     let sampling = args.flamegraph.is_some() || args.folded.is_some();
     let options = Options {
-        ops,
+        ops: args.ops.clone().unwrap_or_else(|| Op::all().collect()),
         pid: args.pid,
         mount: args.mount.clone(),
         sample_hz: sampling.then_some(args.frequency),
     };
-    // Resolve symbols before attaching: an unreadable kallsyms is a clear
-    // error now rather than an unusable flame graph later.
-    let symbols = if sampling {
-        Some(KernelSymbols::load().context("reading /proc/kallsyms")?)
-    } else {
-        None
-    };
-
     if let Some(pid) = args.pid {
         check_process(pid)?;
     }
@@ -319,6 +288,8 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         args.interval,
     );
 
+    // A blank line after each table separates the intervals.
+    let emit = |r: &IntervalReport| crate::print(args.json, r, |r| format!("{}\n", r.table()));
     let start = Instant::now();
     let end = start
         .checked_add(args.duration)
@@ -342,23 +313,23 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             total.merge(fig);
         }
         let secs = (now - last).as_secs_f64();
-        emit(
-            args.json,
-            &report("interval", index, (now - start).as_secs_f64(), secs, &figs),
-        )?;
+        emit(&report(
+            "interval",
+            index,
+            (now - start).as_secs_f64(),
+            secs,
+            &figs,
+        ))?;
         last = now;
         if now >= end || stop.load(Ordering::SeqCst) {
             break;
         }
     }
     let elapsed = (last - start).as_secs_f64();
-    emit(
-        args.json,
-        &report("total", index, elapsed, elapsed, &totals),
-    )?;
+    emit(&report("total", index, elapsed, elapsed, &totals))?;
 
-    if let Some(symbols) = &symbols {
-        let folded = fold(&profiler.samples()?, symbols);
+    if sampling {
+        let folded = fold(&profiler.samples()?, profiler.symbols());
         if let Some((path, w)) = folded_out.as_mut() {
             write_folded(&folded, w)
                 .and_then(|()| w.flush())

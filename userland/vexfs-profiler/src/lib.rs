@@ -13,7 +13,6 @@ mod ops;
 mod perf;
 mod symbols;
 
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -43,7 +42,6 @@ use bpf::{types, VexfsProfileSkel, VexfsProfileSkelBuilder};
 pub const THREAD_SIZE: u64 = 16384;
 /// CPU slots of the per-CPU extremes (`VEXFS_MAX_CPUS`).
 const MAX_CPUS: usize = 64;
-const STACK_DEPTH: usize = 127;
 /// Time given to probes that read the old epoch to finish before their
 /// buffer is read (they run with preemption off, for microseconds).
 const EPOCH_SETTLE: Duration = Duration::from_millis(5);
@@ -178,6 +176,7 @@ pub struct Profiler<'obj> {
     bss: *mut types::bss,
     epoch: u32,
     ops: Vec<Op>,
+    symbols: KernelSymbols,
 }
 
 impl<'obj> Profiler<'obj> {
@@ -191,8 +190,25 @@ impl<'obj> Profiler<'obj> {
                 "the vexfs module is not loaded: insmod vexfs.ko (or mount -t vexfs) first",
             ));
         }
+        let mut ops = options.ops.clone();
+        ops.sort();
+        ops.dedup();
+        let has = |name: &str| ops.iter().any(|o| o.name() == name);
+        if options.mount.is_some() && has("simd") && !(has("search") || has("insert")) {
+            bail!(
+                "--mount with simd needs search or insert too: SIMD batches belong to the mount \
+                 of the search or insert they run in"
+            );
+        }
         let filter_dev = options.mount.as_deref().map(vexfs_dev).transpose()?;
         let symbols = KernelSymbols::load().context("reading /proc/kallsyms")?;
+        if let Some(op) = ops.iter().find(|op| !symbols.contains(op.probe_symbol())) {
+            return Err(unsupported(format!(
+                "probe point {} is not in /proc/kallsyms: is this vexfs.ko older than the \
+                 profiler?",
+                op.probe_symbol()
+            )));
+        }
 
         let mut open = VexfsProfileSkelBuilder::default()
             .open(storage)
@@ -235,27 +251,22 @@ impl<'obj> Profiler<'obj> {
             skel,
             bss,
             epoch: 0,
-            ops: options.ops.clone(),
+            ops,
+            symbols,
         };
-        profiler.attach_probes(&symbols)?;
+        profiler.attach_probes()?;
         if let Some(hz) = options.sample_hz {
             profiler.attach_sampler(hz)?;
         }
         Ok(profiler)
     }
 
-    fn attach_probes(&mut self, symbols: &KernelSymbols) -> Result<()> {
+    fn attach_probes(&mut self) -> Result<()> {
         // Return probes before entry probes: a return without its entry is
         // ignored, an entry without its return would leave a stale frame.
         for (retprobe, prefix) in [(true, "exit_"), (false, "enter_")] {
             for &op in &self.ops {
                 let symbol = op.probe_symbol();
-                if !symbols.contains(symbol) {
-                    return Err(unsupported(format!(
-                        "probe point {symbol} is not in /proc/kallsyms: is this vexfs.ko \
-                         older than the profiler?"
-                    )));
-                }
                 let name = format!("{prefix}{}", op.name());
                 let prog = self
                     .skel
@@ -312,9 +323,14 @@ impl<'obj> Profiler<'obj> {
         self.entry_links.len() + self.exit_links.len() + self.sample_links.len()
     }
 
-    /// The operation classes being profiled.
+    /// The operation classes being profiled, in index order, each once.
     pub fn ops(&self) -> &[Op] {
         &self.ops
+    }
+
+    /// The running kernel's symbols, read when the profiler started.
+    pub fn symbols(&self) -> &KernelSymbols {
+        &self.symbols
     }
 
     /// Everything recorded since the previous call (or the start), per
@@ -328,16 +344,16 @@ impl<'obj> Profiler<'obj> {
                 .store(self.epoch, Ordering::SeqCst)
         };
         std::thread::sleep(EPOCH_SETTLE);
-        let ops = self.ops.clone();
-        ops.into_iter()
-            .map(|op| (op, self.take(old, op.index())))
+        self.ops
+            .iter()
+            .map(|&op| (op, self.take(old, op.index())))
             .collect()
     }
 
     /// Reads buffer `buf` of operation `op` and zeroes it for reuse, each
     /// counter with one atomic swap: an increment racing with the read is
     /// either in this interval or left for the next, never lost.
-    fn take(&mut self, buf: usize, op: usize) -> OpFigures {
+    fn take(&self, buf: usize, op: usize) -> OpFigures {
         let mut fig = OpFigures::default();
         let lat = &mut fig.latencies;
         // SAFETY: `bss` points into the skeleton's mmapped .bss, alive as
@@ -351,7 +367,6 @@ impl<'obj> Profiler<'obj> {
             for (b, slot) in lat.buckets.iter_mut().enumerate() {
                 *slot = take_u64(ptr::addr_of_mut!((*h).buckets[b]));
             }
-            let _ = take_u64(ptr::addr_of_mut!((*h).count));
             for cpu in 0..MAX_CPUS {
                 let x = ptr::addr_of_mut!((*self.bss).extremes[buf][cpu][op]);
                 let min_ns = take_u64(ptr::addr_of_mut!((*x).min_ns));
@@ -371,8 +386,6 @@ impl<'obj> Profiler<'obj> {
                     .max(take_u32(ptr::addr_of_mut!((*x).max_stack)));
             }
         }
-        // The count is what the buckets hold (the BPF side's own count is
-        // bumped separately and may straddle the read).
         lat.count = lat.buckets.iter().sum();
         fig
     }
@@ -407,35 +420,28 @@ impl<'obj> Profiler<'obj> {
     pub fn samples(&self) -> Result<Vec<StackSample>> {
         let counts = &self.skel.maps.samples;
         let stacks = &self.skel.maps.stacks;
-        let mut by_key = BTreeMap::new();
+        let mut out = Vec::new();
         for key in counts.keys() {
-            let Some(value) = counts.lookup(&key, MapFlags::ANY)? else {
-                continue;
-            };
-            let (Ok(k), Ok(v)) = (
+            let (Some(value), Ok(k)) = (
+                counts.lookup(&key, MapFlags::ANY)?,
                 <[u8; 8]>::try_from(&key[..]),
-                <[u8; 8]>::try_from(&value[..]),
             ) else {
                 continue;
             };
+            // `struct vexfs_sample_key`: the op, then the stack id.
             let op = u32::from_ne_bytes([k[0], k[1], k[2], k[3]]);
-            let stack_id = i32::from_ne_bytes([k[4], k[5], k[6], k[7]]);
-            *by_key.entry((op, stack_id)).or_insert(0) += u64::from_ne_bytes(v);
-        }
-        let mut out = Vec::new();
-        for ((op, stack_id), count) in by_key {
             let Some(op) = Op::from_index(op as usize) else {
                 continue;
             };
-            let Some(raw) = stacks.lookup(&stack_id.to_ne_bytes(), MapFlags::ANY)? else {
+            let Some(raw) = stacks.lookup(&k[4..], MapFlags::ANY)? else {
                 continue;
             };
-            let kernel_ips: Vec<u64> = raw
+            let kernel_ips = raw
                 .chunks_exact(8)
-                .take(STACK_DEPTH)
                 .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
                 .take_while(|&ip| ip != 0)
                 .collect();
+            let count = value.try_into().map(u64::from_ne_bytes).unwrap_or(0);
             out.push(StackSample {
                 op,
                 kernel_ips,
