@@ -10,22 +10,19 @@ the figure is the median ratio over the rounds (throughput loss, goal under
 3 %). Under TCG the CPU is emulated: read the ratios, not the rates.
 Prints a table, writes bench-results/profile_overhead.json."""
 
-import fcntl
 import json
 import os
 import shutil
-import signal
 import statistics
-import struct
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
-from vectors import IOC_INSERT, IOC_SEARCH  # noqa: E402
+from harness import Background  # noqa: E402
+from profiler import FastSearch, make_collection  # noqa: E402
 
 ROOT = os.environ["VEXFS_ROOT"]
 MNT = "/mnt/vexprofbench"
@@ -56,17 +53,8 @@ class Workload:
     """The two phases, each a fixed number of operations."""
 
     def __init__(self):
-        sh("vexctl", "create", f"{MNT}/c", "--dim", str(DIM), "--metric", "l2")
-        rng = np.random.default_rng(11)
-        self.dir = os.open(f"{MNT}/c", os.O_RDONLY | os.O_DIRECTORY)
-        ids = np.arange(ROWS, dtype=np.uint64)
-        vecs = rng.normal(size=(ROWS, DIM)).astype(np.float32)
-        fcntl.ioctl(self.dir, IOC_INSERT, struct.pack("<IIQQ", ROWS, DIM, ids.ctypes.data, vecs.ctypes.data))
-        self.q = rng.normal(size=(1, DIM)).astype(np.float32)
-        self.hits = np.zeros(K * 2, dtype=np.uint64)
-        self.counts = np.zeros(1, dtype=np.uint32)
-        self.req = struct.pack("<IIIIQQQ", 1, K, DIM, 0, self.q.ctypes.data, self.hits.ctypes.data,
-                               self.counts.ctypes.data)
+        make_collection(f"{MNT}/c", DIM, ROWS, seed=11)
+        self.searcher = FastSearch(f"{MNT}/c", np.random.default_rng(12).normal(size=(1, DIM)), K)
         self.fd = os.open(f"{MNT}/data", os.O_RDWR | os.O_CREAT, 0o644)
         os.write(self.fd, b"\0" * FILE_BYTES)
         self.buf = os.urandom(CHUNK)
@@ -74,7 +62,7 @@ class Workload:
 
     def search(self, n):
         for _ in range(n):
-            fcntl.ioctl(self.dir, IOC_SEARCH, self.req)
+            self.searcher()
         return n
 
     def file(self, n):
@@ -110,57 +98,18 @@ class Workload:
                 "read": BLOCKS * self.n["file"]}
 
     def close(self):
-        os.close(self.dir)
+        self.searcher.close()
         os.close(self.fd)
 
 
 # ------------------------------------------------------------------ tracers
 
-class Tracer:
-    """A tracer process; ready once `ready` appears in its output."""
-
-    def __init__(self, argv, ready):
-        self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.out, self.err = [], []
-        self.ready = threading.Event()
-        self.threads = [threading.Thread(target=self._read, args=(s, into, ready), daemon=True)
-                        for s, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
-        for th in self.threads:
-            th.start()
-
-    def _read(self, stream, into, ready):
-        for line in stream:
-            into.append(line.rstrip("\n"))
-            if ready in line:
-                self.ready.set()
-
-    def wait_ready(self, timeout=180):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.ready.wait(0.1):
-                # Still running a moment later: the probes are in place.
-                time.sleep(0.5)
-                return self.proc.poll() is None
-            if self.proc.poll() is not None:
-                return False
+def tracer_ready(tr, timeout=180):
+    """Ready, and still running a moment later: the probes are in place."""
+    if not tr.wait_ready(timeout):
         return False
-
-    def stop(self, timeout=120):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        for th in self.threads:
-            th.join(10)
-        return rc
-
-    def why(self):
-        return " ".join((self.err + self.out)[-4:]).strip()[:300] or f"exit status {self.proc.poll()}"
+    time.sleep(0.5)
+    return tr.proc.poll() is None
 
 
 def bpftrace_program():
@@ -195,13 +144,13 @@ def conditions():
         return conds, f"{BPFTRACE} not found (Debian package bpftrace is not installed)"
     # BEGIN runs once every probe is attached; -B line: no pipe buffering.
     argv = [BPFTRACE, "-B", "line", "-e", bpftrace_program()]
-    tr = Tracer(argv, BPFTRACE_READY)
-    ok = tr.wait_ready(120)
+    tr = Background(argv, BPFTRACE_READY)
+    ok = tracer_ready(tr, 120)
     if ok:  # one probed operation, so that a histogram is printed on exit
         with open(f"{MNT}/bpftrace-check", "wb") as f:
             f.write(b"x")
         os.unlink(f"{MNT}/bpftrace-check")
-    rc = tr.stop()
+    rc = tr.stop(timeout=120)
     if not ok:
         return conds, f"{BPFTRACE} did not attach to the vexfs functions: {tr.why()}"
     if not any("@lat_" in l for l in tr.out):
@@ -245,15 +194,15 @@ def main():
                 continue
             tr = None
             if argv:
-                tr = Tracer(argv, ready)
-                if not tr.wait_ready():
+                tr = Background(argv, ready)
+                if not tracer_ready(tr):
                     failures[name] = tr.why()
-                    tr.stop()
+                    tr.stop(timeout=120)
                     continue
             for p in phases:
                 rates[name][p].append(w.run(p))
             if tr:
-                rc = tr.stop()
+                rc = tr.stop(timeout=120)
                 if rc != 0:
                     failures[name] = f"exit status {rc}: {tr.why()}"
                 if name.startswith("vexctl"):

@@ -10,8 +10,10 @@ import errno
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -121,3 +123,76 @@ def vexctl_json(*args):
     if r.returncode != 0:
         raise RuntimeError(f"vexctl {' '.join(args)} failed: {r.stderr.strip()}")
     return json.loads(r.stdout)
+
+
+class Background:
+    """A command running in the background (a tracer, a profiler), its
+    stdout and stderr collected line by line by threads; it is ready once a
+    line starts with `marker`."""
+
+    def __init__(self, argv, marker):
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        self.out, self.err = [], []
+        self.marker = marker
+        self.ready = threading.Event()
+        self.t_start = time.monotonic()
+        self.t_ready = self.t_end = None
+        self.rc = None
+        self.threads = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
+                        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for th in self.threads:
+            th.start()
+
+    def _read(self, stream, into):
+        for line in stream:
+            line = line.rstrip("\n")
+            into.append(line)
+            if line.startswith(self.marker) and not self.ready.is_set():
+                self.t_ready = time.monotonic()
+                self.ready.set()
+        stream.close()
+
+    def wait_ready(self, timeout=180):
+        """True once the marker line came; False if it exited or timed out."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.ready.wait(0.1):
+                return True
+            if self.proc.poll() is not None:
+                self.ready.wait(0.5)  # the reader may still hold the line
+                return self.ready.is_set()
+        return False
+
+    def wait(self, timeout):
+        """Waits for the exit (SIGKILL after `timeout`); returns the status
+        (None if it had to be killed)."""
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.rc = None
+        self.t_end = time.monotonic()
+        for th in self.threads:
+            th.join(10)
+        return self.rc
+
+    def stop(self, sig=signal.SIGINT, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.wait(10)
+
+    def stderr(self):
+        return "\n".join(self.err)
+
+    def why(self):
+        """Its last output lines, for a failure message."""
+        return " ".join((self.err + self.out)[-4:]).strip()[:300] or f"exit status {self.proc.poll()}"

@@ -16,14 +16,13 @@ import os
 import re
 import signal
 import struct
-import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from harness import run, sh
+from harness import Background, run, sh
 from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH
 
 # Operations in the profiler's default order, and the probe function of each.
@@ -50,70 +49,14 @@ MP = multiprocessing.get_context("fork")
 
 # ---------------------------------------------------------------- profiler
 
-class Profiler:
-    """One `vexctl profile` process, its stdout and stderr read by threads."""
+class Profiler(Background):
+    """One `vexctl profile` process; ready once it says it attached."""
 
     def __init__(self, *args):
-        self.argv = ["vexctl", "profile", *args]
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.pid = self.proc.pid
-        self.out, self.err = [], []
-        self.attached = threading.Event()
-        self.t_start = time.monotonic()
-        self.t_attached = self.t_end = None
-        self.rc = None
-        self.threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
-                        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
-        for th in self.threads:
-            th.start()
-
-    def _read(self, stream, into):
-        for line in stream:
-            line = line.rstrip("\n")
-            into.append(line)
-            if into is self.err and line.startswith("vexctl profile: attached"):
-                self.t_attached = time.monotonic()
-                self.attached.set()
-        stream.close()
+        super().__init__(["vexctl", "profile", *args], "vexctl profile: attached")
 
     def wait_attached(self, timeout=ATTACH_TIMEOUT):
-        """True once the `attached` line came; False if it exited or timed out."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.attached.wait(0.1):
-                return True
-            if self.proc.poll() is not None:
-                self.attached.wait(0.5)  # the reader may still hold the line
-                return self.attached.is_set()
-        return False
-
-    def wait(self, timeout):
-        """Waits for the exit (SIGKILL after `timeout`); returns the status
-        (None if it had to be killed)."""
-        try:
-            self.rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            self.rc = None
-        self.t_end = time.monotonic()
-        for th in self.threads:
-            th.join(10)
-        return self.rc
-
-    def stop(self, sig=signal.SIGINT, timeout=60):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.wait(timeout)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.wait(10)
-
-    def stderr(self):
-        return "\n".join(self.err)
+        return self.wait_ready(timeout)
 
     def records(self):
         """(intervals, total, lines that are not JSON objects)."""
@@ -622,12 +565,12 @@ def run_counts(t, label, end_by):
         res = w.result()
         if end_by == "duration":
             t.check(f"{label}: the workload ended before the profiler's {duration} s",
-                    res["t_end"] < p.t_attached + duration - 0.5,
-                    f"workload took {res['elapsed']:.1f} s, ended {res['t_end'] - p.t_attached:.1f} s after attach")
+                    res["t_end"] < p.t_ready + duration - 0.5,
+                    f"workload took {res['elapsed']:.1f} s, ended {res['t_end'] - p.t_ready:.1f} s after attach")
             p.wait(duration + 60)
             t.check(f"{label}: ends by itself after about {duration} s",
-                    p.rc is not None and duration - 0.5 <= p.t_end - p.t_attached <= duration + 15,
-                    f"{p.t_end - p.t_attached:.1f} s after attach")
+                    p.rc is not None and duration - 0.5 <= p.t_end - p.t_ready <= duration + 15,
+                    f"{p.t_end - p.t_ready:.1f} s after attach")
         else:
             time.sleep(0.3)
             p.stop(signal.SIGINT)
