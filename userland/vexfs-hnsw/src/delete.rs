@@ -13,8 +13,8 @@
 //! to a live node of the highest level if it was deleted.
 
 use super::graph::{Graph, DELETED, FREE, LIVE, NONE};
-use super::insert::select;
-use super::search::run_batch;
+use super::insert::{select, Work};
+use super::search::{run_batch, SearchScratch};
 use super::vec::{Alloc, FVec};
 use super::{Distances, Error, Hnsw, Target};
 
@@ -34,6 +34,9 @@ impl<A: Alloc> Hnsw<A> {
         }
         g.live -= 1;
         g.deleted += 1;
+        // A repair in progress restarts: lists it already rebuilt may
+        // point at this new tombstone.
+        self.cursor = RepairCursor::START;
         if g.live == 0 {
             // Nothing to reconnect.
             purge(g);
@@ -52,81 +55,93 @@ impl<A: Alloc> Hnsw<A> {
 
     /// Reconnects the neighbours of deleted nodes and purges the
     /// tombstones; afterwards their slots are free (the caller may reuse
-    /// or compact the rows). Costs one pass over all lists plus, per
-    /// affected list, one distance batch per candidate chunk and one per
-    /// heuristic step. On `Err(OutOfMemory)` (only possible before any
-    /// change) the index is unchanged.
+    /// or compact the rows). A loop over [`repair_step`](Self::repair_step)
+    /// without a budget limit. On `Err(OutOfMemory)` the index is
+    /// consistent (searches and every operation work; some lists may be
+    /// rebuilt already) and a later call continues where this one stopped.
     pub fn repair<D: Distances>(&mut self, d: &mut D) -> Result<(), Error> {
+        while !self.repair_step(d, usize::MAX)? {}
+        Ok(())
+    }
+
+    /// One step of an incremental [`repair`](Self::repair): rebuilds at
+    /// most about `budget` lists (one unit each; scanning 64 nodes whose
+    /// lists need nothing also counts one unit), then returns. Returns
+    /// `Ok(true)` once the repair is complete: tombstones purged, their
+    /// slots free, the entry point live (also at once when there is
+    /// nothing to repair), `Ok(false)` if more steps are needed.
+    ///
+    /// Between two steps the index is consistent: searches (`&self`) may
+    /// run, and see tombstones as before (walked through, never
+    /// returned). The caller must not call [`insert`](Self::insert) or
+    /// [`delete`](Self::delete) between the steps of one repair; if it
+    /// does anyway, the next step restarts the repair from the beginning
+    /// (lists already rebuilt are still valid, only the work is redone).
+    /// [`move_slot`](Self::move_slot) does not change the graph and may be
+    /// called between steps. The last step (scan done) purges the
+    /// tombstones and compacts the upper-level lists: O(nodes), no
+    /// distance.
+    ///
+    /// Each step reserves all it needs before changing anything; on
+    /// `Err(OutOfMemory)` nothing was changed by this step and the index
+    /// is consistent; calling again continues the same repair.
+    pub fn repair_step<D: Distances>(&mut self, d: &mut D, budget: usize) -> Result<bool, Error> {
         let Self {
-            g, scratch, work, ..
+            g,
+            scratch,
+            work,
+            cursor,
+            ..
         } = self;
         if g.deleted == 0 {
-            return Ok(());
+            *cursor = RepairCursor::START;
+            return Ok(true);
         }
         let m0 = g.m0;
         let maxc = m0 + m0 * m0;
         work.reserve(m0, maxc, 0)?;
+        // (Emptied first: `prepare` reserves beyond the current length.)
+        scratch.ids.clear();
+        scratch.slots.clear();
+        scratch.keys.clear();
         scratch.prepare(g.nodes(), maxc, 0)?;
         g.free_nodes.try_reserve(g.deleted)?;
 
-        for lc in 0..=g.max_level {
-            for node in 0..g.nodes() as u32 {
+        let budget = budget.max(1);
+        let (mut units, mut scanned) = (0usize, 0usize);
+        while cursor.level <= g.max_level {
+            let lc = cursor.level;
+            while (cursor.node as usize) < g.nodes() {
+                if units >= budget {
+                    return Ok(false);
+                }
+                let node = cursor.node;
+                cursor.node += 1;
+                scanned += 1;
+                if scanned >= 64 {
+                    scanned = 0;
+                    units += 1;
+                }
                 if !g.is_live(node) || g.level(node) < lc {
                     continue;
                 }
-                let list = g.neighbours(node, lc);
-                if !list.iter().any(|&x| g.state(x) == DELETED) {
+                if !g
+                    .neighbours(node, lc)
+                    .iter()
+                    .any(|&x| g.state(x) == DELETED)
+                {
                     continue;
                 }
-                scratch.new_generation();
-                scratch.visit(node);
-                scratch.ids.clear();
-                for &x in list {
-                    let state = g.state(x);
-                    if state == LIVE && scratch.visit(x) {
-                        let _ = scratch.ids.push_within_capacity(x);
-                    } else if state == DELETED {
-                        for &y in g.neighbours(x, lc) {
-                            if g.is_live(y) && scratch.visit(y) {
-                                let _ = scratch.ids.push_within_capacity(y);
-                            }
-                        }
-                    }
-                }
-                let n = scratch.ids.len();
-                scratch.slots.clear();
-                for &id in scratch.ids.iter() {
-                    let _ = scratch.slots.push_within_capacity(g.slot(id));
-                }
-                scratch.keys.clear();
-                for _ in 0..n {
-                    let _ = scratch.keys.push_within_capacity(u32::MAX);
-                }
-                let from = Target::Slot(g.slot(node));
-                for (s, k) in scratch.slots.chunks(m0).zip(scratch.keys.chunks_mut(m0)) {
-                    run_batch(d, &mut scratch.batches, from, s, k);
-                }
-                work.cands.clear();
-                for (&k, &id) in scratch.keys.iter().zip(scratch.ids.iter()) {
-                    let _ = work.cands.push_within_capacity((k, id));
-                }
-                work.cands.sort_unstable();
-                select(
-                    g,
-                    d,
-                    &mut scratch.batches,
-                    &work.cands,
-                    g.cap(lc),
-                    &mut work.out,
-                    &mut work.pslots,
-                    &mut work.pkeys,
-                );
-                g.set_neighbours(node, lc, &work.out);
+                rebuild(g, scratch, work, d, node, lc);
+                units += 1;
             }
+            cursor.level += 1;
+            cursor.node = 0;
         }
         purge(g);
         compact_upper(g);
-        Ok(())
+        *cursor = RepairCursor::START;
+        Ok(true)
     }
 
     /// Tells the index that the vector of `from` (live or deleted) now
@@ -159,9 +174,81 @@ impl<A: Alloc> Hnsw<A> {
         if let Some(x) = g.node_slot.get_mut(node as usize) {
             *x = to;
         }
+        g.identity = false;
         trim_slots(g);
         Ok(())
     }
+}
+
+/// Where an incremental repair stands: the next list to look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RepairCursor {
+    pub(crate) level: usize,
+    pub(crate) node: u32,
+}
+
+impl RepairCursor {
+    /// The beginning (also: no repair in progress).
+    pub(crate) const START: Self = Self { level: 0, node: 0 };
+}
+
+/// Rebuilds the list of the live `node` on `lc` from its live neighbours
+/// and the live neighbours of its deleted ones, with the heuristic.
+/// Allocates nothing after `work.reserve(m0, m0 + m0 * m0, _)` and
+/// `scratch.prepare(nodes, m0 + m0 * m0, _)`.
+fn rebuild<A: Alloc, D: Distances>(
+    g: &mut Graph<A>,
+    scratch: &mut SearchScratch<A>,
+    work: &mut Work<A>,
+    d: &mut D,
+    node: u32,
+    lc: usize,
+) {
+    let m0 = g.m0;
+    scratch.new_generation();
+    scratch.visit(node);
+    scratch.ids.clear();
+    for &x in g.neighbours(node, lc) {
+        let state = g.state(x);
+        if state == LIVE && scratch.visit(x) {
+            let _ = scratch.ids.push_within_capacity(x);
+        } else if state == DELETED {
+            for &y in g.neighbours(x, lc) {
+                if g.is_live(y) && scratch.visit(y) {
+                    let _ = scratch.ids.push_within_capacity(y);
+                }
+            }
+        }
+    }
+    let n = scratch.ids.len();
+    scratch.slots.clear();
+    for &id in scratch.ids.iter() {
+        let _ = scratch.slots.push_within_capacity(g.slot(id));
+    }
+    scratch.keys.clear();
+    for _ in 0..n {
+        let _ = scratch.keys.push_within_capacity(u32::MAX);
+    }
+    let from = Target::Slot(g.slot(node));
+    for (s, k) in scratch.slots.chunks(m0).zip(scratch.keys.chunks_mut(m0)) {
+        run_batch(d, &mut scratch.batches, from, s, k);
+    }
+    work.cands.clear();
+    for (&k, &id) in scratch.keys.iter().zip(scratch.ids.iter()) {
+        let _ = work.cands.push_within_capacity((k, id));
+    }
+    work.cands.sort_unstable();
+    select(
+        g,
+        d,
+        &mut scratch.batches,
+        &work.cands,
+        g.cap(lc),
+        &mut work.out,
+        &mut work.pslots,
+        &mut work.pkeys,
+    );
+    g.set_neighbours(node, lc, &work.out);
 }
 
 /// Drops trailing free slots.
@@ -223,6 +310,7 @@ fn purge<A: Alloc>(g: &mut Graph<A>) {
         g.node_level.clear();
         g.node_state.clear();
         g.node_slot.clear();
+        g.identity = true;
         g.free_nodes.clear();
     }
 }

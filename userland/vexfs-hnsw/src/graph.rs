@@ -41,6 +41,10 @@ pub(crate) struct Graph<A: Alloc> {
     pub(crate) max_level: usize,
     pub(crate) live: usize,
     pub(crate) deleted: usize,
+    /// True while every node in use has its own id as slot (nodes were
+    /// added in slot order and never moved): searches then skip the
+    /// node -> slot lookup, one random memory access per distance.
+    pub(crate) identity: bool,
 }
 
 impl<A: Alloc> Graph<A> {
@@ -60,6 +64,7 @@ impl<A: Alloc> Graph<A> {
             max_level: 0,
             live: 0,
             deleted: 0,
+            identity: true,
         }
     }
 
@@ -125,6 +130,33 @@ impl<A: Alloc> Graph<A> {
         arr.get(start + 1..start + 1 + n).unwrap_or(&[])
     }
 
+    /// Hints the CPU to fetch the list of `node` on `level` (the lines of
+    /// its first 48 words: a whole level-0 list for M up to 23).
+    #[inline(always)]
+    pub(crate) fn prefetch_list(&self, node: u32, level: usize) {
+        if level == 0 {
+            let p = self
+                .level0
+                .as_ptr()
+                .wrapping_add(node as usize * (1 + self.m0));
+            super::vec::prefetch(p);
+            super::vec::prefetch(p.wrapping_add(16));
+            super::vec::prefetch(p.wrapping_add(32));
+        } else if let Some(&base) = self.node_upper.get(node as usize) {
+            let p = self
+                .upper
+                .as_ptr()
+                .wrapping_add(base as usize + (level - 1) * (1 + self.m));
+            super::vec::prefetch(p);
+        }
+    }
+
+    /// Hints the CPU to fetch the slot of `node`.
+    #[inline(always)]
+    pub(crate) fn prefetch_slot(&self, node: u32) {
+        super::vec::prefetch(self.node_slot.as_ptr().wrapping_add(node as usize));
+    }
+
     /// Replaces the list of `node` on `level` with (at most `cap` of) `ids`.
     pub(crate) fn set_neighbours(&mut self, node: u32, level: usize, ids: &[u32]) {
         let cap = self.cap(level);
@@ -139,7 +171,11 @@ impl<A: Alloc> Graph<A> {
         let n = ids.len().min(cap);
         if let Some(block) = arr.get_mut(start..start + 1 + cap) {
             block[0] = n as u32;
-            block[1..1 + n].copy_from_slice(&ids[..n]);
+            // A zip, not `copy_from_slice`: no length-mismatch panic path
+            // (which objtool flags in the kernel build).
+            for (d, &s) in block[1..].iter_mut().zip(ids) {
+                *d = s;
+            }
         }
     }
 
@@ -238,6 +274,9 @@ impl<A: Alloc> Graph<A> {
         };
         if let Some(x) = self.slot_node.get_mut(slot as usize) {
             *x = node;
+        }
+        if node != slot {
+            self.identity = false;
         }
         self.live += 1;
         node

@@ -2,6 +2,7 @@
 
 //! The public types: [`Hnsw`], its parameters, errors, the distance trait.
 
+use super::delete::RepairCursor;
 use super::graph::{Graph, DELETED, FREE, LIVE, MAX_LEVEL, NONE};
 use super::insert::Work;
 use super::rng::Rng;
@@ -108,6 +109,8 @@ pub struct Hnsw<A: Alloc> {
     /// Scratch of the mutating operations.
     pub(crate) scratch: SearchScratch<A>,
     pub(crate) work: Work<A>,
+    /// Progress of an incremental repair ([`Hnsw::repair_step`]).
+    pub(crate) cursor: RepairCursor,
 }
 
 impl<A: Alloc> Hnsw<A> {
@@ -122,6 +125,7 @@ impl<A: Alloc> Hnsw<A> {
             rng: Rng::new(params.seed),
             scratch: SearchScratch::new(alloc.clone()),
             work: Work::new(alloc),
+            cursor: RepairCursor::START,
         })
     }
 
@@ -199,6 +203,9 @@ impl<A: Alloc> Hnsw<A> {
             }
             if g.node_of(g.slot(node)) != node {
                 return Err("slot map");
+            }
+            if g.identity && g.slot(node) != node {
+                return Err("identity");
             }
             if g.level(node) > MAX_LEVEL || g.level(node) > g.max_level {
                 return Err("level");

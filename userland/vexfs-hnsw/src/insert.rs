@@ -6,6 +6,7 @@
 //! (read-only), and only then links the node in, in steps that cannot fail:
 //! an `Err` leaves the graph as it was.
 
+use super::delete::RepairCursor;
 use super::graph::{Graph, MAX_LEVEL, NONE};
 use super::search::{greedy, run_batch, search_layer, Entry};
 use super::vec::{Alloc, FVec};
@@ -173,6 +174,7 @@ impl<A: Alloc> Hnsw<A> {
             rng,
             scratch,
             work,
+            cursor,
         } = self;
         let level = rng.level(params.m, MAX_LEVEL);
         let (m, m0, efc) = (g.m, g.m0, params.ef_construction.max(1));
@@ -216,7 +218,10 @@ impl<A: Alloc> Hnsw<A> {
                 );
                 if let Some(block) = work.sel.get_mut(lc * (1 + m)..(lc + 1) * (1 + m)) {
                     block[0] = work.out.len() as u32;
-                    block[1..1 + work.out.len()].copy_from_slice(&work.out);
+                    // A zip, not `copy_from_slice` (see `Graph::set_neighbours`).
+                    for (d, &s) in block[1..].iter_mut().zip(work.out.iter()) {
+                        *d = s;
+                    }
                 }
                 if !work.cands.is_empty() {
                     work.eps.clear();
@@ -232,6 +237,9 @@ impl<A: Alloc> Hnsw<A> {
         if node == NONE {
             return Err(Error::OutOfMemory);
         }
+        // A repair in progress restarts: pruning below may keep edges to
+        // tombstones in lists it already rebuilt.
+        *cursor = RepairCursor::START;
         if entry != NONE {
             for lc in 0..=top {
                 let base = lc * (1 + m);

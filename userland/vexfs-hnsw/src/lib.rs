@@ -43,8 +43,12 @@
 //! nodes: each live list that points at a tombstone is rebuilt with the
 //! heuristic from its live neighbours and the live neighbours of its
 //! deleted ones; then tombstones are dropped, their slots become free and
-//! the entry point moves to a live node if needed. The kernel's flow is:
-//! delete (row kept), then after `repair` compact the rows, calling
+//! the entry point moves to a live node if needed. [`Hnsw::repair_step`]
+//! does the same work in bounded steps (the index is consistent for
+//! searches between them; no insert or delete between the steps of one
+//! repair, or it restarts), so the kernel can drop its write lock between
+//! steps; `repair` is a loop over it. The kernel's flow is: delete (row
+//! kept), then after the repair compact the rows, calling
 //! `move_slot(last, hole)` for each move.
 //!
 //! # Concurrency and preemption
@@ -63,7 +67,10 @@
 //! only crate attributes, docs and module declarations, so the kernel can
 //! build the same files as an inline module: `mod hnsw { #[path = ...] mod
 //! index; pub use index::*; #[path = ...] mod vec; pub use vec::*; ... }`,
-//! one `#[path]` per file below (without `StdAlloc`).
+//! one `#[path]` per file below (without `StdAlloc` and `native.rs`, the
+//! userland `NativeStore` on `vexfs-simd`, which are behind the `std`
+//! feature; `native.rs` is the only other file with `unsafe`, for the
+//! SIMD kernels).
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -78,6 +85,13 @@ mod insert;
 mod rng;
 mod search;
 mod vec;
+
+#[cfg(feature = "std")]
+mod native;
+#[cfg(feature = "std")]
+pub use native::{read_npy_f32, NativeQuery, NativeStore};
+#[cfg(feature = "std")]
+pub use vexfs_simd::Metric;
 
 pub use index::*;
 pub use search::{SearchScratch, CHECKPOINT_BATCHES};

@@ -18,8 +18,10 @@ pub(crate) type Entry = (u32, u32);
 /// Each concurrent search needs its own; it grows on demand through the
 /// allocator and is reused from search to search.
 pub struct SearchScratch<A: Alloc> {
-    visited: FVec<u32, A>,
-    stamp: u32,
+    /// Generation stamps (u16: half the cache footprint of u32; cleared
+    /// once every 65,535 searches).
+    visited: FVec<u16, A>,
+    stamp: u16,
     /// Min-heap of nodes to expand.
     pub(crate) cand: FVec<Entry, A>,
     /// Max-heap of the best `ef` live nodes found.
@@ -78,6 +80,12 @@ impl<A: Alloc> SearchScratch<A> {
         }
     }
 
+    /// Hints the CPU to fetch the visited stamp of `node`.
+    #[inline(always)]
+    fn prefetch_visited(&self, node: u32) {
+        super::vec::prefetch(self.visited.as_ptr().wrapping_add(node as usize));
+    }
+
     /// Marks `node` visited; true if it was not yet.
     pub(crate) fn visit(&mut self, node: u32) -> bool {
         match self.visited.get_mut(node as usize) {
@@ -129,64 +137,87 @@ pub(crate) fn run_batch<D: Distances>(
     }
 }
 
-/// Binary heap on a slice; `before(a, b)`: `a` belongs nearer the top.
-fn sift_up(h: &mut [Entry], mut i: usize, before: fn(Entry, Entry) -> bool) {
+/// `a` belongs nearer the top of a max-heap (`MAX`) or a min-heap.
+#[inline(always)]
+fn before<const MAX: bool>(a: Entry, b: Entry) -> bool {
+    if MAX {
+        a > b
+    } else {
+        a < b
+    }
+}
+
+/// Binary heap on a slice (generic, so the comparison is inlined).
+#[inline]
+fn sift_up<const MAX: bool>(h: &mut [Entry], mut i: usize) {
+    let Some(&e) = h.get(i) else { return };
     while i > 0 {
         let p = (i - 1) / 2;
-        match (h.get(i), h.get(p)) {
-            (Some(&c), Some(&pp)) if before(c, pp) => h.swap(i, p),
+        match h.get(p) {
+            Some(&pp) if before::<MAX>(e, pp) => h[i] = pp,
             _ => break,
         }
         i = p;
     }
+    h[i] = e;
 }
 
-fn sift_down(h: &mut [Entry], mut i: usize, before: fn(Entry, Entry) -> bool) {
+#[inline]
+fn sift_down<const MAX: bool>(h: &mut [Entry], mut i: usize) {
     let n = h.len();
+    let Some(&e) = h.get(i) else { return };
     loop {
-        let (l, r) = (2 * i + 1, 2 * i + 2);
-        let mut top = i;
-        if l < n && before(h[l], h[top]) {
-            top = l;
+        let l = 2 * i + 1;
+        if l >= n {
+            break;
         }
-        if r < n && before(h[r], h[top]) {
-            top = r;
+        let r = l + 1;
+        let c = if r < n && before::<MAX>(h[r], h[l]) {
+            r
+        } else {
+            l
+        };
+        if !before::<MAX>(h[c], e) {
+            break;
         }
-        if top == i {
-            return;
-        }
-        h.swap(i, top);
-        i = top;
+        h[i] = h[c];
+        i = c;
     }
+    h[i] = e;
 }
 
-fn min_first(a: Entry, b: Entry) -> bool {
-    a < b
-}
-
-fn max_first(a: Entry, b: Entry) -> bool {
-    a > b
-}
-
-pub(crate) fn heap_push<A: Alloc>(
+#[inline]
+pub(crate) fn heap_push<const MAX: bool, A: Alloc>(
     h: &mut FVec<Entry, A>,
     e: Entry,
-    max: bool,
 ) -> Result<(), Error> {
-    h.try_push(e)?;
+    if h.push_within_capacity(e).is_err() {
+        h.try_push(e)?;
+    }
     let i = h.len() - 1;
-    sift_up(h, i, if max { max_first } else { min_first });
+    sift_up::<MAX>(h, i);
     Ok(())
 }
 
-pub(crate) fn heap_pop<A: Alloc>(h: &mut FVec<Entry, A>, max: bool) -> Option<Entry> {
+#[inline]
+pub(crate) fn heap_pop<const MAX: bool, A: Alloc>(h: &mut FVec<Entry, A>) -> Option<Entry> {
     let last = h.pop()?;
     let Some(top) = h.first().copied() else {
         return Some(last);
     };
     h[0] = last;
-    sift_down(h, 0, if max { max_first } else { min_first });
+    sift_down::<MAX>(h, 0);
     Some(top)
+}
+
+/// Replaces the top of a non-empty heap with `e` (one sift instead of a
+/// pop and a push).
+#[inline]
+fn heap_replace_top<const MAX: bool, A: Alloc>(h: &mut FVec<Entry, A>, e: Entry) {
+    if let Some(t) = h.first_mut() {
+        *t = e;
+        sift_down::<MAX>(h, 0);
+    }
 }
 
 /// Greedy walk on levels `from_level` down to `to_level + 1`, starting at
@@ -246,40 +277,65 @@ pub(crate) fn search_layer<A: Alloc, D: Distances>(
     s.res.clear();
     for &e in entries {
         if s.visit(e.1) {
-            heap_push(&mut s.cand, e, false)?;
+            heap_push::<false, A>(&mut s.cand, e)?;
             if g.is_live(e.1) {
-                heap_push(&mut s.res, e, true)?;
+                heap_push::<true, A>(&mut s.res, e)?;
                 if s.res.len() > ef {
-                    heap_pop(&mut s.res, true);
+                    heap_pop::<true, A>(&mut s.res);
                 }
             }
         }
     }
-    while let Some(c) = heap_pop(&mut s.cand, false) {
+    // Room for one list in the batch buffers (`prepare` reserved it).
+    let cap = g.cap(level);
+    s.slots.clear();
+    s.ids.clear();
+    s.keys.try_resize(cap, u32::MAX)?;
+    // Without tombstones every node reached is live: no state lookups.
+    let (identity, tombstones) = (g.identity, g.deleted > 0);
+    while let Some(c) = heap_pop::<false, A>(&mut s.cand) {
         if s.res.len() >= ef && s.res.first().is_some_and(|&w| c > w) {
             break;
         }
-        s.ids.clear();
-        for &n in g.neighbours(c.1, level) {
-            if s.visit(n) {
-                let _ = s.ids.push_within_capacity(n);
+        // The next candidate's list, while this one is computed.
+        if let Some(&(_, next)) = s.cand.first() {
+            g.prefetch_list(next, level);
+        }
+        let list = g.neighbours(c.1, level);
+        for &n in list {
+            s.prefetch_visited(n);
+            if !identity {
+                g.prefetch_slot(n);
             }
         }
-        s.batch(g, d, q)?;
-        for i in 0..s.ids.len() {
-            let (Some(&n), Some(&k)) = (s.ids.get(i), s.keys.get(i)) else {
-                break;
-            };
-            let e = (k, n);
-            let full = s.res.len() >= ef;
-            if full && s.res.first().is_some_and(|&w| e >= w) {
-                continue;
+        s.ids.clear();
+        s.slots.clear();
+        for &n in list {
+            if s.visit(n) {
+                let _ = s.ids.push_within_capacity(n);
+                let slot = if identity { n } else { g.slot(n) };
+                let _ = s.slots.push_within_capacity(slot);
             }
-            heap_push(&mut s.cand, e, false)?;
-            if g.is_live(n) {
-                heap_push(&mut s.res, e, true)?;
-                if s.res.len() > ef {
-                    heap_pop(&mut s.res, true);
+        }
+        let n = s.ids.len();
+        let (Some(keys), Some(slots)) = (s.keys.get_mut(..n), s.slots.get(..n)) else {
+            break;
+        };
+        run_batch(d, &mut s.batches, q, slots, keys);
+        for (&n, &k) in s.ids.iter().zip(s.keys.iter()) {
+            let e = (k, n);
+            if s.res.len() >= ef {
+                if s.res.first().is_some_and(|&w| e >= w) {
+                    continue;
+                }
+                heap_push::<false, A>(&mut s.cand, e)?;
+                if !tombstones || g.is_live(n) {
+                    heap_replace_top::<true, A>(&mut s.res, e);
+                }
+            } else {
+                heap_push::<false, A>(&mut s.cand, e)?;
+                if !tombstones || g.is_live(n) {
+                    heap_push::<true, A>(&mut s.res, e)?;
                 }
             }
         }
@@ -309,9 +365,9 @@ fn scan_all<A: Alloc, D: Distances>(
         }
         s.batch(g, d, q)?;
         for (&n, &key) in s.ids.iter().zip(s.keys.iter()) {
-            heap_push(&mut s.res, (key, n), true)?;
+            heap_push::<true, A>(&mut s.res, (key, n))?;
             if s.res.len() > k {
-                heap_pop(&mut s.res, true);
+                heap_pop::<true, A>(&mut s.res);
             }
         }
     }

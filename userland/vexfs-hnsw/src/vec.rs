@@ -201,3 +201,24 @@ impl<T: Copy + core::fmt::Debug, A: Alloc> core::fmt::Debug for FVec<T, A> {
         f.debug_list().entries(self.iter()).finish()
     }
 }
+
+/// Hints the CPU to bring the cache line of `p` into all cache levels. A
+/// hint only: `p` may be any address (it is never dereferenced, and a
+/// prefetch does not fault). `prefetcht0` in inline assembly rather than
+/// `_mm_prefetch`, whose `sse` target feature the kernel's soft-float
+/// target does not enable; it touches no FPU or SSE state.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` has no architectural effect (no load, no fault,
+    // whatever the address, flags kept) and exists on every x86-64 CPU.
+    unsafe {
+        core::arch::asm!(
+            "prefetcht0 [{p}]",
+            p = in(reg) p,
+            options(nostack, readonly, preserves_flags)
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
