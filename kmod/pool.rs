@@ -7,11 +7,13 @@
 //! per-mount state) is allocated here, so `vexctl stats` shows where the
 //! module's memory is. Objects are returned by RAII ([`PoolBox`]).
 
+use core::alloc::Layout;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
-use kernel::alloc::{flags::GFP_KERNEL, KVVec};
+use kernel::alloc::allocator::KVmalloc;
+use kernel::alloc::{flags::GFP_KERNEL, Allocator, KVVec, NumaNode};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
@@ -260,7 +262,7 @@ impl<T> Drop for PoolBox<T> {
 /// from the smallest tier that fits, counting it.
 fn alloc_bytes(bytes: usize, align: usize) -> Result<(Backing, NonNull<u8>)> {
     let pools = pools().ok_or(ENODEV)?;
-    match abi::POOL_TIER_SIZES.iter().position(|&s| bytes <= s) {
+    match tier_of(bytes) {
         Some(tier) => {
             let Some(obj) = pools.caches[tier].alloc() else {
                 COUNTERS[tier].failures.add(1, Relaxed);
@@ -285,6 +287,53 @@ fn alloc_bytes(bytes: usize, align: usize) -> Result<(Backing, NonNull<u8>)> {
             }))
         }
     }
+}
+
+/// Allocates a block for `layout` from the smallest tier that fits, or
+/// `kvmalloc`, counting it; for owners that remember the layout (the HNSW
+/// graph's arrays, see `hnsw_glue`). Free with [`free_raw`].
+pub(crate) fn alloc_raw(layout: Layout) -> Option<NonNull<u8>> {
+    if layout.align() > abi::POOL_ALIGN {
+        return None;
+    }
+    let large = &COUNTERS[abi::POOL_TIER_LARGE];
+    match tier_of(layout.size()) {
+        Some(_) => alloc_bytes(layout.size(), layout.align())
+            .ok()
+            .map(|(_, ptr)| ptr),
+        None => match KVmalloc::alloc(layout, GFP_KERNEL, NumaNode::NO_NODE) {
+            Ok(block) => {
+                large.on_alloc(layout.size() as u64);
+                Some(block.cast())
+            }
+            Err(_) => {
+                large.failures.add(1, Relaxed);
+                None
+            }
+        },
+    }
+}
+
+/// Frees a block from [`alloc_raw`].
+///
+/// # Safety
+///
+/// `ptr` came from `alloc_raw(layout)` and is not used again.
+pub(crate) unsafe fn free_raw(ptr: NonNull<u8>, layout: Layout) {
+    match tier_of(layout.size()) {
+        Some(tier) => free_backing(&Backing::Slab { tier, obj: ptr }),
+        None => {
+            // SAFETY: A `kvmalloc` block of `layout`, as the caller
+            // guarantees.
+            unsafe { KVmalloc::free(ptr, layout) };
+            COUNTERS[abi::POOL_TIER_LARGE].on_free(layout.size() as u64);
+        }
+    }
+}
+
+/// The slab tier of a `bytes`-byte object, or `None` for the large tier.
+fn tier_of(bytes: usize) -> Option<usize> {
+    abi::POOL_TIER_SIZES.iter().position(|&s| bytes <= s)
 }
 
 /// Returns memory from [`alloc_bytes`] and counts it.

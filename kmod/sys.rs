@@ -6,14 +6,17 @@
 //! VexFS wraps the few C interfaces it needs here, each once, behind a small
 //! safe API. The rest of the module uses these wrappers only.
 
+use core::cell::UnsafeCell;
 use core::ffi::CStr;
-
+use core::marker::PhantomPinned;
 use core::ptr::NonNull;
 use kernel::ffi::c_int;
 
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
+use kernel::sync::LockClassKey;
+use kernel::types::Opaque;
 
 /// `ERR_PTR(err)`: encodes a negative errno in a pointer return value.
 pub(crate) fn err_ptr<T>(err: Error) -> *mut T {
@@ -358,6 +361,15 @@ pub(crate) fn with_fpu<R>(f: impl FnOnce() -> R) -> R {
 unsafe extern "C" {
     /// In `vexfs_glue.c`: `cond_resched()` is a macro/inline.
     fn vexfs_cond_resched();
+    /// In `vexfs_glue.c`: `fatal_signal_pending(current)` is an inline.
+    fn vexfs_fatal_signal_pending() -> bool;
+}
+
+/// Whether the current task has been killed (SIGKILL pending): long work
+/// that cannot be cut short for ordinary signals stops for this one.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the current task's pending signals; process context.
+    unsafe { vexfs_fatal_signal_pending() }
 }
 
 /// Gives the CPU away if something else should run (a no-op on fully
@@ -525,5 +537,102 @@ impl Drop for WriteAccess {
     fn drop(&mut self) {
         // SAFETY: Pairs with the successful mnt_want_write_file in `new`.
         unsafe { bindings::mnt_drop_write_file(self.0) };
+    }
+}
+
+/// A reader-writer semaphore (`struct rw_semaphore`) guarding a `T`: any
+/// number of readers, or one writer. Both sides may sleep while holding it
+/// (allocate, fault in user memory, `cond_resched`).
+#[pin_data]
+pub(crate) struct RwSem<T> {
+    #[pin]
+    sem: Opaque<bindings::rw_semaphore>,
+    data: UnsafeCell<T>,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: The semaphore hands out `&T` to several tasks only on the read
+// side and `&mut T` to one task at a time; `T: Send + Sync` covers both.
+unsafe impl<T: Send> Send for RwSem<T> {}
+// SAFETY: As above.
+unsafe impl<T: Send + Sync> Sync for RwSem<T> {}
+
+impl<T> RwSem<T> {
+    /// An initialiser of a semaphore holding `data`; `name` and `key` are
+    /// its lockdep class.
+    pub(crate) fn new(
+        data: T,
+        name: &'static CStr,
+        key: Pin<&'static LockClassKey>,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            data: UnsafeCell::new(data),
+            // SAFETY: `slot` is valid for the call; `name` and `key` are
+            // static, as lockdep needs.
+            sem <- Opaque::ffi_init(|slot| unsafe {
+                bindings::__init_rwsem(slot, name.as_char_ptr(), key.as_ptr())
+            }),
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// Shared access; waits while a writer holds it.
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        // SAFETY: `sem` was initialised by `new`; released by the guard.
+        unsafe { bindings::down_read(self.sem.get()) };
+        ReadGuard(self)
+    }
+
+    /// Exclusive access; waits for current readers and writers.
+    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+        // SAFETY: As above.
+        unsafe { bindings::down_write(self.sem.get()) };
+        WriteGuard(self)
+    }
+}
+
+/// The read side of an [`RwSem`], held until dropped.
+pub(crate) struct ReadGuard<'a, T>(&'a RwSem<T>);
+
+impl<T> core::ops::Deref for ReadGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: Readers hold the semaphore: no writer has `&mut T`.
+        unsafe { &*self.0.data.get() }
+    }
+}
+
+impl<T> Drop for ReadGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: Taken for reading by `read`.
+        unsafe { bindings::up_read(self.0.sem.get()) };
+    }
+}
+
+/// The write side of an [`RwSem`], held until dropped.
+pub(crate) struct WriteGuard<'a, T>(&'a RwSem<T>);
+
+impl<T> core::ops::Deref for WriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: The writer holds the semaphore exclusively.
+        unsafe { &*self.0.data.get() }
+    }
+}
+
+impl<T> core::ops::DerefMut for WriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: As above, and the guard is borrowed exclusively.
+        unsafe { &mut *self.0.data.get() }
+    }
+}
+
+impl<T> Drop for WriteGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: Taken for writing by `write`.
+        unsafe { bindings::up_write(self.0.sem.get()) };
     }
 }

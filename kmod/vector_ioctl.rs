@@ -15,7 +15,7 @@ use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
 
 use crate::abi;
 use crate::abi::Op;
-use crate::collection::{Collection, TopK, CHUNK_FLOATS};
+use crate::collection::{Collection, SearchMode, SearchScratch};
 use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
 use crate::super_block::SbInfo;
@@ -137,8 +137,8 @@ fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
     let p: abi::CollectionParams = read_arg(arg)?;
     if !(1..=abi::MAX_DIM).contains(&p.dim)
         || p.metric as usize >= abi::metric::NAMES.len()
-        || p.index != abi::index::FLAT
-        || p.reserved != [0; 5]
+        || !index_params_valid(&p)
+        || p.reserved != [0; 3]
     {
         return Err(EINVAL);
     }
@@ -160,6 +160,19 @@ fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
         // SAFETY: Not published: we still own it.
         drop(unsafe { KBox::from_raw(raw) });
         Err(EEXIST)
+    }
+}
+
+/// Whether the index kind and its parameters are valid (0 means the
+/// default; a flat collection takes none).
+fn index_params_valid(p: &abi::CollectionParams) -> bool {
+    let (m_min, m_max) = abi::HNSW_M_RANGE;
+    match p.index {
+        abi::index::FLAT => p.m == 0 && p.ef_construction == 0,
+        abi::index::HNSW => {
+            (p.m == 0 || (m_min..=m_max).contains(&p.m)) && p.ef_construction <= abi::HNSW_MAX_EF
+        }
+        _ => false,
     }
 }
 
@@ -262,7 +275,9 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     if !(1..=abi::MAX_QUERIES).contains(&req.nq)
         || !(1..=abi::MAX_K).contains(&req.k)
         || req.dim as usize != coll.dim()
-        || req.flags != 0
+        || req.flags & !abi::SEARCH_EXACT != 0
+        || req.ef > abi::HNSW_MAX_EF
+        || req.reserved != 0
     {
         return Err(EINVAL);
     }
@@ -270,10 +285,14 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     check_align(req.hits, 8)?;
     check_align(req.counts, 4)?;
     let (nq, k, dim) = (req.nq as usize, req.k as usize, coll.dim());
+    let mode = SearchMode {
+        exact: req.flags & abi::SEARCH_EXACT != 0,
+        // The graph raises a beam narrower than `k` to `k`.
+        ef: if req.ef == 0 { abi::HNSW_DEFAULT_EF } else { req.ef } as usize,
+    };
     let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
-    let mut dist = PoolBuf::<u32>::new_zeroed(CHUNK_FLOATS)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
-    let mut top = TopK::new(k)?;
+    let mut scratch = SearchScratch::new(k)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
     for q in 0..nq {
@@ -282,8 +301,8 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
             return Err(EINTR);
         }
         read_finite(&mut queries, &mut query)?;
-        coll.search(crate::simd_path(), &query, &mut top, &mut dist);
-        let found = top.sorted();
+        coll.search(crate::simd_path(), &query, mode, &mut scratch)?;
+        let found = scratch.top.sorted();
         for (h, c) in hits.iter_mut().zip(found) {
             *h = c.hit();
         }

@@ -13,6 +13,10 @@ use kernel::prelude::*;
 mod abi;
 mod collection;
 mod file;
+// Shared with userland, which uses all of its API.
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod hnsw;
+mod hnsw_glue;
 mod inode;
 mod ioctl;
 mod pool;

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 from harness import Background, run, sh
-from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH
+from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ
 
 # Operations in the profiler's default order, and the probe function of each.
 OPS = ("lookup", "create", "unlink", "read", "write", "fsync", "insert", "delete", "search", "simd")
@@ -181,7 +181,7 @@ class FastSearch:
         nq, dim = self.q.shape
         self.hits = np.zeros(nq * k * 2, dtype=np.uint64)
         self.counts = np.zeros(nq, dtype=np.uint32)
-        self.req = struct.pack("<IIIIQQQ", nq, k, dim, 0, self.q.ctypes.data, self.hits.ctypes.data,
+        self.req = struct.pack(SEARCH_REQ, nq, k, dim, 0, 0, 0, self.q.ctypes.data, self.hits.ctypes.data,
                                self.counts.ctypes.data)
 
     def __call__(self):

@@ -3,9 +3,11 @@
 (`scripts/vm-exec '$VEXFS_PYTHON scripts/vmtest/run.py'`), as root.
 
 Asserts file and directory semantics against what tmpfs does, the errors a
-user hits, the ioctls through vexctl, independent mounts, load/unload
-cycles, the eBPF profiler (`vexctl profile`, profiler.py), and a clean kernel
-log after every group.
+user hits, the ioctls through vexctl, independent mounts, vector collections
+(vectors.py) and their HNSW index (hnsw.py), load/unload cycles, the eBPF
+profiler (`vexctl profile`, profiler.py), and a clean kernel log after every
+group. `run.py GROUP...` runs only those groups (the module is loaded before
+and unloaded after them), e.g. `run.py hnsw`.
 """
 
 import ctypes
@@ -24,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Suite, run, sh, vexctl, vexctl_json  # noqa: E402
 import vectors  # noqa: E402
 import profiler  # noqa: E402
+import hnsw  # noqa: E402
 
 KO = os.environ["VEXFS_KO"]
 VEXFS_MAGIC = 0x56455846
@@ -379,7 +382,7 @@ def test_ioctl(t, mnt):
         t.check("vexctl version succeeds", r.returncode == 0 and "ABI version" in r.stdout, r.stderr)
         print(r.stdout, end="")
         v = vexctl_json("version", mnt)
-        t.eq("module reports ABI version 1", v["abi_version"], 1)
+        t.eq("module reports ABI version 2", v["abi_version"], 2)
         t.eq("module reports its release", v["module_version"], "0.1.0")
         t.check("kernel detected SSE2 at least", "sse2" in v["cpu_features"], str(v["cpu_features"]))
 
@@ -420,7 +423,7 @@ def test_ioctl(t, mnt):
         t.raises("EFAULT for a bad user pointer", errno.EFAULT, fcntl.ioctl, fd, IOC_VERSION, 8)
         buf = bytearray(48)
         fcntl.ioctl(fd, IOC_VERSION, buf)
-        t.eq("VERSION ioctl by hand: ABI version field", struct.unpack_from("<I", buf)[0], 1)
+        t.eq("VERSION ioctl by hand: ABI version field", struct.unpack_from("<I", buf)[0], 2)
         os.close(fd)
 
         r = vexctl("stats", "/tmp")
@@ -516,25 +519,36 @@ def kmemleak_check(t):
 
 
 def main():
+    """`run.py [GROUP...]` runs only the named groups (between loading the
+    module and unloading it); no argument runs everything."""
     t = Suite()
     mnt = "/mnt/vex"
-    test_module(t, mnt)
-    test_files(t, mnt)
-    test_attrs(t, mnt)
-    test_dirs(t, mnt)
-    test_rename_links(t, mnt)
-    test_ioctl(t, mnt)
-    test_mounts(t, mnt)
-    vectors.test_exact_search(t, mnt)
-    vectors.test_glove(t, mnt)
-    vectors.test_errors(t, mnt)
-    vectors.test_files(t, mnt)
-    vectors.test_concurrency(t, mnt)
-    profiler.test_profile(t)
-    test_unmount_unload(t, mnt)
-    vectors.test_memory_limit(t, KO)
-    test_cycles(t, mnt)
-    kmemleak_check(t)
+    steps = [
+        ("module", lambda: test_module(t, mnt)),
+        ("files", lambda: test_files(t, mnt)),
+        ("attrs", lambda: test_attrs(t, mnt)),
+        ("dirs", lambda: test_dirs(t, mnt)),
+        ("rename", lambda: test_rename_links(t, mnt)),
+        ("ioctl", lambda: test_ioctl(t, mnt)),
+        ("mounts", lambda: test_mounts(t, mnt)),
+        ("vectors", lambda: (vectors.test_exact_search(t, mnt), vectors.test_glove(t, mnt),
+                             vectors.test_errors(t, mnt), vectors.test_files(t, mnt))),
+        ("vector-concurrency", lambda: vectors.test_concurrency(t, mnt)),
+        ("hnsw", lambda: hnsw.test_all(t, mnt)),
+        ("profiler", lambda: profiler.test_profile(t)),
+        ("unload", lambda: test_unmount_unload(t, mnt)),
+        ("memory-limit", lambda: vectors.test_memory_limit(t, KO)),
+        ("cycles", lambda: test_cycles(t, mnt)),
+        ("kmemleak", lambda: kmemleak_check(t)),
+    ]
+    only = set(sys.argv[1:])
+    unknown = only - {name for name, _ in steps}
+    if unknown:
+        print(f"unknown groups {sorted(unknown)}; groups: {' '.join(name for name, _ in steps)}")
+        return 2
+    for name, fn in steps:
+        if not only or name in only or name in ("module", "unload", "kmemleak"):
+            fn()
     return t.summary()
 
 

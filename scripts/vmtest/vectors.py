@@ -25,13 +25,32 @@ def ioc(direction, nr, size):
     return (direction << 30) | (size << 16) | (ord("V") << 8) | nr
 
 
+# ABI version 2: CollectionParams 32 bytes, CollectionInfo 72, SearchRequest 48.
 IOC_CREATE = ioc(1, 0x10, 32)
-IOC_INFO = ioc(2, 0x11, 40)
+IOC_INFO = ioc(2, 0x11, 72)
 IOC_INSERT = ioc(1, 0x12, 24)
 IOC_DELETE = ioc(1, 0x13, 16)
 IOC_GET = ioc(3, 0x14, 24)
-IOC_SEARCH = ioc(1, 0x15, 40)
+IOC_SEARCH = ioc(1, 0x15, 48)
 IOC_ATTACH = ioc(1, 0x16, 16)
+METRIC = {"l2": 0, "cosine": 1, "dot": 2}
+INDEX_FLAT, INDEX_HNSW = 0, 1
+SEARCH_EXACT = 1
+# struct SearchRequest: nq, k, dim, flags, ef, reserved, queries, hits, counts.
+SEARCH_REQ = "<IIIIIIQQQ"
+# struct CollectionInfo.
+INFO_FIELDS = ("dim", "metric", "index", "m", "ef_construction", "reserved", "count", "file_vectors",
+               "memory", "index_bytes", "deleted_pending", "unindexed")
+
+
+def create_raw(path, dim, metric, index=INDEX_FLAT, m=0, ef_construction=0, reserved=(0, 0, 0)):
+    """VEXFS_IOC_CREATE on an existing empty directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, IOC_CREATE, struct.pack("<8I", dim, METRIC.get(metric, metric), index, m,
+                                                ef_construction, *reserved))
+    finally:
+        os.close(fd)
 
 
 class Coll:
@@ -45,10 +64,9 @@ class Coll:
         os.close(self.fd)
 
     def info(self):
-        buf = bytearray(40)
+        buf = bytearray(72)
         fcntl.ioctl(self.fd, IOC_INFO, buf)
-        dim, metric, index, _, count, files, mem = struct.unpack("<IIIIQQQ", buf)
-        return {"dim": dim, "metric": metric, "count": count, "file_vectors": files, "memory": mem}
+        return dict(zip(INFO_FIELDS, struct.unpack("<6I6Q", buf)))
 
     def insert(self, ids, vecs, ids_addr=None, vec_addr=None, count=None, dim=None):
         ids = np.ascontiguousarray(ids, dtype=np.uint64)
@@ -69,12 +87,15 @@ class Coll:
         fcntl.ioctl(self.fd, IOC_GET, req)
         return out, struct.unpack_from("<I", req, 12)[0]
 
-    def search(self, queries, k, nq=None, dim=None, q_addr=None, hits_addr=None, flags=0):
+    def search(self, queries, k, nq=None, dim=None, q_addr=None, hits_addr=None, flags=0, ef=0, reserved=0,
+               with_flags=False):
+        """One SEARCH ioctl; per query (ids, distances) or, with_flags,
+        (ids, distances, hit flags)."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
         n = q.shape[0] if nq is None else nq
         hits = np.zeros(max(n, 1) * max(k, 1) * 2, dtype=np.uint64)
         counts = np.zeros(max(n, 1), dtype=np.uint32)
-        req = struct.pack("<IIIIQQQ", n, k, q.shape[1] if dim is None else dim, flags,
+        req = struct.pack(SEARCH_REQ, n, k, q.shape[1] if dim is None else dim, flags, ef, reserved,
                           q.ctypes.data if q_addr is None else q_addr,
                           hits.ctypes.data if hits_addr is None else hits_addr, counts.ctypes.data)
         fcntl.ioctl(self.fd, IOC_SEARCH, req)
@@ -84,7 +105,10 @@ class Coll:
             rows = raw[i * k: i * k + counts[i]]
             ids = rows[:, :8].copy().view(np.uint64).ravel()
             dist = rows[:, 8:12].copy().view(np.float32).ravel()
-            out.append((ids, dist))
+            if with_flags:
+                out.append((ids, dist, rows[:, 12:16].copy().view(np.uint32).ravel()))
+            else:
+                out.append((ids, dist))
         return out
 
 

@@ -41,10 +41,118 @@ impl Metric {
     }
 }
 
+/// Index of a collection, as `--index` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IndexKind {
+    /// No index: every search scans all vectors (exact).
+    Flat,
+    /// HNSW graph: approximate search.
+    Hnsw,
+}
+
+impl IndexKind {
+    fn abi(self) -> u32 {
+        match self {
+            IndexKind::Flat => abi::index::FLAT,
+            IndexKind::Hnsw => abi::index::HNSW,
+        }
+    }
+}
+
+/// The index flags of `vexctl create`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IndexArgs {
+    /// `--index`; flat when absent.
+    pub kind: Option<IndexKind>,
+    /// `--m`.
+    pub m: Option<u32>,
+    /// `--ef-construction`.
+    pub ef_construction: Option<u32>,
+}
+
+impl IndexArgs {
+    /// The checked index part of a CREATE: (index, m, ef_construction),
+    /// 0 standing for the kernel's default.
+    fn params(&self) -> Result<(u32, u32, u32)> {
+        let kind = self.kind.unwrap_or(IndexKind::Flat);
+        if kind != IndexKind::Hnsw {
+            let given: Vec<&str> = [
+                self.m.map(|_| "--m"),
+                self.ef_construction.map(|_| "--ef-construction"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !given.is_empty() {
+                bail!(
+                    "{} {} to HNSW collections only: add --index hnsw \
+                     (a flat collection has no index to tune)",
+                    given.join(" and "),
+                    if given.len() == 1 { "applies" } else { "apply" }
+                );
+            }
+            return Ok((kind.abi(), 0, 0));
+        }
+        let (m_min, m_max) = abi::HNSW_M_RANGE;
+        if let Some(m) = self.m {
+            check_between("--m", m.into(), m_min, m_max, "HNSW M")?;
+        }
+        if let Some(ef) = self.ef_construction {
+            check_range(
+                "--ef-construction",
+                ef.into(),
+                abi::HNSW_MAX_EF,
+                "ef_construction",
+            )?;
+        }
+        Ok((
+            kind.abi(),
+            self.m.unwrap_or(0),
+            self.ef_construction.unwrap_or(0),
+        ))
+    }
+}
+
+/// How `vexctl search` searches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchMode {
+    /// The collection's own way: exact on flat, HNSW with the default ef.
+    Default,
+    /// HNSW with this beam width (`--ef`).
+    Ef(u32),
+    /// Scan every vector (`--exact`).
+    Exact,
+}
+
+impl SearchMode {
+    /// From `--ef` and `--exact` (which clap keeps apart).
+    pub fn new(ef: Option<u32>, exact: bool) -> Self {
+        match (ef, exact) {
+            (_, true) => SearchMode::Exact,
+            (Some(ef), false) => SearchMode::Ef(ef),
+            (None, false) => SearchMode::Default,
+        }
+    }
+
+    /// The request's (ef, flags).
+    fn abi(self) -> (u32, u32) {
+        match self {
+            SearchMode::Default => (0, 0),
+            SearchMode::Ef(ef) => (ef, 0),
+            SearchMode::Exact => (0, abi::SEARCH_EXACT),
+        }
+    }
+}
+
 /// Refuses `value` outside 1..=max with a message naming the flag.
 fn check_range(flag: &str, value: u64, max: u32, what: &str) -> Result<()> {
-    if value == 0 || value > u64::from(max) {
-        bail!("{flag} {value} is out of range: {what} is 1 to {max}");
+    check_between(flag, value, 1, max, what)
+}
+
+/// Refuses `value` outside min..=max with a message naming the flag.
+fn check_between(flag: &str, value: u64, min: u32, max: u32, what: &str) -> Result<()> {
+    if value < u64::from(min) || value > u64::from(max) {
+        bail!("{flag} {value} is out of range: {what} is {min} to {max}");
     }
     Ok(())
 }
@@ -67,16 +175,32 @@ fn vectors(n: usize) -> String {
     format!("{n} vector{}", if n == 1 { "" } else { "s" })
 }
 
+/// What `create` says it made: "index flat" or "index hnsw, M 16,
+/// ef_construction 200" (the kernel's defaults for zeros).
+fn index_text(index: u32, m: u32, ef_construction: u32) -> String {
+    if index == abi::index::HNSW {
+        let or = |v: u32, default: u32| if v == 0 { default } else { v };
+        format!(
+            "index hnsw, M {}, ef_construction {}",
+            or(m, abi::HNSW_DEFAULT_M),
+            or(ef_construction, abi::HNSW_DEFAULT_EF_CONSTRUCTION)
+        )
+    } else {
+        format!("index {}", device::index_name(index).unwrap_or("?"))
+    }
+}
+
 /// `vexctl create`: mkdir (if needed), then make it a collection. A
 /// directory made here is removed again if that fails, so a failed create
 /// leaves nothing behind.
-pub fn create(dir: &Path, dim: u32, metric: Metric) -> Result<()> {
+pub fn create(dir: &Path, dim: u32, metric: Metric, index: &IndexArgs) -> Result<()> {
     check_range(
         "--dim",
         dim.into(),
         abi::MAX_DIM,
         "a collection's dimension",
     )?;
+    let (index, m, ef_construction) = index.params()?;
     let made = match DirBuilder::new().mode(0o755).create(dir) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
@@ -86,7 +210,15 @@ pub fn create(dir: &Path, dim: u32, metric: Metric) -> Result<()> {
             device::io_text(&e)
         ),
     };
-    let created = Vexfs::open_dir(dir).and_then(|c| c.create(dim, metric.abi()));
+    let params = abi::CollectionParams {
+        dim,
+        metric: metric.abi(),
+        index,
+        m,
+        ef_construction,
+        reserved: [0; 3],
+    };
+    let created = Vexfs::open_dir(dir).and_then(|c| c.create(&params));
     if let Err(e) = created {
         if made {
             let _ = fs::remove_dir(dir);
@@ -94,9 +226,10 @@ pub fn create(dir: &Path, dim: u32, metric: Metric) -> Result<()> {
         return Err(e.into());
     }
     println!(
-        "created collection {} (dim {dim}, metric {}, index flat)",
+        "created collection {} (dim {dim}, metric {}, {})",
         dir.display(),
-        device::metric_name(metric.abi()).unwrap_or("?")
+        device::metric_name(metric.abi()).unwrap_or("?"),
+        index_text(index, m, ef_construction)
     );
     Ok(())
 }
@@ -183,18 +316,36 @@ pub fn insert(dir: &Path, source: &Source, start_id: u64, batch_rows: u32) -> Re
     Ok(())
 }
 
-/// `vexctl search`: one SEARCH per [`abi::MAX_QUERIES`] queries, file hits
-/// named by one walk of the collection.
-pub fn search(dir: &Path, source: &Source, k: u32, json: bool) -> Result<()> {
+/// Refuses `--ef` on a collection without an index.
+fn check_mode(dir: &Path, info: &abi::CollectionInfo, mode: SearchMode) -> Result<()> {
+    if matches!(mode, SearchMode::Ef(_)) && info.index == abi::index::FLAT {
+        bail!(
+            "{}: --ef applies to HNSW collections only; this collection has no index \
+             (index flat: every search is exact)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `vexctl search`: all queries of the input in one SEARCH (one per
+/// [`abi::MAX_QUERIES`] queries), file hits named by one walk of the
+/// collection.
+pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool) -> Result<()> {
     check_range("-k", k.into(), abi::MAX_K, "k")?;
+    if let SearchMode::Ef(ef) = mode {
+        check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
+    }
     let coll = Vexfs::open_dir(dir)?;
     let info = coll.info()?;
+    check_mode(dir, &info, mode)?;
     let queries = source.load(Rank::MatrixOrRow)?;
     check_dim(dir, &info, source, queries.dim)?;
 
+    let (ef, flags) = mode.abi();
     let mut per_query = Vec::with_capacity(queries.rows);
     for chunk in queries.data.chunks(abi::MAX_QUERIES as usize * queries.dim) {
-        per_query.extend(coll.search(chunk, queries.dim, k)?);
+        per_query.extend(coll.search(chunk, queries.dim, k, ef, flags)?);
     }
     let wanted: HashSet<u64> = per_query
         .iter()
@@ -358,6 +509,106 @@ mod tests {
     }
 
     #[test]
+    fn index_kinds_map_to_the_abi() {
+        assert_eq!(IndexKind::Flat.abi(), abi::index::FLAT);
+        assert_eq!(IndexKind::Hnsw.abi(), abi::index::HNSW);
+        for kind in IndexKind::value_variants() {
+            let name = kind.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(device::index_name(kind.abi()), Some(name.as_str()));
+        }
+    }
+
+    fn hnsw(m: Option<u32>, ef_construction: Option<u32>) -> IndexArgs {
+        IndexArgs {
+            kind: Some(IndexKind::Hnsw),
+            m,
+            ef_construction,
+        }
+    }
+
+    #[test]
+    fn index_flags_are_checked() {
+        let err = |a: IndexArgs| a.params().unwrap_err().to_string();
+        assert_eq!(
+            IndexArgs::default().params().unwrap(),
+            (abi::index::FLAT, 0, 0)
+        );
+        assert_eq!(hnsw(None, None).params().unwrap(), (abi::index::HNSW, 0, 0));
+        assert_eq!(
+            hnsw(Some(2), Some(4096)).params().unwrap(),
+            (abi::index::HNSW, 2, 4096)
+        );
+        assert_eq!(hnsw(Some(127), Some(1)).params().unwrap().1, 127);
+        assert_eq!(
+            err(hnsw(Some(1), None)),
+            "--m 1 is out of range: HNSW M is 2 to 127"
+        );
+        assert_eq!(
+            err(hnsw(Some(128), None)),
+            "--m 128 is out of range: HNSW M is 2 to 127"
+        );
+        assert_eq!(
+            err(hnsw(None, Some(0))),
+            "--ef-construction 0 is out of range: ef_construction is 1 to 4096"
+        );
+        assert_eq!(
+            err(hnsw(None, Some(4097))),
+            "--ef-construction 4097 is out of range: ef_construction is 1 to 4096"
+        );
+        let flat_m = IndexArgs {
+            m: Some(16),
+            ..Default::default()
+        };
+        assert_eq!(
+            err(flat_m),
+            "--m applies to HNSW collections only: add --index hnsw \
+             (a flat collection has no index to tune)"
+        );
+        let flat_both = IndexArgs {
+            kind: Some(IndexKind::Flat),
+            m: Some(16),
+            ef_construction: Some(100),
+        };
+        assert!(err(flat_both).starts_with("--m and --ef-construction apply to HNSW"));
+    }
+
+    #[test]
+    fn create_names_the_index_it_made() {
+        assert_eq!(index_text(abi::index::FLAT, 0, 0), "index flat");
+        assert_eq!(
+            index_text(abi::index::HNSW, 0, 0),
+            "index hnsw, M 16, ef_construction 200"
+        );
+        assert_eq!(
+            index_text(abi::index::HNSW, 8, 50),
+            "index hnsw, M 8, ef_construction 50"
+        );
+    }
+
+    #[test]
+    fn search_modes() {
+        assert_eq!(SearchMode::new(None, false).abi(), (0, 0));
+        assert_eq!(SearchMode::new(Some(32), false).abi(), (32, 0));
+        assert_eq!(SearchMode::new(None, true).abi(), (0, abi::SEARCH_EXACT));
+        let flat = abi::CollectionInfo::default();
+        let hnsw = abi::CollectionInfo {
+            index: abi::index::HNSW,
+            ..Default::default()
+        };
+        let dir = Path::new("DIR");
+        assert!(check_mode(dir, &hnsw, SearchMode::Ef(10)).is_ok());
+        assert!(check_mode(dir, &flat, SearchMode::Exact).is_ok());
+        assert!(check_mode(dir, &flat, SearchMode::Default).is_ok());
+        assert_eq!(
+            check_mode(dir, &flat, SearchMode::Ef(10))
+                .unwrap_err()
+                .to_string(),
+            "DIR: --ef applies to HNSW collections only; this collection has no index \
+             (index flat: every search is exact)"
+        );
+    }
+
+    #[test]
     fn ranges_are_checked_with_the_flag_named() {
         assert!(check_range("--dim", 1, abi::MAX_DIM, "x").is_ok());
         assert!(check_range("--dim", 4096, abi::MAX_DIM, "x").is_ok());
@@ -380,29 +631,45 @@ mod tests {
         let dir = Path::new("/nonexistent/c");
         let src = Source::Literal("1".into());
         let err = |r: Result<()>| r.unwrap_err().to_string();
-        assert!(err(create(dir, 0, Metric::L2)).starts_with("--dim 0 is out of range"));
-        assert!(err(create(dir, 4097, Metric::L2)).starts_with("--dim 4097 is out of range"));
+        let flat = IndexArgs::default();
+        assert!(err(create(dir, 0, Metric::L2, &flat)).starts_with("--dim 0 is out of range"));
+        assert!(err(create(dir, 4097, Metric::L2, &flat)).starts_with("--dim 4097 is out of range"));
+        assert!(err(create(dir, 8, Metric::L2, &hnsw(Some(1), None))).starts_with("--m 1"));
+        let flat_ef = IndexArgs {
+            ef_construction: Some(10),
+            ..Default::default()
+        };
+        assert!(err(create(dir, 8, Metric::L2, &flat_ef)).starts_with("--ef-construction applies"));
         assert!(err(insert(dir, &src, 0, 0)).starts_with("--batch 0 is out of range"));
         assert!(err(insert(dir, &src, 0, abi::MAX_BATCH + 1)).starts_with("--batch 1048577"));
-        assert!(err(search(dir, &src, 0, false)).starts_with("-k 0 is out of range"));
-        assert!(err(search(dir, &src, 1025, true)).starts_with("-k 1025 is out of range"));
+        let plain = SearchMode::Default;
+        assert!(err(search(dir, &src, 0, plain, false)).starts_with("-k 0 is out of range"));
+        assert!(err(search(dir, &src, 1025, plain, true)).starts_with("-k 1025 is out of range"));
+        assert_eq!(
+            err(search(dir, &src, 10, SearchMode::Ef(4097), false)),
+            "--ef 4097 is out of range: ef is 1 to 4096"
+        );
+        assert!(err(search(dir, &src, 10, SearchMode::Ef(0), false)).starts_with("--ef 0 is out"));
     }
 
     #[test]
     fn a_failed_create_removes_the_directory_it_made() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("coll");
-        let msg = create(&dir, 8, Metric::Cosine).unwrap_err().to_string();
+        let flat = IndexArgs::default();
+        let msg = create(&dir, 8, Metric::Cosine, &flat)
+            .unwrap_err()
+            .to_string();
         assert_eq!(msg, format!("{}: not a VexFS filesystem", dir.display()));
         assert!(!dir.exists());
         // An existing directory is left alone.
         fs::create_dir(&dir).unwrap();
-        assert!(create(&dir, 8, Metric::Cosine).is_err());
+        assert!(create(&dir, 8, Metric::Cosine, &flat).is_err());
         assert!(dir.is_dir());
         // A missing parent is reported, not created.
         let deep = tmp.path().join("a/b");
         assert_eq!(
-            create(&deep, 8, Metric::L2).unwrap_err().to_string(),
+            create(&deep, 8, Metric::L2, &flat).unwrap_err().to_string(),
             format!(
                 "{}: cannot create directory: no such file or directory",
                 deep.display()

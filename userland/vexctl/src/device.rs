@@ -78,13 +78,36 @@ nix::ioctl_write_ptr!(
 pub enum Request {
     Version,
     Stats,
-    Create { dim: u32, metric: u32 },
+    Create {
+        dim: u32,
+        metric: u32,
+        index: u32,
+        m: u32,
+        ef_construction: u32,
+    },
     Info,
-    Insert { count: u32, dim: u32 },
-    Delete { count: u32 },
-    Get { id: u64, dim: u32 },
-    Search { nq: u32, k: u32, dim: u32 },
-    Attach { dim: u32, ino: u64 },
+    Insert {
+        count: u32,
+        dim: u32,
+    },
+    Delete {
+        count: u32,
+    },
+    Get {
+        id: u64,
+        dim: u32,
+    },
+    Search {
+        nq: u32,
+        k: u32,
+        dim: u32,
+        ef: u32,
+        flags: u32,
+    },
+    Attach {
+        dim: u32,
+        ino: u64,
+    },
 }
 
 impl Request {
@@ -109,11 +132,28 @@ impl Request {
             Request::Version | Request::Stats | Request::Info => {
                 format!("{} was refused", self.name())
             }
-            Request::Create { dim, metric } => {
-                format!(
-                    "dim {dim}, metric {}, index flat",
-                    metric_name(metric).unwrap_or("?")
-                )
+            Request::Create {
+                dim,
+                metric,
+                index,
+                m,
+                ef_construction,
+            } => {
+                let metric = metric_name(metric).unwrap_or("?");
+                if index == abi::index::HNSW {
+                    let (lo, hi) = abi::HNSW_M_RANGE;
+                    format!(
+                        "dim {dim}, metric {metric}, index hnsw, M {m}, ef_construction \
+                         {ef_construction} (M is {lo} to {hi}, ef_construction 1 to {}; \
+                         0 for the default)",
+                        abi::HNSW_MAX_EF
+                    )
+                } else {
+                    format!(
+                        "dim {dim}, metric {metric}, index {}",
+                        index_name(index).unwrap_or("?")
+                    )
+                }
             }
             Request::Insert { count, dim } => {
                 format!("a batch of {count} vectors of dim {dim} (it must equal the collection's)")
@@ -122,8 +162,22 @@ impl Request {
             Request::Get { id, dim } => {
                 format!("id {id}, dim {dim} (it must equal the collection's)")
             }
-            Request::Search { nq, k, dim } => {
-                format!("{nq} queries of dim {dim} (it must equal the collection's), k = {k}")
+            Request::Search {
+                nq,
+                k,
+                dim,
+                ef,
+                flags,
+            } => {
+                let mut text =
+                    format!("{nq} queries of dim {dim} (it must equal the collection's), k = {k}");
+                if ef != 0 {
+                    text += &format!(", ef = {ef} (at most {})", abi::HNSW_MAX_EF);
+                }
+                if flags != 0 {
+                    text += &format!(", flags {flags:#x}");
+                }
+                text
             }
             Request::Attach { dim, .. } => {
                 format!("a vector of dim {dim} (it must equal the collection's)")
@@ -146,6 +200,11 @@ impl Request {
 /// Name of an [`abi::metric`] value.
 pub fn metric_name(metric: u32) -> Option<&'static str> {
     abi::metric::NAMES.get(metric as usize).copied()
+}
+
+/// Name of an [`abi::index`] value.
+pub fn index_name(index: u32) -> Option<&'static str> {
+    abi::index::NAMES.get(index as usize).copied()
 }
 
 /// Why a VexFS request failed, phrased for the user.
@@ -370,19 +429,18 @@ impl Vexfs {
         Ok(stats)
     }
 
-    /// Makes this (empty) directory a flat collection of `dim`-dimensional
-    /// vectors compared with `metric`.
-    pub fn create(&self, dim: u32, metric: u32) -> Result<(), Error> {
-        let params = abi::CollectionParams {
-            dim,
-            metric,
-            index: abi::index::FLAT,
-            reserved: [0; 5],
+    /// Makes this (empty) directory a collection as `params` describe it.
+    pub fn create(&self, params: &abi::CollectionParams) -> Result<(), Error> {
+        let request = Request::Create {
+            dim: params.dim,
+            metric: params.metric,
+            index: params.index,
+            m: params.m,
+            ef_construction: params.ef_construction,
         };
         // SAFETY: the fd is open and `params` is a readable CollectionParams,
         // the type the ioctl number encodes; it holds no pointers.
-        unsafe { ioc_create(self.file.as_raw_fd(), &params) }
-            .map_err(self.failed(Request::Create { dim, metric }))?;
+        unsafe { ioc_create(self.file.as_raw_fd(), params) }.map_err(self.failed(request))?;
         Ok(())
     }
 
@@ -462,8 +520,10 @@ impl Vexfs {
     }
 
     /// Searches the `k` nearest vectors of each of the rows of `queries`
-    /// (`dim` values each); answers one list of hits per query, nearest
-    /// first, as long as the kernel's count for it.
+    /// (`dim` values each), in one ioctl; answers one list of hits per
+    /// query, nearest first, as long as the kernel's count for it. `ef` is
+    /// the HNSW beam width (0: the default), `flags` 0 or
+    /// [`abi::SEARCH_EXACT`].
     ///
     /// # Panics
     /// If `queries` is empty, not a whole number of rows, or more than
@@ -473,6 +533,8 @@ impl Vexfs {
         queries: &[f32],
         dim: usize,
         k: u32,
+        ef: u32,
+        flags: u32,
     ) -> Result<Vec<Vec<abi::SearchHit>>, Error> {
         assert!(dim > 0 && queries.len() % dim == 0, "queries are not rows");
         let nq = queries.len() / dim;
@@ -485,7 +547,9 @@ impl Vexfs {
             nq,
             k,
             dim,
-            flags: 0,
+            flags,
+            ef,
+            reserved: 0,
             queries: queries.as_ptr() as u64,
             hits: hits.as_mut_ptr() as u64,
             counts: counts.as_mut_ptr() as u64,
@@ -496,8 +560,15 @@ impl Vexfs {
         // `counts` live until the end of this function, are not otherwise
         // used during the call, and have room for the `nq * k` aligned
         // SearchHits and `nq` u32s the kernel writes.
-        unsafe { ioc_search(self.file.as_raw_fd(), &req) }
-            .map_err(self.failed(Request::Search { nq, k, dim }))?;
+        unsafe { ioc_search(self.file.as_raw_fd(), &req) }.map_err(self.failed(
+            Request::Search {
+                nq,
+                k,
+                dim,
+                ef,
+                flags,
+            },
+        ))?;
         Ok(hits
             .chunks(ku)
             .zip(&counts)
@@ -663,7 +734,20 @@ mod tests {
     #[test]
     fn errnos_become_one_line_messages() {
         let insert = Request::Insert { count: 3, dim: 50 };
-        let create = Request::Create { dim: 8, metric: 1 };
+        let create = Request::Create {
+            dim: 8,
+            metric: 1,
+            index: abi::index::FLAT,
+            m: 0,
+            ef_construction: 0,
+        };
+        let create_hnsw = Request::Create {
+            dim: 8,
+            metric: 0,
+            index: abi::index::HNSW,
+            m: 200,
+            ef_construction: 0,
+        };
         let cases = [
             (
                 Request::Info,
@@ -680,6 +764,8 @@ mod tests {
                     nq: 1,
                     k: 5,
                     dim: 4,
+                    ef: 0,
+                    flags: 0,
                 },
                 Errno::EACCES,
                 "/mnt/c: permission denied",
@@ -705,10 +791,30 @@ mod tests {
                     nq: 2,
                     k: 7,
                     dim: 4,
+                    ef: 0,
+                    flags: 0,
                 },
                 Errno::EINVAL,
                 "/mnt/c: invalid request: 2 queries of dim 4 (it must equal the collection's), \
                  k = 7",
+            ),
+            (
+                Request::Search {
+                    nq: 2,
+                    k: 7,
+                    dim: 4,
+                    ef: 5000,
+                    flags: 0,
+                },
+                Errno::EINVAL,
+                "/mnt/c: invalid request: 2 queries of dim 4 (it must equal the collection's), \
+                 k = 7, ef = 5000 (at most 4096)",
+            ),
+            (
+                create_hnsw,
+                Errno::EINVAL,
+                "/mnt/c: invalid request: dim 8, metric l2, index hnsw, M 200, \
+                 ef_construction 0 (M is 2 to 127, ef_construction 1 to 4096; 0 for the default)",
             ),
             (
                 create,

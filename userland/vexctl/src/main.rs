@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use commands::Metric;
+use commands::{IndexKind, Metric};
 use device::Vexfs;
 use input::Source;
 use serde::Serialize;
@@ -118,7 +118,9 @@ enum Command {
     /// Make a directory a vector collection (creating the directory if needed).
     ///
     /// The directory must be empty. Its vectors all have the given dimension
-    /// and are compared with the given metric (exact, flat search).
+    /// and are compared with the given metric. A flat collection answers
+    /// every search exactly; an HNSW collection keeps a graph index and
+    /// answers approximately (exactly with `search --exact`).
     Create {
         /// Directory on a VexFS mount; created with mode 0755 if missing.
         dir: PathBuf,
@@ -128,8 +130,17 @@ enum Command {
         /// Distance metric; smaller is nearer for all of them.
         #[arg(long, value_enum)]
         metric: Metric,
+        /// Index: flat (exact search, the default) or hnsw (approximate).
+        #[arg(long, value_enum, value_name = "KIND")]
+        index: Option<IndexKind>,
+        /// HNSW: neighbours per node, 2 to 127 (default 16).
+        #[arg(long, value_name = "M")]
+        m: Option<u32>,
+        /// HNSW: beam width while inserting, 1 to 4096 (default 200).
+        #[arg(long, value_name = "EF")]
+        ef_construction: Option<u32>,
     },
-    /// Show a collection's dimension, metric, vector count and memory use.
+    /// Show a collection's dimension, metric, index, vector count and memory use.
     Info {
         /// Collection directory.
         dir: PathBuf,
@@ -164,6 +175,13 @@ enum Command {
         /// Results per query, 1 to 1024.
         #[arg(short = 'k', value_name = "K")]
         k: u32,
+        /// HNSW collections: beam width of the search, 1 to 4096 (default
+        /// 64; raised to K when smaller). Larger is slower and more accurate.
+        #[arg(long, value_name = "N")]
+        ef: Option<u32>,
+        /// Scan every vector (exact k-NN) even on an HNSW collection.
+        #[arg(long, conflicts_with = "ef")]
+        exact: bool,
         /// Print one JSON object per query per line:
         /// {"query": i, "results": [{"id", "distance", "name"}]}.
         #[arg(long)]
@@ -219,7 +237,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let stats = Vexfs::open(&path)?.stats()?;
             print(json, &report::Stats::new(&stats), report::Stats::table)
         }
-        Command::Create { dir, dim, metric } => commands::create(&dir, dim, metric),
+        Command::Create {
+            dir,
+            dim,
+            metric,
+            index,
+            m,
+            ef_construction,
+        } => commands::create(
+            &dir,
+            dim,
+            metric,
+            &commands::IndexArgs {
+                kind: index,
+                m,
+                ef_construction,
+            },
+        ),
         Command::Info { dir, json } => commands::info(&dir, json),
         Command::Insert {
             dir,
@@ -231,8 +265,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dir,
             input,
             k,
+            ef,
+            exact,
             json,
-        } => commands::search(&dir, &input.source(), k, json),
+        } => commands::search(
+            &dir,
+            &input.source(),
+            k,
+            commands::SearchMode::new(ef, exact),
+            json,
+        ),
         Command::Get { dir, id, json } => commands::get(&dir, id, json),
         Command::Delete { dir, ids } => commands::delete(&dir, &ids),
         Command::Attach { file, input } => commands::attach(&file, &input.source()),
@@ -278,6 +320,15 @@ mod tests {
         );
         assert!(parse(&["delete", "d"]).is_err(), "ids are required");
         assert!(parse(&["create", "d", "--dim", "3", "--metric", "hamming"]).is_err());
+        assert!(parse(&["create", "d", "--dim", "3", "--metric", "l2", "--index", "ivf"]).is_err());
+        let exact_and_ef = parse(&[
+            "search", "d", "--vector", "1", "-k", "3", "--exact", "--ef", "9",
+        ]);
+        assert_eq!(
+            exact_and_ef.err().map(|e| e.kind()),
+            Some(clap::error::ErrorKind::ArgumentConflict),
+            "--ef and --exact conflict"
+        );
     }
 
     #[test]
@@ -315,6 +366,52 @@ mod tests {
             panic!("not create");
         };
         assert_eq!((dim, metric), (50, Metric::Cosine));
+
+        let Command::Create {
+            index,
+            m,
+            ef_construction,
+            ..
+        } = parse(&[
+            "create",
+            "d",
+            "--dim",
+            "50",
+            "--metric",
+            "l2",
+            "--index",
+            "hnsw",
+            "--m",
+            "32",
+            "--ef-construction",
+            "400",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not create");
+        };
+        assert_eq!(
+            (index, m, ef_construction),
+            (Some(IndexKind::Hnsw), Some(32), Some(400))
+        );
+
+        let Command::Search { ef, exact, .. } =
+            parse(&["search", "d", "--vector", "1", "-k", "3", "--ef", "128"])
+                .unwrap()
+                .command
+        else {
+            panic!("not search");
+        };
+        assert_eq!((ef, exact), (Some(128), false));
+        let Command::Search { ef, exact, .. } =
+            parse(&["search", "d", "--vector", "1", "-k", "3", "--exact"])
+                .unwrap()
+                .command
+        else {
+            panic!("not search");
+        };
+        assert_eq!((ef, exact), (None, true));
 
         let Command::Delete { ids, .. } = parse(&["delete", "d", "1", "2", "3"]).unwrap().command
         else {

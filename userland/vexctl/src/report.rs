@@ -162,16 +162,27 @@ fn known_or_number(name: Option<&'static str>, value: u32) -> String {
     name.map_or_else(|| format!("unknown ({value})"), str::to_string)
 }
 
-/// `vexctl info` as printed.
+/// `vexctl info` as printed. The HNSW fields are 0 for a flat collection.
 #[derive(Serialize)]
 pub struct Info {
     pub path: String,
     pub dim: u32,
     pub metric: String,
     pub index: String,
+    /// HNSW `M`.
+    pub m: u32,
+    /// HNSW beam width while inserting.
+    pub ef_construction: u32,
     pub count: u64,
     pub file_vectors: u64,
     pub memory_bytes: u64,
+    /// Bytes of `memory_bytes` that are the HNSW graph.
+    pub index_bytes: u64,
+    /// Deleted or replaced vectors whose graph nodes await repair.
+    pub deleted_pending: u64,
+    /// Vectors stored but not yet linked into the graph (found by an
+    /// exact scan meanwhile).
+    pub unindexed: u64,
 }
 
 impl Info {
@@ -180,29 +191,44 @@ impl Info {
             path: path.display().to_string(),
             dim: info.dim,
             metric: known_or_number(crate::device::metric_name(info.metric), info.metric),
-            index: known_or_number(
-                (info.index == abi::index::FLAT).then_some("flat"),
-                info.index,
-            ),
+            index: known_or_number(crate::device::index_name(info.index), info.index),
+            m: info.m,
+            ef_construction: info.ef_construction,
             count: info.count,
             file_vectors: info.file_vectors,
             memory_bytes: info.memory_bytes,
+            index_bytes: info.index_bytes,
+            deleted_pending: info.deleted_pending,
+            unindexed: info.unindexed,
         }
     }
 
+    /// The HNSW rows appear for any collection that is not flat.
     pub fn table(&self) -> String {
-        let rows = [
+        let bytes = |b: u64| format!("{b} ({})", human_bytes(b));
+        let mut rows = vec![
             ("path", self.path.clone()),
             ("dim", self.dim.to_string()),
             ("metric", self.metric.clone()),
             ("index", self.index.clone()),
+        ];
+        let hnsw = self.index != "flat";
+        if hnsw {
+            rows.push(("M", self.m.to_string()));
+            rows.push(("ef_construction", self.ef_construction.to_string()));
+        }
+        rows.extend([
             ("count", self.count.to_string()),
             ("file_vectors", self.file_vectors.to_string()),
-            (
-                "memory_bytes",
-                format!("{} ({})", self.memory_bytes, human_bytes(self.memory_bytes)),
-            ),
-        ];
+            ("memory_bytes", bytes(self.memory_bytes)),
+        ]);
+        if hnsw {
+            rows.extend([
+                ("index_bytes", bytes(self.index_bytes)),
+                ("deleted_pending", self.deleted_pending.to_string()),
+                ("unindexed", self.unindexed.to_string()),
+            ]);
+        }
         Table::new(rows.iter().map(|(k, v)| KeyValue { key: k, value: v }))
             .with(Style::sharp())
             .to_string()
@@ -382,29 +408,66 @@ mod tests {
             dim: 50,
             metric: abi::metric::COSINE,
             index: abi::index::FLAT,
-            reserved: 0,
             count: 400_000,
             file_vectors: 3,
             memory_bytes: 1536 * 1024,
+            ..Default::default()
         };
         let info = Info::new(Path::new("/mnt/c"), &raw);
         assert_eq!(
             serde_json::to_string(&info).unwrap(),
-            r#"{"path":"/mnt/c","dim":50,"metric":"cosine","index":"flat","count":400000,"file_vectors":3,"memory_bytes":1572864}"#
+            r#"{"path":"/mnt/c","dim":50,"metric":"cosine","index":"flat","m":0,"ef_construction":0,"count":400000,"file_vectors":3,"memory_bytes":1572864,"index_bytes":0,"deleted_pending":0,"unindexed":0}"#
         );
         let table = info.table();
         assert!(table.contains("1572864 (1.5 MiB)"), "{table}");
         assert!(table.contains("cosine"), "{table}");
+        assert!(!table.contains("ef_construction"), "{table}");
         let odd = abi::CollectionInfo {
             metric: 9,
-            index: 2,
+            index: 7,
             ..raw
         };
         let info = Info::new(Path::new("/mnt/c"), &odd);
         assert_eq!(
             (info.metric.as_str(), info.index.as_str()),
-            ("unknown (9)", "unknown (2)")
+            ("unknown (9)", "unknown (7)")
         );
+    }
+
+    #[test]
+    fn info_shows_the_hnsw_index() {
+        let raw = abi::CollectionInfo {
+            dim: 50,
+            metric: abi::metric::L2,
+            index: abi::index::HNSW,
+            m: 16,
+            ef_construction: 200,
+            count: 20_000,
+            memory_bytes: 8 << 20,
+            index_bytes: 3 << 20,
+            deleted_pending: 150,
+            unindexed: 7,
+            ..Default::default()
+        };
+        let info = Info::new(Path::new("/mnt/g"), &raw);
+        let json: serde_json::Value = serde_json::to_value(&info).unwrap();
+        assert_eq!(json["index"], "hnsw");
+        assert_eq!(json["m"], 16);
+        assert_eq!(json["ef_construction"], 200);
+        assert_eq!(json["index_bytes"], 3 << 20);
+        assert_eq!(json["deleted_pending"], 150);
+        assert_eq!(json["unindexed"], 7);
+        let table = info.table();
+        for want in [
+            "hnsw",
+            "│ M ",
+            "ef_construction │ 200",
+            "index_bytes     │ 3145728 (3.0 MiB)",
+            "deleted_pending │ 150",
+            "unindexed       │ 7",
+        ] {
+            assert!(table.contains(want), "{want} missing in\n{table}");
+        }
     }
 
     fn hit(id: u64, distance: f32, flags: u32) -> abi::SearchHit {

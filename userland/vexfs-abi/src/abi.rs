@@ -18,7 +18,7 @@ pub const VEXFS_MAGIC: u32 = 0x5645_5846;
 pub const VEXFS_RELEASE: &str = "0.1.0";
 
 /// Version of this ABI. Bumped on any incompatible change.
-pub const VEXFS_ABI_VERSION: u32 = 1;
+pub const VEXFS_ABI_VERSION: u32 = 2;
 
 /// ioctl "type" byte of every VexFS ioctl.
 pub const VEXFS_IOC_MAGIC: u8 = b'V';
@@ -315,7 +315,26 @@ pub mod metric {
 pub mod index {
     /// No index: exact (brute-force) search.
     pub const FLAT: u32 = 0;
+    /// HNSW graph: approximate search; exact search stays available with
+    /// [`SEARCH_EXACT`](super::SEARCH_EXACT).
+    pub const HNSW: u32 = 1;
+
+    /// Names of the index kinds, by value.
+    pub const NAMES: [&str; 2] = ["flat", "hnsw"];
 }
+
+/// HNSW `M` when [`CollectionParams::m`] is 0: neighbours per node on the
+/// upper levels (twice as many on level 0).
+pub const HNSW_DEFAULT_M: u32 = 16;
+/// Smallest and largest HNSW `M`.
+pub const HNSW_M_RANGE: (u32, u32) = (2, 127);
+/// HNSW beam width while inserting when
+/// [`CollectionParams::ef_construction`] is 0.
+pub const HNSW_DEFAULT_EF_CONSTRUCTION: u32 = 200;
+/// HNSW beam width of a search when [`SearchRequest::ef`] is 0.
+pub const HNSW_DEFAULT_EF: u32 = 64;
+/// Largest `ef_construction` and `ef`.
+pub const HNSW_MAX_EF: u32 = 4096;
 
 /// ioctl sequence numbers of the vector ioctls.
 pub const VEXFS_IOC_NR_CREATE: u32 = 0x10;
@@ -364,11 +383,18 @@ pub struct CollectionParams {
     pub metric: u32,
     /// One of [`index`].
     pub index: u32,
-    /// Must be zero (index parameters of later index kinds).
-    pub reserved: [u32; 5],
+    /// HNSW: `M`, in [`HNSW_M_RANGE`]; 0 for [`HNSW_DEFAULT_M`]. Must be 0
+    /// for a flat collection.
+    pub m: u32,
+    /// HNSW: beam width while inserting, 1 to [`HNSW_MAX_EF`]; 0 for
+    /// [`HNSW_DEFAULT_EF_CONSTRUCTION`]. Must be 0 for a flat collection.
+    pub ef_construction: u32,
+    /// Must be zero.
+    pub reserved: [u32; 3],
 }
 
 const _: () = assert!(size_of::<CollectionParams>() == 32);
+const _: () = assert!(offset_of!(CollectionParams, m) == 12);
 
 /// Answer of [`VEXFS_IOC_INFO`].
 #[repr(C)]
@@ -380,17 +406,32 @@ pub struct CollectionInfo {
     pub metric: u32,
     /// One of [`index`].
     pub index: u32,
+    /// HNSW `M` (0 for a flat collection).
+    pub m: u32,
+    /// HNSW `ef_construction` (0 for a flat collection).
+    pub ef_construction: u32,
     /// Always zero.
     pub reserved: u32,
     /// Number of vectors.
     pub count: u64,
     /// How many of them belong to files.
     pub file_vectors: u64,
-    /// Bytes of memory the collection holds (vector arena and id map).
+    /// Bytes of memory the collection holds: vector arena, id map and, for
+    /// HNSW, the graph.
     pub memory_bytes: u64,
+    /// HNSW: bytes of `memory_bytes` that are the graph.
+    pub index_bytes: u64,
+    /// HNSW: deleted or replaced vectors whose graph nodes await repair
+    /// (their memory is still held).
+    pub deleted_pending: u64,
+    /// HNSW: vectors stored but not yet linked into the graph (an insert in
+    /// progress, or one that ran out of memory while linking). Searches find
+    /// them by an exact scan.
+    pub unindexed: u64,
 }
 
-const _: () = assert!(size_of::<CollectionInfo>() == 40);
+const _: () = assert!(size_of::<CollectionInfo>() == 72);
+const _: () = assert!(offset_of!(CollectionInfo, count) == 24);
 
 /// Argument of [`VEXFS_IOC_INSERT`].
 #[repr(C)]
@@ -448,8 +489,14 @@ pub struct SearchRequest {
     pub k: u32,
     /// Dimension of each query; must equal the collection's.
     pub dim: u32,
-    /// Must be zero (search options of later index kinds).
+    /// [`SEARCH_EXACT`] or 0.
     pub flags: u32,
+    /// HNSW beam width, 0 for [`HNSW_DEFAULT_EF`], at most
+    /// [`HNSW_MAX_EF`]; raised to `k` when smaller. Ignored by exact
+    /// searches.
+    pub ef: u32,
+    /// Must be zero.
+    pub reserved: u32,
     /// User address of `nq * dim` f32 values, row-major (4-byte aligned).
     pub queries: u64,
     /// User address of `nq * k` [`SearchHit`]s (8-byte aligned). Query `i`'s
@@ -460,7 +507,12 @@ pub struct SearchRequest {
     pub counts: u64,
 }
 
-const _: () = assert!(size_of::<SearchRequest>() == 40);
+const _: () = assert!(size_of::<SearchRequest>() == 48);
+const _: () = assert!(offset_of!(SearchRequest, queries) == 24);
+
+/// [`SearchRequest::flags`]: scan every vector (exact k-NN) even when the
+/// collection has an index.
+pub const SEARCH_EXACT: u32 = 1;
 
 /// One search result. (No `PartialEq`: the kernel must not compare floats.)
 #[repr(C)]

@@ -335,6 +335,19 @@ pub fn order_key_bits(bits: u32) -> u32 {
     }
 }
 
+/// The f32 bits of the distance whose [`order_key_bits`] is `key`: its
+/// inverse for every key of a non-NaN value (NaN comes back as the
+/// canonical quiet NaN). For indexes that keep only keys.
+pub fn bits_of_order_key(key: u32) -> u32 {
+    if key == u32::MAX {
+        0x7fc0_0000
+    } else if key & SIGN_BIT != 0 {
+        key & !SIGN_BIT
+    } else {
+        !key
+    }
+}
+
 /// Bit pattern of 1.0f32.
 const ONE_BITS: u32 = 0x3f80_0000;
 

@@ -34,8 +34,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vexfs_simd::{
-    all_finite, cosine_distances_with_norms, detect, distance, distances, norm_sq, order_key,
-    supported, Metric, Path,
+    all_finite, bits_of_order_key, cosine_distances_with_norms, detect, distance, distances,
+    norm_sq, order_key, order_key_bits, supported, Metric, Path,
 };
 
 const MAX_LEN: usize = 1100;
@@ -388,6 +388,30 @@ fn all_finite_uses_exponent_bits() {
             v[pos] = bad;
             assert!(!all_finite(&v), "{bad} at {pos}");
         }
+    }
+}
+
+#[test]
+fn order_key_inverts_to_the_distance_bits() {
+    let mut rng = Rng(7);
+    for _ in 0..100_000 {
+        let bits = rng.next() as u32;
+        let back = bits_of_order_key(order_key_bits(bits));
+        if f32::from_bits(bits).is_nan() {
+            assert!(f32::from_bits(back).is_nan());
+        } else {
+            assert_eq!(back, bits);
+        }
+    }
+    for v in [
+        0.0f32,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        1.0,
+    ] {
+        assert_eq!(bits_of_order_key(order_key(v)), v.to_bits());
     }
 }
 

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The kernel side of the HNSW index (`hnsw`, shared with userland): where
+//! its memory comes from and how it measures distances.
+//!
+//! The graph never touches a float. It asks for a batch of distances (all
+//! neighbours of one node, at most `2M + 1`), which run here in one short
+//! FPU section through the same SIMD dispatch as exact search, and gets them
+//! back as integer order keys. Every few dozen batches it calls
+//! `checkpoint`, where long inserts and searches reschedule.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use kernel::prelude::*;
+
+use crate::collection::{charge, uncharge, vexfs_simd_batch};
+use crate::hnsw::{Alloc, Distances, Neighbour, Target};
+use crate::pool::{self, PoolBuf};
+use crate::simd;
+use crate::sys;
+
+// SAFETY: Two integers: all-zero is a valid `Neighbour`.
+unsafe impl Zeroable for Neighbour {}
+
+/// Memory of the graph (charged to the module-wide vector limit, so that
+/// `max_vector_mib` bounds graphs too) or of per-search scratch (not
+/// charged: it lives for one ioctl). Blocks come from the pool tiers, so
+/// `vexctl stats` shows them.
+#[derive(Clone, Copy)]
+pub(crate) struct GraphAlloc {
+    charged: bool,
+}
+
+impl GraphAlloc {
+    /// For a collection's graph.
+    pub(crate) const CHARGED: Self = Self { charged: true };
+    /// For search scratch.
+    pub(crate) const SCRATCH: Self = Self { charged: false };
+}
+
+impl Alloc for GraphAlloc {
+    fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        if self.charged {
+            charge(layout.size() as u64).ok()?;
+        }
+        let block = pool::alloc_raw(layout);
+        if block.is_none() && self.charged {
+            uncharge(layout.size() as u64);
+        }
+        block
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with `layout`, as the caller
+        // guarantees.
+        unsafe { pool::free_raw(ptr, layout) };
+        if self.charged {
+            uncharge(layout.size() as u64);
+        }
+    }
+}
+
+/// Read access to a collection's stored rows by slot.
+pub(crate) struct Rows<'a> {
+    pub(crate) chunks: &'a [PoolBuf<f32>],
+    /// `|row|^2` by slot, for cosine collections (empty otherwise).
+    pub(crate) norms: &'a [simd::NormSq],
+    /// Stored rows: slots `0..rows`.
+    pub(crate) rows: usize,
+    pub(crate) dim: usize,
+    pub(crate) rows_per_chunk: usize,
+    pub(crate) metric: simd::Metric,
+}
+
+impl Rows<'_> {
+    /// The row at `slot`, if it is stored.
+    fn row(&self, slot: u32) -> Option<&[f32]> {
+        let slot = slot as usize;
+        if slot >= self.rows {
+            return None;
+        }
+        let chunk = self.chunks.get(slot / self.rows_per_chunk)?;
+        let off = (slot % self.rows_per_chunk) * self.dim;
+        chunk.get(off..off + self.dim)
+    }
+
+    fn norm(&self, slot: u32) -> simd::NormSq {
+        self.norms.get(slot as usize).copied().unwrap_or_default()
+    }
+}
+
+/// The graph's view of the rows: distances from a query or a stored row.
+pub(crate) struct GraphDistances<'a> {
+    rows: Rows<'a>,
+    path: simd::Path,
+    /// `|query|^2` of the current search (cosine).
+    pub(crate) query_norm: simd::NormSq,
+}
+
+impl<'a> GraphDistances<'a> {
+    pub(crate) fn new(rows: Rows<'a>) -> Self {
+        Self {
+            rows,
+            path: crate::simd_path(),
+            query_norm: simd::NormSq::default(),
+        }
+    }
+}
+
+impl Distances for GraphDistances<'_> {
+    type Query = [f32];
+
+    fn batch(&mut self, from: Target<'_, [f32]>, slots: &[u32], out: &mut [u32]) {
+        let rows = &self.rows;
+        let (from, from_norm) = match from {
+            Target::Query(q) => (q, self.query_norm),
+            Target::Slot(s) => match rows.row(s) {
+                Some(r) => (r, rows.norm(s)),
+                None => {
+                    // Not reachable (the graph names stored rows only);
+                    // rank everything last rather than read out of bounds.
+                    out.fill(u32::MAX);
+                    return;
+                }
+            },
+        };
+        let n = out.len().min(slots.len());
+        // SAFETY: f32 and u32 have the same size and alignment and every bit
+        // pattern is valid for both; `out` is borrowed exclusively.
+        let dist = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), n) };
+        let (path, metric) = (self.path, rows.metric);
+        vexfs_simd_batch(n * rows.dim, &mut || {
+            for (d, &slot) in dist.iter_mut().zip(slots) {
+                let Some(row) = rows.row(slot) else {
+                    *d = f32::from_bits(u32::MAX);
+                    continue;
+                };
+                let one = core::slice::from_mut(d);
+                // SAFETY: `path` was chosen from the CPU's features and the
+                // FPU is ours for this section.
+                unsafe {
+                    if metric == simd::Metric::Cosine {
+                        let norm = [rows.norm(slot)];
+                        simd::cosine_distances_with_norms(path, from, from_norm, row, &norm, one)
+                    } else {
+                        simd::distances(path, metric, from, row, one)
+                    }
+                }
+            }
+        });
+        for key in out.iter_mut().take(n) {
+            *key = simd::order_key_bits(*key);
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        sys::cond_resched();
+    }
+}

@@ -1,0 +1,658 @@
+"""In-VM tests of HNSW collections (`vexctl create --index hnsw`): recall on
+GloVe against a float64 brute force, before and after deletes, replacements
+and inserts; exact search equal to a flat collection's; searches running
+while other processes insert and delete; the ioctl errors and vexctl's
+messages; files carrying vectors."""
+
+import errno
+import json
+import multiprocessing
+import os
+import random
+import time
+
+import numpy as np
+
+from harness import run, sh, vexctl, vexctl_json
+from vectors import (GLOVE, INDEX_FLAT, INDEX_HNSW, SEARCH_EXACT, Coll, compare, create_raw, reference,
+                     save_npy)
+
+TMP = "/tmp/hnsw"
+K = 10
+# Sizes; the environment variables shrink them for a quick run by hand
+# (`make test` uses the defaults).
+GLOVE_N = int(os.environ.get("VEXFS_HNSW_GLOVE_N", "20000"))   # base vectors of the recall tests
+GLOVE_NQ = 200         # held-out queries, all in one search ioctl
+RECALL_MIN = 0.95
+MAX_EF = 4096
+HIT_FILE = 1
+
+
+def vsearch(coll, qfile, k, *extra):
+    """`vexctl search --json`, one list of (ids, distances) per query."""
+    r = vexctl("search", coll, "--npy", qfile, "-k", str(k), "--json", *extra)
+    if r.returncode != 0:
+        raise RuntimeError(f"vexctl search {' '.join(extra)} failed: {r.stderr.strip()}")
+    out = []
+    for line in r.stdout.splitlines():
+        res = json.loads(line)["results"]
+        out.append((np.array([h["id"] for h in res], dtype=np.uint64),
+                    np.array([h["distance"] for h in res], dtype=np.float64)))
+    return out
+
+
+def search_ops(mnt):
+    """The mount's count of SEARCH ioctls."""
+    return {o["op"]: o["count"] for o in vexctl_json("stats", mnt)["ops"]}["vec_search"]
+
+
+def truth(base, queries, metric, k=K):
+    """Positions (rows of `base`) of the float64 top k of each query."""
+    ref = reference(base, queries, metric)
+    return ref, np.argsort(ref, axis=1, kind="stable")[:, :k]
+
+
+def recall(results, truth_ids, k=K):
+    """Mean fraction of the true top k found, truth given as ids."""
+    return float(np.mean([len(set(ids.tolist()) & set(want.tolist())) / k
+                          for (ids, *_), want in zip(results, truth_ids)]))
+
+
+def wait_repaired(c, timeout=120):
+    """The collection's info once deleted_pending is under 10% of count
+    (a repair may run after the delete returns), or the last one."""
+    end = time.monotonic() + timeout
+    while True:
+        info = c.info()
+        if info["deleted_pending"] * 10 < max(info["count"], 1) or time.monotonic() > end:
+            return info
+        time.sleep(0.5)
+
+
+def fresh(path):
+    if os.path.exists(path):
+        sh(["rm", "-rf", path])
+
+
+# ------------------------------------------------------------------ GloVe
+
+class GloveState:
+    """The HNSW GloVe collection the recall, churn and exact groups share:
+    the live (id, vector) rows, kept in step with the kernel's."""
+
+    def __init__(self, coll, glove):
+        self.coll = coll
+        self.glove = glove
+        self.ids = np.arange(GLOVE_N, dtype=np.uint64)
+        self.base = np.ascontiguousarray(glove[:GLOVE_N], dtype=np.float32)
+        self.queries = np.ascontiguousarray(glove[GLOVE_N:GLOVE_N + GLOVE_NQ], dtype=np.float32)
+        self.qfile = f"{TMP}/queries.npy"
+        save_npy(self.qfile, self.queries)
+        self.deleted = set()
+
+    def truth_ids(self):
+        ref, pos = truth(self.base, self.queries, "cosine")
+        return ref, self.ids[pos]
+
+
+def test_glove_recall(t, mnt):
+    """Returns the GloveState for the next groups (None if the build failed)."""
+    state = None
+    with t.group(f"HNSW GloVe {GLOVE_N} x 50 cosine: build and recall@{K}"):
+        os.makedirs(TMP, exist_ok=True)
+        glove = np.load(GLOVE, mmap_mode="r")
+        coll = f"{mnt}/hnsw_glove"
+        fresh(coll)
+        st = GloveState(coll, glove)
+        save_npy(f"{TMP}/base.npy", st.base)
+        r = vexctl("create", coll, "--dim", "50", "--metric", "cosine", "--index", "hnsw")
+        t.check("vexctl create --index hnsw (defaults)",
+                r.returncode == 0 and "index hnsw, M 16, ef_construction 200" in r.stdout,
+                (r.stdout + r.stderr).strip())
+        t0 = time.monotonic()
+        r = vexctl("insert", coll, "--npy", f"{TMP}/base.npy", "--batch", str(GLOVE_N))
+        build = time.monotonic() - t0
+        print(f"    HNSW build: {GLOVE_N} vectors in one insert ioctl: {build:.1f} s in the guest "
+              f"({GLOVE_N / build:.0f} vectors/s)", flush=True)
+        if not t.check(f"vexctl insert of {GLOVE_N} GloVe vectors in one batch", r.returncode == 0,
+                       r.stderr.strip()):
+            return None
+        info = vexctl_json("info", coll)
+        t.eq("info: index, M, ef_construction, count",
+             (info["index"], info["m"], info["ef_construction"], info["count"]), ("hnsw", 16, 200, GLOVE_N))
+        t.check("info: the whole batch is linked (unindexed 0, deleted_pending 0)",
+                info["unindexed"] == 0 and info["deleted_pending"] == 0, str(info))
+        t.check("info: the graph's bytes are counted within memory_bytes",
+                0 < info["index_bytes"] < info["memory_bytes"]
+                and info["memory_bytes"] >= GLOVE_N * 50 * 4 + info["index_bytes"], str(info))
+        table = vexctl("info", coll).stdout
+        t.check("vexctl info table shows the index",
+                all(w in table for w in ("hnsw", "ef_construction", "index_bytes", "deleted_pending",
+                                         "unindexed")), table)
+
+        ref, want = st.truth_ids()
+        before = search_ops(mnt)
+        t0 = time.monotonic()
+        res = vsearch(coll, st.qfile, K, "--ef", "64")
+        took = time.monotonic() - t0
+        t.eq(f"the {GLOVE_NQ} queries went in one search ioctl", search_ops(mnt) - before, 1)
+        t.check(f"{GLOVE_NQ} results of {K} hits each", len(res) == GLOVE_NQ and all(len(r[0]) == K for r in res))
+        rec = recall(res, want)
+        print(f"    recall@{K} at ef 64: {rec:.4f}; vexctl search of {GLOVE_NQ} queries: {took:.2f} s",
+              flush=True)
+        t.check(f"recall@{K} at ef 64 >= {RECALL_MIN} against float64 truth", rec >= RECALL_MIN, f"{rec:.4f}")
+        res_default = vsearch(coll, st.qfile, K)
+        rec_default = recall(res_default, want)
+        t.check(f"recall@{K} at the default ef >= {RECALL_MIN}", rec_default >= RECALL_MIN, f"{rec_default:.4f}")
+        rows = {int(i): n for n, i in enumerate(st.ids)}
+        bad = [(qi, int(i), float(d)) for qi, (ids, dist) in enumerate(res)
+               for i, d in zip(ids, dist) if abs(d - ref[qi][rows[int(i)]]) > 1e-5]
+        t.check("reported distances equal the float64 distances of the ids found", not bad, str(bad[:3]))
+        t.check("hits are sorted by distance", all(np.all(np.diff(d) >= 0) for _, d in res))
+        low, high = recall(vsearch(coll, st.qfile, K, "--ef", "10"), want), \
+            recall(vsearch(coll, st.qfile, K, "--ef", "400"), want)
+        print(f"    recall@{K} at ef 10: {low:.4f}, at ef 400: {high:.4f}", flush=True)
+        t.check("a wider beam does not lower recall (ef 400 >= ef 10)", high >= low, f"{high} < {low}")
+        state = st
+    return state
+
+
+def test_glove_churn(t, mnt, st):
+    with t.group("HNSW GloVe: delete 30%, replace, insert as many; repair and recall"):
+        if st is None:
+            t.check("the GloVe collection was built", False)
+            return
+        rng = np.random.default_rng(11)
+        c = Coll(st.coll)
+        try:
+            gone = rng.choice(GLOVE_N, size=GLOVE_N * 3 // 10, replace=False)
+            pending = []
+            t0 = time.monotonic()
+            # One batch: one repair (each costs about a minute under TCG).
+            for chunk in np.array_split(st.ids[gone], 1):
+                c.delete(chunk)
+                pending.append(c.info()["deleted_pending"])
+            print(f"    deleted {len(gone)} in one batch: {time.monotonic() - t0:.1f} s; deleted_pending "
+                  f"after each: {pending}", flush=True)
+            st.deleted = set(st.ids[gone].tolist())
+            keep = np.setdiff1d(np.arange(GLOVE_N), gone)
+            st.ids, st.base = st.ids[keep], st.base[keep]
+            info = wait_repaired(c)
+            t.eq("count after the deletes", info["count"], GLOVE_N - len(gone))
+            t.check("a repair ran: deleted_pending is under 10% of count",
+                    info["deleted_pending"] * 10 < info["count"], str(info))
+
+            # Replace 1,000 live ids with other GloVe rows.
+            n_new = len(gone)
+            at = max(30000, GLOVE_N + GLOVE_NQ)
+            fresh_rows = np.ascontiguousarray(st.glove[at:at + n_new + 1000], dtype=np.float32)
+            upd = rng.choice(len(st.ids), size=1000, replace=False)
+            c.insert(st.ids[upd], fresh_rows[n_new:])
+            st.base[upd] = fresh_rows[n_new:]
+            got, _ = c.get(int(st.ids[upd[0]]), 50)
+            t.check("an insert of an existing id replaces its vector",
+                    np.array_equal(got, st.base[upd[0]]) and c.info()["count"] == len(st.ids))
+
+            # As many new vectors as were deleted, through vexctl.
+            new_ids = np.arange(1_000_000, 1_000_000 + n_new, dtype=np.uint64)
+            save_npy(f"{TMP}/new.npy", fresh_rows[:n_new])
+            t0 = time.monotonic()
+            r = vexctl("insert", st.coll, "--npy", f"{TMP}/new.npy", "--start-id", "1000000",
+                       "--batch", str(n_new))
+            print(f"    inserted {n_new} new vectors: {time.monotonic() - t0:.1f} s", flush=True)
+            t.check(f"vexctl insert of {n_new} new vectors", r.returncode == 0, r.stderr.strip())
+            st.ids = np.concatenate([st.ids, new_ids])
+            st.base = np.concatenate([st.base, fresh_rows[:n_new]])
+            info = wait_repaired(c)
+            print(f"    info after the churn: {info}", flush=True)
+            t.eq("count is back to the original", info["count"], GLOVE_N)
+            t.check("deleted_pending under 10% of count, nothing unindexed",
+                    info["deleted_pending"] * 10 < info["count"] and info["unindexed"] == 0, str(info))
+
+            _, want = st.truth_ids()
+            res = vsearch(st.coll, st.qfile, K, "--ef", "64")
+            rec = recall(res, want)
+            print(f"    recall@{K} at ef 64 over the live set: {rec:.4f}", flush=True)
+            t.check(f"recall@{K} >= {RECALL_MIN} over the live set after the churn", rec >= RECALL_MIN,
+                    f"{rec:.4f}")
+            found_deleted = {int(i) for ids, _ in res for i in ids} & st.deleted
+            t.check("no deleted id is ever returned", not found_deleted, str(sorted(found_deleted)[:5]))
+        finally:
+            c.close()
+
+
+def test_glove_exact(t, mnt, st):
+    with t.group("HNSW GloVe: --exact equals a flat collection with the same data"):
+        if st is None:
+            t.check("the GloVe collection was built", False)
+            return
+        flat = f"{mnt}/flat_glove"
+        fresh(flat)
+        sh(["vexctl", "create", flat, "--dim", "50", "--metric", "cosine"])
+        f = Coll(flat)
+        f.insert(st.ids, st.base)
+        f.close()
+        exact = vsearch(st.coll, st.qfile, K, "--exact")
+        plain = vsearch(flat, st.qfile, K)
+        same_ids = sum(np.array_equal(a[0], b[0]) for a, b in zip(exact, plain))
+        close = all(len(a[1]) == len(b[1]) and np.allclose(a[1], b[1], rtol=1e-6, atol=1e-7)
+                    for a, b in zip(exact, plain))
+        t.eq(f"--exact on HNSW: the ids of all {GLOVE_NQ} queries equal the flat collection's",
+             same_ids, GLOVE_NQ)
+        t.check("--exact on HNSW: distances equal the flat collection's", close)
+        ref, _ = truth(st.base, st.queries, "cosine")
+        rows = {int(i): n for n, i in enumerate(st.ids)}
+        bad = [qi for qi, (ids, _) in enumerate(exact)
+               if not compare(ref[qi], [rows[int(i)] for i in ids], K, rel=1e-5)[0]]
+        t.check("--exact on HNSW equals the float64 brute force (up to near-ties)", not bad, str(bad[:5]))
+        # The flag by hand, and on a flat collection (where it changes nothing).
+        c, f = Coll(st.coll), Coll(flat)
+        a = c.search(st.queries[:20], K, flags=SEARCH_EXACT)
+        b = f.search(st.queries[:20], K, flags=SEARCH_EXACT)
+        b0 = f.search(st.queries[:20], K, ef=100)
+        t.check("SEARCH_EXACT by ioctl: HNSW equals flat; flat ignores the flag and ef",
+                all(np.array_equal(x[0], y[0]) and np.array_equal(y[0], z[0]) for x, y, z in zip(a, b, b0)))
+        c.close()
+        f.close()
+        sh(["rm", "-rf", flat])
+        sh(["rm", "-rf", st.coll])
+
+
+# ------------------------------------------------------------ concurrency
+
+CONC_DIM = 16
+CONC_INITIAL = 5000
+CONC_MAX_IDS = 100_000
+_conc_vectors = None
+
+
+def conc_vectors():
+    """Vector of id i: row i. Made once, before the workers fork, so every
+    process shares the same table."""
+    global _conc_vectors
+    if _conc_vectors is None:
+        _conc_vectors = np.random.default_rng(21).normal(size=(CONC_MAX_IDS, CONC_DIM)).astype(np.float32)
+    return _conc_vectors
+
+
+def _searcher(coll, seconds, seed, deleted, next_id, out):
+    vecs = conc_vectors()
+    rng = random.Random(seed)
+    c = Coll(coll)
+    searches = errors = 0
+    problems = []
+    lat_max = 0.0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        nq = rng.randint(1, 8)
+        q = np.array([[rng.uniform(-2, 2) for _ in range(CONC_DIM)] for _ in range(nq)], dtype=np.float32)
+        ef = rng.choice((0, 5, 10, 64, 200))
+        flags = SEARCH_EXACT if rng.random() < 0.1 else 0
+        gone_before = bytes(memoryview(deleted.get_obj()))
+        t0 = time.perf_counter()
+        try:
+            res = c.search(q, K, flags=flags, ef=ef)
+        except OSError as e:
+            errors += 1
+            problems.append(f"search: {e}")
+            continue
+        lat_max = max(lat_max, time.perf_counter() - t0)
+        hi = next_id.value
+        searches += 1
+        for qi, (ids, dist) in enumerate(res):
+            why = None
+            if len(ids) != K:
+                why = f"{len(ids)} hits"
+            elif np.any(np.diff(dist) < 0):
+                why = f"unsorted distances {dist.tolist()}"
+            elif len(set(ids.tolist())) != K:
+                why = f"repeated ids {ids.tolist()}"
+            elif any(int(i) >= hi for i in ids):
+                why = f"an id never inserted ({ids.tolist()} vs next {hi})"
+            elif any(int(i) < CONC_INITIAL and gone_before[int(i)] for i in ids):
+                why = f"an id deleted before the search ({ids.tolist()})"
+            else:
+                true = ((vecs[ids.astype(np.int64)].astype(np.float64) - q[qi]) ** 2).sum(1)
+                if not np.allclose(dist, true, rtol=1e-4, atol=1e-4):
+                    why = f"distances {dist.tolist()} are not the ids' ({true.tolist()})"
+            if why:
+                errors += 1
+                problems.append(why)
+    c.close()
+    out.put(("search", searches, errors, problems[:3], lat_max))
+
+
+def _inserter(coll, seconds, seed, next_id, out):
+    vecs = conc_vectors()
+    rng = random.Random(seed)
+    c = Coll(coll)
+    nid, ops, errors, problems = CONC_INITIAL, 0, 0, []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and nid < CONC_MAX_IDS - 300:
+        n = rng.randint(1, 200)
+        if rng.random() < 0.2 and nid > CONC_INITIAL + 10:
+            # Re-insert some of this process's ids (same vectors): replacements.
+            ids = np.array(rng.sample(range(CONC_INITIAL, nid), min(n, nid - CONC_INITIAL)), dtype=np.uint64)
+        else:
+            ids = np.arange(nid, nid + n, dtype=np.uint64)
+            nid += n
+            with next_id.get_lock():
+                next_id.value = nid
+        try:
+            c.insert(ids, vecs[ids.astype(np.int64)])
+            ops += 1
+        except OSError as e:
+            errors += 1
+            problems.append(f"insert: {e}")
+    c.close()
+    out.put(("insert", ops, errors, problems[:3], nid))
+
+
+def _deleter(coll, seconds, seed, deleted, out):
+    rng = random.Random(seed)
+    pool = list(range(CONC_INITIAL))
+    rng.shuffle(pool)
+    c = Coll(coll)
+    ops, errors, problems, gone = 0, 0, [], []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and len(pool) > 1000:
+        ids = [pool.pop() for _ in range(rng.randint(1, 50))]
+        try:
+            c.delete(ids)
+            ops += 1
+            gone += ids
+            for i in ids:
+                deleted[i] = 1
+        except OSError as e:
+            errors += 1
+            problems.append(f"delete: {e}")
+        time.sleep(rng.uniform(0, 0.05))
+    c.close()
+    out.put(("delete", ops, errors, problems[:3], gone))
+
+
+def test_concurrency(t, mnt, seconds=30, searchers=3):
+    with t.group(f"HNSW concurrency: {searchers} searchers, an inserter and a deleter for {seconds} s"):
+        coll = f"{mnt}/hnsw_conc"
+        fresh(coll)
+        # A small graph (M 8, ef_construction 64): the test is about locking.
+        sh(["vexctl", "create", coll, "--dim", str(CONC_DIM), "--metric", "l2", "--index", "hnsw",
+            "--m", "8", "--ef-construction", "64"])
+        vecs = conc_vectors()
+        c = Coll(coll)
+        c.insert(np.arange(CONC_INITIAL), vecs[:CONC_INITIAL])
+        c.close()
+        deleted = multiprocessing.Array("B", CONC_INITIAL)
+        next_id = multiprocessing.Value("Q", CONC_INITIAL)
+        q = multiprocessing.Queue()
+        procs = [multiprocessing.Process(target=_searcher, args=(coll, seconds, 300 + i, deleted, next_id, q))
+                 for i in range(searchers)]
+        procs.append(multiprocessing.Process(target=_inserter, args=(coll, seconds, 400, next_id, q)))
+        procs.append(multiprocessing.Process(target=_deleter, args=(coll, seconds, 500, deleted, q)))
+        for p in procs:
+            p.start()
+        results = [q.get(timeout=seconds + 600) for _ in procs]
+        for p in procs:
+            p.join(60)
+        by_kind = {}
+        for r in results:
+            by_kind.setdefault(r[0], []).append(r)
+        summary = {k: [(r[1], r[2]) for r in v] for k, v in by_kind.items()}
+        print(f"    (ops, errors) per worker: {summary}; max search latency "
+              f"{max(r[4] for r in by_kind['search']) * 1000:.1f} ms", flush=True)
+        problems = [p for r in results for p in r[3]]
+        t.check("no worker saw an error or a malformed result", all(r[2] == 0 for r in results),
+                "; ".join(problems[:4]))
+        t.check("every worker made progress", all(r[1] > 0 for r in results), str(summary))
+        nid = by_kind["insert"][0][4]
+        gone = by_kind["delete"][0][4]
+        live = np.array(sorted(set(range(CONC_INITIAL)) - set(gone)) + list(range(CONC_INITIAL, nid)),
+                        dtype=np.uint64)
+        c = Coll(coll)
+        info = wait_repaired(c)
+        t.eq("final count equals the workers' model", info["count"], len(live))
+        t.check("after the workload: nothing unindexed, deleted_pending under 10%",
+                info["unindexed"] == 0 and info["deleted_pending"] * 10 < info["count"], str(info))
+        queries = np.random.default_rng(6).normal(size=(20, CONC_DIM)).astype(np.float32)
+        base = vecs[live.astype(np.int64)]
+        ref, pos = truth(base, queries, "l2")
+        bad = [qi for qi, (ids, _) in enumerate(c.search(queries, K, flags=SEARCH_EXACT))
+               if not np.array_equal(np.sort(ids), np.sort(live[pos[qi]]))]
+        t.check("exact search after the workload equals the reference", not bad, str(bad[:5]))
+        rec = recall(c.search(queries, K, ef=64), live[pos])
+        t.check("approximate search after the workload: recall@10 >= 0.9", rec >= 0.9, f"{rec:.3f}")
+        c.close()
+        sh(["rm", "-rf", coll])
+
+
+BIG_INSERT = int(os.environ.get("VEXFS_HNSW_BIG_INSERT", "10000"))
+
+
+def _big_insert(coll, started, out):
+    vecs = conc_vectors()[CONC_INITIAL:CONC_INITIAL + BIG_INSERT]
+    ids = np.arange(CONC_INITIAL, CONC_INITIAL + BIG_INSERT, dtype=np.uint64)
+    c = Coll(coll)
+    started.set()
+    t0 = time.perf_counter()
+    try:
+        c.insert(ids, vecs)
+        out.put((time.perf_counter() - t0, None))
+    except OSError as e:
+        out.put((time.perf_counter() - t0, str(e)))
+    c.close()
+
+
+def test_search_during_big_insert(t, mnt):
+    with t.group(f"HNSW: searches are not blocked by a {BIG_INSERT}-vector insert"):
+        coll = f"{mnt}/hnsw_big"
+        fresh(coll)
+        sh(["vexctl", "create", coll, "--dim", str(CONC_DIM), "--metric", "l2", "--index", "hnsw",
+            "--m", "8", "--ef-construction", "64"])
+        vecs = conc_vectors()
+        c = Coll(coll)
+        c.insert(np.arange(CONC_INITIAL), vecs[:CONC_INITIAL])
+        q = np.random.default_rng(8).normal(size=(1, CONC_DIM)).astype(np.float32)
+        c.search(q, K)
+        started, out = multiprocessing.Event(), multiprocessing.Queue()
+        p = multiprocessing.Process(target=_big_insert, args=(coll, started, out))
+        p.start()
+        started.wait(60)
+        lat, counts, seen_unindexed = [], [], 0
+        while p.is_alive():
+            t0 = time.perf_counter()
+            res = c.search(q, K)
+            lat.append(time.perf_counter() - t0)
+            counts.append(len(res[0][0]))
+            if len(lat) % 50 == 0:
+                seen_unindexed = max(seen_unindexed, c.info()["unindexed"])
+            time.sleep(0.002)
+        duration, err = out.get(timeout=60)
+        p.join()
+        lat_ms = np.array(lat) * 1000
+        print(f"    insert of {BIG_INSERT}: {duration:.1f} s; {len(lat)} searches meanwhile, latency p50 "
+              f"{np.median(lat_ms):.1f} ms, max {lat_ms.max():.1f} ms; most unindexed seen {seen_unindexed}",
+              flush=True)
+        t.check("the big insert succeeded", err is None, str(err))
+        t.check("searches ran while it did (at least 20)", len(lat) >= 20, f"{len(lat)}")
+        t.check("every search answered k hits", all(n == K for n in counts))
+        t.check("the longest search took under 5% of the insert's time",
+                lat_ms.max() < 0.05 * duration * 1000, f"max {lat_ms.max():.1f} ms vs insert {duration:.1f} s")
+        info = c.info()
+        t.check("after the insert: all linked", info["count"] == CONC_INITIAL + BIG_INSERT
+                and info["unindexed"] == 0, str(info))
+        c.close()
+        sh(["rm", "-rf", coll])
+
+
+# ----------------------------------------------------------------- errors
+
+def test_errors(t, mnt):
+    with t.group("HNSW ioctl errors and edge cases"):
+        def try_create(*args, **kw):
+            path = f"{mnt}/bad"
+            fresh(path)
+            os.mkdir(path)
+            try:
+                create_raw(path, *args, **kw)
+            finally:
+                sh(["rm", "-rf", path])
+
+        for what, kw in (("M 1", {"m": 1}), ("M 128", {"m": 128}),
+                         ("ef_construction 4097", {"ef_construction": 4097}),
+                         ("nonzero reserved", {"reserved": (0, 1, 0)})):
+            t.raises(f"create HNSW with {what}: EINVAL", errno.EINVAL, try_create, 8, "l2", index=INDEX_HNSW, **kw)
+        t.raises("create with index 2: EINVAL", errno.EINVAL, try_create, 8, "l2", index=2)
+        t.raises("create flat with M 16: EINVAL", errno.EINVAL, try_create, 8, "l2", index=INDEX_FLAT, m=16)
+        t.raises("create flat with ef_construction 100: EINVAL", errno.EINVAL, try_create, 8, "l2",
+                 index=INDEX_FLAT, ef_construction=100)
+        plain = f"{mnt}/bad"
+        os.mkdir(plain)
+        t.raises("a refused create (M 1) on a kept directory: EINVAL", errno.EINVAL, create_raw, plain, 8, "l2", index=INDEX_HNSW, m=1)
+        t.check("a refused create leaves a plain directory", not _is_coll(plain))
+        os.rmdir(plain)
+
+        coll = f"{mnt}/hnsw_err"
+        fresh(coll)
+        os.mkdir(coll)
+        create_raw(coll, 4, "l2", index=INDEX_HNSW, m=2, ef_construction=1)
+        c = Coll(coll)
+        info = c.info()
+        t.eq("the smallest M and ef_construction are accepted", (info["index"], info["m"],
+                                                                  info["ef_construction"]), (INDEX_HNSW, 2, 1))
+        c.close()
+        sh(["rm", "-rf", coll])
+        os.mkdir(coll)
+        create_raw(coll, 4, "l2", index=INDEX_HNSW, m=127, ef_construction=MAX_EF)
+        c = Coll(coll)
+        t.eq("the largest M and ef_construction are accepted", (c.info()["m"], c.info()["ef_construction"]),
+             (127, MAX_EF))
+        rng = np.random.default_rng(3)
+        base = rng.normal(size=(5, 4)).astype(np.float32)
+        c.insert(np.arange(5), base)
+        q = rng.normal(size=(2, 4)).astype(np.float32)
+        t.eq("k larger than count answers count hits", [len(r[0]) for r in c.search(q, K)], [5, 5])
+        c.insert(np.arange(5, 300), rng.normal(size=(295, 4)))
+        t.raises("ef 4097: EINVAL", errno.EINVAL, c.search, q, K, ef=MAX_EF + 1)
+        t.check("ef 4096 is accepted", len(c.search(q, K, ef=MAX_EF)[0][0]) == K)
+        t.raises("unknown search flags: EINVAL", errno.EINVAL, c.search, q, K, flags=2)
+        t.raises("nonzero search reserved: EINVAL", errno.EINVAL, c.search, q, K, reserved=1)
+        t.eq("ef below k still answers k hits", [len(r[0]) for r in c.search(q, 50, ef=1)], [50, 50])
+        before = c.info()
+        t.raises("delete with a missing id: ENOENT", errno.ENOENT, c.delete, [3, 4, 99999])
+        after = c.info()
+        t.check("a refused delete deletes nothing",
+                (after["count"], after["deleted_pending"]) == (before["count"], before["deleted_pending"])
+                and [int(r[0][0]) for r in c.search(base[3:5], 1, flags=SEARCH_EXACT)] == [3, 4],
+                f"{before} -> {after}")
+        c.close()
+        sh(["rm", "-rf", coll])
+
+
+def _is_coll(path):
+    try:
+        c = Coll(path)
+    except OSError:
+        return False
+    try:
+        c.info()
+        return True
+    except OSError:
+        return False
+    finally:
+        c.close()
+
+
+def test_files(t, mnt):
+    with t.group("HNSW: files carry vectors"):
+        coll = f"{mnt}/hnsw_docs"
+        fresh(coll)
+        sh(["vexctl", "create", coll, "--dim", "3", "--metric", "l2", "--index", "hnsw"])
+        c = Coll(coll)
+        rng = np.random.default_rng(4)
+        c.insert(np.arange(200), rng.uniform(-1, 1, size=(200, 3)) + 10)  # far from the files
+        for name, vec in (("a.txt", "1,0,0"), ("b.txt", "0,1,0")):
+            with open(f"{coll}/{name}", "w") as f:
+                f.write(name)
+            r = vexctl("attach", f"{coll}/{name}", "--vector", vec)
+            t.check(f"vexctl attach {name} in an HNSW collection", r.returncode == 0, r.stderr.strip())
+        info = c.info()
+        t.check("info counts the file vectors", info["file_vectors"] == 2 and info["count"] == 202, str(info))
+        for mode in ((), ("--exact",)):
+            r = vexctl("search", coll, "--vector", "1,0.1,0", "-k", "2", "--json", *mode)
+            res = json.loads(r.stdout.splitlines()[0])["results"] if r.returncode == 0 else []
+            t.eq(f"search {' '.join(mode) or '(approximate)'} names the files",
+                 [h["name"] for h in res], ["a.txt", "b.txt"])
+        ino = os.stat(f"{coll}/a.txt").st_ino
+        hits = c.search(np.array([[1, 0, 0]]), 1, with_flags=True)[0]
+        t.check("the hit is flagged as a file's and its id is the inode",
+                int(hits[0][0]) == ino and hits[2][0] & HIT_FILE, str(hits))
+        os.unlink(f"{coll}/a.txt")
+        info = c.info()
+        t.check("unlink removes the file's vector", info["file_vectors"] == 1 and info["count"] == 201, str(info))
+        for flags in (0, SEARCH_EXACT):
+            ids = c.search(np.array([[1, 0, 0]]), 5, flags=flags)[0][0]
+            t.check(f"the unlinked file's vector is not found (flags {flags})", ino not in ids.tolist(),
+                    str(ids))
+        c.close()
+        sh(["rm", "-rf", coll])
+        t.check("rm -rf removes an HNSW collection", not os.path.exists(coll))
+
+
+def test_vexctl_messages(t, mnt):
+    with t.group("HNSW: vexctl messages"):
+        def fails(label, args, *wants):
+            r = vexctl(*args)
+            err = r.stderr.strip()
+            t.check(label, r.returncode != 0 and all(w in err for w in wants), err or r.stdout.strip())
+
+        c = f"{mnt}/msg"
+        fails("--m 1 is out of range", ("create", c, "--dim", "4", "--metric", "l2", "--index", "hnsw",
+                                        "--m", "1"), "--m 1 is out of range", "2 to 127")
+        fails("--m 128 is out of range", ("create", c, "--dim", "4", "--metric", "l2", "--index", "hnsw",
+                                          "--m", "128"), "--m 128 is out of range")
+        fails("--ef-construction 4097 is out of range",
+              ("create", c, "--dim", "4", "--metric", "l2", "--index", "hnsw", "--ef-construction", "4097"),
+              "--ef-construction 4097 is out of range", "1 to 4096")
+        fails("--m without --index hnsw", ("create", c, "--dim", "4", "--metric", "l2", "--m", "16"),
+              "--m applies to HNSW collections only", "--index hnsw")
+        t.check("a refused create leaves nothing behind", not os.path.exists(c))
+        sh(["vexctl", "create", c, "--dim", "4", "--metric", "l2"])
+        sh(["vexctl", "insert", c, "--npy", _npy(np.eye(4))])
+        fails("--ef on a flat collection: it has no index", ("search", c, "--vector", "1,0,0,0", "-k", "2",
+                                                             "--ef", "32"), "no index", "--ef")
+        r = vexctl("search", c, "--vector", "1,0,0,0", "-k", "2", "--exact")
+        t.check("--exact on a flat collection is fine", r.returncode == 0, r.stderr.strip())
+        fails("--ef and --exact conflict", ("search", c, "--vector", "1,0,0,0", "-k", "2", "--ef", "32",
+                                            "--exact"), "cannot be used with")
+        sh(["rm", "-rf", c])
+        sh(["vexctl", "create", c, "--dim", "4", "--metric", "l2", "--index", "hnsw"])
+        sh(["vexctl", "insert", c, "--npy", _npy(np.eye(4))])
+        fails("--ef 4097 is out of range", ("search", c, "--vector", "1,0,0,0", "-k", "2", "--ef", "4097"),
+              "--ef 4097 is out of range")
+        r = vexctl("search", c, "--vector", "1,0,0,0", "-k", "2", "--ef", "1", "--json")
+        t.check("--ef below k answers k hits", r.returncode == 0
+                and len(json.loads(r.stdout)["results"]) == 2, (r.stdout + r.stderr).strip())
+        info = vexctl_json("info", c)
+        t.check("info --json has the HNSW fields",
+                all(k in info for k in ("m", "ef_construction", "index_bytes", "deleted_pending", "unindexed"))
+                and info["index"] == "hnsw", str(info))
+        sh(["rm", "-rf", c])
+
+
+def _npy(arr):
+    os.makedirs(TMP, exist_ok=True)
+    path = f"{TMP}/small.npy"
+    save_npy(path, arr)
+    return path
+
+
+def test_all(t, mnt):
+    st = test_glove_recall(t, mnt)
+    test_glove_churn(t, mnt, st)
+    test_glove_exact(t, mnt, st)
+    test_errors(t, mnt)
+    test_files(t, mnt)
+    test_vexctl_messages(t, mnt)
+    test_concurrency(t, mnt)
+    test_search_during_big_insert(t, mnt)
+    run(["rm", "-rf", TMP])
