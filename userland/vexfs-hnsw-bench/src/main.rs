@@ -185,7 +185,7 @@ fn bench_vexfs(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec
         build_s,
         bytes_per_vector: bytes as f64 / n as f64,
         bytes_note: format!(
-            "Hnsw::bytes() {} + vectors and norms {}",
+            "Hnsw::bytes() {} + stored vectors {}",
             idx.bytes(),
             store.bytes()
         ),
