@@ -713,7 +713,9 @@ impl Collection {
         }
         // SAFETY: Distinct rows of `dim` values in our chunks; the caller
         // holds the write lock.
-        unsafe { core::ptr::copy_nonoverlapping(self.row_ptr(s, from), self.row_ptr(s, to), self.dim) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.row_ptr(s, from), self.row_ptr(s, to), self.dim)
+        };
         let id = s.ids[from];
         s.ids[to] = id;
         s.flags[to] = s.flags[from];
@@ -848,7 +850,14 @@ impl Collection {
                 d.query_norm = query_norm;
                 let k = scratch.found.len();
                 let n = g
-                    .search(&mut scratch.graph, &mut d, query, k, mode.ef, &mut scratch.found)
+                    .search(
+                        &mut scratch.graph,
+                        &mut d,
+                        query,
+                        k,
+                        mode.ef,
+                        &mut scratch.found,
+                    )
                     .map_err(|_| ENOMEM)?;
                 for nb in scratch.found.iter().take(n) {
                     let at = nb.slot as usize;

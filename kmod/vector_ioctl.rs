@@ -288,7 +288,11 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     let mode = SearchMode {
         exact: req.flags & abi::SEARCH_EXACT != 0,
         // The graph raises a beam narrower than `k` to `k`.
-        ef: if req.ef == 0 { abi::HNSW_DEFAULT_EF } else { req.ef } as usize,
+        ef: if req.ef == 0 {
+            abi::HNSW_DEFAULT_EF
+        } else {
+            req.ef
+        } as usize,
     };
     let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
@@ -309,7 +313,10 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
         let n = found.len();
         // User addresses may be anything: an address past the end of the
         // address space is a bad pointer, not an arithmetic overflow.
-        let hits_at = req.hits.checked_add((q * k * hit_bytes) as u64).ok_or(EFAULT)?;
+        let hits_at = req
+            .hits
+            .checked_add((q * k * hit_bytes) as u64)
+            .ok_or(EFAULT)?;
         let count_at = req.counts.checked_add((q * 4) as u64).ok_or(EFAULT)?;
         user(hits_at, n * hit_bytes)
             .writer()
