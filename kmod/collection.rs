@@ -345,14 +345,7 @@ impl Collection {
 
     /// Read access to the rows of `s`, for distance computations.
     fn rows<'a>(&'a self, s: &'a Store) -> Rows<'a> {
-        Rows {
-            chunks: &s.chunks,
-            norms: &s.norms,
-            rows: s.ids.len(),
-            dim: self.dim,
-            rows_per_chunk: self.rows_per_chunk,
-            metric: self.kernel,
-        }
+        self.rows_of(&s.chunks, &s.norms, s.ids.len())
     }
 
     /// Whether the file with inode number `ino` has a vector here.

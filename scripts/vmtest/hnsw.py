@@ -371,16 +371,22 @@ def _deleter(coll, seconds, seed, deleted, out):
     out.put(("delete", ops, errors, problems[:3], gone))
 
 
+def small_hnsw(coll):
+    """A fresh HNSW collection with the first CONC_INITIAL test vectors, and
+    a small graph (M 8, ef_construction 64): its tests are about locking."""
+    fresh(coll)
+    sh(["vexctl", "create", coll, "--dim", str(CONC_DIM), "--metric", "l2", "--index", "hnsw",
+        "--m", "8", "--ef-construction", "64"])
+    vecs = conc_vectors()
+    c = Coll(coll)
+    c.insert(np.arange(CONC_INITIAL), vecs[:CONC_INITIAL])
+    return vecs, c
+
+
 def test_concurrency(t, mnt, seconds=30, searchers=3):
     with t.group(f"HNSW concurrency: {searchers} searchers, an inserter and a deleter for {seconds} s"):
         coll = f"{mnt}/hnsw_conc"
-        fresh(coll)
-        # A small graph (M 8, ef_construction 64): the test is about locking.
-        sh(["vexctl", "create", coll, "--dim", str(CONC_DIM), "--metric", "l2", "--index", "hnsw",
-            "--m", "8", "--ef-construction", "64"])
-        vecs = conc_vectors()
-        c = Coll(coll)
-        c.insert(np.arange(CONC_INITIAL), vecs[:CONC_INITIAL])
+        vecs, c = small_hnsw(coll)
         c.close()
         deleted = multiprocessing.Array("B", CONC_INITIAL)
         next_id = multiprocessing.Value("Q", CONC_INITIAL)
@@ -445,12 +451,7 @@ def _big_insert(coll, started, out):
 def test_search_during_big_insert(t, mnt):
     with t.group(f"HNSW: searches are not blocked by a {BIG_INSERT}-vector insert"):
         coll = f"{mnt}/hnsw_big"
-        fresh(coll)
-        sh(["vexctl", "create", coll, "--dim", str(CONC_DIM), "--metric", "l2", "--index", "hnsw",
-            "--m", "8", "--ef-construction", "64"])
-        vecs = conc_vectors()
-        c = Coll(coll)
-        c.insert(np.arange(CONC_INITIAL), vecs[:CONC_INITIAL])
+        _, c = small_hnsw(coll)
         q = np.random.default_rng(8).normal(size=(1, CONC_DIM)).astype(np.float32)
         c.search(q, K)
         started, out = multiprocessing.Event(), multiprocessing.Queue()

@@ -81,6 +81,17 @@ fn args() -> Args {
     a
 }
 
+/// Reports every 50,000th insert of a build started at `t`.
+fn progress(lib: &str, i: usize, t: Instant) {
+    if i % 50_000 == 49_999 {
+        eprintln!(
+            "  {lib}: {} inserted, {:.0} s",
+            i + 1,
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
+
 /// One library's results.
 struct Lib {
     name: String,
@@ -149,13 +160,7 @@ fn bench_vexfs(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec
     let t = Instant::now();
     for s in 0..n as u32 {
         idx.insert(&mut store, s).unwrap();
-        if s % 50_000 == 49_999 {
-            eprintln!(
-                "  vexfs-hnsw: {} inserted, {:.0} s",
-                s + 1,
-                t.elapsed().as_secs_f64()
-            );
-        }
+        progress("vexfs-hnsw", s as usize, t);
     }
     let build_s = t.elapsed().as_secs_f64();
     let bytes = idx.bytes() + store.bytes();
@@ -215,13 +220,7 @@ fn bench_usearch(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[V
     let t = Instant::now();
     for (i, r) in base.chunks_exact(dim).enumerate() {
         index.add(i as u64, r).unwrap();
-        if i % 50_000 == 49_999 {
-            eprintln!(
-                "  usearch: {} inserted, {:.0} s",
-                i + 1,
-                t.elapsed().as_secs_f64()
-            );
-        }
+        progress("usearch", i, t);
     }
     let build_s = t.elapsed().as_secs_f64();
     let mem = index.memory_usage();

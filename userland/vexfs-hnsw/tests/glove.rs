@@ -6,9 +6,12 @@
 //! Needs `$VEXFS_CACHE/data/glove_6B_50d.npy` (default VEXFS_CACHE:
 //! ~/.cache/vexfs), which `make setup` downloads: without it the test fails.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::Rng;
 use vexfs_hnsw::{
     read_npy_f32, Hnsw, Metric, NativeQuery, NativeStore, Neighbour, Params, StdAlloc, DEFAULT_EF,
 };
@@ -31,22 +34,6 @@ fn glove() -> (usize, usize, Vec<f32>) {
         );
     }
     read_npy_f32(&path).unwrap_or_else(|e| panic!("{e}: run `make setup` again"))
-}
-
-/// splitmix64, for the seeded sample.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Row `i` normalised, in f64.
