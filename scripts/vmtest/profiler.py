@@ -815,7 +815,11 @@ def test_missed_returns(t):
             t.eq("burst: counted searches + reported dropped probe hits = searches run",
                  counts(total).get("search", 0) + missed, res["searches"])
             lines = _lines(folded)
-            stray = [l for l in lines if "vexfs_ioctl_search" not in l]
+            # A sample taken on the way out of a search, in its kretprobe's
+            # return trampoline, no longer has the search's frame on the
+            # stack but is still inside the operation.
+            stray = [l for l in lines
+                     if "vexfs_ioctl_search" not in l and "arch_rethook_trampoline" not in l]
             t.check("burst: every sample is inside vexfs_ioctl_search (none from the user-space spin)",
                     lines and not stray, f"{len(stray)} of {len(lines)}: {stray[:2]}")
         finally:
