@@ -112,6 +112,31 @@ fn recall(truth: &[Vec<u32>], got: &[Vec<u32>]) -> f64 {
     hits as f64 / (truth.len() * K) as f64
 }
 
+/// For each ef of `--ef`: `set_ef(ef)` untimed, then the best of
+/// `--repeats` timed passes of `pass(ef, answers)`, which answers every
+/// query in order. Returns (ef, recall@10, queries/s) per ef.
+fn sweep(
+    a: &Args,
+    truth: &[Vec<u32>],
+    mut set_ef: impl FnMut(usize),
+    mut pass: impl FnMut(usize, &mut Vec<Vec<u32>>),
+) -> Vec<(usize, f64, f64)> {
+    let mut got = Vec::with_capacity(truth.len());
+    let mut points = Vec::new();
+    for &ef in &a.efs {
+        set_ef(ef);
+        let mut best = f64::MAX;
+        for _ in 0..a.repeats {
+            got.clear();
+            let t = Instant::now();
+            pass(ef, &mut got);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        points.push((ef, recall(truth, &got), truth.len() as f64 / best));
+    }
+    points
+}
+
 /// Exact top-K by cosine distance in f64 (on 2 threads: not timed).
 fn ground_truth(base: &[f32], queries: &[f32], dim: usize) -> Vec<Vec<u32>> {
     let unit = |r: &[f32]| -> Vec<f64> {
@@ -167,24 +192,20 @@ fn bench_vexfs(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec
     let mut scratch = idx.new_scratch(StdAlloc);
     let mut q = NativeQuery::default();
     let mut out = [Neighbour::default(); K];
-    let mut points = Vec::new();
-    for &ef in &a.efs {
-        let mut best = f64::MAX;
-        let mut got = Vec::new();
-        for _ in 0..a.repeats {
-            got.clear();
-            let t = Instant::now();
+    let points = sweep(
+        a,
+        truth,
+        |_| {},
+        |ef, got| {
             for v in queries.chunks_exact(dim) {
                 q.set(&store, v);
                 let k = idx
                     .search(&mut scratch, &mut store, &q, K, ef, &mut out)
                     .unwrap();
-                got.push(out[..k].iter().map(|x| x.slot).collect::<Vec<_>>());
+                got.push(out[..k].iter().map(|x| x.slot).collect());
             }
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        points.push((ef, recall(truth, &got), (queries.len() / dim) as f64 / best));
-    }
+        },
+    );
     Lib {
         name: "vexfs-hnsw".into(),
         build_s,
@@ -225,22 +246,17 @@ fn bench_usearch(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[V
     let build_s = t.elapsed().as_secs_f64();
     let mem = index.memory_usage();
     let ser = index.serialized_length();
-    let mut points = Vec::new();
-    for &ef in &a.efs {
-        index.change_expansion_search(ef);
-        let mut best = f64::MAX;
-        let mut got = Vec::new();
-        for _ in 0..a.repeats {
-            got.clear();
-            let t = Instant::now();
+    let points = sweep(
+        a,
+        truth,
+        |ef| index.change_expansion_search(ef),
+        |_, got| {
             for v in queries.chunks_exact(dim) {
                 let m = index.search(v, K).unwrap();
-                got.push(m.keys.iter().map(|&k| k as u32).collect::<Vec<_>>());
+                got.push(m.keys.iter().map(|&k| k as u32).collect());
             }
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        points.push((ef, recall(truth, &got), (queries.len() / dim) as f64 / best));
-    }
+        },
+    );
     Lib {
         name: "usearch".into(),
         build_s,
