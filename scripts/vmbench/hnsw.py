@@ -24,8 +24,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
 from vectors import SEARCH_EXACT, Coll, reference, save_npy  # noqa: E402
+from results import write_result  # noqa: E402
 
-ROOT = os.environ["VEXFS_ROOT"]
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
 MNT = "/mnt/vexbench"
 N = int(os.environ.get("HNSW_BENCH_N", "5000"))
@@ -146,11 +146,7 @@ def main():
                 "qps_ioctl times one SEARCH ioctl of all queries, qps_vexctl_process the whole "
                 "`vexctl search --json` process (loading the .npy, printing JSON)",
     }
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    out = os.path.join(ROOT, "bench-results", "hnsw-vm.json")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {out}")
+    write_result("hnsw-vm.json", result)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
 from harness import Background  # noqa: E402
 from profiler import FastSearch, make_collection  # noqa: E402
+from results import write_result  # noqa: E402
 
-ROOT = os.environ["VEXFS_ROOT"]
 MNT = "/mnt/vexprofbench"
 BPFTRACE = os.environ.get("VEXFS_BPFTRACE", "/usr/bin/bpftrace")
 ROUNDS = int(os.environ.get("VEXFS_BENCH_ROUNDS", "6"))
@@ -272,11 +272,7 @@ def main():
         "failures": failures, "count_mismatches": mismatches,
         "note": "in-guest rates under an emulated CPU (TCG): compare the ratios",
     }
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    out = os.path.join(ROOT, "bench-results", "profile_overhead.json")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {out}")
+    write_result("profile_overhead.json", result)
 
 
 if __name__ == "__main__":

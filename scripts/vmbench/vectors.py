@@ -5,7 +5,6 @@ work in the same guest. Under TCG the CPU is emulated, so the ratio is the
 figure to read, not the absolute rates. Prints a table, writes JSON under
 bench-results/."""
 
-import json
 import os
 import subprocess
 import sys
@@ -15,8 +14,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
 from vectors import Coll  # noqa: E402
+from results import write_result  # noqa: E402
 
-ROOT = os.environ["VEXFS_ROOT"]
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
 MNT = "/mnt/vexbench"
 K, NQ, BATCH = 10, 100, 10000
@@ -91,11 +90,7 @@ def main():
         "ratio_insert": t_nins / t_kins, "ratio_search": t_nsearch / t_ksearch, "topk_agreement": agree,
         "note": "in-guest rates under an emulated CPU (TCG): compare the ratios",
     }
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    out = os.path.join(ROOT, "bench-results", f"vm-vectors-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
-    print(f"wrote {out}")
+    write_result(f"vm-vectors-{time.strftime('%Y%m%d-%H%M%S')}.json", result)
 
 
 if __name__ == "__main__":
