@@ -58,6 +58,16 @@ pub trait Distances {
     /// batches, outside any batch: the kernel reschedules here
     /// (`cond_resched`).
     fn checkpoint(&mut self) {}
+
+    /// Whether a search may return the live vector at `slot` (a filter:
+    /// the kernel admits only files the caller may read). A refused node
+    /// is still walked through, so the graph stays connected for the
+    /// search; it only never enters the results. Called outside any
+    /// batch, at most once per node and search, and only for a node that
+    /// would enter the results. Inserts and repairs never call it.
+    fn accept(&mut self, _slot: u32) -> bool {
+        true
+    }
 }
 
 /// A search result: a slot and the order key of its distance.

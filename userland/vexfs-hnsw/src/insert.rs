@@ -200,7 +200,7 @@ impl<A: Alloc> Hnsw<A> {
             let ep = greedy(g, scratch, d, q, (key, entry), g.max_level, level)?;
             let _ = work.eps.push_within_capacity(ep);
             for lc in (0..=top).rev() {
-                search_layer(g, scratch, d, q, &work.eps, efc, lc)?;
+                search_layer::<false, A, D>(g, scratch, d, q, &work.eps, efc, lc)?;
                 work.cands.clear();
                 for &e in scratch.res.iter() {
                     let _ = work.cands.push_within_capacity(e);

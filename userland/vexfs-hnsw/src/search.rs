@@ -260,8 +260,10 @@ pub(crate) fn greedy<A: Alloc, D: Distances>(
 
 /// Beam search of one level from `entries` (which must hold distance
 /// keys): leaves in `s.res` (a max-heap) the best `ef` live nodes found.
-/// Deleted nodes are expanded but never enter the results.
-pub(crate) fn search_layer<A: Alloc, D: Distances>(
+/// Deleted nodes are expanded but never enter the results; with `FILTER`
+/// (queries, not construction) neither do nodes [`Distances::accept`]
+/// refuses.
+pub(crate) fn search_layer<const FILTER: bool, A: Alloc, D: Distances>(
     g: &Graph<A>,
     s: &mut SearchScratch<A>,
     d: &mut D,
@@ -278,7 +280,7 @@ pub(crate) fn search_layer<A: Alloc, D: Distances>(
     for &e in entries {
         if s.visit(e.1) {
             heap_push::<false, A>(&mut s.cand, e)?;
-            if g.is_live(e.1) {
+            if g.is_live(e.1) && (!FILTER || d.accept(g.slot(e.1))) {
                 heap_push::<true, A>(&mut s.res, e)?;
                 if s.res.len() > ef {
                     heap_pop::<true, A>(&mut s.res);
@@ -329,12 +331,12 @@ pub(crate) fn search_layer<A: Alloc, D: Distances>(
                     continue;
                 }
                 heap_push::<false, A>(&mut s.cand, e)?;
-                if !tombstones || g.is_live(n) {
+                if (!tombstones || g.is_live(n)) && admit::<FILTER, A, D>(g, d, n) {
                     heap_replace_top::<true, A>(&mut s.res, e);
                 }
             } else {
                 heap_push::<false, A>(&mut s.cand, e)?;
-                if !tombstones || g.is_live(n) {
+                if (!tombstones || g.is_live(n)) && admit::<FILTER, A, D>(g, d, n) {
                     heap_push::<true, A>(&mut s.res, e)?;
                 }
             }
@@ -343,8 +345,14 @@ pub(crate) fn search_layer<A: Alloc, D: Distances>(
     Ok(())
 }
 
+/// Whether a live node may enter the results (see [`Distances::accept`]).
+#[inline(always)]
+fn admit<const FILTER: bool, A: Alloc, D: Distances>(g: &Graph<A>, d: &mut D, node: u32) -> bool {
+    !FILTER || d.accept(g.slot(node))
+}
+
 /// Exact scan of every live node, for when `ef` covers them all: keeps the
-/// best `k` in `s.res`.
+/// best `k` accepted ones in `s.res`.
 fn scan_all<A: Alloc, D: Distances>(
     g: &Graph<A>,
     s: &mut SearchScratch<A>,
@@ -364,8 +372,15 @@ fn scan_all<A: Alloc, D: Distances>(
             node += 1;
         }
         s.batch(g, d, q)?;
-        for (&n, &key) in s.ids.iter().zip(s.keys.iter()) {
-            heap_push::<true, A>(&mut s.res, (key, n))?;
+        for i in 0..s.ids.len() {
+            let e = (s.keys[i], s.ids[i]);
+            if s.res.len() >= k && s.res.first().is_some_and(|&w| e >= w) {
+                continue;
+            }
+            if !d.accept(g.slot(e.1)) {
+                continue;
+            }
+            heap_push::<true, A>(&mut s.res, e)?;
             if s.res.len() > k {
                 heap_pop::<true, A>(&mut s.res);
             }
@@ -399,7 +414,7 @@ pub(crate) fn search<A: Alloc, D: Distances>(
         s.batch(g, d, q)?;
         let key = s.keys.first().copied().unwrap_or(u32::MAX);
         let ep = greedy(g, s, d, q, (key, g.entry), g.max_level, 0)?;
-        search_layer(g, s, d, q, &[ep], ef, 0)?;
+        search_layer::<true, A, D>(g, s, d, q, &[ep], ef, 0)?;
     }
     // Results as (key, slot), sorted; `cand` is free now.
     s.cand.clear();

@@ -211,3 +211,44 @@ fn allocation_failures() {
     }
     assert!(failures > 50, "{failures}");
 }
+
+/// A search filter (the kernel's "files the caller may read"): refused
+/// slots never come back, the graph is still walked through them, and
+/// inserts never ask.
+#[test]
+fn filtered_search() {
+    let (h, mut st) = small(400, 7);
+    assert_eq!(st.accept_calls, 0, "inserts do not filter");
+    let q = st.row(3).to_vec();
+    let live: Vec<u32> = (0..400).collect();
+    let odd: Vec<u32> = live.iter().copied().filter(|s| s % 2 == 1).collect();
+    st.accept = Some(|s| s % 2 == 1);
+    let mut scratch = h.new_scratch(StdAlloc);
+    let mut out = vec![Neighbour::default(); 10];
+    for ef in [10, 64, 400] {
+        let n = h
+            .search(&mut scratch, &mut st, &q, 10, ef, &mut out)
+            .unwrap();
+        assert!(
+            out[..n].iter().all(|nb| nb.slot % 2 == 1),
+            "ef {ef}: a refused slot came back"
+        );
+        assert!(n >= 9, "ef {ef}: only {n} hits");
+        let want = brute(&st, &odd, &q, 10);
+        let hit = out[..n].iter().filter(|nb| want.contains(&nb.slot)).count();
+        assert!(hit >= 8, "ef {ef}: filtered recall {hit}/10");
+    }
+    assert!(st.accept_calls > 0);
+    // A filter that refuses everything: no result, no panic.
+    st.accept = Some(|_| false);
+    assert_eq!(
+        h.search(&mut scratch, &mut st, &q, 10, 64, &mut out)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        h.search(&mut scratch, &mut st, &q, 10, 400, &mut out)
+            .unwrap(),
+        0
+    );
+}

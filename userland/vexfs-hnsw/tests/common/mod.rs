@@ -60,6 +60,9 @@ pub struct Store {
     pub batches: usize,
     pub checkpoints: usize,
     pub max_batch: usize,
+    /// Slots searches may return (`None`: all); counts the calls.
+    pub accept: Option<fn(u32) -> bool>,
+    pub accept_calls: usize,
 }
 
 impl Store {
@@ -70,6 +73,8 @@ impl Store {
             batches: 0,
             checkpoints: 0,
             max_batch: 0,
+            accept: None,
+            accept_calls: 0,
         }
     }
     pub fn row(&self, slot: u32) -> &[f32] {
@@ -108,6 +113,10 @@ impl Distances for Store {
     }
     fn checkpoint(&mut self) {
         self.checkpoints += 1;
+    }
+    fn accept(&mut self, slot: u32) -> bool {
+        self.accept_calls += 1;
+        self.accept.is_none_or(|f| f(slot))
     }
 }
 
