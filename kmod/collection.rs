@@ -8,38 +8,44 @@
 //! an rbtree maps ids to row slots. In a flat collection deletion moves the
 //! last row into the hole, so rows stay dense. In an HNSW collection a
 //! deleted row stays (dead) until the graph's repair has purged its node;
-//! compaction then fills the holes. A batch insert first stages its rows
-//! after the last row and reserves every allocation it needs, then commits
-//! without any step that can fail: a failed batch leaves the store as it was.
+//! compaction then fills the holes.
+//!
+//! A batch is staged outside every lock (the caller copies it from user
+//! memory into a [`Batch`], whose memory counts against the in-flight
+//! budget), then committed under the write lock in one step that copies
+//! memory to memory: all or nothing, visible to searches at once. Linking
+//! new rows into the graph, repair and compaction ("maintenance") run later
+//! in short steps, by one task at a time.
 //!
 //! All float arithmetic happens in the SIMD kernels (`simd`), inside FPU
 //! sections of bounded size; outside them distances are compared as integer
 //! order keys, because the kernel's Rust target is soft-float.
 
-use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, Ordering};
 
-use kernel::alloc::{flags::GFP_KERNEL, KVVec};
-use kernel::new_mutex;
+use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::Mutex;
+use kernel::sync::{Arc, ArcBorrow};
+use kernel::workqueue::{Work, WorkItem};
 
 use crate::abi;
 use crate::hnsw::{self, Hnsw};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
-use crate::sys::{self, RwSem};
+use crate::sys::{self, RwSem, WriteGuard};
 
 /// f32 values in one chunk: one 16 KiB pool object.
 pub(crate) const CHUNK_FLOATS: usize = 4096;
+/// Bytes of one chunk.
+const CHUNK_BYTES: u64 = (CHUNK_FLOATS * 4) as u64;
 /// At most this many f32 values are processed per FPU section, so preemption
 /// is held off for a few tens of microseconds at most.
-const FPU_FLOAT_BUDGET: usize = 32768;
-/// Accounted bytes per row besides its values: id, file flag, norm (cosine
-/// collections), rbtree node.
-const ROW_OVERHEAD: u64 = 8 + 1 + 4 + 64;
+pub(crate) const FPU_FLOAT_BUDGET: usize = 32768;
+/// Bytes charged per id-map (rbtree) entry: the node's slab object.
+const MAP_NODE_BYTES: u64 = 64;
 
 /// Probe point `vexfs_simd_batch`: one FPU section of SIMD work over
 /// `floats` stored values (a block of distances for a search, of norms for
@@ -48,36 +54,91 @@ const ROW_OVERHEAD: u64 = 8 + 1 + 4 + 64;
 #[no_mangle]
 #[inline(never)]
 pub(crate) extern "Rust" fn vexfs_simd_batch(floats: usize, work: &mut dyn FnMut()) {
-    let _ = floats;
+    // The count is for probes only: `black_box` keeps it a real argument,
+    // or the compiler would let callers leave its register unset.
+    core::hint::black_box(floats);
     sys::with_fpu(work);
 }
 
-/// Vector bytes in use by every collection of every mount.
+/// Vector bytes stored by every collection of every mount.
 static VECTOR_BYTES: Atomic<u64> = Atomic::new(0);
+/// Bytes of calls in progress: staged batches, id arrays, search buffers.
+static INFLIGHT_BYTES: Atomic<u64> = Atomic::new(0);
 
 /// Bytes of vector storage in use, module-wide.
 pub(crate) fn vector_bytes() -> u64 {
     VECTOR_BYTES.load(Relaxed)
 }
 
-/// Charges `bytes` against the module-wide limit, or fails with ENOSPC.
-pub(crate) fn charge(bytes: u64) -> Result {
-    let limit = crate::vector_limit_bytes();
-    let mut cur = VECTOR_BYTES.load(Relaxed);
+/// Bytes held by vector calls in progress, module-wide.
+pub(crate) fn inflight_bytes() -> u64 {
+    INFLIGHT_BYTES.load(Relaxed)
+}
+
+/// Adds `bytes` to `counter` unless that passes `limit`.
+fn charge_within(counter: &Atomic<u64>, bytes: u64, limit: u64) -> bool {
+    let mut cur = counter.load(Relaxed);
     loop {
-        let new = cur
-            .checked_add(bytes)
-            .filter(|&n| n <= limit)
-            .ok_or(ENOSPC)?;
-        match VECTOR_BYTES.cmpxchg(cur, new, Relaxed) {
-            Ok(_) => return Ok(()),
+        let Some(new) = cur.checked_add(bytes).filter(|&n| n <= limit) else {
+            return false;
+        };
+        match counter.cmpxchg(cur, new, Relaxed) {
+            Ok(_) => return true,
             Err(seen) => cur = seen,
         }
     }
 }
 
+/// Charges `bytes` against the module-wide limit, or fails with ENOSPC.
+pub(crate) fn charge(bytes: u64) -> Result {
+    if charge_within(&VECTOR_BYTES, bytes, crate::vector_limit_bytes()) {
+        Ok(())
+    } else {
+        Err(ENOSPC)
+    }
+}
+
 pub(crate) fn uncharge(bytes: u64) {
     VECTOR_BYTES.fetch_sub(bytes, Relaxed);
+}
+
+/// Memory of one call in progress, counted against the in-flight budget
+/// (as large as `max_vector_mib`) until dropped. So the kernel memory that
+/// callers cause at once, all users together, is at most the vector limit
+/// stored plus the vector limit in flight.
+pub(crate) struct Inflight(u64);
+
+impl Inflight {
+    /// Takes `bytes` of the budget: `E2BIG` if one call alone is larger
+    /// than the whole budget, `EAGAIN` while other calls hold too much.
+    pub(crate) fn take(bytes: u64) -> Result<Self> {
+        if bytes > crate::vector_limit_bytes() {
+            return Err(E2BIG);
+        }
+        if inflight_charge(bytes) {
+            Ok(Self(bytes))
+        } else {
+            Err(EAGAIN)
+        }
+    }
+
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        inflight_uncharge(self.0);
+    }
+}
+
+/// Counts `bytes` in flight unless that passes the budget; for memory
+/// that grows during a call (a search's visited set).
+pub(crate) fn inflight_charge(bytes: u64) -> bool {
+    charge_within(&INFLIGHT_BYTES, bytes, crate::vector_limit_bytes())
+}
+
+/// Gives back bytes counted by [`inflight_charge`].
+pub(crate) fn inflight_uncharge(bytes: u64) {
+    INFLIGHT_BYTES.fetch_sub(bytes, Relaxed);
 }
 
 /// A search candidate; ordered by distance key, then id.
@@ -123,6 +184,17 @@ impl TopK {
 
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether a candidate of `rank` would enter: the heap is not full, or
+    /// it beats the worst one kept. (Checked before the more costly tests,
+    /// such as whether the caller may read a file.)
+    fn would_take(&self, rank: (u32, u64)) -> bool {
+        self.len < self.heap.len() || rank < self.heap[0].rank()
     }
 
     fn offer(&mut self, c: Candidate) {
@@ -171,13 +243,16 @@ const ROW_FILE: u8 = 1;
 /// until a repair purges the node and compaction reclaims the row.
 const ROW_DEAD: u8 = 2;
 
-/// Graph nodes linked per hold of the write lock: a search waits for at
-/// most this many node insertions.
+/// Graph nodes linked per hold of the write lock: a search or a removal
+/// waits for at most this many node insertions.
 const LINK_PER_LOCK: usize = 4;
 /// Repair work (in nodes) per hold of the write lock.
 const REPAIR_PER_LOCK: usize = 64;
 /// Rows examined by compaction per hold of the write lock.
 const COMPACT_PER_LOCK: usize = 4096;
+/// Dead rows (deleted or replaced, awaiting repair and compaction) of an
+/// HNSW collection are kept below this percentage of its stored rows.
+pub(crate) const DEAD_PERCENT: usize = 10;
 
 pub(crate) struct Store {
     chunks: KVVec<PoolBuf<f32>>,
@@ -198,18 +273,47 @@ pub(crate) struct Store {
     /// yet; searches scan them exactly.
     graph: Option<Hnsw<GraphAlloc>>,
     linked: usize,
-    /// Bytes charged to the module-wide limit (the graph charges its own).
-    charged: u64,
+    /// Bytes of `ids`, `flags` and `norms` capacity charged to the limit
+    /// (chunks and map nodes are charged by count; the graph charges its
+    /// own).
+    meta_charged: u64,
+    /// Counts changes that may need maintenance (stored rows, removals).
+    generation: u64,
+}
+
+impl Store {
+    /// Bytes charged to the vector limit for this store (not the graph).
+    fn charged(&self) -> u64 {
+        self.chunks.len() as u64 * CHUNK_BYTES
+            + self.meta_charged
+            + self.map_len() * MAP_NODE_BYTES
+    }
+
+    /// Live rows (each has one map entry).
+    fn map_len(&self) -> u64 {
+        (self.ids.len() - self.dead) as u64
+    }
+
+    /// Bytes of the three per-row arrays' current capacity.
+    fn meta_bytes(&self) -> u64 {
+        (self.ids.capacity() * 8 + self.flags.capacity() + self.norms.capacity() * 4) as u64
+    }
+
+    /// Dead rows at or above [`DEAD_PERCENT`] of the stored rows.
+    fn too_many_dead(&self) -> bool {
+        self.dead > 0 && self.dead * 100 >= self.ids.len() * DEAD_PERCENT
+    }
 }
 
 /// A collection: the state a directory gains from `VEXFS_IOC_CREATE`.
 ///
-/// Locking: `store` is a reader-writer semaphore. Searches hold its read
-/// side for one query at a time, so any number run at once. Mutations are
-/// serialised by `writer` and take the write side only in short steps: a
-/// batch is stored in one step, then linked into the graph a few nodes per
-/// step, and repair and compaction are cut into steps too; between steps
-/// the store is consistent and searches run.
+/// Locking: `store` is a reader-writer semaphore whose waits are killable.
+/// Searches hold its read side for one query at a time, so any number run
+/// at once. Every hold of the write side is one bounded step: committing a
+/// staged batch, removing ids, linking a few nodes, one repair or
+/// compaction step. `maintaining` lets one task at a time run the
+/// multi-step work; others leave it to that task, which looks again for
+/// new work before it stops.
 #[pin_data]
 pub(crate) struct Collection {
     dim: usize,
@@ -217,10 +321,25 @@ pub(crate) struct Collection {
     metric: u32,
     kernel: simd::Metric,
     index: u32,
-    #[pin]
-    writer: Mutex<()>,
+    maintaining: AtomicBool,
     #[pin]
     store: RwSem<Store>,
+    /// Maintenance queued by namespace operations (unlink, rename), which
+    /// must not run it while the VFS holds the directory's lock.
+    #[pin]
+    work: Work<Collection>,
+}
+
+kernel::impl_has_work! {
+    impl HasWork<Self> for Collection { self.work }
+}
+
+impl WorkItem for Collection {
+    type Pointer = Arc<Collection>;
+
+    fn run(this: Arc<Collection>) {
+        this.maintain();
+    }
 }
 
 /// The request of one search, besides the query.
@@ -242,19 +361,48 @@ pub(crate) struct SearchScratch {
 }
 
 impl SearchScratch {
-    pub(crate) fn new(k: usize) -> Result<Self> {
+    /// Bytes of the fixed buffers for `k` results and beam width `ef`
+    /// (the graph's visited set grows on demand and counts itself).
+    pub(crate) fn bytes(k: usize, ef: usize) -> u64 {
+        (k * core::mem::size_of::<Candidate>()
+            + CHUNK_FLOATS * 4
+            + ef * core::mem::size_of::<hnsw::Neighbour>()) as u64
+    }
+
+    pub(crate) fn new(k: usize, ef: usize) -> Result<Self> {
         Ok(Self {
             top: TopK::new(k)?,
             dist: PoolBuf::new_zeroed(CHUNK_FLOATS)?,
             graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
-            found: PoolBuf::new_zeroed(k)?,
+            found: PoolBuf::new_zeroed(ef)?,
         })
+    }
+}
+
+/// A batch of rows staged for [`Collection::commit`], outside every lock.
+pub(crate) struct Batch {
+    /// The ids, filled by the caller.
+    pub(crate) ids: PoolBuf<u64>,
+    /// `ids.len() * dim` values, row by row, filled (and checked finite) by
+    /// the caller.
+    pub(crate) rows: PoolBuf<f32>,
+    norms: PoolBuf<simd::NormSq>,
+    /// One map node per row, allocated before the lock.
+    nodes: KVVec<RBTreeNodeReservation<u64, u32>>,
+    file: bool,
+    _inflight: Inflight,
+}
+
+impl Batch {
+    /// In-flight bytes of a batch of `n` rows of `dim` values.
+    fn bytes(n: usize, dim: usize) -> u64 {
+        n as u64 * (8 + dim as u64 * 4 + 4 + 8 + MAP_NODE_BYTES)
     }
 }
 
 impl Collection {
     /// A new, empty collection; `params` must be validated.
-    pub(crate) fn new(params: &abi::CollectionParams) -> Result<Pin<KBox<Self>>> {
+    pub(crate) fn new(params: &abi::CollectionParams) -> Result<Arc<Self>> {
         let dim = params.dim as usize;
         let kernel = match params.metric {
             abi::metric::L2 => simd::Metric::L2,
@@ -272,14 +420,14 @@ impl Collection {
             abi::index::HNSW => Some(new_graph(params.m, params.ef_construction)?),
             _ => return Err(EINVAL),
         };
-        KBox::pin_init(
+        Arc::pin_init(
             pin_init!(Self {
                 dim,
                 rows_per_chunk,
                 metric: params.metric,
                 kernel,
                 index: params.index,
-                writer <- new_mutex!(()),
+                maintaining: AtomicBool::new(false),
                 store <- RwSem::new(
                     Store {
                         chunks: KVVec::new(),
@@ -291,13 +439,15 @@ impl Collection {
                         dead: 0,
                         graph,
                         linked: 0,
-                        charged: 0,
+                        meta_charged: 0,
+                        generation: 0,
                     },
                     c"vexfs_collection",
                     kernel::static_lock_class!(),
                 ),
+                work <- kernel::new_work!("vexfs_collection::work"),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -306,8 +456,8 @@ impl Collection {
         self.dim
     }
 
-    pub(crate) fn info(&self) -> abi::CollectionInfo {
-        let s = self.store.read();
+    pub(crate) fn info(&self) -> Result<abi::CollectionInfo> {
+        let s = self.store.read_killable()?;
         let rows = s.ids.len();
         let (m, ef_construction, index_bytes) = s.graph.as_ref().map_or((0, 0, 0), |g| {
             let p = g.params();
@@ -319,7 +469,7 @@ impl Collection {
                 .count(),
             None => 0,
         };
-        abi::CollectionInfo {
+        Ok(abi::CollectionInfo {
             dim: self.dim as u32,
             metric: self.metric,
             index: self.index,
@@ -328,11 +478,11 @@ impl Collection {
             reserved: 0,
             count: (rows - s.dead) as u64,
             file_vectors: s.file_rows,
-            memory_bytes: s.charged + index_bytes,
+            memory_bytes: s.charged() + index_bytes,
             index_bytes,
             deleted_pending: s.dead as u64,
             unindexed: unindexed as u64,
-        }
+        })
     }
 
     fn row_ptr(&self, s: &Store, slot: usize) -> *mut f32 {
@@ -343,243 +493,311 @@ impl Collection {
         chunk.as_mut_ptr().wrapping_add(off)
     }
 
-    /// Read access to the rows of `s`, for distance computations.
-    fn rows<'a>(&'a self, s: &'a Store) -> Rows<'a> {
-        self.rows_of(&s.chunks, &s.norms, s.ids.len())
-    }
-
     /// Whether the file with inode number `ino` has a vector here.
-    pub(crate) fn has_file_vector(&self, ino: u64) -> bool {
-        let s = self.store.read();
-        s.map
+    pub(crate) fn has_file_vector(&self, ino: u64) -> Result<bool> {
+        let s = self.store.read_killable()?;
+        Ok(s.map
             .get(&ino)
-            .is_some_and(|&slot| s.flags[slot as usize] & ROW_FILE != 0)
+            .is_some_and(|&slot| s.flags[slot as usize] & ROW_FILE != 0))
     }
 
     /// Makes room for rows `0..rows`, charging new chunks to the limit.
     fn reserve_rows(&self, s: &mut Store, rows: usize) -> Result {
         let need = rows.div_ceil(self.rows_per_chunk);
         while s.chunks.len() < need {
-            charge((CHUNK_FLOATS * 4) as u64)?;
-            let chunk = match PoolBuf::new_zeroed(CHUNK_FLOATS) {
-                Ok(c) => c,
-                Err(e) => {
-                    uncharge((CHUNK_FLOATS * 4) as u64);
-                    return Err(e);
-                }
-            };
-            if let Err(e) = s.chunks.push(chunk, GFP_KERNEL) {
-                uncharge((CHUNK_FLOATS * 4) as u64);
-                return Err(e.into());
+            charge(CHUNK_BYTES)?;
+            let pushed = PoolBuf::new_zeroed(CHUNK_FLOATS)
+                .and_then(|c| s.chunks.push(c, GFP_KERNEL_ACCOUNT).map_err(Into::into));
+            if let Err(e) = pushed {
+                uncharge(CHUNK_BYTES);
+                return Err(e);
             }
-            s.charged += (CHUNK_FLOATS * 4) as u64;
         }
         Ok(())
     }
 
-    /// Frees chunks no row uses any more.
+    /// Makes room for `n` more entries in the per-row arrays, charging the
+    /// growth to the limit first (`KVVec::reserve` at least doubles).
+    fn reserve_meta(&self, s: &mut Store, n: usize) -> Result {
+        let len = s.ids.len();
+        let need = len.checked_add(n).ok_or(ENOMEM)?;
+        if s.ids.capacity() >= need && s.flags.capacity() >= need {
+            if self.kernel != simd::Metric::Cosine || s.norms.capacity() >= need {
+                return Ok(());
+            }
+        }
+        let new_cap = need.max(2 * s.ids.capacity());
+        let per_row: u64 = if self.kernel == simd::Metric::Cosine { 13 } else { 9 };
+        let predicted = (new_cap as u64 * per_row).saturating_sub(s.meta_bytes());
+        charge(predicted)?;
+        let grown = (|| -> Result {
+            s.ids.reserve(new_cap - len, GFP_KERNEL_ACCOUNT)?;
+            s.flags.reserve(new_cap - len, GFP_KERNEL_ACCOUNT)?;
+            if self.kernel == simd::Metric::Cosine {
+                s.norms.reserve(new_cap - len, GFP_KERNEL_ACCOUNT)?;
+            }
+            Ok(())
+        })();
+        // Settle the prediction against what the arrays now hold.
+        uncharge(predicted);
+        self.settle_meta(s);
+        grown
+    }
+
+    /// Charges or uncharges the difference between the per-row arrays'
+    /// capacity and what was charged for them (after they grew or shrank).
+    fn settle_meta(&self, s: &mut Store) {
+        let now = s.meta_bytes();
+        if now > s.meta_charged {
+            VECTOR_BYTES.add(now - s.meta_charged, Relaxed);
+        } else {
+            uncharge(s.meta_charged - now);
+        }
+        s.meta_charged = now;
+    }
+
+    /// Frees chunks no row uses any more, capacity of the per-row arrays
+    /// that fell below a quarter in use, and an emptied graph's arrays.
     fn trim(&self, s: &mut Store) {
+        if s.ids.is_empty() {
+            if let Some(g) = s.graph.as_mut() {
+                if g.is_empty() && g.bytes() > 0 {
+                    // A new graph with the same parameters allocates nothing
+                    // until its first insert; dropping the old one frees (and
+                    // uncharges) its arrays.
+                    if let Ok(fresh) = Hnsw::new(*g.params(), GraphAlloc::CHARGED) {
+                        *g = fresh;
+                    }
+                }
+            }
+        }
         let need = s.ids.len().div_ceil(self.rows_per_chunk);
         while s.chunks.len() > need {
             s.chunks.pop();
-            s.charged -= (CHUNK_FLOATS * 4) as u64;
-            uncharge((CHUNK_FLOATS * 4) as u64);
+            uncharge(CHUNK_BYTES);
+        }
+        let (len, cap) = (s.ids.len(), s.ids.capacity());
+        if (len == 0 && cap > 0) || (cap > 64 && len < cap / 4) {
+            let target = len * 2;
+            // A failed shrink keeps the capacity (and its charge).
+            let _ = s.ids.shrink_to(target, GFP_KERNEL_ACCOUNT);
+            let _ = s.flags.shrink_to(target, GFP_KERNEL_ACCOUNT);
+            let _ = s.norms.shrink_to(target, GFP_KERNEL_ACCOUNT);
+            self.settle_meta(s);
         }
     }
 
-    /// Inserts or replaces `ids.len()` rows. `fill(dst, first, rows)` must
-    /// write rows `first..first + rows` of the batch (contiguous in `dst`),
-    /// for example from user memory, and check them. All or nothing: the
-    /// rows are stored, and visible to searches, in one step; in an HNSW
-    /// collection they are then linked into the graph in short steps.
-    pub(crate) fn upsert(
-        &self,
-        ids: &[u64],
-        file: bool,
-        fill: impl FnMut(&mut [f32], usize, usize) -> Result,
-    ) -> Result {
-        let _writer = self.writer.lock();
-        self.store_rows(ids, file, fill)?;
-        self.link_pending();
-        self.repair_if_needed();
-        Ok(())
+    /// Stages an empty batch of `n` rows (`ids` and `rows` to be filled by
+    /// the caller, outside every lock); its memory counts in flight.
+    pub(crate) fn stage(&self, n: usize, file: bool) -> Result<Batch> {
+        let inflight = Inflight::take(Batch::bytes(n, self.dim))?;
+        let cosine = self.kernel == simd::Metric::Cosine;
+        let mut nodes = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..n {
+            nodes.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+            if sys::fatal_signal_pending() {
+                return Err(EINTR);
+            }
+        }
+        Ok(Batch {
+            ids: PoolBuf::new_zeroed(n)?,
+            rows: PoolBuf::new_zeroed(n.checked_mul(self.dim).ok_or(EINVAL)?)?,
+            norms: PoolBuf::new_zeroed(if cosine { n } else { 0 })?,
+            nodes,
+            file,
+            _inflight: inflight,
+        })
     }
 
-    /// The storing step of [`Self::upsert`].
-    fn store_rows(
-        &self,
-        ids: &[u64],
-        file: bool,
-        mut fill: impl FnMut(&mut [f32], usize, usize) -> Result,
-    ) -> Result {
-        let n = ids.len();
-        let mut guard = self.store.write();
+    /// Computes the batch's norms (cosine collections), still outside the
+    /// lock, in FPU sections of at most [`FPU_FLOAT_BUDGET`] values.
+    fn prepare_norms(&self, b: &mut Batch) {
+        if self.kernel != simd::Metric::Cosine {
+            return;
+        }
+        let path = crate::simd_path();
+        let dim = self.dim;
+        let per_section = (FPU_FLOAT_BUDGET / dim).max(1);
+        let mut done = 0;
+        while done < b.norms.len() {
+            let n = per_section.min(b.norms.len() - done);
+            let rows = &b.rows[done * dim..(done + n) * dim];
+            let norms = &mut b.norms[done..done + n];
+            vexfs_simd_batch(n * dim, &mut || {
+                for (r, norm) in norms.iter_mut().enumerate() {
+                    if let Some(row) = rows.get(r * dim..(r + 1) * dim) {
+                        // SAFETY: `path` matches the CPU; the FPU is ours.
+                        *norm = unsafe { simd::norm_sq(path, row) };
+                    }
+                }
+            });
+            done += n;
+            sys::cond_resched();
+        }
+    }
+
+    /// Inserts or replaces the rows of `b`: all or nothing, visible to
+    /// searches at once. An id repeated in the batch keeps its last row.
+    /// `EEXIST` if an id belongs to a file and the batch to plain vectors,
+    /// or the other way round. The caller then runs [`Self::maintain`] (an
+    /// HNSW collection links the new rows into its graph there), once it
+    /// holds no VFS lock.
+    pub(crate) fn commit(&self, mut b: Batch) -> Result {
+        self.prepare_norms(&mut b);
+        self.commit_locked(&mut b)
+    }
+
+    fn commit_locked(&self, b: &mut Batch) -> Result {
+        let n = b.ids.len();
+        let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
-        let base = s.ids.len();
-        let indexed = s.graph.is_some();
-        // Ids of files are owned by their file; of plain vectors, by insert.
-        for id in ids {
+        for id in b.ids.iter() {
             if let Some(&slot) = s.map.get(id) {
-                if (s.flags[slot as usize] & ROW_FILE != 0) != file {
+                if (s.flags[slot as usize] & ROW_FILE != 0) != b.file {
                     return Err(EEXIST);
                 }
             }
         }
-        // Reserve everything first: staging rows and norms, id arrays, map
-        // nodes.
-        let cosine = self.kernel == simd::Metric::Cosine;
-        let mut staged_norms = PoolBuf::<simd::NormSq>::new_zeroed(if cosine { n } else { 0 })?;
-        let overhead = n as u64 * ROW_OVERHEAD;
-        charge(overhead)?;
-        let mut reservations = KVVec::<RBTreeNodeReservation<u64, u32>>::new();
+        let base = s.ids.len();
         let reserved = (|| -> Result {
             self.reserve_rows(s, base + n)?;
-            s.ids.reserve(n, GFP_KERNEL)?;
-            s.flags.reserve(n, GFP_KERNEL)?;
-            if cosine {
-                s.norms.reserve(n, GFP_KERNEL)?;
-            }
-            reservations.reserve(n, GFP_KERNEL)?;
-            for _ in 0..n {
-                reservations.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
-            }
-            // Stage the rows after the last one, one chunk's run at a time.
-            let mut done = 0;
-            while done < n {
-                let slot = base + done;
-                let room = self.rows_per_chunk - slot % self.rows_per_chunk;
-                let rows = room.min(n - done);
-                let dst = self.row_ptr(s, slot);
-                // SAFETY: Rows `slot..slot + rows` are contiguous within one
-                // chunk we own (reserved above) and not visible to searches
-                // (they lie past `ids.len()`), and we hold the write lock.
-                let dst = unsafe { core::slice::from_raw_parts_mut(dst, rows * self.dim) };
-                fill(dst, done, rows)?;
-                if cosine {
-                    // At most one chunk (4096 values) per FPU section.
-                    let path = crate::simd_path();
-                    let norms = &mut staged_norms[done..done + rows];
-                    let dim = self.dim;
-                    vexfs_simd_batch(rows * dim, &mut || {
-                        for (r, norm) in norms.iter_mut().enumerate() {
-                            if let Some(row) = dst.get(r * dim..(r + 1) * dim) {
-                                // SAFETY: `path` matches the CPU; the FPU is ours.
-                                *norm = unsafe { simd::norm_sq(path, row) };
-                            }
-                        }
-                    });
-                }
-                done += rows;
-            }
-            Ok(())
+            self.reserve_meta(s, n)?;
+            charge(n as u64 * MAP_NODE_BYTES)
         })();
         if let Err(e) = reserved {
-            uncharge(overhead);
             self.trim(s);
             return Err(e);
         }
         // Commit: nothing below can fail.
-        let flag = if file { ROW_FILE } else { 0 };
-        let mut write = base;
-        let mut added = 0u64;
-        for (i, &id) in ids.iter().enumerate() {
-            let staged = self.row_ptr(s, base + i);
-            if let Some(&slot) = s.map.get(&id) {
-                let slot = slot as usize;
-                if indexed {
-                    // The graph node of the old vector becomes a tombstone;
-                    // the new vector is a new row, linked like any other.
-                    self.mark_dead(s, slot);
-                } else {
-                    // SAFETY: Distinct rows of `dim` values in our chunks.
-                    unsafe {
-                        core::ptr::copy_nonoverlapping(staged, self.row_ptr(s, slot), self.dim)
-                    };
-                    if let (Some(norm), Some(&new)) = (s.norms.get_mut(slot), staged_norms.get(i)) {
-                        *norm = new;
-                    }
-                    continue;
+        let indexed = s.graph.is_some();
+        let flag = if b.file { ROW_FILE } else { 0 };
+        let mut new_ids = 0u64;
+        for i in 0..n {
+            let id = b.ids[i];
+            let src = b.rows[i * self.dim..].as_ptr();
+            let norm = b.norms.get(i).copied();
+            let slot = match s.map.get(&id).copied() {
+                // Stored by this batch, or in place in a flat collection:
+                // the new vector overwrites the row.
+                Some(slot) if slot as usize >= base || !indexed => Some(slot as usize),
+                Some(old) => {
+                    // The old row's graph node becomes a tombstone; the new
+                    // vector is a new row, linked like any other.
+                    self.mark_dead(s, old as usize);
+                    None
                 }
+                None => None,
+            };
+            if let Some(slot) = slot {
+                // SAFETY: A stored row of `dim` values in our chunks, and a
+                // row of the staged batch (distinct memory).
+                unsafe { core::ptr::copy_nonoverlapping(src, self.row_ptr(s, slot), self.dim) };
+                if let (Some(dst), Some(norm)) = (s.norms.get_mut(slot), norm) {
+                    *dst = norm;
+                }
+                continue;
             }
-            if write != base + i {
-                // SAFETY: `write < base + i`: distinct rows in our chunks.
-                unsafe { core::ptr::copy_nonoverlapping(staged, self.row_ptr(s, write), self.dim) };
-            }
+            let at = s.ids.len();
+            // SAFETY: Row `at` is reserved above (rows `base..base + n`).
+            unsafe { core::ptr::copy_nonoverlapping(src, self.row_ptr(s, at), self.dim) };
             // Capacity was reserved above, so these cannot fail.
             let _ = s.ids.push_within_capacity(id);
             let _ = s.flags.push_within_capacity(flag);
-            if let Some(&norm) = staged_norms.get(i) {
+            if let Some(norm) = norm {
                 let _ = s.norms.push_within_capacity(norm);
             }
             match s.map.get_mut(&id) {
                 // Replaced in an indexed collection: the id moves.
-                Some(v) => *v = write as u32,
+                Some(v) => *v = at as u32,
                 None => {
-                    if let Some(r) = reservations.pop() {
-                        s.map.insert(r.into_node(id, write as u32));
+                    if let Some(r) = b.nodes.pop() {
+                        s.map.insert(r.into_node(id, at as u32));
+                        new_ids += 1;
                     }
                 }
             }
-            if file {
+            if b.file {
                 s.file_rows += 1;
             }
-            write += 1;
-            added += 1;
         }
-        // Replaced rows of flat collections needed no new row.
-        uncharge((n as u64 - added) * ROW_OVERHEAD);
-        s.charged += added * ROW_OVERHEAD;
+        uncharge((n as u64 - new_ids) * MAP_NODE_BYTES);
+        s.generation += 1;
         self.trim(s);
         Ok(())
     }
 
-    /// Links rows not yet in the graph, a few per hold of the write lock.
-    /// Stops early, leaving the rest for the next mutation (searches scan
-    /// them meanwhile), when out of memory or when the task is killed.
-    fn link_pending(&self) {
+    /// Runs the pending maintenance of an HNSW collection: links stored
+    /// rows into the graph, then repairs and compacts when dead rows reach
+    /// [`DEAD_PERCENT`], each in short steps of the write lock. One task at
+    /// a time: if another holds the right, this returns at once and that
+    /// task picks up the new work before it stops. Stops early (the work
+    /// stays pending, searches still find every row) when out of memory or
+    /// when the task is killed.
+    pub(crate) fn maintain(&self) {
         loop {
-            let mut guard = self.store.write();
+            if self
+                .maintaining
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                return;
+            }
+            let seen = self.generation();
+            let finished = seen.is_some() && self.link_pending() && self.repair_if_needed();
+            self.maintaining.store(false, Ordering::Release);
+            // Work that came while we held the right was left to us.
+            if !finished || self.generation() == seen {
+                return;
+            }
+        }
+    }
+
+    /// Queues [`Self::maintain`] on the module's workqueue (a no-op if
+    /// queued already), for callers that hold VFS locks.
+    pub(crate) fn schedule_maintenance(&self) {
+        if self.index != abi::index::HNSW {
+            return;
+        }
+        // SAFETY: Every collection is made by `Collection::new`, inside an
+        // `Arc` that its directory holds while `self` is borrowed.
+        let this: Arc<Self> = unsafe { ArcBorrow::from_raw(self) }.into();
+        let _ = crate::workqueue().enqueue(this);
+    }
+
+    fn generation(&self) -> Option<u64> {
+        self.store.read_killable().ok().map(|s| s.generation)
+    }
+
+    /// Links rows not yet in the graph, a few per hold of the write lock.
+    /// False if it stopped early (out of memory, killed).
+    fn link_pending(&self) -> bool {
+        loop {
+            let Ok(mut guard) = self.store.write_killable() else {
+                return false;
+            };
             let s = &mut *guard;
             let rows = s.ids.len();
             let stop = (s.linked + LINK_PER_LOCK).min(rows);
             let Some(graph) = s.graph.as_mut() else {
-                return;
+                return true;
             };
             if s.linked >= rows {
-                return;
+                return true;
             }
-            let mut d = GraphDistances::new(self.rows_of(&s.chunks, &s.norms, rows));
+            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
             while s.linked < stop {
                 let slot = s.linked;
                 if s.flags[slot] & ROW_DEAD == 0 && graph.insert(&mut d, slot as u32).is_err() {
                     // Out of memory (or over the vector limit).
-                    return;
+                    return false;
                 }
                 s.linked += 1;
             }
             drop(guard);
             if sys::fatal_signal_pending() {
-                return;
+                return false;
             }
             sys::cond_resched();
-        }
-    }
-
-    /// [`Self::rows`] from the fields, for when the graph is borrowed
-    /// mutably at the same time.
-    fn rows_of<'a>(
-        &'a self,
-        chunks: &'a [PoolBuf<f32>],
-        norms: &'a [simd::NormSq],
-        rows: usize,
-    ) -> Rows<'a> {
-        Rows {
-            chunks,
-            norms,
-            rows,
-            dim: self.dim,
-            rows_per_chunk: self.rows_per_chunk,
-            metric: self.kernel,
         }
     }
 
@@ -591,6 +809,7 @@ impl Collection {
         }
         s.flags[slot] |= ROW_DEAD;
         s.dead += 1;
+        s.generation += 1;
         if slot < s.linked {
             if let Some(g) = s.graph.as_mut() {
                 // Cannot fail: the row is live and linked.
@@ -599,65 +818,75 @@ impl Collection {
         }
     }
 
-    /// After deletes in an HNSW collection: once tombstones reach the
-    /// graph's repair threshold, reconnects their neighbours and purges
-    /// them (in steps), then compacts the rows. Needs `writer` held.
-    fn repair_if_needed(&self) {
-        let needs_repair = {
-            let s = self.store.read();
+    /// Repairs and compacts when dead rows reached [`DEAD_PERCENT`] (or
+    /// the graph's own tombstone threshold), or compacts when every dead
+    /// row is out of the graph already. False if it stopped early.
+    fn repair_if_needed(&self) -> bool {
+        let (repair, compact) = {
+            let Ok(s) = self.store.read_killable() else {
+                return false;
+            };
             let Some(g) = s.graph.as_ref() else {
-                return;
+                return true;
             };
             // Compaction moves the last rows into holes: they must be linked.
             if s.linked < s.ids.len() {
-                return;
+                return true;
             }
-            if g.needs_repair() {
-                true
-            } else if s.dead > 0 && g.deleted() == 0 {
-                // Every dead row is already out of the graph (its last live
-                // node was deleted, or it was never linked): compact only.
-                false
-            } else {
-                return;
-            }
+            let tombstones = g.deleted() > 0;
+            let repair = tombstones && (g.needs_repair() || s.too_many_dead());
+            (repair, repair || (s.dead > 0 && !tombstones))
         };
         // Holes may only be filled once their nodes are purged.
-        if !needs_repair || self.repair() {
-            self.compact();
+        if repair && !self.repair() {
+            return false;
         }
+        !compact || self.compact()
     }
 
     /// Runs the graph's repair to the end, a step per hold of the write
-    /// lock; false if it ran out of memory. Needs `writer` held.
+    /// lock; false if it ran out of memory or was killed.
     fn repair(&self) -> bool {
         loop {
-            let mut guard = self.store.write();
+            let Ok(mut guard) = self.store.write_killable() else {
+                return false;
+            };
             let s = &mut *guard;
             let rows = s.ids.len();
             let Some(graph) = s.graph.as_mut() else {
                 return false;
             };
-            let mut d = GraphDistances::new(self.rows_of(&s.chunks, &s.norms, rows));
+            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
             match graph.repair_step(&mut d, REPAIR_PER_LOCK) {
                 Ok(true) => return true,
                 Ok(false) => {}
                 // Out of memory: the graph is consistent; tombstones stay
-                // until a later delete retries.
+                // until a later mutation retries.
                 Err(_) => return false,
             }
             drop(guard);
+            if sys::fatal_signal_pending() {
+                return false;
+            }
             sys::cond_resched();
         }
     }
 
     /// Moves live rows from the end into the holes of dead rows (whose
-    /// graph nodes repair has purged), then frees unused chunks.
-    fn compact(&self) {
+    /// graph nodes repair has purged), then frees unused chunks. False if
+    /// it stopped early.
+    fn compact(&self) -> bool {
         let mut slot = 0;
         loop {
-            let mut guard = self.store.write();
+            let Ok(mut guard) = self.store.write_killable() else {
+                return false;
+            };
             let s = &mut *guard;
+            // Rows stored since the compaction began are not linked: their
+            // linking comes first (the next maintenance round).
+            if s.linked < s.ids.len() {
+                return true;
+            }
             let stop = slot + COMPACT_PER_LOCK;
             while slot < stop && slot < s.ids.len() {
                 if s.flags[slot] & ROW_DEAD == 0 {
@@ -667,9 +896,8 @@ impl Collection {
                 let last = s.ids.len() - 1;
                 if last != slot && s.flags[last] & ROW_DEAD == 0 {
                     if !self.move_row(s, last, slot) {
-                        // Not reachable (after a repair every hole is free
-                        // in the graph); keep the hole rather than break
-                        // the slot map.
+                        // The hole's node is not purged (a delete came after
+                        // the repair): keep it for the next repair.
                         slot += 1;
                         continue;
                     }
@@ -682,15 +910,16 @@ impl Collection {
                 s.flags.pop();
                 s.norms.pop();
                 s.dead -= 1;
-                s.charged -= ROW_OVERHEAD;
-                uncharge(ROW_OVERHEAD);
             }
             s.linked = s.linked.min(s.ids.len());
             self.trim(s);
             if slot >= s.ids.len() {
-                return;
+                return true;
             }
             drop(guard);
+            if sys::fatal_signal_pending() {
+                return false;
+            }
             sys::cond_resched();
         }
     }
@@ -722,45 +951,57 @@ impl Collection {
         true
     }
 
-    /// Deletes `ids`; `ENOENT` (and nothing deleted) if one is absent.
-    pub(crate) fn delete(&self, ids: &[u64]) -> Result {
-        let _writer = self.writer.lock();
+    /// Deletes `ids`: all or nothing. `ENOENT` if one is absent; for an id
+    /// that is a file's vector, `may_change(id)` decides (an error, such as
+    /// `EACCES`, refuses the whole batch).
+    pub(crate) fn delete(&self, ids: &[u64], mut may_change: impl FnMut(u64) -> Result) -> Result {
         {
-            let mut guard = self.store.write();
+            let mut guard = self.store.write_killable()?;
             let s = &mut *guard;
-            if ids.iter().any(|id| s.map.get(id).is_none()) {
-                return Err(ENOENT);
-            }
             for id in ids {
-                // A repeated id was removed by its first occurrence.
-                if let Some(slot) = s.map.remove(id) {
-                    self.remove_slot(s, slot as usize);
+                let slot = *s.map.get(id).ok_or(ENOENT)?;
+                if s.flags[slot as usize] & ROW_FILE != 0 {
+                    may_change(*id)?;
                 }
             }
-            self.trim(s);
+            self.remove_ids(s, ids);
         }
-        self.link_pending();
-        self.repair_if_needed();
+        self.maintain();
         Ok(())
     }
 
-    /// Deletes the vector of the file with inode number `ino`, if it has one.
-    pub(crate) fn delete_file_vector(&self, ino: u64) {
-        let _writer = self.writer.lock();
-        {
-            let mut guard = self.store.write();
-            let s = &mut *guard;
-            let Some(&slot) = s.map.get(&ino) else {
-                return;
-            };
-            if s.flags[slot as usize] & ROW_FILE == 0 {
-                return;
+    /// Removes the rows of `ids` that are present (a repeated id was
+    /// removed by its first occurrence).
+    fn remove_ids(&self, s: &mut Store, ids: &[u64]) {
+        let mut removed = 0;
+        for id in ids {
+            if let Some(slot) = s.map.remove(id) {
+                self.remove_slot(s, slot as usize);
+                removed += 1;
             }
-            s.map.remove(&ino);
-            self.remove_slot(s, slot as usize);
-            self.trim(s);
         }
-        self.repair_if_needed();
+        uncharge(removed * MAP_NODE_BYTES);
+        s.generation += 1;
+        self.trim(s);
+    }
+
+    /// The write side, for removing file vectors while the VFS changes
+    /// names ([`Self::remove_file_vector`]); killable.
+    pub(crate) fn lock_for_removal(&self) -> Result<WriteGuard<'_, Store>> {
+        self.store.write_killable()
+    }
+
+    /// Deletes the vector of the file with inode number `ino`, if it has
+    /// one, under a guard from [`Self::lock_for_removal`]. The caller then
+    /// schedules maintenance.
+    pub(crate) fn remove_file_vector(&self, s: &mut Store, ino: u64) -> bool {
+        match s.map.get(&ino) {
+            Some(&slot) if s.flags[slot as usize] & ROW_FILE != 0 => {
+                self.remove_ids(s, &[ino]);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Removes a row whose id is already out of the map: in an HNSW
@@ -797,36 +1038,49 @@ impl Collection {
         s.ids.pop();
         s.flags.pop();
         s.norms.pop();
-        s.charged -= ROW_OVERHEAD;
-        uncharge(ROW_OVERHEAD);
     }
 
     /// Copies the vector of `id` into `out` (`dim` values); returns whether
-    /// it belongs to a file.
-    pub(crate) fn get(&self, id: u64, out: &mut [f32]) -> Result<bool> {
-        let s = self.store.read();
+    /// it belongs to a file. For a file's vector, `may_read(id)` decides
+    /// first.
+    pub(crate) fn get(
+        &self,
+        id: u64,
+        out: &mut [f32],
+        may_read: impl FnOnce(u64) -> Result,
+    ) -> Result<bool> {
+        let s = self.store.read_killable()?;
         let slot = *s.map.get(&id).ok_or(ENOENT)? as usize;
         if out.len() != self.dim {
             return Err(EINVAL);
+        }
+        let file = s.flags[slot] & ROW_FILE != 0;
+        if file {
+            may_read(id)?;
         }
         // SAFETY: A live row of `dim` values (we hold the lock) and `out`,
         // exactly `dim` long and distinct from our chunks.
         unsafe {
             core::ptr::copy_nonoverlapping(self.row_ptr(&s, slot), out.as_mut_ptr(), self.dim)
         };
-        Ok(s.flags[slot] & ROW_FILE != 0)
+        Ok(file)
     }
 
     /// k-NN search: fills `scratch.top` with the nearest live rows to
-    /// `query` (`dim` finite values). Through the graph if there is one and
-    /// `mode` is not exact (plus an exact scan of rows not linked yet),
-    /// otherwise by scanning every row.
+    /// `query` (`dim` finite values) that the caller may see: plain vectors,
+    /// and files for which `may_read(ino)` is true. Through the graph if
+    /// there is one and `mode` is not exact (plus an exact scan of rows not
+    /// linked yet), otherwise by scanning every row. If the graph finds
+    /// fewer than `k` visible rows while more exist (a filter that refuses
+    /// much of the neighbourhood), an exact scan answers instead, so `k`
+    /// results come back whenever `k` visible rows exist. Ties: ascending id.
     pub(crate) fn search(
         &self,
         path: simd::Path,
         query: &[f32],
         mode: SearchMode,
         scratch: &mut SearchScratch,
+        may_read: &mut dyn FnMut(u64) -> bool,
     ) -> Result {
         scratch.top.clear();
         let query_norm = if self.kernel == simd::Metric::Cosine {
@@ -835,42 +1089,48 @@ impl Collection {
         } else {
             simd::NormSq::default()
         };
-        let s = self.store.read();
+        let s = self.store.read_killable()?;
         let rows = s.ids.len();
-        let from = match s.graph.as_ref() {
-            Some(g) if !mode.exact => {
-                let mut d = GraphDistances::new(self.rows(&s));
-                d.query_norm = query_norm;
-                let k = scratch.found.len();
-                let n = g
-                    .search(
-                        &mut scratch.graph,
-                        &mut d,
-                        query,
-                        k,
-                        mode.ef,
-                        &mut scratch.found,
-                    )
-                    .map_err(|_| ENOMEM)?;
-                for nb in scratch.found.iter().take(n) {
-                    let at = nb.slot as usize;
-                    scratch.top.offer(Candidate {
-                        key: nb.key,
-                        bits: simd::bits_of_order_key(nb.key),
-                        id: s.ids[at],
-                        file: s.flags[at] & ROW_FILE != 0,
-                    });
-                }
-                s.linked
-            }
-            _ => 0,
+        let Some(g) = s.graph.as_ref().filter(|_| !mode.exact) else {
+            self.scan(&s, path, query, query_norm, 0..rows, scratch, may_read);
+            return Ok(());
         };
-        self.scan(&s, path, query, query_norm, from..rows, scratch);
+        let k = scratch.top.heap.len();
+        {
+            let mut accept = |slot: u32| {
+                let slot = slot as usize;
+                s.flags[slot] & ROW_FILE == 0 || may_read(s.ids[slot])
+            };
+            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
+            d.query_norm = query_norm;
+            d.accept = Some(&mut accept);
+            // All `ef` nodes the beam keeps: the top `k` of them by (distance,
+            // id) is chosen below, so ties break by id on this path too.
+            let ef = mode.ef.max(k).min(scratch.found.len());
+            let n = g
+                .search(&mut scratch.graph, &mut d, query, ef, ef, &mut scratch.found)
+                .map_err(|_| ENOMEM)?;
+            for nb in scratch.found.iter().take(n) {
+                let at = nb.slot as usize;
+                scratch.top.offer(Candidate {
+                    key: nb.key,
+                    bits: simd::bits_of_order_key(nb.key),
+                    id: s.ids[at],
+                    file: s.flags[at] & ROW_FILE != 0,
+                });
+            }
+        }
+        self.scan(&s, path, query, query_norm, s.linked..rows, scratch, may_read);
+        if scratch.top.len() < k.min(rows - s.dead) {
+            scratch.top.clear();
+            self.scan(&s, path, query, query_norm, 0..rows, scratch, may_read);
+        }
         Ok(())
     }
 
-    /// Exact search over the rows in `range`, skipping dead ones, into
-    /// `scratch.top`.
+    /// Exact search over the rows in `range`, skipping dead ones and files
+    /// the caller may not read, into `scratch.top`.
+    #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
         s: &Store,
@@ -879,6 +1139,7 @@ impl Collection {
         query_norm: simd::NormSq,
         range: core::ops::Range<usize>,
         scratch: &mut SearchScratch,
+        may_read: &mut dyn FnMut(u64) -> bool,
     ) {
         let cosine = self.kernel == simd::Metric::Cosine;
         let dist = &mut scratch.dist;
@@ -924,16 +1185,38 @@ impl Collection {
                 if flags & ROW_DEAD != 0 {
                     continue;
                 }
-                scratch.top.offer(Candidate {
+                let c = Candidate {
                     key: simd::order_key_bits(bits),
                     bits,
                     id: s.ids[at],
                     file: flags & ROW_FILE != 0,
-                });
+                };
+                if !scratch.top.would_take(c.rank()) || (c.file && !may_read(c.id)) {
+                    continue;
+                }
+                scratch.top.offer(c);
             }
             slot += n;
             sys::cond_resched();
         }
+    }
+}
+
+/// Read access to the rows, for distance computations (borrowing only the
+/// fields it needs, so the graph may be borrowed mutably at the same time).
+fn rows_of<'a>(
+    c: &'a Collection,
+    chunks: &'a [PoolBuf<f32>],
+    norms: &'a [simd::NormSq],
+    rows: usize,
+) -> Rows<'a> {
+    Rows {
+        chunks,
+        norms,
+        rows,
+        dim: c.dim,
+        rows_per_chunk: c.rows_per_chunk,
+        metric: c.kernel,
     }
 }
 
@@ -948,6 +1231,7 @@ fn new_graph(m: u32, ef_construction: u32) -> Result<Hnsw<GraphAlloc>> {
         } else {
             ef_construction
         } as usize,
+        repair_percent: DEAD_PERCENT as u32,
         ..defaults
     };
     Hnsw::new(params, GraphAlloc::CHARGED).map_err(|_| EINVAL)
@@ -955,6 +1239,6 @@ fn new_graph(m: u32, ef_construction: u32) -> Result<Hnsw<GraphAlloc>> {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        uncharge(self.charged);
+        uncharge(self.charged());
     }
 }

@@ -2,37 +2,31 @@
 
 //! File operations of regular files and directories.
 //!
-//! Data lives in the page cache (ramfs' address space operations), so the
-//! generic VFS read, write, mmap and seek paths do the work; VexFS adds its
-//! ioctls and counts each operation in a named entry point that the eBPF
-//! profiler can attach to.
+//! A regular file's data lives in a shmem file on the mount's private
+//! tmpfs (`InodeInfo::data`). Each open of a VexFS file opens a *backing
+//! file* on it, as overlayfs and FUSE passthrough do: reads, writes,
+//! splices and mappings go there through the kernel's backing-file
+//! helpers, so the pages are tmpfs pages (limited by `size=`, charged to
+//! the writer's memory cgroup, swappable), while the mapping still shows
+//! the VexFS path. VexFS keeps its own inode's size, times and locking;
+//! each operation is a named entry point that counts itself and that the
+//! eBPF profiler can attach to.
 
-use kernel::ffi::c_int;
+use kernel::ffi::{c_int, c_long, c_uint};
+use kernel::prelude::*;
 
 use kernel::bindings;
 
 use crate::abi::Op;
+use crate::inode;
 use crate::ioctl::vexfs_ioctl;
 use crate::super_block::SbInfo;
+use crate::sys::{self, File};
 
 /// The mount state of an open file.
-///
-/// # Safety
-///
-/// `file` must be an open file of a VexFS mount.
-unsafe fn sb_info_of_file<'a>(file: *mut bindings::file) -> &'a SbInfo {
+fn sb_info_of<'a>(file: File<'a>) -> &'a SbInfo {
     // SAFETY: An open file pins its inode, which pins its superblock.
-    unsafe { SbInfo::of((*(*file).f_inode).i_sb) }
-}
-
-/// The mount state of the file a kiocb operates on.
-///
-/// # Safety
-///
-/// `iocb` must be an I/O request on an open VexFS file.
-unsafe fn sb_info_of_iocb<'a>(iocb: *mut bindings::kiocb) -> &'a SbInfo {
-    // SAFETY: Guaranteed by the caller.
-    unsafe { sb_info_of_file((*iocb).ki_filp) }
+    unsafe { SbInfo::of(file.inode().super_block()) }
 }
 
 /// VFS entry point `vexfs_open`.
@@ -44,9 +38,38 @@ unsafe fn sb_info_of_iocb<'a>(iocb: *mut bindings::kiocb) -> &'a SbInfo {
 #[no_mangle]
 unsafe extern "C" fn vexfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: The VFS opens one of our files.
-    unsafe { sb_info_of_file(file) }.count(Op::Open);
+    let f = unsafe { File::from_raw(file) };
+    sb_info_of(f).count(Op::Open);
     // SAFETY: Arguments as received from the VFS.
-    unsafe { bindings::generic_file_open(inode, file) }
+    let ret = unsafe { bindings::generic_file_open(inode, file) };
+    if ret != 0 {
+        return ret;
+    }
+    let Some(data) = inode::info(f.inode()).data.as_ref() else {
+        return 0;
+    };
+    // Data in memory: O_DIRECT works as on tmpfs (the page cache is the
+    // medium).
+    f.allow_direct_io();
+    match sys::BackingFile::open(f, data) {
+        Ok(b) => {
+            f.set_backing(b);
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `file_operations.release`: closes the backing file.
+///
+/// # Safety
+///
+/// Called only by the VFS, with the arguments of that operation.
+unsafe extern "C" fn vexfs_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: The VFS releases one of our regular files; nothing uses its
+    // backing file after this.
+    drop(unsafe { File::from_raw(file).take_backing() });
+    0
 }
 
 /// VFS entry point `vexfs_read_iter`.
@@ -61,12 +84,16 @@ unsafe extern "C" fn vexfs_read_iter(
     to: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: The VFS reads one of our open files.
-    unsafe { sb_info_of_iocb(iocb) }.count(Op::Read);
-    // SAFETY: Arguments as received from the VFS.
-    unsafe { bindings::generic_file_read_iter(iocb, to) }
+    let f = unsafe { File::of_iocb(iocb) };
+    sb_info_of(f).count(Op::Read);
+    // SAFETY: Arguments as received from the VFS; the backing file lives
+    // while `f` is open.
+    unsafe { f.backing().read_iter(iocb, to) }
 }
 
-/// VFS entry point `vexfs_write_iter`.
+/// VFS entry point `vexfs_write_iter`: under the inode lock, the checks of
+/// a generic write against VexFS's inode (`O_APPEND`, `RLIMIT_FSIZE`, the
+/// size limit), then the write to the data, then the size back.
 ///
 /// # Safety
 ///
@@ -78,25 +105,139 @@ unsafe extern "C" fn vexfs_write_iter(
     from: *mut bindings::iov_iter,
 ) -> isize {
     // SAFETY: The VFS writes one of our open files.
-    unsafe { sb_info_of_iocb(iocb) }.count(Op::Write);
-    // SAFETY: Arguments as received from the VFS; the generic path takes
-    // i_rwsem, updates mtime/ctime, i_size and strips setuid bits.
-    unsafe { bindings::generic_file_write_iter(iocb, from) }
+    let f = unsafe { File::of_iocb(iocb) };
+    sb_info_of(f).count(Op::Write);
+    let _lock = f.inode().lock();
+    // SAFETY: Arguments as received from the VFS.
+    let n = unsafe { bindings::generic_write_checks(iocb, from) };
+    if n <= 0 {
+        return n;
+    }
+    if let Err(e) = f.update_time() {
+        return e.to_errno() as isize;
+    }
+    // SAFETY: As above; `vexfs_end_write` copies the new size back.
+    unsafe { f.backing().write_iter(iocb, from) }
 }
 
-/// VFS entry point `vexfs_mmap_prepare`.
+/// `file_operations.splice_read`.
+///
+/// # Safety
+///
+/// Called only by the VFS, with the arguments of that operation.
+unsafe extern "C" fn vexfs_splice_read(
+    file: *mut bindings::file,
+    ppos: *mut bindings::loff_t,
+    pipe: *mut bindings::pipe_inode_info,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: The VFS splices from one of our open files.
+    let f = unsafe { File::from_raw(file) };
+    sb_info_of(f).count(Op::Read);
+    // SAFETY: Arguments as received from the VFS.
+    unsafe { f.backing().splice_read(f, ppos, pipe, len, flags) }
+}
+
+/// `file_operations.splice_write`.
+///
+/// # Safety
+///
+/// Called only by the VFS, with the arguments of that operation.
+unsafe extern "C" fn vexfs_splice_write(
+    pipe: *mut bindings::pipe_inode_info,
+    file: *mut bindings::file,
+    ppos: *mut bindings::loff_t,
+    len: usize,
+    flags: c_uint,
+) -> isize {
+    // SAFETY: The VFS splices into one of our open files.
+    let f = unsafe { File::from_raw(file) };
+    sb_info_of(f).count(Op::Write);
+    let _lock = f.inode().lock();
+    if let Err(e) = f.update_time() {
+        return e.to_errno() as isize;
+    }
+    // SAFETY: Arguments as received from the VFS.
+    unsafe { f.backing().splice_write(pipe, f, ppos, len, flags) }
+}
+
+/// VFS entry point `vexfs_mmap`: maps the data's pages (the mapping keeps
+/// the VexFS path for `/proc/PID/maps`).
 ///
 /// # Safety
 ///
 /// Called only by the VFS (or VexFS itself), with the arguments of
 /// that operation.
 #[no_mangle]
-unsafe extern "C" fn vexfs_mmap_prepare(desc: *mut bindings::vm_area_desc) -> c_int {
+unsafe extern "C" fn vexfs_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
     // SAFETY: The VFS maps one of our open files.
-    unsafe { sb_info_of_file((*desc).file) }.count(Op::Mmap);
-    // SAFETY: Arguments as received from the VFS; shared writable mappings
-    // dirty page-cache pages, which ramfs' address space operations keep.
-    unsafe { bindings::generic_file_mmap_prepare(desc) }
+    let f = unsafe { File::from_raw(file) };
+    sb_info_of(f).count(Op::Mmap);
+    // SAFETY: Arguments as received from the VFS.
+    unsafe { f.backing().mmap(vma) }
+}
+
+/// `file_operations.llseek`: `SEEK_DATA` and `SEEK_HOLE` ask the data
+/// (tmpfs knows its holes); the rest is generic.
+///
+/// # Safety
+///
+/// Called only by the VFS, with the arguments of that operation.
+unsafe extern "C" fn vexfs_llseek(file: *mut bindings::file, offset: bindings::loff_t, whence: c_int) -> bindings::loff_t {
+    // SAFETY: The VFS seeks one of our open files.
+    let f = unsafe { File::from_raw(file) };
+    match whence as u32 {
+        bindings::SEEK_DATA | bindings::SEEK_HOLE => match f.backing().seek_data_hole(offset, whence) {
+            Ok(pos) => f.set_pos(pos),
+            Err(e) => e.to_errno().into(),
+        },
+        // SAFETY: Arguments as received from the VFS.
+        _ => unsafe { bindings::generic_file_llseek(file, offset, whence) },
+    }
+}
+
+/// VFS entry point `vexfs_fallocate`: allocation (with or without
+/// `FALLOC_FL_KEEP_SIZE`), `FALLOC_FL_PUNCH_HOLE` and
+/// `FALLOC_FL_ZERO_RANGE`, on the data; the size comes back after.
+///
+/// # Safety
+///
+/// Called only by the VFS (or VexFS itself), with the arguments of
+/// that operation.
+#[no_mangle]
+unsafe extern "C" fn vexfs_fallocate(
+    file: *mut bindings::file,
+    mode: c_int,
+    offset: bindings::loff_t,
+    len: bindings::loff_t,
+) -> c_long {
+    // SAFETY: The VFS changes one of our open files (opened for writing).
+    let f = unsafe { File::from_raw(file) };
+    sb_info_of(f).count(Op::Write);
+    let mode = mode as u32;
+    let keep = mode & sys::FALLOC_FL_KEEP_SIZE;
+    if mode & !(sys::FALLOC_FL_KEEP_SIZE | sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_ZERO_RANGE) != 0 {
+        return EOPNOTSUPP.to_errno() as c_long;
+    }
+    let inode = f.inode();
+    let _lock = inode.lock();
+    let backing = f.backing();
+    let result = if mode & sys::FALLOC_FL_ZERO_RANGE != 0 {
+        // tmpfs has no ZERO_RANGE: free the range's pages (holes read as
+        // zeros), then allocate it again.
+        backing
+            .fallocate(sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_KEEP_SIZE, offset, len)
+            .and_then(|()| backing.fallocate(keep, offset, len))
+    } else {
+        backing.fallocate(mode, offset, len)
+    };
+    inode.set_size(backing.size());
+    let result = result.and_then(|()| f.update_time());
+    match result {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as c_long,
+    }
 }
 
 /// VFS entry point `vexfs_fsync`.
@@ -113,23 +254,50 @@ unsafe extern "C" fn vexfs_fsync(
     datasync: c_int,
 ) -> c_int {
     // SAFETY: The VFS syncs one of our open files.
-    unsafe { sb_info_of_file(file) }.count(Op::Fsync);
+    sb_info_of(unsafe { File::from_raw(file) }).count(Op::Fsync);
     // Memory is the only copy: there is nothing to write back.
     // SAFETY: Arguments as received from the VFS.
     unsafe { bindings::noop_fsync(file, start, end, datasync) }
 }
 
+/// Backing-file callback (from the C glue): the VexFS file was read or
+/// mapped; update its access time as `file_accessed()` does.
+///
+/// # Safety
+///
+/// Called by the backing-file helpers with the VexFS file of the request.
+#[no_mangle]
+unsafe extern "C" fn vexfs_file_accessed(file: *mut bindings::file) {
+    // SAFETY: An open VexFS file, per the caller.
+    unsafe { File::from_raw(file) }.accessed();
+}
+
+/// Backing-file callback (from the C glue): a write or splice to the data
+/// ended; the data's size becomes the VexFS file's (under its inode lock).
+///
+/// # Safety
+///
+/// Called by the backing-file helpers with the request on the VexFS file.
+#[no_mangle]
+unsafe extern "C" fn vexfs_end_write(iocb: *mut bindings::kiocb, _ret: isize) {
+    // SAFETY: The request's file is an open VexFS regular file.
+    let f = unsafe { File::of_iocb(iocb) };
+    f.inode().set_size(f.backing().size());
+}
+
 /// Regular files.
 pub(crate) const FILE_OPS: bindings::file_operations = bindings::file_operations {
     open: Some(vexfs_open),
+    release: Some(vexfs_release),
     read_iter: Some(vexfs_read_iter),
     write_iter: Some(vexfs_write_iter),
-    mmap_prepare: Some(vexfs_mmap_prepare),
+    splice_read: Some(vexfs_splice_read),
+    splice_write: Some(vexfs_splice_write),
+    mmap: Some(vexfs_mmap),
+    llseek: Some(vexfs_llseek),
+    fallocate: Some(vexfs_fallocate),
     fsync: Some(vexfs_fsync),
-    splice_read: Some(bindings::filemap_splice_read),
-    splice_write: Some(bindings::iter_file_splice_write),
-    // Also answers SEEK_DATA and SEEK_HOLE generically.
-    llseek: Some(bindings::generic_file_llseek),
+    setlease: Some(sys::generic_setlease),
     unlocked_ioctl: Some(vexfs_ioctl),
     ..pin_init::zeroed()
 };
@@ -143,6 +311,7 @@ pub(crate) const DIR_OPS: bindings::file_operations = bindings::file_operations 
     read: Some(bindings::generic_read_dir),
     iterate_shared: Some(bindings::dcache_readdir),
     fsync: Some(vexfs_fsync),
+    setlease: Some(sys::generic_setlease),
     unlocked_ioctl: Some(vexfs_ioctl),
     ..pin_init::zeroed()
 };

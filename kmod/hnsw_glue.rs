@@ -4,17 +4,21 @@
 //! its memory comes from and how it measures distances.
 //!
 //! The graph never touches a float. It asks for a batch of distances (all
-//! neighbours of one node, at most `2M + 1`), which run here in one short
-//! FPU section through the same SIMD dispatch as exact search, and gets them
-//! back as integer order keys. Every few dozen batches it calls
-//! `checkpoint`, where long inserts and searches reschedule.
+//! neighbours of one node, at most `2M + 1`), which run here through the
+//! same SIMD dispatch as exact search, in FPU sections of at most
+//! [`FPU_FLOAT_BUDGET`] values (a batch of 255 rows of dimension 4096 takes
+//! 32 sections), and gets them back as integer order keys. Every few dozen
+//! batches it calls `checkpoint`, where long inserts and searches
+//! reschedule.
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use kernel::prelude::*;
 
-use crate::collection::{charge, uncharge, vexfs_simd_batch};
+use crate::collection::{
+    charge, inflight_charge, inflight_uncharge, uncharge, vexfs_simd_batch, FPU_FLOAT_BUDGET,
+};
 use crate::hnsw::{Alloc, Distances, Neighbour, Target};
 use crate::pool::{self, PoolBuf};
 use crate::simd;
@@ -24,29 +28,47 @@ use crate::sys;
 unsafe impl Zeroable for Neighbour {}
 
 /// Memory of the graph (charged to the module-wide vector limit, so that
-/// `max_vector_mib` bounds graphs too) or of per-search scratch (not
-/// charged: it lives for one ioctl). Blocks come from the pool tiers, so
-/// `vexctl stats` shows them.
+/// `max_vector_mib` bounds graphs too) or of per-search scratch (charged
+/// to the in-flight budget while the search ioctl runs). Blocks come from
+/// the pool tiers, so `vexctl stats` shows them, and are charged to the
+/// caller's memory cgroup.
 #[derive(Clone, Copy)]
 pub(crate) struct GraphAlloc {
-    charged: bool,
+    scratch: bool,
 }
 
 impl GraphAlloc {
     /// For a collection's graph.
-    pub(crate) const CHARGED: Self = Self { charged: true };
+    pub(crate) const CHARGED: Self = Self { scratch: false };
     /// For search scratch.
-    pub(crate) const SCRATCH: Self = Self { charged: false };
+    pub(crate) const SCRATCH: Self = Self { scratch: true };
+
+    fn charge(&self, bytes: u64) -> bool {
+        if self.scratch {
+            inflight_charge(bytes)
+        } else {
+            charge(bytes).is_ok()
+        }
+    }
+
+    fn uncharge(&self, bytes: u64) {
+        if self.scratch {
+            inflight_uncharge(bytes)
+        } else {
+            uncharge(bytes)
+        }
+    }
 }
 
 impl Alloc for GraphAlloc {
     fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
-        if self.charged {
-            charge(layout.size() as u64).ok()?;
+        let bytes = layout.size() as u64;
+        if !self.charge(bytes) {
+            return None;
         }
         let block = pool::alloc_raw(layout);
-        if block.is_none() && self.charged {
-            uncharge(layout.size() as u64);
+        if block.is_none() {
+            self.uncharge(bytes);
         }
         block
     }
@@ -55,9 +77,7 @@ impl Alloc for GraphAlloc {
         // SAFETY: `ptr` came from `alloc` above with `layout`, as the caller
         // guarantees.
         unsafe { pool::free_raw(ptr, layout) };
-        if self.charged {
-            uncharge(layout.size() as u64);
-        }
+        self.uncharge(layout.size() as u64);
     }
 }
 
@@ -90,12 +110,16 @@ impl Rows<'_> {
     }
 }
 
-/// The graph's view of the rows: distances from a query or a stored row.
+/// The graph's view of the rows: distances from a query or a stored row,
+/// and, for a search, which rows the caller may get back.
 pub(crate) struct GraphDistances<'a> {
     rows: Rows<'a>,
     path: simd::Path,
     /// `|query|^2` of the current search (cosine).
     pub(crate) query_norm: simd::NormSq,
+    /// A search's filter by slot (the caller may read the file); none
+    /// admits every row.
+    pub(crate) accept: Option<&'a mut dyn FnMut(u32) -> bool>,
 }
 
 impl<'a> GraphDistances<'a> {
@@ -104,6 +128,7 @@ impl<'a> GraphDistances<'a> {
             rows,
             path: crate::simd_path(),
             query_norm: simd::NormSq::default(),
+            accept: None,
         }
     }
 }
@@ -130,25 +155,38 @@ impl Distances for GraphDistances<'_> {
         // pattern is valid for both; `out` is borrowed exclusively.
         let dist = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), n) };
         let (path, metric) = (self.path, rows.metric);
-        vexfs_simd_batch(n * rows.dim, &mut || {
-            for (d, &slot) in dist.iter_mut().zip(slots) {
-                let Some(row) = rows.row(slot) else {
-                    *d = f32::from_bits(u32::MAX);
-                    continue;
-                };
-                let one = core::slice::from_mut(d);
-                // SAFETY: `path` was chosen from the CPU's features and the
-                // FPU is ours for this section.
-                unsafe {
-                    if metric == simd::Metric::Cosine {
-                        let norm = [rows.norm(slot)];
-                        simd::cosine_distances_with_norms(path, from, from_norm, row, &norm, one)
-                    } else {
-                        simd::distances(path, metric, from, row, one)
+        // One FPU section per `per_section` rows: bounded by values, not by
+        // the neighbour count, whatever `dim` and `M` are.
+        let per_section = (FPU_FLOAT_BUDGET / rows.dim.max(1)).max(1);
+        let mut start = 0;
+        while start < n {
+            let end = (start + per_section).min(n);
+            let (dist, slots) = (&mut dist[start..end], &slots[start..end]);
+            if start > 0 {
+                // Between sections of one long batch (large dim and M).
+                sys::cond_resched();
+            }
+            start = end;
+            vexfs_simd_batch(dist.len() * rows.dim, &mut || {
+                for (d, &slot) in dist.iter_mut().zip(slots) {
+                    let Some(row) = rows.row(slot) else {
+                        *d = f32::from_bits(u32::MAX);
+                        continue;
+                    };
+                    let one = core::slice::from_mut(d);
+                    // SAFETY: `path` was chosen from the CPU's features and
+                    // the FPU is ours for this section.
+                    unsafe {
+                        if metric == simd::Metric::Cosine {
+                            let norm = [rows.norm(slot)];
+                            simd::cosine_distances_with_norms(path, from, from_norm, row, &norm, one)
+                        } else {
+                            simd::distances(path, metric, from, row, one)
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
         for key in out.iter_mut().take(n) {
             *key = simd::order_key_bits(*key);
         }
@@ -156,5 +194,9 @@ impl Distances for GraphDistances<'_> {
 
     fn checkpoint(&mut self) {
         sys::cond_resched();
+    }
+
+    fn accept(&mut self, slot: u32) -> bool {
+        self.accept.as_mut().is_none_or(|f| f(slot))
     }
 }

@@ -81,6 +81,7 @@ fn stats(sbi: &SbInfo, arg: c_ulong) -> Result {
     reply.pools = pool::stats();
     reply.vector_bytes = collection::vector_bytes();
     reply.vector_bytes_limit = crate::vector_limit_bytes();
+    reply.inflight_bytes = collection::inflight_bytes();
     sbi.fill_stats(&mut reply);
     put_user(arg, &*reply)
 }

@@ -5,7 +5,9 @@
 //!
 //! Every module buffer of variable size (ioctl requests and replies,
 //! per-mount state) is allocated here, so `vexctl stats` shows where the
-//! module's memory is. Objects are returned by RAII ([`PoolBox`]).
+//! module's memory is. Objects are returned by RAII ([`PoolBox`]). Every
+//! allocation is charged to the allocating task's memory cgroup (accounted
+//! caches, `__GFP_ACCOUNT` for the large tier).
 
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
@@ -13,7 +15,7 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 use kernel::alloc::allocator::KVmalloc;
-use kernel::alloc::{flags::GFP_KERNEL, Allocator, KVVec, NumaNode};
+use kernel::alloc::{flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT}, Allocator, KVVec, NumaNode};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
@@ -273,7 +275,7 @@ fn alloc_bytes(bytes: usize, align: usize) -> Result<(Backing, NonNull<u8>)> {
         }
         None => {
             let large = &COUNTERS[abi::POOL_TIER_LARGE];
-            let mut v = KVVec::<u8>::with_capacity(bytes + align, GFP_KERNEL)
+            let mut v = KVVec::<u8>::with_capacity(bytes + align, GFP_KERNEL_ACCOUNT)
                 .inspect_err(|_| large.failures.add(1, Relaxed))?;
             large.on_alloc(v.capacity() as u64);
             let base = v.spare_capacity_mut().as_mut_ptr().cast::<u8>();
@@ -301,7 +303,7 @@ pub(crate) fn alloc_raw(layout: Layout) -> Option<NonNull<u8>> {
         Some(_) => alloc_bytes(layout.size(), layout.align())
             .ok()
             .map(|(_, ptr)| ptr),
-        None => match KVmalloc::alloc(layout, GFP_KERNEL, NumaNode::NO_NODE) {
+        None => match KVmalloc::alloc(layout, GFP_KERNEL_ACCOUNT, NumaNode::NO_NODE) {
             Ok(block) => {
                 large.on_alloc(layout.size() as u64);
                 Some(block.cast())

@@ -10,7 +10,7 @@ use core::cell::UnsafeCell;
 use core::ffi::CStr;
 use core::marker::PhantomPinned;
 use core::ptr::NonNull;
-use kernel::ffi::c_int;
+use kernel::ffi::{c_char, c_int};
 
 use kernel::bindings;
 use kernel::error::to_result;
@@ -57,8 +57,11 @@ impl KmemCache {
                 u32::try_from(object_size)?,
                 &mut args,
                 // Unmerged, so each tier shows in /proc/slabinfo under its own
-                // name and a leaked object is reported against it.
-                1 << bindings::_slab_flag_bits__SLAB_NO_MERGE,
+                // name and a leaked object is reported against it; accounted,
+                // so each object is charged to the allocating task's memory
+                // cgroup.
+                (1 << bindings::_slab_flag_bits__SLAB_NO_MERGE)
+                    | (1 << bindings::_slab_flag_bits__SLAB_ACCOUNT),
             )
         };
         let cache = NonNull::new(cache).ok_or(ENOMEM)?;
@@ -74,7 +77,7 @@ impl KmemCache {
     pub(crate) fn alloc(&self) -> Option<NonNull<u8>> {
         // SAFETY: `self.cache` is a live cache until `drop`.
         let p =
-            unsafe { bindings::kmem_cache_alloc_noprof(self.cache.as_ptr(), bindings::GFP_KERNEL) };
+            unsafe { bindings::kmem_cache_alloc_noprof(self.cache.as_ptr(), bindings::GFP_KERNEL_ACCOUNT) };
         NonNull::new(p.cast())
     }
 
@@ -194,6 +197,10 @@ impl NewInode {
             (*raw).i_ino = u64::from(bindings::get_next_ino());
             bindings::inode_init_owner(&raw mut bindings::nop_mnt_idmap, raw, dir, mode);
             bindings::simple_inode_init_ts(raw);
+            // In the inode hash, so that a file is found by number
+            // (`ilookup`: the permission checks of file vectors); eviction
+            // takes it out.
+            bindings::__insert_inode_hash(raw, (*raw).i_ino as _);
         }
         Ok(Self(inode))
     }
@@ -202,25 +209,6 @@ impl NewInode {
     pub(crate) fn inode(&self) -> Inode<'_> {
         // SAFETY: We hold a reference, so the inode is live.
         unsafe { Inode::from_raw(self.0.as_ptr()) }
-    }
-
-    /// Makes the inode a page-cache-backed in-memory file (ramfs' address
-    /// space operations: pages are never written back nor evicted).
-    pub(crate) fn use_ram_pages(&self) {
-        let raw = self.0.as_ptr();
-        // SAFETY: Fresh inode we own; `ram_aops` is a static of the kernel.
-        // The GFP mask and unevictable flag mirror ramfs_get_inode().
-        unsafe {
-            let mapping = (*raw).i_mapping;
-            (*mapping).a_ops = &raw const bindings::ram_aops;
-            // Unevictable pages must not sit in movable zones.
-            (*mapping).gfp_mask &= !(1 << bindings::___GFP_MOVABLE_BIT);
-            // mapping_set_unevictable() is an inline; this is its body.
-            bindings::set_bit(
-                bindings::mapping_flags_AS_UNEVICTABLE as usize,
-                &raw mut (*mapping).flags,
-            );
-        }
     }
 
     /// Sets the inode and file operation tables.
@@ -245,16 +233,44 @@ impl NewInode {
         unsafe { bindings::init_special_inode(self.0.as_ptr(), mode, dev) };
     }
 
-    /// Stores `target` as the symlink body in the inode's page cache.
-    pub(crate) fn set_symlink_target(&self, target: &CStr) -> Result {
+    /// Makes the inode a symlink to the NUL-terminated `target` of `len`
+    /// bytes, followed through `i_link` without a call.
+    ///
+    /// # Safety
+    ///
+    /// `target` must stay valid and unchanged until the inode is freed
+    /// (after the RCU grace period that follows its eviction).
+    pub(crate) unsafe fn set_link(
+        &self,
+        target: *const u8,
+        len: usize,
+        iops: &'static bindings::inode_operations,
+    ) {
         let raw = self.0.as_ptr();
-        let len = c_int::try_from(target.to_bytes_with_nul().len())?;
-        // SAFETY: Fresh symlink inode we own with ram address space
-        // operations; `target` is NUL-terminated and `len` includes the NUL.
+        // SAFETY: Fresh symlink inode we own; `target` as the caller says,
+        // NUL-terminated after `len` bytes (at most PATH_MAX).
         unsafe {
-            (*raw).i_op = &raw const bindings::page_symlink_inode_operations;
-            bindings::inode_nohighmem(raw);
-            to_result(bindings::page_symlink(raw, target.as_char_ptr(), len))
+            (*raw).i_op = iops;
+            vexfs_set_cached_link(raw, target.cast_mut().cast(), len as c_int);
+            (*raw).i_size = len as i64;
+        }
+    }
+
+    /// Hands the inode to the `O_TMPFILE` open of `file` and finishes the
+    /// open; returns its status.
+    ///
+    /// # Safety
+    ///
+    /// `file` is the file of a `tmpfile` inode operation in progress.
+    pub(crate) unsafe fn instantiate_tmpfile(self, file: *mut bindings::file) -> c_int {
+        let raw = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: Guaranteed by the caller; our reference moves to the
+        // file's dentry. finish_open_simple() is finish_open() on the
+        // file's own dentry.
+        unsafe {
+            bindings::d_tmpfile(file, raw);
+            bindings::finish_open(file, (*file).__bindgen_anon_1.f_path.dentry, None)
         }
     }
 
@@ -408,12 +424,6 @@ impl<'a> Inode<'a> {
         unsafe { (*self.as_ptr()).i_ino }
     }
 
-    /// Link count.
-    pub(crate) fn nlink(self) -> u32 {
-        // SAFETY: The inode is live; a plain read, as the VFS' own readers do.
-        unsafe { (*self.as_ptr()).__bindgen_anon_1.i_nlink }
-    }
-
     /// The inode's `i_private`, read atomically (it is set once).
     pub(crate) fn private(self) -> *mut core::ffi::c_void {
         // SAFETY: `i_private` is a properly aligned pointer field of a live
@@ -422,25 +432,72 @@ impl<'a> Inode<'a> {
             .load(core::sync::atomic::Ordering::Acquire)
     }
 
-    /// Sets `i_private` to `p` if it is null; returns whether it did.
-    pub(crate) fn set_private_once(self, p: *mut core::ffi::c_void) -> bool {
-        use core::sync::atomic::{AtomicPtr, Ordering};
-        // SAFETY: As in `private`.
-        unsafe { AtomicPtr::from_ptr(&raw mut (*self.as_ptr()).i_private) }
-            .compare_exchange(
-                core::ptr::null_mut(),
-                p,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-
     /// Holds the inode's `i_rwsem` for writing until the guard drops.
     pub(crate) fn lock(self) -> InodeLock<'a> {
         // SAFETY: The inode is live; `inode_lock()` is this call.
         unsafe { bindings::down_write(&raw mut (*self.as_ptr()).i_rwsem) };
         InodeLock(self)
+    }
+
+    /// [`Self::lock`], or `EINTR` if a fatal signal ends the wait
+    /// (`inode_lock_killable()`).
+    pub(crate) fn lock_killable(self) -> Result<InodeLock<'a>> {
+        // SAFETY: The inode is live; `inode_lock_killable()` is this call.
+        if unsafe { bindings::down_write_killable(&raw mut (*self.as_ptr()).i_rwsem) } != 0 {
+            return Err(EINTR);
+        }
+        Ok(InodeLock(self))
+    }
+
+    /// Sets `i_private` (a new inode, before anyone else sees it).
+    pub(crate) fn set_private(self, p: *mut core::ffi::c_void) {
+        // SAFETY: As in `private`.
+        unsafe { core::sync::atomic::AtomicPtr::from_ptr(&raw mut (*self.as_ptr()).i_private) }
+            .store(p, core::sync::atomic::Ordering::Release);
+    }
+
+    /// Sets the owner and group given at mount time (root directory).
+    pub(crate) fn set_owner(self, uid: Option<bindings::kuid_t>, gid: Option<bindings::kgid_t>) {
+        // SAFETY: The inode is live and not yet visible (fill_super).
+        unsafe {
+            if let Some(uid) = uid {
+                (*self.as_ptr()).i_uid = uid;
+            }
+            if let Some(gid) = gid {
+                (*self.as_ptr()).i_gid = gid;
+            }
+        }
+    }
+
+    /// Sets the file size (`i_size_write()`, a plain store on 64-bit); the
+    /// caller holds the inode lock.
+    pub(crate) fn set_size(self, size: i64) {
+        // SAFETY: The inode is live; writers of i_size hold its lock.
+        unsafe { (*self.as_ptr()).i_size = size };
+    }
+
+    /// Sets ctime to now (an attribute changed).
+    pub(crate) fn touch_ctime(self) {
+        // SAFETY: The inode is live.
+        unsafe { bindings::inode_set_ctime_current(self.as_ptr()) };
+    }
+
+    /// Drops the inode's page cache at eviction.
+    pub(crate) fn truncate_pages_final(self) {
+        // SAFETY: The inode is being evicted (evict_inode).
+        unsafe { bindings::truncate_inode_pages_final(&raw mut (*self.as_ptr()).i_data) };
+    }
+
+    /// `clear_inode()` at the end of eviction.
+    pub(crate) fn clear(self) {
+        // SAFETY: The inode is being evicted and its pages are gone.
+        unsafe { bindings::clear_inode(self.as_ptr()) };
+    }
+
+    /// `i_blocks`: 512-byte blocks in use.
+    pub(crate) fn blocks(self) -> u64 {
+        // SAFETY: The inode is live; a plain read, as stat() does.
+        unsafe { (*self.as_ptr()).i_blocks }
     }
 }
 
@@ -577,18 +634,24 @@ impl<T> RwSem<T> {
         })
     }
 
-    /// Shared access; waits while a writer holds it.
-    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+    /// Shared access; waits while a writer holds it. A fatal signal ends
+    /// the wait (`EINTR`).
+    pub(crate) fn read_killable(&self) -> Result<ReadGuard<'_, T>> {
         // SAFETY: `sem` was initialised by `new`; released by the guard.
-        unsafe { bindings::down_read(self.sem.get()) };
-        ReadGuard(self)
+        if unsafe { bindings::down_read_killable(self.sem.get()) } != 0 {
+            return Err(EINTR);
+        }
+        Ok(ReadGuard(self))
     }
 
-    /// Exclusive access; waits for current readers and writers.
-    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+    /// Exclusive access; waits for current readers and writers. A fatal
+    /// signal ends the wait (`EINTR`).
+    pub(crate) fn write_killable(&self) -> Result<WriteGuard<'_, T>> {
         // SAFETY: As above.
-        unsafe { bindings::down_write(self.sem.get()) };
-        WriteGuard(self)
+        if unsafe { bindings::down_write_killable(self.sem.get()) } != 0 {
+            return Err(EINTR);
+        }
+        Ok(WriteGuard(self))
     }
 }
 
@@ -634,5 +697,646 @@ impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: Taken for writing by `write`.
         unsafe { bindings::up_write(self.0.sem.get()) };
+    }
+}
+
+// The glue's prototypes use kernel structures that bindgen made opaque;
+// only pointers to them cross, as in the kernel's own bindings.
+#[allow(improper_ctypes)]
+unsafe extern "C" {
+    fn vexfs_statfs_fill(
+        buf: *mut bindings::kstatfs,
+        mnt: *mut bindings::vfsmount,
+        magic: core::ffi::c_ulong,
+        dev: u32,
+        files: u64,
+        ffree: u64,
+    ) -> c_int;
+    fn vexfs_set_cached_link(inode: *mut bindings::inode, link: *mut c_char, len: c_int);
+    fn vexfs_totalram_pages() -> core::ffi::c_ulong;
+    fn vexfs_invalfc(fc: *mut bindings::fs_context, msg: *const c_char) -> c_int;
+    fn vexfs_data_mount(blocks: core::ffi::c_ulong) -> *mut bindings::vfsmount;
+    fn vexfs_data_mount_resize(
+        mnt: *mut bindings::vfsmount,
+        blocks: core::ffi::c_ulong,
+        why: *mut *const c_char,
+    ) -> c_int;
+    fn vexfs_data_file(mnt: *mut bindings::vfsmount) -> *mut bindings::file;
+    fn vexfs_allow_direct_io(file: *mut bindings::file);
+    fn vexfs_backing_open(user_file: *mut bindings::file, data: *mut bindings::file)
+        -> *mut bindings::file;
+    fn vexfs_backing_read_iter(
+        backing: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize;
+    fn vexfs_backing_write_iter(
+        backing: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize;
+    fn vexfs_backing_splice_read(
+        backing: *mut bindings::file,
+        file: *mut bindings::file,
+        ppos: *mut bindings::loff_t,
+        pipe: *mut bindings::pipe_inode_info,
+        len: usize,
+        flags: core::ffi::c_uint,
+    ) -> isize;
+    fn vexfs_backing_splice_write(
+        backing: *mut bindings::file,
+        pipe: *mut bindings::pipe_inode_info,
+        file: *mut bindings::file,
+        ppos: *mut bindings::loff_t,
+        len: usize,
+        flags: core::ffi::c_uint,
+    ) -> isize;
+    fn vexfs_backing_mmap(backing: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int;
+    fn vexfs_acl_create(dir: *mut bindings::inode, inode: *mut bindings::inode) -> c_int;
+    fn vexfs_acl_none(inode: *mut bindings::inode);
+    fn vexfs_acl_chmod(idmap: *mut bindings::mnt_idmap, dentry: *mut bindings::dentry) -> c_int;
+    fn vexfs_acl_names(inode: *mut bindings::inode) -> c_int;
+    /// In `vexfs_glue.c`: `inode_operations.set_acl` (tmpfs' `simple_set_acl`,
+    /// which is not exported).
+    pub(crate) fn vexfs_set_acl(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        acl: *mut bindings::posix_acl,
+        type_: c_int,
+    ) -> c_int;
+    /// `generic_setlease()` of `linux/filelock.h`, which is not among the
+    /// Rust bindings' headers: file leases as on any local filesystem.
+    pub(crate) fn generic_setlease(
+        file: *mut bindings::file,
+        arg: c_int,
+        lease: *mut *mut bindings::file_lease,
+        priv_: *mut *mut core::ffi::c_void,
+    ) -> c_int;
+}
+
+/// Pages of RAM (`totalram_pages()`).
+pub(crate) fn totalram_pages() -> u64 {
+    // SAFETY: Reads a counter; any context.
+    u64::from(unsafe { vexfs_totalram_pages() })
+}
+
+/// Logs `msg` to the mount's `fs_context` (shown by `mount`) and returns
+/// `-EINVAL`.
+///
+/// # Safety
+///
+/// `fc` is the context of a mount or remount in progress.
+pub(crate) unsafe fn invalfc(fc: *mut bindings::fs_context, msg: &'static CStr) -> c_int {
+    // SAFETY: `fc` as guaranteed; `msg` is static.
+    unsafe { vexfs_invalfc(fc, msg.as_char_ptr()) }
+}
+
+/// `uid` as a number in the initial user namespace, where kernel ids are
+/// the numbers themselves (for `/proc/mounts`, as tmpfs shows them).
+pub(crate) fn uid_in_init_ns(uid: bindings::kuid_t) -> u32 {
+    uid.val
+}
+
+/// `gid` as a number in the initial user namespace.
+pub(crate) fn gid_in_init_ns(gid: bindings::kgid_t) -> u32 {
+    gid.val
+}
+
+/// `MS_POSIXACL`/`SB_POSIXACL` (uapi `linux/mount.h`; the kernel's `SB_*`
+/// flags equal the `MS_*` ones, but its `BIT()` macro hides them from
+/// bindgen): the filesystem enforces POSIX ACLs and applies the umask.
+pub(crate) const SB_POSIXACL: usize = 1 << 16;
+
+/// `fallocate(2)` modes (uapi `linux/falloc.h`, not in the bindings).
+pub(crate) const FALLOC_FL_KEEP_SIZE: u32 = 0x01;
+/// See [`FALLOC_FL_KEEP_SIZE`].
+pub(crate) const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
+/// See [`FALLOC_FL_KEEP_SIZE`].
+pub(crate) const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
+
+/// Whether the current task has capability `cap` (`capable()`).
+pub(crate) fn capable(cap: u32) -> bool {
+    // SAFETY: Checks the current task's credentials.
+    unsafe { bindings::capable(cap as c_int) }
+}
+
+/// The private tmpfs instance that holds a mount's file data; unmounted on
+/// drop (its files, still open, keep it until they are closed).
+pub(crate) struct DataMount(NonNull<bindings::vfsmount>);
+
+// SAFETY: A mount reference may be used and dropped from any task.
+unsafe impl Send for DataMount {}
+// SAFETY: Every method only reads the pointer; the VFS synchronises.
+unsafe impl Sync for DataMount {}
+
+impl DataMount {
+    /// Mounts a private tmpfs limited to `blocks` pages (0: unlimited).
+    pub(crate) fn new(blocks: u64) -> Result<Self> {
+        // SAFETY: Plain call; returns a mount or an ERR_PTR.
+        let mnt = unsafe { vexfs_data_mount(blocks as core::ffi::c_ulong) };
+        from_err_ptr(mnt).map(|m| Self(NonNull::new(m).unwrap_or(NonNull::dangling())))
+    }
+
+    /// Changes the page limit (remount), or says why not.
+    pub(crate) fn resize(&self, blocks: u64) -> core::result::Result<(), &'static CStr> {
+        let mut why: *const c_char = core::ptr::null();
+        // SAFETY: Our mount; `why` receives a static string on failure.
+        let err = unsafe { vexfs_data_mount_resize(self.0.as_ptr(), blocks as _, &mut why) };
+        if err == 0 {
+            return Ok(());
+        }
+        // SAFETY: On failure the glue points `why` at a static C string.
+        Err(unsafe { CStr::from_char_ptr(why) })
+    }
+
+    /// Fills `buf` for `statfs` of a VexFS mount: the data's block limit
+    /// and use from the private tmpfs, the inode figures given here.
+    ///
+    /// # Safety
+    ///
+    /// `buf` is the `kstatfs` of a `statfs` in progress.
+    pub(crate) unsafe fn statfs(
+        &self,
+        buf: *mut bindings::kstatfs,
+        dev: u32,
+        files: u64,
+        ffree: u64,
+    ) -> Result {
+        // SAFETY: Our mount is live; `buf` as guaranteed.
+        to_result(unsafe {
+            vexfs_statfs_fill(buf, self.0.as_ptr(), crate::abi::VEXFS_MAGIC as _, dev, files, ffree)
+        })
+    }
+
+    /// A new, empty data file.
+    pub(crate) fn new_file(&self) -> Result<DataFile> {
+        // SAFETY: Our mount is live.
+        let f = from_err_ptr(unsafe { vexfs_data_file(self.0.as_ptr()) })?;
+        Ok(DataFile(NonNull::new(f).ok_or(ENOMEM)?))
+    }
+}
+
+impl Drop for DataMount {
+    fn drop(&mut self) {
+        // SAFETY: Mounted in `new`; never used again.
+        unsafe { bindings::kern_unmount(self.0.as_ptr()) };
+    }
+}
+
+/// Decodes an `ERR_PTR`.
+fn from_err_ptr<T>(p: *mut T) -> Result<*mut T> {
+    let v = p as isize;
+    if (-4095..0).contains(&v) {
+        Err(Error::from_errno(v as c_int))
+    } else {
+        Ok(p)
+    }
+}
+
+/// A regular file's data: an open shmem file on the private tmpfs, closed
+/// on drop (which frees its pages).
+pub(crate) struct DataFile(NonNull<bindings::file>);
+
+// SAFETY: A file reference may be used and dropped from any task.
+unsafe impl Send for DataFile {}
+// SAFETY: Its methods take the VFS's own locks.
+unsafe impl Sync for DataFile {}
+
+impl DataFile {
+    fn inode(&self) -> Inode<'_> {
+        // SAFETY: An open file pins its inode.
+        unsafe { file_inode(self.0.as_ptr()) }
+    }
+
+    /// 512-byte blocks in use (tmpfs counts pages).
+    pub(crate) fn blocks(&self) -> u64 {
+        self.inode().blocks()
+    }
+
+    /// Truncates or extends the data to `size` bytes (`notify_change` on
+    /// the tmpfs inode, which frees the pages past it).
+    pub(crate) fn set_size(&self, size: i64) -> Result {
+        // SAFETY: The file's dentry and inode are live while it is open.
+        let dentry = unsafe { (*self.0.as_ptr()).__bindgen_anon_1.f_path.dentry };
+        // SAFETY: All-zero is a valid `iattr` (no attribute set).
+        let mut attr: bindings::iattr = unsafe { core::mem::zeroed() };
+        attr.ia_valid = bindings::ATTR_SIZE | bindings::ATTR_FORCE;
+        attr.ia_size = size;
+        let _lock = self.inode().lock();
+        // SAFETY: notify_change() with the inode locked, as it requires; the
+        // tmpfs inode is private to us, so no delegation can be pending.
+        to_result(unsafe {
+            bindings::notify_change(&raw mut bindings::nop_mnt_idmap, dentry, &mut attr, core::ptr::null_mut())
+        })
+    }
+}
+
+impl Drop for DataFile {
+    fn drop(&mut self) {
+        // SAFETY: We hold the reference from `new_file`.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// An open VexFS file (borrowed from the VFS for one operation).
+#[derive(Clone, Copy)]
+pub(crate) struct File<'a> {
+    ptr: NonNull<bindings::file>,
+    _life: core::marker::PhantomData<&'a bindings::file>,
+}
+
+impl<'a> File<'a> {
+    /// # Safety
+    ///
+    /// `file` is an open VexFS file for `'a`.
+    pub(crate) unsafe fn from_raw(file: *mut bindings::file) -> Self {
+        Self {
+            // SAFETY: Guaranteed by the caller: non-null.
+            ptr: unsafe { NonNull::new_unchecked(file) },
+            _life: core::marker::PhantomData,
+        }
+    }
+
+    /// The file of an I/O request.
+    ///
+    /// # Safety
+    ///
+    /// `iocb` is an I/O request on an open VexFS file, for `'a`.
+    pub(crate) unsafe fn of_iocb(iocb: *mut bindings::kiocb) -> Self {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { Self::from_raw((*iocb).ki_filp) }
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut bindings::file {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn inode(self) -> Inode<'a> {
+        // SAFETY: An open file pins its inode.
+        unsafe { file_inode(self.as_ptr()) }
+    }
+
+    /// Lets `open(O_DIRECT)` succeed (`FMODE_CAN_ODIRECT`), from `open`.
+    pub(crate) fn allow_direct_io(self) {
+        // SAFETY: The file is being opened by us (f_mode is ours to set).
+        unsafe { vexfs_allow_direct_io(self.as_ptr()) };
+    }
+
+    /// Keeps `b` as this open file's backing file (`private_data`).
+    pub(crate) fn set_backing(self, b: BackingFile) {
+        // SAFETY: From `open`, before anyone else uses the file.
+        unsafe { (*self.as_ptr()).private_data = b.0.as_ptr().cast() };
+        core::mem::forget(b);
+    }
+
+    /// Takes back the backing file (from `release`).
+    ///
+    /// # Safety
+    ///
+    /// No other operation on the file runs or follows.
+    pub(crate) unsafe fn take_backing(self) -> Option<BackingFile> {
+        // SAFETY: Guaranteed by the caller.
+        let p = unsafe { core::mem::replace(&mut (*self.as_ptr()).private_data, core::ptr::null_mut()) };
+        NonNull::new(p.cast()).map(BackingFile)
+    }
+
+    /// The backing file of an open regular file.
+    pub(crate) fn backing(self) -> &'a BackingFile {
+        // SAFETY: Set in `open` for every regular file (whose operations
+        // are the only callers) and kept until `release`; `BackingFile` is
+        // a transparent pointer, so the field can be borrowed as one.
+        unsafe { &*(&raw const (*self.as_ptr()).private_data).cast::<BackingFile>() }
+    }
+
+    /// Updates mtime and ctime for a write (`file_update_time()`).
+    pub(crate) fn update_time(self) -> Result {
+        // SAFETY: An open file being written.
+        to_result(unsafe { bindings::file_update_time(self.as_ptr()) })
+    }
+
+    /// Updates atime after a read, unless `O_NOATIME` (`file_accessed()`).
+    pub(crate) fn accessed(self) {
+        // SAFETY: An open file; its path is pinned.
+        unsafe {
+            if (*self.as_ptr()).f_flags & bindings::O_NOATIME == 0 {
+                bindings::touch_atime(&raw const (*self.as_ptr()).__bindgen_anon_1.f_path);
+            }
+        }
+    }
+
+    /// Sets the file position (`vfs_setpos()`), returning it or an errno.
+    pub(crate) fn set_pos(self, pos: bindings::loff_t) -> bindings::loff_t {
+        // SAFETY: An open file; `i64::MAX` is MAX_LFS_FILESIZE on 64-bit.
+        unsafe { bindings::vfs_setpos(self.as_ptr(), pos, i64::MAX) }
+    }
+}
+
+/// An open file on a regular file's data (`backing_file_open()`): the I/O
+/// of one open VexFS file, under the opener's credentials.
+#[repr(transparent)]
+pub(crate) struct BackingFile(NonNull<bindings::file>);
+
+impl BackingFile {
+    /// Opens the data of `user`'s inode with `user`'s flags and
+    /// credentials.
+    pub(crate) fn open(user: File<'_>, data: &DataFile) -> Result<Self> {
+        // SAFETY: `user` is being opened; `data` is open.
+        let f = from_err_ptr(unsafe { vexfs_backing_open(user.as_ptr(), data.0.as_ptr()) })?;
+        Ok(Self(NonNull::new(f).ok_or(ENOMEM)?))
+    }
+
+    /// Size of the data (`i_size`).
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: An open file pins its inode.
+        unsafe { file_inode(self.0.as_ptr()) }.size()
+    }
+
+    /// # Safety
+    ///
+    /// Arguments of a VFS `read_iter` on the VexFS file this backs.
+    pub(crate) unsafe fn read_iter(&self, iocb: *mut bindings::kiocb, to: *mut bindings::iov_iter) -> isize {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { vexfs_backing_read_iter(self.0.as_ptr(), iocb, to) }
+    }
+
+    /// # Safety
+    ///
+    /// Arguments of a VFS `write_iter` on the VexFS file this backs, with
+    /// its inode locked.
+    pub(crate) unsafe fn write_iter(&self, iocb: *mut bindings::kiocb, from: *mut bindings::iov_iter) -> isize {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { vexfs_backing_write_iter(self.0.as_ptr(), iocb, from) }
+    }
+
+    /// # Safety
+    ///
+    /// Arguments of a VFS `splice_read` on `user`, the file this backs.
+    pub(crate) unsafe fn splice_read(
+        &self,
+        user: File<'_>,
+        ppos: *mut bindings::loff_t,
+        pipe: *mut bindings::pipe_inode_info,
+        len: usize,
+        flags: core::ffi::c_uint,
+    ) -> isize {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { vexfs_backing_splice_read(self.0.as_ptr(), user.as_ptr(), ppos, pipe, len, flags) }
+    }
+
+    /// # Safety
+    ///
+    /// Arguments of a VFS `splice_write` on `user`, the file this backs,
+    /// with its inode locked.
+    pub(crate) unsafe fn splice_write(
+        &self,
+        pipe: *mut bindings::pipe_inode_info,
+        user: File<'_>,
+        ppos: *mut bindings::loff_t,
+        len: usize,
+        flags: core::ffi::c_uint,
+    ) -> isize {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { vexfs_backing_splice_write(self.0.as_ptr(), pipe, user.as_ptr(), ppos, len, flags) }
+    }
+
+    /// # Safety
+    ///
+    /// `vma` is the mapping a VFS `mmap` of the file this backs sets up.
+    pub(crate) unsafe fn mmap(&self, vma: *mut bindings::vm_area_struct) -> c_int {
+        // SAFETY: Guaranteed by the caller.
+        unsafe { vexfs_backing_mmap(self.0.as_ptr(), vma) }
+    }
+
+    /// `SEEK_DATA` or `SEEK_HOLE` from `offset` in the data.
+    pub(crate) fn seek_data_hole(&self, offset: bindings::loff_t, whence: c_int) -> Result<bindings::loff_t> {
+        // SAFETY: An open file; tmpfs answers from its page cache.
+        let pos = unsafe { bindings::vfs_llseek(self.0.as_ptr(), offset, whence) };
+        if pos < 0 {
+            Err(Error::from_errno(pos as c_int))
+        } else {
+            Ok(pos)
+        }
+    }
+
+    /// `fallocate(mode, offset, len)` on the data.
+    pub(crate) fn fallocate(&self, mode: u32, offset: bindings::loff_t, len: bindings::loff_t) -> Result {
+        // SAFETY: An open file (for writing: the VFS checked the VexFS one,
+        // and the backing file has its flags).
+        to_result(unsafe { bindings::vfs_fallocate(self.0.as_ptr(), mode as c_int, offset, len) } as c_int)
+    }
+}
+
+impl Drop for BackingFile {
+    fn drop(&mut self) {
+        // SAFETY: We hold the reference from `open`.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// A reference to an inode found by number (`ilookup()`), `iput` on drop.
+pub(crate) struct InodeRef(NonNull<bindings::inode>);
+
+impl InodeRef {
+    pub(crate) fn inode(&self) -> Inode<'_> {
+        // SAFETY: We hold a reference.
+        unsafe { Inode::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for InodeRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference from `ilookup`.
+        unsafe { bindings::iput(self.0.as_ptr()) };
+    }
+}
+
+/// The cached inode `ino` of `sb`, if it is in memory (on VexFS, every
+/// inode with a name or an opener is).
+pub(crate) fn ilookup(sb: *mut bindings::super_block, ino: u64) -> Option<InodeRef> {
+    // SAFETY: `sb` is a mounted superblock (the caller holds a file of it).
+    NonNull::new(unsafe { bindings::ilookup(sb, ino) }).map(InodeRef)
+}
+
+/// `inode_permission()`: may the current task access `inode` for `mask`
+/// through a mount with `idmap`.
+pub(crate) fn inode_permission(idmap: *mut bindings::mnt_idmap, inode: Inode<'_>, mask: u32) -> Result {
+    // SAFETY: `idmap` of a live mount; `inode` live.
+    to_result(unsafe { bindings::inode_permission(idmap, inode.as_ptr(), mask as c_int) })
+}
+
+/// `check_sticky()`: true if the sticky bit of `dir` forbids the current
+/// task to remove (or, for VexFS, change the vector of) `inode`.
+pub(crate) fn check_sticky(idmap: *mut bindings::mnt_idmap, dir: Inode<'_>, inode: Inode<'_>) -> bool {
+    // SAFETY: The inode is live; the mode is read as the VFS reads it.
+    let sticky = u32::from(unsafe { (*dir.as_ptr()).i_mode }) & bindings::S_ISVTX != 0;
+    // SAFETY: Both inodes are live.
+    sticky && unsafe { bindings::__check_sticky(idmap, dir.as_ptr(), inode.as_ptr()) } != 0
+}
+
+/// The idmap of the mount an open file was opened through.
+pub(crate) fn file_idmap(file: *mut bindings::file) -> *mut bindings::mnt_idmap {
+    // SAFETY: An open file pins its mount.
+    unsafe { (*(*file).__bindgen_anon_1.f_path.mnt).mnt_idmap }
+}
+
+/// Whether `inode` has a name in `dentry`'s directory besides `dentry`
+/// (its dcache aliases are its names on VexFS, where every name is a
+/// pinned dentry).
+///
+/// # Safety
+///
+/// `dentry` is a positive dentry of `inode`, held, with its parent
+/// directory locked (so names there do not change).
+pub(crate) unsafe fn has_other_name_in_parent(inode: Inode<'_>, dentry: *mut bindings::dentry) -> bool {
+    let raw = inode.as_ptr();
+    // SAFETY: As guaranteed; the alias list is walked under `i_lock`, as
+    // the dcache does, and only pointers are compared.
+    unsafe {
+        let parent = (*dentry).d_parent;
+        bindings::spin_lock(&raw mut (*raw).i_lock);
+        let mut found = false;
+        let mut node = (*raw).__bindgen_anon_2.i_dentry.first;
+        while !node.is_null() {
+            let alias: *mut bindings::dentry = kernel::container_of!(node, bindings::dentry, __bindgen_anon_2.d_alias);
+            if alias != dentry && (*alias).d_parent == parent && !(*alias).d_hash.pprev.is_null() {
+                found = true;
+                break;
+            }
+            node = (*node).next;
+        }
+        bindings::spin_unlock(&raw mut (*raw).i_lock);
+        found
+    }
+}
+
+/// A new negative dentry with the name of another one, in its directory
+/// (a rename's whiteout); `dput` on drop.
+pub(crate) struct NewDentry(NonNull<bindings::dentry>);
+
+impl NewDentry {
+    /// # Safety
+    ///
+    /// `old` is a held dentry whose directory the caller has locked.
+    pub(crate) unsafe fn sibling(old: *mut bindings::dentry) -> Result<Self> {
+        // SAFETY: As guaranteed; d_alloc copies the name.
+        let d = unsafe { bindings::d_alloc((*old).d_parent, &raw const (*old).__bindgen_anon_1.d_name) };
+        NonNull::new(d).map(Self).ok_or(ENOMEM)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for NewDentry {
+    fn drop(&mut self) {
+        // SAFETY: Our reference from `d_alloc` (an instantiated, persistent
+        // dentry keeps its own).
+        unsafe { bindings::dput(self.0.as_ptr()) };
+    }
+}
+
+/// `setattr_prepare()`.
+///
+/// # Safety
+///
+/// Arguments of a VFS `setattr` in progress.
+pub(crate) unsafe fn setattr_prepare(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    attr: *mut bindings::iattr,
+) -> Result {
+    // SAFETY: Guaranteed by the caller.
+    to_result(unsafe { bindings::setattr_prepare(idmap, dentry, attr) })
+}
+
+/// `setattr_copy()`.
+///
+/// # Safety
+///
+/// Arguments of a VFS `setattr` in progress, after `setattr_prepare`.
+pub(crate) unsafe fn setattr_copy(idmap: *mut bindings::mnt_idmap, inode: Inode<'_>, attr: *mut bindings::iattr) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { bindings::setattr_copy(idmap, inode.as_ptr(), attr) };
+}
+
+/// The access ACL follows a chmod (`posix_acl_chmod()`).
+///
+/// # Safety
+///
+/// Arguments of a VFS `setattr` in progress, after the mode changed.
+pub(crate) unsafe fn posix_acl_chmod(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    _inode: Inode<'_>,
+) -> Result {
+    // SAFETY: Guaranteed by the caller.
+    to_result(unsafe { vexfs_acl_chmod(idmap, dentry) })
+}
+
+/// `generic_fillattr()`.
+///
+/// # Safety
+///
+/// Arguments of a VFS `getattr` in progress.
+pub(crate) unsafe fn generic_fillattr(
+    idmap: *mut bindings::mnt_idmap,
+    mask: u32,
+    inode: Inode<'_>,
+    stat: *mut bindings::kstat,
+) {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { bindings::generic_fillattr(idmap, mask, inode.as_ptr(), stat) };
+}
+
+/// [`acl_names`] bit: the inode has an access ACL.
+pub(crate) const HAS_ACCESS_ACL: c_int = 1;
+/// [`acl_names`] bit: the inode has a default ACL.
+pub(crate) const HAS_DEFAULT_ACL: c_int = 2;
+
+/// Which ACLs `inode` has ([`HAS_ACCESS_ACL`], [`HAS_DEFAULT_ACL`]).
+pub(crate) fn acl_names(inode: Inode<'_>) -> c_int {
+    // SAFETY: The inode is live.
+    unsafe { vexfs_acl_names(inode.as_ptr()) }
+}
+
+/// ACLs of a new inode from its directory's default ACL (and the umask).
+pub(crate) fn acl_create(dir: Inode<'_>, inode: Inode<'_>) -> Result {
+    // SAFETY: Both live; `inode` new, not yet visible.
+    to_result(unsafe { vexfs_acl_create(dir.as_ptr(), inode.as_ptr()) })
+}
+
+/// A new inode without ACLs.
+pub(crate) fn acl_none(inode: Inode<'_>) {
+    // SAFETY: A live, new inode.
+    unsafe { vexfs_acl_none(inode.as_ptr()) };
+}
+
+/// A workqueue owned by the module, destroyed (after running what is
+/// queued) on drop.
+pub(crate) struct OwnedQueue(NonNull<bindings::workqueue_struct>);
+
+// SAFETY: Workqueues are used from any task.
+unsafe impl Send for OwnedQueue {}
+// SAFETY: As above.
+unsafe impl Sync for OwnedQueue {}
+
+impl OwnedQueue {
+    pub(crate) fn new(name: &'static CStr) -> Result<Self> {
+        // SAFETY: `name` is a static format string without conversions.
+        let wq = unsafe { bindings::alloc_workqueue_noprof(name.as_char_ptr(), bindings::wq_flags_WQ_UNBOUND, 0) };
+        NonNull::new(wq).map(Self).ok_or(ENOMEM)
+    }
+
+    pub(crate) fn queue(&self) -> &kernel::workqueue::Queue {
+        // SAFETY: Valid until drop, which needs `&mut self`.
+        unsafe { kernel::workqueue::Queue::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedQueue {
+    fn drop(&mut self) {
+        // SAFETY: Ours; destroy_workqueue() runs what is queued first.
+        unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
     }
 }

@@ -4,8 +4,10 @@
 //! around the collection store.
 //!
 //! Every count, dimension and `k` is checked before anything is allocated;
-//! user buffers are copied in bounded pieces (one query, one chunk's run of
-//! rows, or the id array); NaN and infinities are refused with `EINVAL`.
+//! what a call stages (ids, vectors, search buffers) counts against the
+//! in-flight budget and the caller's memory cgroup, and is copied from user
+//! memory before any collection lock is taken, in pieces between which a
+//! killed caller stops; NaN and infinities are refused with `EINVAL`.
 
 use kernel::bindings;
 use kernel::ffi::{c_long, c_ulong};
@@ -15,7 +17,9 @@ use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
 
 use crate::abi;
 use crate::abi::Op;
-use crate::collection::{Collection, SearchMode, SearchScratch};
+use crate::collection::{Collection, Inflight, SearchMode, SearchScratch};
+use crate::file_vector::Caller;
+use crate::inode;
 use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
 use crate::super_block::SbInfo;
@@ -45,30 +49,15 @@ unsafe impl Zeroable for abi::SearchHit {}
 // SAFETY: A `u32` newtype: all-zero is valid (+0.0).
 unsafe impl Zeroable for crate::simd::NormSq {}
 
+/// Bytes copied from user memory between two checks for a fatal signal.
+const COPY_PIECE: usize = 64 << 10;
+
 /// The collection a directory holds, if it is one.
 pub(crate) fn collection_of<'a>(dir: Inode<'a>) -> Option<&'a Collection> {
-    let p = dir.private();
-    if !dir.is_dir() || p.is_null() {
+    if !dir.is_dir() {
         return None;
     }
-    // SAFETY: A directory's `i_private` is only ever set to a leaked
-    // `Pin<KBox<Collection>>` (in `create`), freed when the inode is evicted;
-    // the inode is live for `'a`.
-    Some(unsafe { &*p.cast::<Collection>() })
-}
-
-/// Frees the collection of a directory being evicted.
-///
-/// # Safety
-///
-/// `dir` must be an inode being evicted (no other user left).
-pub(crate) unsafe fn free_collection(dir: Inode<'_>) {
-    let p = dir.private();
-    if dir.is_dir() && !p.is_null() {
-        // SAFETY: Set in `create` from `KBox::into_raw` of a pinned box; the
-        // inode is going away, so this is the last use.
-        drop(unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<Collection>())) });
-    }
+    inode::info(dir).collection()
 }
 
 fn user(addr: u64, len: usize) -> UserSlice {
@@ -88,13 +77,24 @@ fn check_align(addr: u64, align: u64) -> Result {
     }
 }
 
+/// Copies `dst.len()` bytes in pieces; a killed caller stops between them.
+fn read_pieces(reader: &mut UserSliceReader, dst: &mut [u8]) -> Result {
+    for piece in dst.chunks_mut(COPY_PIECE) {
+        if sys::fatal_signal_pending() {
+            return Err(EINTR);
+        }
+        reader.read_slice(piece)?;
+    }
+    Ok(())
+}
+
 /// Reads `dst.len()` f32 values and refuses NaN and infinities.
 fn read_finite(reader: &mut UserSliceReader, dst: &mut [f32]) -> Result {
     // SAFETY: f32 has no padding and every bit pattern is a valid value; the
     // byte view covers exactly `dst`, borrowed exclusively.
     let bytes =
         unsafe { core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
-    reader.read_slice(bytes)?;
+    read_pieces(reader, bytes)?;
     if simd::all_finite(dst) {
         Ok(())
     } else {
@@ -102,13 +102,13 @@ fn read_finite(reader: &mut UserSliceReader, dst: &mut [f32]) -> Result {
     }
 }
 
-fn read_ids(addr: u64, count: usize) -> Result<PoolBuf<u64>> {
+/// Reads `ids.len()` ids from the 8-byte aligned user address `addr`.
+fn read_ids(addr: u64, ids: &mut [u64]) -> Result {
     check_align(addr, 8)?;
-    let mut ids = PoolBuf::<u64>::new_zeroed(count)?;
-    user(addr, count * 8)
-        .reader()
-        .read_slice(AsBytes::as_bytes_mut(&mut *ids))?;
-    Ok(ids)
+    read_pieces(
+        &mut user(addr, ids.len() * 8).reader(),
+        AsBytes::as_bytes_mut(ids),
+    )
 }
 
 /// The collection of the directory `file` is open on.
@@ -147,20 +147,11 @@ fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
     }
     let coll = Collection::new(&p)?;
     // Entries cannot appear while we hold the directory's lock.
-    let _lock = dir.lock();
+    let _lock = dir.lock_killable()?;
     if !sys::dir_is_empty(file) {
         return Err(ENOTEMPTY);
     }
-    // SAFETY: The box is leaked into `i_private` and only freed by
-    // `free_collection`, never moved: the pin is kept.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(coll) });
-    if dir.set_private_once(raw.cast()) {
-        Ok(())
-    } else {
-        // SAFETY: Not published: we still own it.
-        drop(unsafe { KBox::from_raw(raw) });
-        Err(EEXIST)
-    }
+    inode::info(dir).set_collection(coll)
 }
 
 /// Whether the index kind and its parameters are valid (0 means the
@@ -178,7 +169,7 @@ fn index_params_valid(p: &abi::CollectionParams) -> bool {
 
 fn info(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (_, coll) = dir_collection(file)?;
-    let reply = PoolBox::new(coll.info())?;
+    let reply = PoolBox::new(coll.info()?)?;
     user(arg as u64, core::mem::size_of::<abi::CollectionInfo>())
         .writer()
         .write(&*reply)
@@ -205,12 +196,14 @@ fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
         return Err(EINVAL);
     }
     check_align(req.vectors, 4)?;
+    check_align(req.ids, 8)?;
     let (count, dim) = (req.count as usize, coll.dim());
-    let ids = read_ids(req.ids, count)?;
-    let mut reader = user(req.vectors, count * dim * 4).reader();
-    coll.upsert(&ids, false, |dst, _first, _rows| {
-        read_finite(&mut reader, dst)
-    })
+    let mut batch = coll.stage(count, false)?;
+    read_ids(req.ids, &mut batch.ids)?;
+    read_finite(&mut user(req.vectors, count * dim * 4).reader(), &mut batch.rows)?;
+    coll.commit(batch)?;
+    coll.maintain();
+    Ok(())
 }
 
 /// Stable probe point: batch delete.
@@ -233,8 +226,12 @@ fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.reserved != 0 {
         return Err(EINVAL);
     }
-    let ids = read_ids(req.ids, req.count as usize)?;
-    coll.delete(&ids)
+    let count = req.count as usize;
+    let _inflight = Inflight::take(count as u64 * 8)?;
+    let mut ids = PoolBuf::<u64>::new_zeroed(count)?;
+    read_ids(req.ids, &mut ids)?;
+    let caller = Caller::of_file(file);
+    coll.delete(&ids, |ino| caller.check_change_ino(dir, ino))
 }
 
 fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
@@ -245,8 +242,10 @@ fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
         return Err(EINVAL);
     }
     check_align(req.vector, 4)?;
+    let _inflight = Inflight::take(coll.dim() as u64 * 4)?;
     let mut out = PoolBuf::<f32>::new_zeroed(coll.dim())?;
-    let is_file = coll.get(req.id, &mut out)?;
+    let caller = Caller::of_file(file);
+    let is_file = coll.get(req.id, &mut out, |ino| caller.check_read(ino))?;
     // SAFETY: f32 has no padding; the byte view covers exactly `out`.
     let bytes = unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len() * 4) };
     user(req.vector, bytes.len()).writer().write_slice(bytes)?;
@@ -294,18 +293,22 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
             req.ef
         } as usize,
     };
+    let beam = mode.ef.max(k);
+    let hit_bytes = core::mem::size_of::<abi::SearchHit>();
+    let _inflight = Inflight::take((dim * 4 + k * hit_bytes) as u64 + SearchScratch::bytes(k, beam))?;
     let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
-    let mut scratch = SearchScratch::new(k)?;
+    let mut scratch = SearchScratch::new(k, beam)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
-    let hit_bytes = core::mem::size_of::<abi::SearchHit>();
+    let caller = Caller::of_file(file);
+    let mut may_read = |ino: u64| caller.may_read(ino);
     for q in 0..nq {
         // A large search can take long: let a signal end it.
         if kernel::current!().signal_pending() {
             return Err(EINTR);
         }
         read_finite(&mut queries, &mut query)?;
-        coll.search(crate::simd_path(), &query, mode, &mut scratch)?;
+        coll.search(crate::simd_path(), &query, mode, &mut scratch, &mut may_read)?;
         let found = scratch.top.sorted();
         for (h, c) in hits.iter_mut().zip(found) {
             *h = c.hit();
@@ -335,7 +338,8 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
     let parent = Parent::of_file(file);
     let dir = parent.inode();
     let coll = collection_of(dir).ok_or(ENODATA)?;
-    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
+    // Changing a file's vector needs what writing the file needs.
+    Caller::of_file(file).check_change(dir, inode)?;
     let _write = sys::WriteAccess::new(file)?;
     let req: abi::AttachRequest = read_arg(arg)?;
     if req.dim as usize != coll.dim() || req.reserved != 0 {
@@ -343,26 +347,22 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
     }
     check_align(req.vector, 4)?;
     // Copy before taking locks: a user fault must not stall the directory.
-    let mut vector = PoolBuf::<f32>::new_zeroed(coll.dim())?;
-    read_finite(&mut user(req.vector, coll.dim() * 4).reader(), &mut vector)?;
-    // The directory's lock keeps the name where it is; the file's lock
-    // (which link() takes too) keeps its link count. A file with a vector
-    // has exactly one name, in its collection, so that unlinking or moving
-    // that name is what deletes the vector.
-    let _dir_lock = dir.lock();
-    let _file_lock = inode.lock();
-    if !parent.still_holds(file) {
-        return Err(ENOENT);
-    }
-    if inode.nlink() != 1 {
-        return Err(EMLINK);
-    }
-    coll.upsert(&[inode.ino()], true, |dst, _first, _rows| {
-        for (d, s) in dst.iter_mut().zip(vector.iter()) {
-            *d = *s;
+    let mut batch = coll.stage(1, true)?;
+    batch.ids[0] = inode.ino();
+    read_finite(&mut user(req.vector, coll.dim() * 4).reader(), &mut batch.rows)?;
+    {
+        // The directory's lock keeps the name where it is: unlinking or
+        // moving the file's last name in the collection is what deletes
+        // the vector, so it must not happen in between.
+        let _dir_lock = dir.lock_killable()?;
+        if !parent.still_holds(file) {
+            return Err(ENOENT);
         }
-        Ok(())
-    })
+        coll.commit(batch)?;
+    }
+    // Linking, after the directory's lock is released.
+    coll.maintain();
+    Ok(())
 }
 
 fn errno(r: Result) -> c_long {

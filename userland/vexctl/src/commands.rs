@@ -281,8 +281,15 @@ fn batch_failure(err: &device::Error, failed: &Batch, total: usize, start_id: u6
 }
 
 /// `vexctl insert`: row `r` becomes id `start_id + r`, sent in batches of
-/// `batch` rows, each all or nothing.
-pub fn insert(dir: &Path, source: &Source, start_id: u64, batch_rows: u32) -> Result<()> {
+/// `batch` rows, each all or nothing. `progress` reports each batch on
+/// standard error even when it is not a terminal.
+pub fn insert(
+    dir: &Path,
+    source: &Source,
+    start_id: u64,
+    batch_rows: u32,
+    progress: bool,
+) -> Result<()> {
     check_range(
         "--batch",
         batch_rows.into(),
@@ -298,6 +305,7 @@ pub fn insert(dir: &Path, source: &Source, start_id: u64, batch_rows: u32) -> Re
 
     let dim = input.dim;
     let bar = progress_bar(input.rows, batches.len());
+    let lines = progress && bar.is_hidden();
     for b in &batches {
         let values = &input.data[b.rows.start * dim..b.rows.end * dim];
         if let Err(e) = coll.insert(&b.ids(), values, dim) {
@@ -305,6 +313,14 @@ pub fn insert(dir: &Path, source: &Source, start_id: u64, batch_rows: u32) -> Re
             bail!(batch_failure(&e, b, batches.len(), start_id));
         }
         bar.inc(b.rows.len() as u64);
+        if lines {
+            eprintln!(
+                "inserted {} of {} vectors ({}%)",
+                b.rows.end,
+                input.rows,
+                b.rows.end * 100 / input.rows.max(1)
+            );
+        }
     }
     bar.finish_and_clear();
     println!(
@@ -640,8 +656,8 @@ mod tests {
             ..Default::default()
         };
         assert!(err(create(dir, 8, Metric::L2, &flat_ef)).starts_with("--ef-construction applies"));
-        assert!(err(insert(dir, &src, 0, 0)).starts_with("--batch 0 is out of range"));
-        assert!(err(insert(dir, &src, 0, abi::MAX_BATCH + 1)).starts_with("--batch 1048577"));
+        assert!(err(insert(dir, &src, 0, 0, false)).starts_with("--batch 0 is out of range"));
+        assert!(err(insert(dir, &src, 0, abi::MAX_BATCH + 1, false)).starts_with("--batch 1048577"));
         let plain = SearchMode::Default;
         assert!(err(search(dir, &src, 0, plain, false)).starts_with("-k 0 is out of range"));
         assert!(err(search(dir, &src, 1025, plain, true)).starts_with("-k 1025 is out of range"));

@@ -297,6 +297,17 @@ fn ioctl_text(path: &Path, request: &Request, errno: Errno) -> String {
         (_, Errno::ENODATA) => {
             format!("{p}: not a vector collection (create one with `vexctl create`)")
         }
+        (Request::Attach { .. }, Errno::EACCES | Errno::EPERM) => format!(
+            "{p}: permission denied (changing a file's vector needs write permission on the \
+             file, and in a sticky collection owning the file or the collection)"
+        ),
+        (Request::Delete { .. }, Errno::EACCES | Errno::EPERM) => format!(
+            "{p}: permission denied (needs write permission on the collection directory, and \
+             for a file's vector what changing the file needs); nothing deleted"
+        ),
+        (Request::Get { .. }, Errno::EACCES) => format!(
+            "{p}: permission denied (reading a file's vector needs read permission on the file)"
+        ),
         (r, Errno::EACCES | Errno::EPERM) if r.writes() => {
             format!("{p}: permission denied (needs write permission on the collection directory)")
         }
@@ -304,6 +315,17 @@ fn ioctl_text(path: &Path, request: &Request, errno: Errno) -> String {
         (_, Errno::ENOSPC) => {
             format!("{p}: vector memory limit reached (module parameter max_vector_mib)")
         }
+        (_, Errno::E2BIG) => format!(
+            "{p}: {} is larger than the kernel lets one call hold (module parameter \
+             max_vector_mib); send smaller batches",
+            request.context()
+        ),
+        (_, Errno::EAGAIN) => format!(
+            "{p}: {} failed: other vector calls in progress hold the kernel's in-flight memory \
+             budget; try again",
+            request.name()
+        ),
+        (_, Errno::EINTR) => format!("{p}: {} interrupted", request.name()),
         (r, Errno::EINVAL) => format!("{p}: invalid request: {}", r.context()),
         (Request::Create { .. }, Errno::EEXIST) => format!("{p} is already a collection"),
         (Request::Create { .. }, Errno::ENOTEMPTY) => {
@@ -386,6 +408,22 @@ impl Vexfs {
             .metadata()
             .map_err(|e| Error::Open(self.path.clone(), e))?;
         Ok(meta.ino())
+    }
+
+    /// Runs `ioctl`, retrying for a few seconds while the kernel answers
+    /// `EAGAIN`: its in-flight budget is held by other calls, which end.
+    fn busy_retry<T>(mut ioctl: impl FnMut() -> nix::Result<T>) -> nix::Result<T> {
+        let mut wait = std::time::Duration::from_millis(2);
+        for _ in 0..30 {
+            match ioctl() {
+                Err(Errno::EAGAIN) => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_millis(250));
+                }
+                other => return other,
+            }
+        }
+        ioctl()
     }
 
     fn failed(&self, request: Request) -> impl FnOnce(Errno) -> Error + '_ {
@@ -475,7 +513,7 @@ impl Vexfs {
         // `vectors`, which are borrowed for this whole call, hold `count` ids
         // and `count * dim` values as checked above, and are aligned for u64
         // and f32; the kernel only reads them.
-        unsafe { ioc_insert(self.file.as_raw_fd(), &req) }
+        Self::busy_retry(|| unsafe { ioc_insert(self.file.as_raw_fd(), &req) })
             .map_err(self.failed(Request::Insert { count, dim }))?;
         Ok(())
     }
@@ -494,7 +532,7 @@ impl Vexfs {
         // SAFETY: the fd is open and `req` is a readable DeleteRequest, the
         // type the ioctl number encodes. `ids` is borrowed for this whole
         // call, holds `count` aligned u64s, and the kernel only reads it.
-        unsafe { ioc_delete(self.file.as_raw_fd(), &req) }
+        Self::busy_retry(|| unsafe { ioc_delete(self.file.as_raw_fd(), &req) })
             .map_err(self.failed(Request::Delete { count }))?;
         Ok(())
     }
@@ -514,7 +552,7 @@ impl Vexfs {
         // lives until the end of this function, is not otherwise used during
         // the call, and has room for the `dim` aligned f32 values the kernel
         // writes.
-        unsafe { ioc_get(self.file.as_raw_fd(), &mut req) }
+        Self::busy_retry(|| unsafe { ioc_get(self.file.as_raw_fd(), &mut req) })
             .map_err(self.failed(Request::Get { id, dim }))?;
         Ok((vector, req.flags & abi::HIT_FILE != 0))
     }
@@ -560,15 +598,15 @@ impl Vexfs {
         // `counts` live until the end of this function, are not otherwise
         // used during the call, and have room for the `nq * k` aligned
         // SearchHits and `nq` u32s the kernel writes.
-        unsafe { ioc_search(self.file.as_raw_fd(), &req) }.map_err(self.failed(
-            Request::Search {
+        Self::busy_retry(|| unsafe { ioc_search(self.file.as_raw_fd(), &req) }).map_err(
+            self.failed(Request::Search {
                 nq,
                 k,
                 dim,
                 ef,
                 flags,
-            },
-        ))?;
+            }),
+        )?;
         Ok(hits
             .chunks(ku)
             .zip(&counts)
@@ -594,7 +632,7 @@ impl Vexfs {
         // SAFETY: the fd is open and `req` is a readable AttachRequest, the
         // type the ioctl number encodes. `vector` is borrowed for the whole
         // call, holds `dim` aligned f32s, and the kernel only reads it.
-        unsafe { ioc_attach(self.file.as_raw_fd(), &req) }
+        Self::busy_retry(|| unsafe { ioc_attach(self.file.as_raw_fd(), &req) })
             .map_err(self.failed(Request::Attach { dim, ino }))?;
         Ok(ino)
     }
@@ -867,6 +905,41 @@ mod tests {
                 Request::Attach { dim: 4, ino: 12 },
                 Errno::EINVAL,
                 "/mnt/c: invalid request: a vector of dim 4 (it must equal the collection's)",
+            ),
+            (
+                Request::Attach { dim: 4, ino: 12 },
+                Errno::EACCES,
+                "/mnt/c: permission denied (changing a file's vector needs write permission on the \
+                 file, and in a sticky collection owning the file or the collection)",
+            ),
+            (
+                Request::Delete { count: 2 },
+                Errno::EPERM,
+                "/mnt/c: permission denied (needs write permission on the collection directory, and \
+                 for a file's vector what changing the file needs); nothing deleted",
+            ),
+            (
+                Request::Get { id: 7, dim: 3 },
+                Errno::EACCES,
+                "/mnt/c: permission denied (reading a file's vector needs read permission on the file)",
+            ),
+            (
+                insert,
+                Errno::E2BIG,
+                "/mnt/c: a batch of 3 vectors of dim 50 (it must equal the collection's) is larger \
+                 than the kernel lets one call hold (module parameter max_vector_mib); send smaller \
+                 batches",
+            ),
+            (
+                insert,
+                Errno::EAGAIN,
+                "/mnt/c: INSERT failed: other vector calls in progress hold the kernel's in-flight \
+                 memory budget; try again",
+            ),
+            (
+                Request::Delete { count: 2 },
+                Errno::EINTR,
+                "/mnt/c: DELETE interrupted",
             ),
         ];
         for (request, errno, want) in cases {

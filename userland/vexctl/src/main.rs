@@ -163,6 +163,11 @@ enum Command {
         /// Rows per insert request, 1 to 1048576.
         #[arg(long, value_name = "B", default_value_t = 10_000)]
         batch: u32,
+        /// Report progress after each batch even when standard error is not
+        /// a terminal (a line per batch; on a terminal, a bar is drawn
+        /// anyway).
+        #[arg(long)]
+        progress: bool,
     },
     /// Find the K nearest vectors of each query.
     ///
@@ -260,7 +265,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             input,
             start_id,
             batch,
-        } => commands::insert(&dir, &input.source(), start_id, batch),
+            progress,
+        } => commands::insert(&dir, &input.source(), start_id, batch, progress),
         Command::Search {
             dir,
             input,

@@ -90,6 +90,8 @@ pub struct Stats {
     pub vector_bytes: u64,
     /// Its limit (module parameter `max_vector_mib`).
     pub vector_bytes_limit: u64,
+    /// Memory held by vector calls in progress, all mounts.
+    pub inflight_bytes: u64,
 }
 
 impl Stats {
@@ -125,16 +127,18 @@ impl Stats {
             ops,
             vector_bytes: s.vector_bytes,
             vector_bytes_limit: s.vector_bytes_limit,
+            inflight_bytes: s.inflight_bytes,
         }
     }
 
     pub fn table(&self) -> String {
         format!(
             "memory pools (module-wide)\n{}\n\nvector memory (module-wide): {} of {} \
-             (max_vector_mib)\n\noperations (this mount, {} inodes)\n{}",
+             (max_vector_mib), {} in calls in progress\n\noperations (this mount, {} inodes)\n{}",
             Table::new(&self.pools).with(Style::sharp()),
             human_bytes(self.vector_bytes),
             human_bytes(self.vector_bytes_limit),
+            human_bytes(self.inflight_bytes),
             self.inodes,
             Table::new(&self.ops).with(Style::sharp()),
         )
@@ -378,6 +382,7 @@ mod tests {
         let raw = abi::Stats {
             vector_bytes: 3 << 20,
             vector_bytes_limit: 1 << 30,
+            inflight_bytes: 5 << 10,
             inodes: 1,
             op_count: abi::OP_COUNT as u32,
             ..Default::default()
@@ -387,9 +392,10 @@ mod tests {
         assert_eq!(json["vector_bytes"], 3 << 20);
         assert_eq!(json["vector_bytes_limit"], 1 << 30);
         assert_eq!(json["ops"].as_array().unwrap().len(), abi::OP_COUNT);
-        assert!(s
-            .table()
-            .contains("vector memory (module-wide): 3.0 MiB of 1.0 GiB"));
+        assert_eq!(json["inflight_bytes"], 5 << 10);
+        assert!(s.table().contains(
+            "vector memory (module-wide): 3.0 MiB of 1.0 GiB (max_vector_mib), 5.0 KiB in calls in progress"
+        ));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub const VEXFS_MAGIC: u32 = 0x5645_5846;
 pub const VEXFS_RELEASE: &str = "0.1.0";
 
 /// Version of this ABI. Bumped on any incompatible change.
-pub const VEXFS_ABI_VERSION: u32 = 2;
+pub const VEXFS_ABI_VERSION: u32 = 3;
 
 /// ioctl "type" byte of every VexFS ioctl.
 pub const VEXFS_IOC_MAGIC: u8 = b'V';
@@ -253,10 +253,14 @@ pub struct Stats {
     pub inodes: u64,
     /// Per-mount operation counts, indexed by [`Op`].
     pub ops: [u64; OP_SLOTS],
-    /// Bytes of vector storage in use, module-wide (vectors, id maps).
+    /// Bytes of vector storage in use, module-wide (vectors, id maps,
+    /// graphs, and the capacity of per-row arrays).
     pub vector_bytes: u64,
     /// Limit on `vector_bytes` (module parameter `max_vector_mib`).
     pub vector_bytes_limit: u64,
+    /// Bytes held by vector calls in progress, module-wide (staged
+    /// batches, id arrays, search buffers); at most `vector_bytes_limit`.
+    pub inflight_bytes: u64,
 }
 
 impl Default for Stats {
@@ -269,13 +273,14 @@ impl Default for Stats {
             ops: [0; OP_SLOTS],
             vector_bytes: 0,
             vector_bytes_limit: 0,
+            inflight_bytes: 0,
         }
     }
 }
 
 const _: () = assert!(OP_COUNT <= OP_SLOTS);
 const _: () = assert!(Op::VecGet as usize == OP_COUNT - 1);
-const _: () = assert!(size_of::<Stats>() == 56 * POOL_TIERS + 8 + 8 + 8 * OP_SLOTS + 16);
+const _: () = assert!(size_of::<Stats>() == 56 * POOL_TIERS + 8 + 8 + 8 * OP_SLOTS + 24);
 const _: () = assert!(offset_of!(Stats, op_count) == 56 * POOL_TIERS);
 const _: () = assert!(offset_of!(Stats, inodes) == 56 * POOL_TIERS + 8);
 const _: () = assert!(offset_of!(Stats, ops) == 56 * POOL_TIERS + 16);

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A file's vector is as private as the file.
+//!
+//! A regular file in a collection can carry a vector (its id is the file's
+//! inode number). An embedding is derived from the file's content, so:
+//!
+//! * reading it (GET, or a search returning it) needs read permission on
+//!   the file, checked at the time of the call with the caller's
+//!   credentials through the mount of the file descriptor used;
+//! * changing it (ATTACH, or DELETE by id) needs write permission on the
+//!   file and, in a sticky collection, what removing the file would need:
+//!   owning the file or the collection, or `CAP_FOWNER`;
+//! * it lives as long as the file has a name in the collection: unlinking
+//!   or moving away the file's last name there deletes it. Hard links are
+//!   allowed; the vector stays while one name in the collection remains.
+
+use kernel::alloc::KVec;
+use kernel::bindings;
+use kernel::prelude::*;
+
+use crate::abi::Op;
+use crate::collection::{Collection, Store};
+use crate::inode;
+use crate::super_block::SbInfo;
+use crate::sys::{self, Inode, InodeRef, WriteGuard};
+
+/// How a caller is checked: its credentials (current) as seen through the
+/// mount of the file descriptor it used.
+#[derive(Clone, Copy)]
+pub(crate) struct Caller {
+    idmap: *mut bindings::mnt_idmap,
+    sb: *mut bindings::super_block,
+}
+
+impl Caller {
+    /// The caller of an ioctl on `file` (an open file of a VexFS mount).
+    pub(crate) fn of_file(file: *mut bindings::file) -> Self {
+        Self {
+            idmap: sys::file_idmap(file),
+            // SAFETY: The ioctl's file is open for the whole call.
+            sb: unsafe { sys::file_inode(file) }.super_block(),
+        }
+    }
+
+    /// The live inode of the file with number `ino`, if it still exists.
+    fn file(&self, ino: u64) -> Option<InodeRef> {
+        sys::ilookup(self.sb, ino).filter(|i| i.inode().is_reg())
+    }
+
+    /// Whether the caller may read the file with inode number `ino`.
+    pub(crate) fn may_read(&self, ino: u64) -> bool {
+        self.file(ino)
+            .is_some_and(|f| sys::inode_permission(self.idmap, f.inode(), bindings::MAY_READ).is_ok())
+    }
+
+    /// `EACCES` unless the caller may read the file with inode number `ino`.
+    pub(crate) fn check_read(&self, ino: u64) -> Result {
+        if self.may_read(ino) {
+            Ok(())
+        } else {
+            Err(EACCES)
+        }
+    }
+
+    /// Whether the caller may change the vector of `file` in the
+    /// collection directory `dir`: `EACCES` without write permission on the
+    /// file, `EPERM` where the sticky bit forbids it.
+    pub(crate) fn check_change(&self, dir: Inode<'_>, file: Inode<'_>) -> Result {
+        sys::inode_permission(self.idmap, file, bindings::MAY_WRITE)?;
+        if sys::check_sticky(self.idmap, dir, file) {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_change`] for the file with inode number `ino`.
+    pub(crate) fn check_change_ino(&self, dir: Inode<'_>, ino: u64) -> Result {
+        match self.file(ino) {
+            Some(f) => self.check_change(dir, f.inode()),
+            // The file is gone; its vector goes with its last unlink.
+            None => Err(ENOENT),
+        }
+    }
+}
+
+/// A file about to lose a name in a directory (unlink, rename).
+pub(crate) struct FileLeaving<'a> {
+    dir: Inode<'a>,
+    dentry: *mut bindings::dentry,
+    file: Inode<'a>,
+}
+
+impl<'a> FileLeaving<'a> {
+    /// `dentry`, a positive child of the locked directory `dir`, is
+    /// about to be unlinked or moved away.
+    ///
+    /// # Safety
+    ///
+    /// `dentry` is positive and held for `'a`; the VFS holds `dir` locked.
+    pub(crate) unsafe fn new(dir: Inode<'a>, dentry: *mut bindings::dentry) -> Self {
+        Self {
+            dir,
+            dentry,
+            // SAFETY: Positive and held, so its inode is live for `'a`.
+            file: unsafe { Inode::from_raw((*dentry).d_inode) },
+        }
+    }
+
+    /// The collection whose vector of this file goes with this name: the
+    /// file has one there, and no other name in the directory.
+    fn loses_vector(&self) -> Result<Option<&'a Collection>> {
+        if !self.file.is_reg() {
+            return Ok(None);
+        }
+        let Some(coll) = inode::info(self.dir).collection() else {
+            return Ok(None);
+        };
+        // SAFETY: `dentry` is held (see `new`); its parent is `dir`.
+        if unsafe { sys::has_other_name_in_parent(self.file, self.dentry) } {
+            return Ok(None);
+        }
+        Ok(coll.has_file_vector(self.file.ino())?.then_some(coll))
+    }
+}
+
+/// The write locks of the collections whose file vectors a namespace
+/// change removes, taken (killably) before the change, so that it either
+/// fails with nothing done or removes names and vectors together.
+pub(crate) struct VectorRemoval<'a> {
+    held: KVec<(&'a Collection, WriteGuard<'a, Store>, u64)>,
+}
+
+impl<'a> VectorRemoval<'a> {
+    /// Locks what `leaving` needs, in address order (two collections at
+    /// most, for a rename between two directories).
+    pub(crate) fn prepare<'b>(leaving: impl IntoIterator<Item = &'b FileLeaving<'a>>) -> Result<Self>
+    where
+        'a: 'b,
+    {
+        let mut todo = KVec::new();
+        for l in leaving {
+            if let Some(coll) = l.loses_vector()? {
+                todo.push((coll, l.file.ino()), GFP_KERNEL)?;
+            }
+        }
+        todo.sort_unstable_by_key(|(c, _)| core::ptr::from_ref(*c) as usize);
+        let mut held = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
+        for (coll, ino) in todo {
+            held.push((coll, coll.lock_for_removal()?, ino), GFP_KERNEL)?;
+        }
+        Ok(Self { held })
+    }
+
+    /// After the namespace change succeeded: removes the vectors, releases
+    /// the locks and queues the collections' maintenance (repair and
+    /// compaction must not run while the VFS holds directory locks).
+    pub(crate) fn finish(self, sbi: &SbInfo) {
+        for (coll, mut guard, ino) in self.held {
+            if coll.remove_file_vector(&mut guard, ino) {
+                sbi.count(Op::VecDelete);
+            }
+            drop(guard);
+            coll.schedule_maintenance();
+        }
+    }
+}

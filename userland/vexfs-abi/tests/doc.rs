@@ -1,0 +1,113 @@
+//! `Documentation/ioctl-abi.rst` states each ioctl's number and the size of
+//! its structure; this test holds the document to the crate.
+
+use core::mem::size_of;
+use vexfs_abi as abi;
+
+/// The ioctls: name, number, structure name, structure size.
+fn ioctls() -> [(&'static str, u32, &'static str, usize); 9] {
+    [
+        (
+            "VEXFS_IOC_VERSION",
+            abi::VEXFS_IOC_VERSION,
+            "VersionInfo",
+            size_of::<abi::VersionInfo>(),
+        ),
+        (
+            "VEXFS_IOC_STATS",
+            abi::VEXFS_IOC_STATS,
+            "Stats",
+            size_of::<abi::Stats>(),
+        ),
+        (
+            "VEXFS_IOC_CREATE",
+            abi::VEXFS_IOC_CREATE,
+            "CollectionParams",
+            size_of::<abi::CollectionParams>(),
+        ),
+        (
+            "VEXFS_IOC_INFO",
+            abi::VEXFS_IOC_INFO,
+            "CollectionInfo",
+            size_of::<abi::CollectionInfo>(),
+        ),
+        (
+            "VEXFS_IOC_INSERT",
+            abi::VEXFS_IOC_INSERT,
+            "InsertRequest",
+            size_of::<abi::InsertRequest>(),
+        ),
+        (
+            "VEXFS_IOC_DELETE",
+            abi::VEXFS_IOC_DELETE,
+            "DeleteRequest",
+            size_of::<abi::DeleteRequest>(),
+        ),
+        (
+            "VEXFS_IOC_GET",
+            abi::VEXFS_IOC_GET,
+            "GetRequest",
+            size_of::<abi::GetRequest>(),
+        ),
+        (
+            "VEXFS_IOC_SEARCH",
+            abi::VEXFS_IOC_SEARCH,
+            "SearchRequest",
+            size_of::<abi::SearchRequest>(),
+        ),
+        (
+            "VEXFS_IOC_ATTACH",
+            abi::VEXFS_IOC_ATTACH,
+            "AttachRequest",
+            size_of::<abi::AttachRequest>(),
+        ),
+    ]
+}
+
+/// The table's row for `name`: the lines from `* - ``name``` to the next row.
+fn row<'a>(doc: &'a str, name: &str) -> &'a str {
+    let head = format!("* - ``{name}``");
+    let start = doc
+        .find(&head)
+        .unwrap_or_else(|| panic!("ioctl-abi.rst has no row for {name}"));
+    let rest = &doc[start + head.len()..];
+    let end = rest.find("* - ``").unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[test]
+fn the_ioctl_table_matches_the_abi() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../Documentation/ioctl-abi.rst"
+    );
+    let doc = std::fs::read_to_string(path).expect("read Documentation/ioctl-abi.rst");
+    for (name, number, strukt, size) in ioctls() {
+        let row = row(&doc, name);
+        assert!(
+            row.contains(&format!("struct {strukt})`` = ``{number:#010x}``")),
+            "{name}: the document's number is not {number:#010x} for struct {strukt}:\n{row}"
+        );
+        assert!(
+            row.contains(&format!(" {size} bytes")),
+            "{name}: the document does not give struct {strukt}'s size, {size} bytes:\n{row}"
+        );
+    }
+}
+
+#[test]
+fn the_document_names_the_abi_version() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../Documentation/ioctl-abi.rst"
+    );
+    let doc = std::fs::read_to_string(path).expect("read Documentation/ioctl-abi.rst");
+    assert!(
+        doc.contains(&format!(
+            "``VEXFS_ABI_VERSION`` ({})",
+            abi::VEXFS_ABI_VERSION
+        )),
+        "ioctl-abi.rst does not state ABI version {}",
+        abi::VEXFS_ABI_VERSION
+    );
+}
