@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup module userland demo test test-userland test-vm vm-test bench fmt clippy clean
+.PHONY: all setup module userland demo test test-long test-vm bench fmt clippy clean
 
 all: module userland
 
@@ -22,13 +22,17 @@ demo: module userland
 test: module userland
 	@scripts/test
 
+# The same suite with full-size data sets and soaks (see Documentation/admin-guide.rst).
+test-long: module userland
+	@VEXFS_TEST_LONG=1 scripts/test
+
 # Benchmarks (criterion natively, then in the VM); tables + bench-results/*.json.
 bench: module userland
 	@scripts/bench
 
 # The in-VM suite alone (assumes module and userland are built).
 test-vm:
-	@scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'
+	@VEXFS_VM_MEM=1G scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'
 
 fmt:
 	$(CARGO) fmt --all

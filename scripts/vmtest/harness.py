@@ -17,11 +17,16 @@ import threading
 import time
 import traceback
 
+# `make test-long` (VEXFS_TEST_LONG=1): full-size data sets and soaks;
+# `make test` keeps every check at the size that check needs.
+LONG = os.environ.get("VEXFS_TEST_LONG") == "1"
+
 # Kernel-log lines that fail a run.
 BAD_KERNEL_LOG = re.compile(
     r"WARNING:|BUG:|Oops|general protection|Call Trace|RIP:|kernel BUG|"
     r"still has objects|unreferenced object|UBSAN|panicked|refcount_t:|"
-    r"list_add corruption|list_del corruption|Objects remaining|stack-protector|vexfs: leak")
+    r"list_add corruption|list_del corruption|Objects remaining|stack-protector|vexfs: leak|"
+    r"invoked oom-killer|Kernel panic")
 
 
 class KernelLog:

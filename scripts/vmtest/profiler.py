@@ -22,6 +22,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
+import uffd
 from harness import Background, run, sh
 from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ
 
@@ -397,29 +398,56 @@ def search_loop(root, seconds):
     return {"count": n, "busy_ns": busy}
 
 
-def burst_then_spin(root, threads, per_thread, spin_s):
-    """`threads` threads search the large collection at once (they queue on
-    its lock inside vexfs_ioctl_search, more of them than the kernel has
-    kretprobe instances), then all spin in user space for `spin_s`."""
-    start, done = threading.Barrier(threads), threading.Barrier(threads)
+def blocked_in_ioctl(tids):
+    """How many of the threads `tids` of this process are inside an ioctl
+    (syscall 16), per /proc/self/task/TID/syscall."""
+    n = 0
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/syscall") as f:
+                n += f.read().split()[0] == "16"
+        except (OSError, IndexError):
+            pass
+    return n
 
-    def body():
-        search = FastSearch(f"{root}/large", np.ones((1, 32)), 5)
-        start.wait()
-        for _ in range(per_thread):
-            search()
-        search.close()
+
+def burst_then_spin(root, threads, spin_s):
+    """`threads` threads search the large collection at once, more of them
+    than the kernel has kretprobe instances: each search's query lies in
+    userfaultfd memory, so every thread enters vexfs_ioctl_search and waits
+    there until all of them are inside; then they are let go, and all spin
+    in user space for `spin_s`. Needs no timing: the overlap is made."""
+    stall = uffd.StallingBuffer(1)
+    fd = os.open(f"{root}/large", os.O_RDONLY | os.O_DIRECTORY)
+    hits = np.zeros(threads * 5 * 2, dtype=np.uint64)
+    counts = np.zeros(threads, dtype=np.uint32)
+    tids, errors = [], []
+    done = threading.Barrier(threads + 1)
+
+    def body(i):
+        tids.append(threading.get_native_id())
+        req = struct.pack(SEARCH_REQ, 1, 5, 32, 0, 0, 0, stall.addr, hits[i * 10:].ctypes.data,
+                          counts[i:].ctypes.data)
+        try:
+            fcntl.ioctl(fd, IOC_SEARCH, req)
+        except OSError as e:
+            errors.append(e.errno)
         done.wait()
         end, x = time.monotonic() + spin_s, 0
         while time.monotonic() < end:
             x += 1
 
-    ts = [threading.Thread(target=body) for _ in range(threads)]
+    ts = [threading.Thread(target=body, args=(i,)) for i in range(threads)]
     for th in ts:
         th.start()
+    while len(tids) < threads or blocked_in_ioctl(tids) < threads:
+        time.sleep(0.01)
+    stall.release(struct.pack("<f", 1.0))
+    done.wait()
     for th in ts:
         th.join()
-    return {"searches": threads * per_thread}
+    os.close(fd)
+    return {"searches": threads, "errors": errors}
 
 
 def missed_returns(p):
@@ -664,55 +692,74 @@ def test_filters(t):
             check_detached(t, "--mount", before, list(ps.values()))
 
 
+def bimodal_round(t, n, every):
+    """One profiled bimodal run: (the profiler's total, the client's times)
+    or None if the profiler did not produce a total."""
+    before = probe_state()
+    w = Worker(bimodal_workload, MNT, n, every)
+    p = Profiler("--json", "--duration", "10m", "--ops", "search")
+    try:
+        if not t.check("bimodal: attached", p.wait_attached(), p.stderr()[-300:]):
+            return None
+        w.go()
+        res = w.result()
+        p.stop(signal.SIGINT)
+        check_exit(t, "bimodal", p, "sent SIGINT")
+        intervals, total = check_records(t, "bimodal", p, ("search",))
+        return (intervals, total, res) if total is not None else None
+    finally:
+        w.kill()
+        p.kill()
+        check_detached(t, "bimodal", before, [p])
+
+
 def test_bimodal(t):
+    """A search workload with two latency modes: the profiler's percentiles
+    must fall in the right mode. The precondition (in the same run, the
+    client sees two modes: the large searches' median over 10x the tiny
+    ones' p90) needs a collection large enough for this machine's load:
+    the setup grows it until the precondition holds, and says so."""
     with t.group("profile: bimodal search latency (tiny and large collection)"):
         make_collection(f"{MNT}/tiny", 32, 8, seed=3)
-        make_collection(f"{MNT}/large", 32, 5000, seed=4)
-        before = probe_state()
-        n, every = 200, 10
-        w = Worker(bimodal_workload, MNT, n, every)
-        p = Profiler("--json", "--duration", "10m", "--ops", "search")
-        try:
-            if not t.check("bimodal: attached", p.wait_attached(), p.stderr()[-300:]):
+        n, every, large_rows = 200, 10, 5000
+        for attempt in range(4):
+            make_collection(f"{MNT}/large", 32, large_rows, seed=4)
+            got = bimodal_round(t, n, every)
+            if got is None:
                 return
-            w.go()
-            res = w.result()
-            p.stop(signal.SIGINT)
-            check_exit(t, "bimodal", p, "sent SIGINT")
-            intervals, total = check_records(t, "bimodal", p, ("search",))
-            if total is None:
-                return
-            s = by_op(total)["search"]
-            t.eq("bimodal: search count", s["count"], n)
-            if not t.check("bimodal: search latency figures present", all(s[k] for k in LATENCY), str(s)):
-                return
+            intervals, total, res = got
             tiny, large = sorted(res["tiny"]), sorted(res["large"])
-            med_t, med_l = tiny[len(tiny) // 2], large[len(large) // 2]
-            cut = math.sqrt(med_t * med_l)
-            print(f"#   client medians: tiny {med_t / 1e3:.0f} us, large {med_l / 1e3:.0f} us; "
-                  f"mode boundary {cut / 1e3:.0f} us; profiler: "
-                  + ", ".join(f"{k[:-3]} {s[k] / 1e3:.0f} us" for k in LATENCY if s[k]), flush=True)
-            # The 90th percentile, not the maximum: a busy host can stall one
-            # tiny search for milliseconds without blurring the two modes.
-            tiny_p90 = tiny[int(len(tiny) * 0.9)]
-            t.check("bimodal: the client sees two separate modes (large median > 10x tiny p90)",
-                    med_l > 10 * tiny_p90, f"tiny p90 {tiny_p90} ns, large median {med_l} ns")
-            t.check("bimodal: min and p50 lie in the tiny mode", s["min_ns"] < cut and s["p50_ns"] < cut,
-                    f"min {s['min_ns']} p50 {s['p50_ns']} boundary {cut:.0f}")
-            t.check("bimodal: p95, p99, p99.9 and max lie in the large mode",
-                    all(s[k] > cut for k in ("p95_ns", "p99_ns", "p999_ns", "max_ns")),
-                    f"p95 {s['p95_ns']} p99 {s['p99_ns']} p999 {s['p999_ns']} max {s['max_ns']} boundary {cut:.0f}")
-            t.check("bimodal: p99 is no more than the client's largest large-search time",
-                    s["p99_ns"] <= large[-1], f"p99 {s['p99_ns']} vs client max {large[-1]}")
-            t.check("bimodal: p99 is at least half the client's smallest large-search time",
-                    s["p99_ns"] >= large[0] / 2, f"p99 {s['p99_ns']} vs client min {large[0]}")
-            t.check("bimodal: p50 is no more than the client's tiny-search median", s["p50_ns"] <= med_t,
-                    f"p50 {s['p50_ns']} vs {med_t}")
-            check_figures(t, "bimodal", intervals + [total])
-        finally:
-            w.kill()
-            p.kill()
-            check_detached(t, "bimodal", before, [p])
+            tiny_p90, med_t, med_l = tiny[int(len(tiny) * 0.9)], tiny[len(tiny) // 2], large[len(large) // 2]
+            if med_l > 10 * tiny_p90:
+                break
+            print(f"#   precondition not met with {large_rows} rows (tiny p90 {tiny_p90} ns, large median "
+                  f"{med_l} ns): growing the large collection and running again", flush=True)
+            sh(["rm", "-rf", f"{MNT}/large"])
+            large_rows *= 4
+        if not t.check(f"bimodal: the client sees two separate modes (large median > 10x tiny p90), with "
+                       f"{large_rows} rows, attempt {attempt + 1}", med_l > 10 * tiny_p90,
+                       f"tiny p90 {tiny_p90} ns, large median {med_l} ns"):
+            return
+        s = by_op(total)["search"]
+        t.eq("bimodal: search count", s["count"], n)
+        if not t.check("bimodal: search latency figures present", all(s[k] for k in LATENCY), str(s)):
+            return
+        cut = math.sqrt(med_t * med_l)
+        print(f"#   client medians: tiny {med_t / 1e3:.0f} us, large {med_l / 1e3:.0f} us; "
+              f"mode boundary {cut / 1e3:.0f} us; profiler: "
+              + ", ".join(f"{k[:-3]} {s[k] / 1e3:.0f} us" for k in LATENCY if s[k]), flush=True)
+        t.check("bimodal: min and p50 lie in the tiny mode", s["min_ns"] < cut and s["p50_ns"] < cut,
+                f"min {s['min_ns']} p50 {s['p50_ns']} boundary {cut:.0f}")
+        t.check("bimodal: p95, p99, p99.9 and max lie in the large mode",
+                all(s[k] > cut for k in ("p95_ns", "p99_ns", "p999_ns", "max_ns")),
+                f"p95 {s['p95_ns']} p99 {s['p99_ns']} p999 {s['p999_ns']} max {s['max_ns']} boundary {cut:.0f}")
+        t.check("bimodal: p99 is no more than the client's largest large-search time",
+                s["p99_ns"] <= large[-1], f"p99 {s['p99_ns']} vs client max {large[-1]}")
+        t.check("bimodal: p99 is at least half the client's smallest large-search time",
+                s["p99_ns"] >= large[0] / 2, f"p99 {s['p99_ns']} vs client min {large[0]}")
+        t.check("bimodal: p50 is no more than the client's tiny-search median", s["p50_ns"] <= med_t,
+                f"p50 {s['p50_ns']} vs {med_t}")
+        check_figures(t, "bimodal", intervals + [total])
 
 
 MANGLED = re.compile(r"^_ZN|^_R[A-Z0-9]|17h[0-9a-f]{16}E$")
@@ -786,9 +833,13 @@ def test_flamegraph(t):
                     n_search and in_simd > n_search / 2, f"{in_simd} of {n_search}")
             mangled = sorted({f for s, _ in stacks for f in s if MANGLED.search(f)})
             t.check("flame graph: no mangled Rust symbol", not mangled, str(mangled[:3]))
+            # At most --frequency samples per second of the search's time;
+            # a busy host can only lose samples (a descheduled vCPU misses
+            # timer ticks), so the lower bound only catches a sampling rate
+            # off by an order of magnitude.
             expect = hz * res["busy_ns"] / 1e9
-            t.check(f"flame graph: search samples match --frequency {hz} Hz over the busy time (0.3x-1.3x)",
-                    0.3 * expect <= n_search <= 1.3 * expect, f"{n_search} samples, {expect:.0f} expected")
+            t.check(f"flame graph: search samples match --frequency {hz} Hz over the busy time (0.05x-1.3x)",
+                    0.05 * expect <= n_search <= 1.3 * expect, f"{n_search} samples, {expect:.0f} expected")
         finally:
             w.kill()
             p.kill()
@@ -801,8 +852,8 @@ def test_missed_returns(t):
     they leave behind do not make later user-space samples look like VexFS."""
     with t.group("profile: more concurrent operations than kretprobe instances"):
         folded = f"{SCRATCH}/burst.folded"
-        threads, per_thread = 16, 4
-        w = Worker(burst_then_spin, MNT, threads, per_thread, 3.0)
+        threads = 16
+        w = Worker(burst_then_spin, MNT, threads, 3.0)
         p = Profiler("--json", "--duration", "10m", "--ops", "search", "--frequency", "199",
                      "--folded", folded)
         try:
@@ -814,7 +865,8 @@ def test_missed_returns(t):
             check_exit(t, "burst", p, "SIGINT")
             _, total = check_records(t, "burst", p, ops=("search",))
             missed = missed_returns(p)
-            t.check("burst: the kernel dropped some returns (the case under test happened)", missed > 0,
+            t.eq("burst: the searches all succeeded", res["errors"], [])
+            t.check("burst: the kernel dropped some returns (16 searches were inside at once)", missed > 0,
                     p.stderr()[-300:])
             t.eq("burst: counted searches + reported dropped probe hits = searches run",
                  counts(total).get("search", 0) + missed, res["searches"])
