@@ -14,7 +14,7 @@ module: setup
 	@scripts/build-module
 
 userland:
-	@$(CARGO) build --release --workspace --quiet
+	@scripts/build-userland
 
 demo: module userland
 	@scripts/demo

@@ -16,6 +16,9 @@ RUST_LIB_SRC=$VEXFS_CACHE/rust-src/usr/src/rustc-$RUSTV/library
 LIBCLANG_PATH=/usr/lib/llvm-19/lib
 # `current` points at the kernel build of the newest successful setup.
 KBUILD=$VEXFS_CACHE/kernel/current
+# Cargo's build directory for `make userland` and `make test`: shared by
+# every clone on the machine, so their dependencies are compiled once.
+CARGO_CACHE_TARGET=$VEXFS_CACHE/cargo-target
 export VEXFS_CACHE RUST_LIB_SRC LIBCLANG_PATH
 export PATH=$HOME/.cargo/bin:$PATH
 
