@@ -55,10 +55,10 @@ step 'chmod 600 /mnt/vex/notes/mountains.txt && chmod 755 /mnt/vex/notes'
 step 'setpriv --reuid=1000 --regid=1000 --clear-groups vexctl search /mnt/vex/notes --npy /tmp/near-file1.npy -k 2'
 
 say 'Profile the searches with eBPF: a table per interval and a flame graph.'
-vexctl profile --duration 8s --interval 8s --flamegraph "$OUT/vexfs-flamegraph.svg" \
+vexctl profile --duration 8s --interval 8s --ops search,simd --flamegraph "$OUT/vexfs-flamegraph.svg" \
 	>/tmp/profile.out 2>/tmp/profile.err &
 prof=$!
-printf '\n$ vexctl profile --duration 8s --interval 8s --flamegraph %s &\n' "$OUT/vexfs-flamegraph.svg"
+printf '\n$ vexctl profile --duration 8s --interval 8s --ops search,simd --flamegraph %s &\n' "$OUT/vexfs-flamegraph.svg"
 until grep -q 'attached' /tmp/profile.err 2>/dev/null; do
 	kill -0 $prof 2>/dev/null || break
 	sleep 0.2

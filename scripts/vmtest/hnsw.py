@@ -19,10 +19,10 @@ from vectors import (GLOVE, INDEX_FLAT, INDEX_HNSW, SEARCH_EXACT, Coll, compare,
 
 TMP = "/tmp/hnsw"
 K = 10
-# Sizes: `make test` measures recall on 5,000 GloVe vectors (enough for
+# Sizes: `make test` measures recall on 2,000 GloVe vectors (enough for
 # recall@10 to mean something), `make test-long` on 20,000; the environment
 # variables override both for a run by hand.
-GLOVE_N = int(os.environ.get("VEXFS_HNSW_GLOVE_N", "20000" if LONG else "5000"))  # base vectors
+GLOVE_N = int(os.environ.get("VEXFS_HNSW_GLOVE_N", "20000" if LONG else "2000"))  # base vectors
 GLOVE_NQ = 200         # held-out queries, all in one search ioctl
 RECALL_MIN = 0.95
 MAX_EF = 4096
@@ -183,11 +183,12 @@ def test_glove_churn(t, mnt, st):
             t.check("a repair ran: deleted_pending is under 10% of count",
                     info["deleted_pending"] * 10 < info["count"], str(info))
 
-            # Replace 1,000 live ids with other GloVe rows.
-            n_new = len(gone)
+            # Replace a twentieth of the live ids (1,000 of 20,000) with other
+            # GloVe rows.
+            n_new, n_upd = len(gone), GLOVE_N // 20
             at = max(30000, GLOVE_N + GLOVE_NQ)
-            fresh_rows = np.ascontiguousarray(st.glove[at:at + n_new + 1000], dtype=np.float32)
-            upd = rng.choice(len(st.ids), size=1000, replace=False)
+            fresh_rows = np.ascontiguousarray(st.glove[at:at + n_new + n_upd], dtype=np.float32)
+            upd = rng.choice(len(st.ids), size=n_upd, replace=False)
             c.insert(st.ids[upd], fresh_rows[n_new:])
             st.base[upd] = fresh_rows[n_new:]
             got, _ = c.get(int(st.ids[upd[0]]), 50)
@@ -262,7 +263,7 @@ def test_glove_exact(t, mnt, st):
 # ------------------------------------------------------------ concurrency
 
 CONC_DIM = 16
-CONC_INITIAL = 5000
+CONC_INITIAL = 5000 if LONG else 2000
 CONC_MAX_IDS = 100_000
 _conc_vectors = None
 
@@ -384,7 +385,7 @@ def small_hnsw(coll):
     return vecs, c
 
 
-def test_concurrency(t, mnt, seconds=30 if LONG else 8, searchers=3):
+def test_concurrency(t, mnt, seconds=30 if LONG else 4, searchers=3):
     with t.group(f"HNSW concurrency: {searchers} searchers, an inserter and a deleter for {seconds} s"):
         coll = f"{mnt}/hnsw_conc"
         vecs, c = small_hnsw(coll)
@@ -432,12 +433,12 @@ def test_concurrency(t, mnt, seconds=30 if LONG else 8, searchers=3):
         sh(["rm", "-rf", coll])
 
 
-BIG_INSERT = int(os.environ.get("VEXFS_HNSW_BIG_INSERT", "10000" if LONG else "3000"))
+BIG_INSERT = int(os.environ.get("VEXFS_HNSW_BIG_INSERT", "10000" if LONG else "1500"))
 
 
-def _big_insert(coll, started, out):
-    vecs = conc_vectors()[CONC_INITIAL:CONC_INITIAL + BIG_INSERT]
-    ids = np.arange(CONC_INITIAL, CONC_INITIAL + BIG_INSERT, dtype=np.uint64)
+def _big_insert(coll, rows, started, out):
+    vecs = np.random.default_rng(rows).normal(size=(rows, CONC_DIM)).astype(np.float32)
+    ids = np.arange(CONC_INITIAL, CONC_INITIAL + rows, dtype=np.uint64)
     c = Coll(coll)
     started.set()
     t0 = time.perf_counter()
@@ -449,41 +450,59 @@ def _big_insert(coll, started, out):
     c.close()
 
 
-def test_search_during_big_insert(t, mnt):
+def search_during_insert(mnt, rows, want):
+    """Searches while a `rows`-vector batch is linked: (searches that ended
+    while the batch was still being linked, their hit counts, latencies in
+    ms, the insert's duration and error, the final info)."""
+    coll = f"{mnt}/hnsw_big"
+    _, c = small_hnsw(coll)
+    q = np.random.default_rng(8).normal(size=(1, CONC_DIM)).astype(np.float32)
+    c.search(q, K)
+    started, out = multiprocessing.Event(), multiprocessing.Queue()
+    p = multiprocessing.Process(target=_big_insert, args=(coll, rows, started, out))
+    p.start()
+    started.wait(60)
+    # The batch is stored (visible) before its linking starts.
+    while c.info()["unindexed"] == 0 and p.is_alive():
+        time.sleep(0.01)
+    lat, counts = [], []
+    while p.is_alive() and len(lat) < want:
+        t0 = time.perf_counter()
+        res = c.search(q, K)
+        took = time.perf_counter() - t0
+        if c.info()["unindexed"] == 0:
+            break
+        lat.append(took * 1000)
+        counts.append(len(res[0][0]))
+    duration, err = out.get(timeout=3600)
+    p.join()
+    info = c.info()
+    c.close()
+    sh(["rm", "-rf", coll])
+    return lat, counts, duration, err, info
+
+
+def test_search_during_big_insert(t, mnt, want=20):
+    """Searches while a large batch is linked into the graph must not wait
+    for the batch: each ends while the linking goes on. The precondition
+    (the linking lasts long enough for `want` searches) is retried with a
+    larger batch on a fast machine."""
     with t.group(f"HNSW: searches are not blocked by a {BIG_INSERT}-vector insert"):
-        coll = f"{mnt}/hnsw_big"
-        _, c = small_hnsw(coll)
-        q = np.random.default_rng(8).normal(size=(1, CONC_DIM)).astype(np.float32)
-        c.search(q, K)
-        started, out = multiprocessing.Event(), multiprocessing.Queue()
-        p = multiprocessing.Process(target=_big_insert, args=(coll, started, out))
-        p.start()
-        started.wait(60)
-        lat, counts, seen_unindexed = [], [], 0
-        while p.is_alive():
-            t0 = time.perf_counter()
-            res = c.search(q, K)
-            lat.append(time.perf_counter() - t0)
-            counts.append(len(res[0][0]))
-            if len(lat) % 50 == 0:
-                seen_unindexed = max(seen_unindexed, c.info()["unindexed"])
-            time.sleep(0.002)
-        duration, err = out.get(timeout=60)
-        p.join()
-        lat_ms = np.array(lat) * 1000
-        print(f"    insert of {BIG_INSERT}: {duration:.1f} s; {len(lat)} searches meanwhile, latency p50 "
-              f"{np.median(lat_ms):.1f} ms, max {lat_ms.max():.1f} ms; most unindexed seen {seen_unindexed}",
-              flush=True)
+        for attempt, rows in enumerate((BIG_INSERT, 4 * BIG_INSERT, 16 * BIG_INSERT)):
+            lat, counts, duration, err, info = search_during_insert(mnt, rows, want)
+            if len(lat) >= want:
+                break
+            print(f"#   the {rows}-vector insert finished linking after {len(lat)} searches: retrying larger",
+                  flush=True)
+        if lat:
+            print(f"#   insert of {rows}: {duration:.1f} s; {len(lat)} searches ended during its linking, "
+                  f"latency p50 {np.median(lat):.1f} ms, max {max(lat):.1f} ms (TCG time)", flush=True)
         t.check("the big insert succeeded", err is None, str(err))
-        t.check("searches ran while it did (at least 20)", len(lat) >= 20, f"{len(lat)}")
-        t.check("every search answered k hits", all(n == K for n in counts))
-        t.check("the longest search took under 5% of the insert's time",
-                lat_ms.max() < 0.05 * duration * 1000, f"max {lat_ms.max():.1f} ms vs insert {duration:.1f} s")
-        info = c.info()
-        t.check("after the insert: all linked", info["count"] == CONC_INITIAL + BIG_INSERT
-                and info["unindexed"] == 0, str(info))
-        c.close()
-        sh(["rm", "-rf", coll])
+        t.check(f"{want} searches ended while the batch was still being linked (none waited for the batch)",
+                len(lat) >= want, f"{len(lat)}")
+        t.check("every search answered k hits", counts and all(n == K for n in counts))
+        t.check("after the insert: all linked", info["count"] == CONC_INITIAL + rows and info["unindexed"] == 0,
+                str(info))
 
 
 # ----------------------------------------------------------------- errors

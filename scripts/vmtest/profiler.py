@@ -151,7 +151,7 @@ def check_attached(t, label, before, ops=OPS):
             "no new program in `bpftool prog show`")
 
 
-def check_detached(t, label, before, procs=(), wait=10.0):
+def check_detached(t, label, before, procs=(), wait=60.0):
     """After a profiler ended: no vexfs kprobe, no new BPF program, link or
     perf event, and its process is gone. Program and link teardown is
     deferred in the kernel, so this polls for a few seconds."""
@@ -282,7 +282,7 @@ class Worker:
 
 # The known workload of the count tests (besides lookups, whose number the
 # dcache decides).
-MIXED = {"search": 1000, "insert": 500, "write": 200, "read": 11, "create": 7, "unlink": 4,
+MIXED = {"search": 500, "insert": 250, "write": 100, "read": 11, "create": 7, "unlink": 4,
          "fsync": 5, "delete": 3}
 
 
@@ -477,8 +477,10 @@ def check_records(t, label, p, ops=OPS, interval=1.0):
     t.check(f"{label}: interval elapsed_s increases", all(isinstance(x, (int, float)) for x in el) and
             all(a < b for a, b in zip(el, el[1:])), str(el[:20]))
     full = [r.get("duration_s") for r in intervals[:-1]]
-    t.check(f"{label}: each interval but the last lasts about {interval:g} s",
-            all(isinstance(d, (int, float)) and 0.8 * interval <= d <= 1.6 * interval for d in full),
+    # Never shorter than asked (each boundary is the previous read plus the
+    # interval); longer by however late a busy machine wakes the reader.
+    t.check(f"{label}: each interval but the last lasts at least {interval:g} s",
+            all(isinstance(d, (int, float)) and 0.99 * interval <= d <= interval + 60 for d in full),
             str(full[:20]))
     shapes = []
     for r in intervals + [total]:
@@ -560,8 +562,9 @@ def check_mixed(t, label, p, res, by_duration=None):
             (s["max_stack_bytes"] or 0) > (s["entry_stack_bytes"] or 0),
             f"entry {s['entry_stack_bytes']} max {s['max_stack_bytes']}")
     if by_duration is not None:
+        # Not before; after only by what a loaded machine may delay the end.
         t.check(f"{label}: total duration_s is the requested {by_duration} s",
-                by_duration - 0.25 <= (total.get("duration_s") or 0) <= by_duration + 2.0,
+                by_duration - 0.25 <= (total.get("duration_s") or 0) <= by_duration + 30.0,
                 str(total.get("duration_s")))
 
 
@@ -583,25 +586,35 @@ def cleanup_mixed(root):
 
 
 def run_counts(t, label, end_by):
-    """One profiler over mixed_workload, ended by --duration or a signal."""
+    """One profiler over mixed_workload, ended by --duration or a signal.
+    Counting by --duration needs the workload to end before the duration
+    does: the precondition is retried with a longer duration if this
+    machine is too slow for the first."""
+    for duration in (4, 16, 64) if end_by == "duration" else (None,):
+        got = counts_round(t, label, end_by, duration)
+        if got != "precondition":
+            return
+        print(f"#   the workload outlasted --duration {duration}s: running again with a longer one", flush=True)
+    t.check(f"{label}: the workload ended before the profiler's --duration", False, "even 64 s was too short")
+
+
+def counts_round(t, label, end_by, duration):
     before = probe_state()
-    duration = 8
     w = Worker(mixed_workload, MNT, 0 if end_by == "duration" else 1)
     args = ["--json", "--interval", "1s", "--duration", f"{duration}s" if end_by == "duration" else "10m"]
     p = Profiler(*args)
     try:
         if not t.check(f"{label}: prints `vexctl profile: attached`", p.wait_attached(), p.stderr()[-300:]):
-            return
+            return None
         check_attached(t, label, before)
         w.go()
         res = w.result()
         if end_by == "duration":
-            t.check(f"{label}: the workload ended before the profiler's {duration} s",
-                    res["t_end"] < p.t_ready + duration - 0.5,
-                    f"workload took {res['elapsed']:.1f} s, ended {res['t_end'] - p.t_ready:.1f} s after attach")
-            p.wait(duration + 60)
-            t.check(f"{label}: ends by itself after about {duration} s",
-                    p.rc is not None and duration - 0.5 <= p.t_end - p.t_ready <= duration + 15,
+            if res["t_end"] >= p.t_ready + duration - 0.5:
+                return "precondition"
+            p.wait(duration + 600)
+            t.check(f"{label}: ends by itself, not before its {duration} s",
+                    p.rc is not None and duration - 0.5 <= p.t_end - p.t_ready,
                     f"{p.t_end - p.t_ready:.1f} s after attach")
         else:
             time.sleep(0.3)
@@ -613,6 +626,7 @@ def run_counts(t, label, end_by):
         if end_by == "duration":
             t.eq(f"{label}: lists the default ops in order", [o["op"] for o in p.records()[1]["ops"]]
                  if p.records()[1] else None, list(OPS))
+        return None
     finally:
         w.kill()
         p.kill()
@@ -721,7 +735,7 @@ def test_bimodal(t):
     the setup grows it until the precondition holds, and says so."""
     with t.group("profile: bimodal search latency (tiny and large collection)"):
         make_collection(f"{MNT}/tiny", 32, 8, seed=3)
-        n, every, large_rows = 200, 10, 5000
+        n, every, large_rows = 200, 10, 20000
         for attempt in range(4):
             make_collection(f"{MNT}/large", 32, large_rows, seed=4)
             got = bimodal_round(t, n, every)
@@ -773,7 +787,7 @@ def test_flamegraph(t):
             if os.path.exists(f):
                 os.unlink(f)
         before = probe_state()
-        hz, duration, busy_s = 199, 8, 4.0
+        hz, duration, busy_s = 199, 6, 2.5
         w = Worker(search_loop, MNT, busy_s)
         p = Profiler("--json", "--duration", f"{duration}s", "--frequency", str(hz),
                      "--flamegraph", svg, "--folded", folded)
@@ -922,9 +936,11 @@ def test_errors(t):
         t.check("--mount with simd alone: refused (SIMD batches belong to a search or insert)",
                 r.returncode != 0 and "simd" in r.stderr and "attached" not in r.stderr,
                 f"status {r.returncode}: {r.stderr.strip()[-300:]}")
-        holder = threading.Thread(target=time.sleep, args=(5,))
+        release = threading.Event()
+        holder = threading.Thread(target=release.wait)
         holder.start()
         r = run(["vexctl", "profile", "--duration", "10m", "--pid", str(holder.native_id)], timeout=120)
+        release.set()
         holder.join()
         t.check("--pid of a thread (not a process): refused, naming the process",
                 r.returncode != 0 and f"process {os.getpid()}" in r.stderr and "attached" not in r.stderr,

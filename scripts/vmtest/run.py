@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Suite, run, sh, vexctl, vexctl_json  # noqa: E402
+from harness import LONG, Suite, run, sh, vexctl, vexctl_json  # noqa: E402
 import vectors  # noqa: E402
 import profiler  # noqa: E402
 import hnsw  # noqa: E402
@@ -227,7 +227,9 @@ def test_attrs(t, mnt):
         t.eq("owner is the creator (root)", (st.st_uid, st.st_gid), (0, 0))
         os.umask(old_umask)
         now = time.time()
-        t.check("creation times are now", all(abs(x - now) < 5 for x in (st.st_atime, st.st_mtime, st.st_ctime)),
+        # A generous window: a busy host may stall the guest between the
+        # two lines; a wrong clock or unset time is off by far more.
+        t.check("creation times are now", all(abs(x - now) < 120 for x in (st.st_atime, st.st_mtime, st.st_ctime)),
                 f"{st.st_atime} {st.st_mtime} {st.st_ctime} vs {now}")
 
         time.sleep(TICK)
@@ -487,9 +489,10 @@ def test_unmount_unload(t, mnt):
 
 
 def test_cycles(t, mnt):
-    with t.group("ten insmod/mount/umount/rmmod cycles"):
+    cycles = 10 if LONG else 4
+    with t.group(f"{cycles} insmod/mount/umount/rmmod cycles"):
         ok = True
-        for i in range(10):
+        for i in range(cycles):
             insmod()
             mount(mnt)
             write(f"{mnt}/cycle", str(i).encode())
