@@ -121,7 +121,6 @@ impl Inflight {
             Err(EAGAIN)
         }
     }
-
 }
 
 impl Drop for Inflight {
@@ -284,9 +283,7 @@ pub(crate) struct Store {
 impl Store {
     /// Bytes charged to the vector limit for this store (not the graph).
     fn charged(&self) -> u64 {
-        self.chunks.len() as u64 * CHUNK_BYTES
-            + self.meta_charged
-            + self.map_len() * MAP_NODE_BYTES
+        self.chunks.len() as u64 * CHUNK_BYTES + self.meta_charged + self.map_len() * MAP_NODE_BYTES
     }
 
     /// Live rows (each has one map entry).
@@ -527,7 +524,11 @@ impl Collection {
             }
         }
         let new_cap = need.max(2 * s.ids.capacity());
-        let per_row: u64 = if self.kernel == simd::Metric::Cosine { 13 } else { 9 };
+        let per_row: u64 = if self.kernel == simd::Metric::Cosine {
+            13
+        } else {
+            9
+        };
         let predicted = (new_cap as u64 * per_row).saturating_sub(s.meta_bytes());
         charge(predicted)?;
         let grown = (|| -> Result {
@@ -594,7 +595,10 @@ impl Collection {
         let cosine = self.kernel == simd::Metric::Cosine;
         let mut nodes = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..n {
-            nodes.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+            nodes.push(
+                RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
+                GFP_KERNEL_ACCOUNT,
+            )?;
             if sys::fatal_signal_pending() {
                 return Err(EINTR);
             }
@@ -1108,7 +1112,14 @@ impl Collection {
             // id) is chosen below, so ties break by id on this path too.
             let ef = mode.ef.max(k).min(scratch.found.len());
             let n = g
-                .search(&mut scratch.graph, &mut d, query, ef, ef, &mut scratch.found)
+                .search(
+                    &mut scratch.graph,
+                    &mut d,
+                    query,
+                    ef,
+                    ef,
+                    &mut scratch.found,
+                )
                 .map_err(|_| ENOMEM)?;
             for nb in scratch.found.iter().take(n) {
                 let at = nb.slot as usize;
@@ -1120,7 +1131,15 @@ impl Collection {
                 });
             }
         }
-        self.scan(&s, path, query, query_norm, s.linked..rows, scratch, may_read);
+        self.scan(
+            &s,
+            path,
+            query,
+            query_norm,
+            s.linked..rows,
+            scratch,
+            may_read,
+        );
         if scratch.top.len() < k.min(rows - s.dead) {
             scratch.top.clear();
             self.scan(&s, path, query, query_norm, 0..rows, scratch, may_read);

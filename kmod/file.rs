@@ -65,7 +65,10 @@ unsafe extern "C" fn vexfs_open(inode: *mut bindings::inode, file: *mut bindings
 /// # Safety
 ///
 /// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn vexfs_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: The VFS releases one of our regular files; nothing uses its
     // backing file after this.
     drop(unsafe { File::from_raw(file).take_backing() });
@@ -170,7 +173,10 @@ unsafe extern "C" fn vexfs_splice_write(
 /// Called only by the VFS (or VexFS itself), with the arguments of
 /// that operation.
 #[no_mangle]
-unsafe extern "C" fn vexfs_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+unsafe extern "C" fn vexfs_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
     // SAFETY: The VFS maps one of our open files.
     let f = unsafe { File::from_raw(file) };
     sb_info_of(f).count(Op::Mmap);
@@ -184,14 +190,20 @@ unsafe extern "C" fn vexfs_mmap(file: *mut bindings::file, vma: *mut bindings::v
 /// # Safety
 ///
 /// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_llseek(file: *mut bindings::file, offset: bindings::loff_t, whence: c_int) -> bindings::loff_t {
+unsafe extern "C" fn vexfs_llseek(
+    file: *mut bindings::file,
+    offset: bindings::loff_t,
+    whence: c_int,
+) -> bindings::loff_t {
     // SAFETY: The VFS seeks one of our open files.
     let f = unsafe { File::from_raw(file) };
     match whence as u32 {
-        bindings::SEEK_DATA | bindings::SEEK_HOLE => match f.backing().seek_data_hole(offset, whence) {
-            Ok(pos) => f.set_pos(pos),
-            Err(e) => e.to_errno().into(),
-        },
+        bindings::SEEK_DATA | bindings::SEEK_HOLE => {
+            match f.backing().seek_data_hole(offset, whence) {
+                Ok(pos) => f.set_pos(pos),
+                Err(e) => e.to_errno().into(),
+            }
+        }
         // SAFETY: Arguments as received from the VFS.
         _ => unsafe { bindings::generic_file_llseek(file, offset, whence) },
     }
@@ -217,7 +229,9 @@ unsafe extern "C" fn vexfs_fallocate(
     sb_info_of(f).count(Op::Write);
     let mode = mode as u32;
     let keep = mode & sys::FALLOC_FL_KEEP_SIZE;
-    if mode & !(sys::FALLOC_FL_KEEP_SIZE | sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_ZERO_RANGE) != 0 {
+    if mode & !(sys::FALLOC_FL_KEEP_SIZE | sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_ZERO_RANGE)
+        != 0
+    {
         return EOPNOTSUPP.to_errno() as c_long;
     }
     let inode = f.inode();
@@ -227,7 +241,11 @@ unsafe extern "C" fn vexfs_fallocate(
         // tmpfs has no ZERO_RANGE: free the range's pages (holes read as
         // zeros), then allocate it again.
         backing
-            .fallocate(sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_KEEP_SIZE, offset, len)
+            .fallocate(
+                sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
             .and_then(|()| backing.fallocate(keep, offset, len))
     } else {
         backing.fallocate(mode, offset, len)

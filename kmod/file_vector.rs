@@ -50,8 +50,9 @@ impl Caller {
 
     /// Whether the caller may read the file with inode number `ino`.
     pub(crate) fn may_read(&self, ino: u64) -> bool {
-        self.file(ino)
-            .is_some_and(|f| sys::inode_permission(self.idmap, f.inode(), bindings::MAY_READ).is_ok())
+        self.file(ino).is_some_and(|f| {
+            sys::inode_permission(self.idmap, f.inode(), bindings::MAY_READ).is_ok()
+        })
     }
 
     /// `EACCES` unless the caller may read the file with inode number `ino`.
@@ -134,7 +135,9 @@ pub(crate) struct VectorRemoval<'a> {
 impl<'a> VectorRemoval<'a> {
     /// Locks what `leaving` needs, in address order (two collections at
     /// most, for a rename between two directories).
-    pub(crate) fn prepare<'b>(leaving: impl IntoIterator<Item = &'b FileLeaving<'a>>) -> Result<Self>
+    pub(crate) fn prepare<'b>(
+        leaving: impl IntoIterator<Item = &'b FileLeaving<'a>>,
+    ) -> Result<Self>
     where
         'a: 'b,
     {

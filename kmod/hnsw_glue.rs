@@ -179,7 +179,9 @@ impl Distances for GraphDistances<'_> {
                     unsafe {
                         if metric == simd::Metric::Cosine {
                             let norm = [rows.norm(slot)];
-                            simd::cosine_distances_with_norms(path, from, from_norm, row, &norm, one)
+                            simd::cosine_distances_with_norms(
+                                path, from, from_norm, row, &norm, one,
+                            )
                         } else {
                             simd::distances(path, metric, from, row, one)
                         }

@@ -125,7 +125,7 @@ pub(crate) fn new_inode(
     let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(info) });
     inode.inode().set_private(raw.cast());
     match mode & S_IFMT {
-        S_IFREG => inode.set_ops(&FILE_INODE_OPS, Some(&file::FILE_OPS)),
+        S_IFREG => inode.set_ops(&NODE_INODE_OPS, Some(&file::FILE_OPS)),
         S_IFDIR => {
             inode.set_ops(&DIR_INODE_OPS, Some(&file::DIR_OPS));
             // A directory starts with two links: its name and its ".".
@@ -134,7 +134,7 @@ pub(crate) fn new_inode(
         // The symlink operations are set with its target.
         S_IFLNK => {}
         _ => {
-            inode.set_ops(&SPECIAL_INODE_OPS, None);
+            inode.set_ops(&NODE_INODE_OPS, None);
             inode.init_special(mode, dev);
         }
     }
@@ -161,7 +161,9 @@ pub(crate) unsafe fn release_evicted(inode: Inode<'_>) -> u64 {
     // `InodeInfo` itself stays until `free_info`, for RCU path walks.
     let info = unsafe { &mut *p };
     drop(info.data.take());
-    let coll = info.collection.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    let coll = info
+        .collection
+        .swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !coll.is_null() {
         // SAFETY: Set by `set_collection` from `Arc::into_raw`; the
         // directory's reference ends here (queued maintenance may hold
@@ -446,7 +448,14 @@ unsafe fn whiteout(dir: Inode<'_>, old: *mut bindings::dentry) -> Result {
     // SAFETY: Guaranteed by the caller.
     let white = unsafe { sys::NewDentry::sibling(old) }?;
     // SAFETY: A new negative dentry under the locked `dir`.
-    unsafe { make_node(dir, white.as_ptr(), S_IFCHR | bindings::WHITEOUT_MODE as u16, bindings::WHITEOUT_DEV) }
+    unsafe {
+        make_node(
+            dir,
+            white.as_ptr(),
+            S_IFCHR | bindings::WHITEOUT_MODE as u16,
+            bindings::WHITEOUT_DEV,
+        )
+    }
 }
 
 /// VFS entry point `vexfs_rename`.
@@ -506,7 +515,14 @@ unsafe extern "C" fn vexfs_rename(
     // VFS already refused an existing target), RENAME_EXCHANGE, overwrite
     // and directory nlinks.
     let ret = unsafe {
-        bindings::simple_rename(idmap, old_dir, old, new_dir, new, flags & !bindings::RENAME_WHITEOUT)
+        bindings::simple_rename(
+            idmap,
+            old_dir,
+            old,
+            new_dir,
+            new,
+            flags & !bindings::RENAME_WHITEOUT,
+        )
     };
     if ret == 0 {
         held.finish(sb_info(d));
@@ -604,15 +620,10 @@ const DIR_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
     ..pin_init::zeroed()
 };
 
-const FILE_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
-    setattr: Some(vexfs_setattr),
-    getattr: Some(vexfs_getattr),
-    listxattr: Some(xattr::vexfs_listxattr),
-    set_acl: Some(xattr::vexfs_set_acl),
-    ..pin_init::zeroed()
-};
-
-const SPECIAL_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+/// Regular files and special files (devices, FIFOs, sockets, whiteouts):
+/// attributes, extended attributes and ACLs; data goes through the file
+/// operations.
+const NODE_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
     setattr: Some(vexfs_setattr),
     getattr: Some(vexfs_getattr),
     listxattr: Some(xattr::vexfs_listxattr),

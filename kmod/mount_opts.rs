@@ -7,7 +7,9 @@
 //! needs the kernel's C macros) and hands its value to the setters here,
 //! which check it and store it in the mount context (`fc->fs_private`).
 
-use core::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use core::ffi::{c_int, c_uint, c_void, CStr};
+
+use kernel::ffi::c_char;
 
 use kernel::alloc::flags::GFP_KERNEL;
 use kernel::bindings;
@@ -135,11 +137,26 @@ unsafe fn opts_mut<'a>(opts: *mut c_void) -> &'a mut MountOpts {
     unsafe { &mut *opts.cast::<MountOpts>() }
 }
 
-fn status(ok: bool) -> c_int {
-    if ok {
-        0
-    } else {
-        EINVAL.to_errno()
+/// Stores `parse(value)` with `store`, or refuses the value (`EINVAL`).
+///
+/// # Safety
+///
+/// `opts` as for [`opts_mut`]; `value` a NUL-terminated string.
+unsafe fn set_parsed(
+    opts: *mut c_void,
+    value: *const c_char,
+    parse: fn(&[u8]) -> Option<u64>,
+    store: fn(&mut MountOpts, u64),
+) -> c_int {
+    // SAFETY: The VFS passes the option's string value.
+    let s = unsafe { CStr::from_char_ptr(value) }.to_bytes();
+    match parse(s) {
+        Some(n) => {
+            // SAFETY: Guaranteed by the caller.
+            store(unsafe { opts_mut(opts) }, n);
+            0
+        }
+        None => EINVAL.to_errno(),
     }
 }
 
@@ -147,34 +164,22 @@ fn status(ok: bool) -> c_int {
 ///
 /// # Safety
 ///
-/// `opts` as for [`opts_mut`]; `value` a NUL-terminated string.
+/// As for [`set_parsed`].
 #[no_mangle]
 unsafe extern "C" fn vexfs_opt_size(opts: *mut c_void, value: *const c_char) -> c_int {
-    // SAFETY: The VFS passes the option's string value.
-    let s = unsafe { CStr::from_ptr(value) }.to_bytes();
-    let parsed = parse_size(s);
-    if let Some(n) = parsed {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { opts_mut(opts) }.blocks = Some(n);
-    }
-    status(parsed.is_some())
+    // SAFETY: Guaranteed by the caller.
+    unsafe { set_parsed(opts, value, parse_size, |o, n| o.blocks = Some(n)) }
 }
 
 /// `nr_inodes=VALUE`.
 ///
 /// # Safety
 ///
-/// As for [`vexfs_opt_size`].
+/// As for [`set_parsed`].
 #[no_mangle]
 unsafe extern "C" fn vexfs_opt_nr_inodes(opts: *mut c_void, value: *const c_char) -> c_int {
-    // SAFETY: The VFS passes the option's string value.
-    let s = unsafe { CStr::from_ptr(value) }.to_bytes();
-    let parsed = parse_inodes(s);
-    if let Some(n) = parsed {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { opts_mut(opts) }.inodes = Some(n);
-    }
-    status(parsed.is_some())
+    // SAFETY: Guaranteed by the caller.
+    unsafe { set_parsed(opts, value, parse_inodes, |o, n| o.inodes = Some(n)) }
 }
 
 /// `mode=OCTAL`.

@@ -15,7 +15,10 @@ use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 use kernel::alloc::allocator::KVmalloc;
-use kernel::alloc::{flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT}, Allocator, KVVec, NumaNode};
+use kernel::alloc::{
+    flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT},
+    Allocator, KVVec, NumaNode,
+};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 

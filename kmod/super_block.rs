@@ -170,7 +170,10 @@ impl SbInfo {
 /// # Safety
 ///
 /// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_statfs(dentry: *mut bindings::dentry, buf: *mut bindings::kstatfs) -> c_int {
+unsafe extern "C" fn vexfs_statfs(
+    dentry: *mut bindings::dentry,
+    buf: *mut bindings::kstatfs,
+) -> c_int {
     // SAFETY: The VFS passes a dentry of a mounted VexFS.
     let sb = unsafe { (*dentry).d_sb };
     // SAFETY: A mounted VexFS superblock.
@@ -194,7 +197,10 @@ unsafe extern "C" fn vexfs_statfs(dentry: *mut bindings::dentry, buf: *mut bindi
 /// # Safety
 ///
 /// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_show_options(m: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
+unsafe extern "C" fn vexfs_show_options(
+    m: *mut bindings::seq_file,
+    root: *mut bindings::dentry,
+) -> c_int {
     // SAFETY: The VFS passes the seq_file it is filling, used by us alone
     // for this call, and the root of a mounted VexFS.
     let (m, info) = unsafe { (SeqFile::from_raw(m), SbInfo::of((*root).d_sb)) };

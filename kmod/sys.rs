@@ -76,8 +76,9 @@ impl KmemCache {
     /// Allocates one object, or `None` when memory is exhausted.
     pub(crate) fn alloc(&self) -> Option<NonNull<u8>> {
         // SAFETY: `self.cache` is a live cache until `drop`.
-        let p =
-            unsafe { bindings::kmem_cache_alloc_noprof(self.cache.as_ptr(), bindings::GFP_KERNEL_ACCOUNT) };
+        let p = unsafe {
+            bindings::kmem_cache_alloc_noprof(self.cache.as_ptr(), bindings::GFP_KERNEL_ACCOUNT)
+        };
         NonNull::new(p.cast())
     }
 
@@ -200,7 +201,7 @@ impl NewInode {
             // In the inode hash, so that a file is found by number
             // (`ilookup`: the permission checks of file vectors); eviction
             // takes it out.
-            bindings::__insert_inode_hash(raw, (*raw).i_ino as _);
+            bindings::__insert_inode_hash(raw, (*raw).i_ino);
         }
         Ok(Self(inode))
     }
@@ -707,24 +708,26 @@ unsafe extern "C" {
     fn vexfs_statfs_fill(
         buf: *mut bindings::kstatfs,
         mnt: *mut bindings::vfsmount,
-        magic: core::ffi::c_ulong,
+        magic: u64,
         dev: u32,
         files: u64,
         ffree: u64,
     ) -> c_int;
     fn vexfs_set_cached_link(inode: *mut bindings::inode, link: *mut c_char, len: c_int);
-    fn vexfs_totalram_pages() -> core::ffi::c_ulong;
+    fn vexfs_totalram_pages() -> u64;
     fn vexfs_invalfc(fc: *mut bindings::fs_context, msg: *const c_char) -> c_int;
-    fn vexfs_data_mount(blocks: core::ffi::c_ulong) -> *mut bindings::vfsmount;
+    fn vexfs_data_mount(blocks: u64) -> *mut bindings::vfsmount;
     fn vexfs_data_mount_resize(
         mnt: *mut bindings::vfsmount,
-        blocks: core::ffi::c_ulong,
+        blocks: u64,
         why: *mut *const c_char,
     ) -> c_int;
     fn vexfs_data_file(mnt: *mut bindings::vfsmount) -> *mut bindings::file;
     fn vexfs_allow_direct_io(file: *mut bindings::file);
-    fn vexfs_backing_open(user_file: *mut bindings::file, data: *mut bindings::file)
-        -> *mut bindings::file;
+    fn vexfs_backing_open(
+        user_file: *mut bindings::file,
+        data: *mut bindings::file,
+    ) -> *mut bindings::file;
     fn vexfs_backing_read_iter(
         backing: *mut bindings::file,
         iocb: *mut bindings::kiocb,
@@ -751,7 +754,10 @@ unsafe extern "C" {
         len: usize,
         flags: core::ffi::c_uint,
     ) -> isize;
-    fn vexfs_backing_mmap(backing: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int;
+    fn vexfs_backing_mmap(
+        backing: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int;
     fn vexfs_acl_create(dir: *mut bindings::inode, inode: *mut bindings::inode) -> c_int;
     fn vexfs_acl_none(inode: *mut bindings::inode);
     fn vexfs_acl_chmod(idmap: *mut bindings::mnt_idmap, dentry: *mut bindings::dentry) -> c_int;
@@ -777,7 +783,7 @@ unsafe extern "C" {
 /// Pages of RAM (`totalram_pages()`).
 pub(crate) fn totalram_pages() -> u64 {
     // SAFETY: Reads a counter; any context.
-    u64::from(unsafe { vexfs_totalram_pages() })
+    unsafe { vexfs_totalram_pages() }
 }
 
 /// Logs `msg` to the mount's `fs_context` (shown by `mount`) and returns
@@ -833,7 +839,7 @@ impl DataMount {
     /// Mounts a private tmpfs limited to `blocks` pages (0: unlimited).
     pub(crate) fn new(blocks: u64) -> Result<Self> {
         // SAFETY: Plain call; returns a mount or an ERR_PTR.
-        let mnt = unsafe { vexfs_data_mount(blocks as core::ffi::c_ulong) };
+        let mnt = unsafe { vexfs_data_mount(blocks) };
         from_err_ptr(mnt).map(|m| Self(NonNull::new(m).unwrap_or(NonNull::dangling())))
     }
 
@@ -841,7 +847,7 @@ impl DataMount {
     pub(crate) fn resize(&self, blocks: u64) -> core::result::Result<(), &'static CStr> {
         let mut why: *const c_char = core::ptr::null();
         // SAFETY: Our mount; `why` receives a static string on failure.
-        let err = unsafe { vexfs_data_mount_resize(self.0.as_ptr(), blocks as _, &mut why) };
+        let err = unsafe { vexfs_data_mount_resize(self.0.as_ptr(), blocks, &mut why) };
         if err == 0 {
             return Ok(());
         }
@@ -864,7 +870,14 @@ impl DataMount {
     ) -> Result {
         // SAFETY: Our mount is live; `buf` as guaranteed.
         to_result(unsafe {
-            vexfs_statfs_fill(buf, self.0.as_ptr(), crate::abi::VEXFS_MAGIC as _, dev, files, ffree)
+            vexfs_statfs_fill(
+                buf,
+                self.0.as_ptr(),
+                u64::from(crate::abi::VEXFS_MAGIC),
+                dev,
+                files,
+                ffree,
+            )
         })
     }
 
@@ -926,7 +939,12 @@ impl DataFile {
         // SAFETY: notify_change() with the inode locked, as it requires; the
         // tmpfs inode is private to us, so no delegation can be pending.
         to_result(unsafe {
-            bindings::notify_change(&raw mut bindings::nop_mnt_idmap, dentry, &mut attr, core::ptr::null_mut())
+            bindings::notify_change(
+                &raw mut bindings::nop_mnt_idmap,
+                dentry,
+                &mut attr,
+                core::ptr::null_mut(),
+            )
         })
     }
 }
@@ -996,7 +1014,7 @@ impl<'a> File<'a> {
     /// No other operation on the file runs or follows.
     pub(crate) unsafe fn take_backing(self) -> Option<BackingFile> {
         // SAFETY: Guaranteed by the caller.
-        let p = unsafe { core::mem::replace(&mut (*self.as_ptr()).private_data, core::ptr::null_mut()) };
+        let p = unsafe { core::mem::take(&mut (*self.as_ptr()).private_data) };
         NonNull::new(p.cast()).map(BackingFile)
     }
 
@@ -1054,7 +1072,11 @@ impl BackingFile {
     /// # Safety
     ///
     /// Arguments of a VFS `read_iter` on the VexFS file this backs.
-    pub(crate) unsafe fn read_iter(&self, iocb: *mut bindings::kiocb, to: *mut bindings::iov_iter) -> isize {
+    pub(crate) unsafe fn read_iter(
+        &self,
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize {
         // SAFETY: Guaranteed by the caller.
         unsafe { vexfs_backing_read_iter(self.0.as_ptr(), iocb, to) }
     }
@@ -1063,7 +1085,11 @@ impl BackingFile {
     ///
     /// Arguments of a VFS `write_iter` on the VexFS file this backs, with
     /// its inode locked.
-    pub(crate) unsafe fn write_iter(&self, iocb: *mut bindings::kiocb, from: *mut bindings::iov_iter) -> isize {
+    pub(crate) unsafe fn write_iter(
+        &self,
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize {
         // SAFETY: Guaranteed by the caller.
         unsafe { vexfs_backing_write_iter(self.0.as_ptr(), iocb, from) }
     }
@@ -1096,7 +1122,9 @@ impl BackingFile {
         flags: core::ffi::c_uint,
     ) -> isize {
         // SAFETY: Guaranteed by the caller.
-        unsafe { vexfs_backing_splice_write(self.0.as_ptr(), pipe, user.as_ptr(), ppos, len, flags) }
+        unsafe {
+            vexfs_backing_splice_write(self.0.as_ptr(), pipe, user.as_ptr(), ppos, len, flags)
+        }
     }
 
     /// # Safety
@@ -1108,7 +1136,11 @@ impl BackingFile {
     }
 
     /// `SEEK_DATA` or `SEEK_HOLE` from `offset` in the data.
-    pub(crate) fn seek_data_hole(&self, offset: bindings::loff_t, whence: c_int) -> Result<bindings::loff_t> {
+    pub(crate) fn seek_data_hole(
+        &self,
+        offset: bindings::loff_t,
+        whence: c_int,
+    ) -> Result<bindings::loff_t> {
         // SAFETY: An open file; tmpfs answers from its page cache.
         let pos = unsafe { bindings::vfs_llseek(self.0.as_ptr(), offset, whence) };
         if pos < 0 {
@@ -1119,10 +1151,18 @@ impl BackingFile {
     }
 
     /// `fallocate(mode, offset, len)` on the data.
-    pub(crate) fn fallocate(&self, mode: u32, offset: bindings::loff_t, len: bindings::loff_t) -> Result {
+    pub(crate) fn fallocate(
+        &self,
+        mode: u32,
+        offset: bindings::loff_t,
+        len: bindings::loff_t,
+    ) -> Result {
         // SAFETY: An open file (for writing: the VFS checked the VexFS one,
         // and the backing file has its flags).
-        to_result(unsafe { bindings::vfs_fallocate(self.0.as_ptr(), mode as c_int, offset, len) } as c_int)
+        to_result(
+            unsafe { bindings::vfs_fallocate(self.0.as_ptr(), mode as c_int, offset, len) }
+                as c_int,
+        )
     }
 }
 
@@ -1159,14 +1199,22 @@ pub(crate) fn ilookup(sb: *mut bindings::super_block, ino: u64) -> Option<InodeR
 
 /// `inode_permission()`: may the current task access `inode` for `mask`
 /// through a mount with `idmap`.
-pub(crate) fn inode_permission(idmap: *mut bindings::mnt_idmap, inode: Inode<'_>, mask: u32) -> Result {
+pub(crate) fn inode_permission(
+    idmap: *mut bindings::mnt_idmap,
+    inode: Inode<'_>,
+    mask: u32,
+) -> Result {
     // SAFETY: `idmap` of a live mount; `inode` live.
     to_result(unsafe { bindings::inode_permission(idmap, inode.as_ptr(), mask as c_int) })
 }
 
 /// `check_sticky()`: true if the sticky bit of `dir` forbids the current
 /// task to remove (or, for VexFS, change the vector of) `inode`.
-pub(crate) fn check_sticky(idmap: *mut bindings::mnt_idmap, dir: Inode<'_>, inode: Inode<'_>) -> bool {
+pub(crate) fn check_sticky(
+    idmap: *mut bindings::mnt_idmap,
+    dir: Inode<'_>,
+    inode: Inode<'_>,
+) -> bool {
     // SAFETY: The inode is live; the mode is read as the VFS reads it.
     let sticky = u32::from(unsafe { (*dir.as_ptr()).i_mode }) & bindings::S_ISVTX != 0;
     // SAFETY: Both inodes are live.
@@ -1187,7 +1235,10 @@ pub(crate) fn file_idmap(file: *mut bindings::file) -> *mut bindings::mnt_idmap 
 ///
 /// `dentry` is a positive dentry of `inode`, held, with its parent
 /// directory locked (so names there do not change).
-pub(crate) unsafe fn has_other_name_in_parent(inode: Inode<'_>, dentry: *mut bindings::dentry) -> bool {
+pub(crate) unsafe fn has_other_name_in_parent(
+    inode: Inode<'_>,
+    dentry: *mut bindings::dentry,
+) -> bool {
     let raw = inode.as_ptr();
     // SAFETY: As guaranteed; the alias list is walked under `i_lock`, as
     // the dcache does, and only pointers are compared.
@@ -1197,7 +1248,8 @@ pub(crate) unsafe fn has_other_name_in_parent(inode: Inode<'_>, dentry: *mut bin
         let mut found = false;
         let mut node = (*raw).__bindgen_anon_2.i_dentry.first;
         while !node.is_null() {
-            let alias: *mut bindings::dentry = kernel::container_of!(node, bindings::dentry, __bindgen_anon_2.d_alias);
+            let alias: *mut bindings::dentry =
+                kernel::container_of!(node, bindings::dentry, __bindgen_anon_2.d_alias);
             if alias != dentry && (*alias).d_parent == parent && !(*alias).d_hash.pprev.is_null() {
                 found = true;
                 break;
@@ -1219,7 +1271,9 @@ impl NewDentry {
     /// `old` is a held dentry whose directory the caller has locked.
     pub(crate) unsafe fn sibling(old: *mut bindings::dentry) -> Result<Self> {
         // SAFETY: As guaranteed; d_alloc copies the name.
-        let d = unsafe { bindings::d_alloc((*old).d_parent, &raw const (*old).__bindgen_anon_1.d_name) };
+        let d = unsafe {
+            bindings::d_alloc((*old).d_parent, &raw const (*old).__bindgen_anon_1.d_name)
+        };
         NonNull::new(d).map(Self).ok_or(ENOMEM)
     }
 
@@ -1255,7 +1309,11 @@ pub(crate) unsafe fn setattr_prepare(
 /// # Safety
 ///
 /// Arguments of a VFS `setattr` in progress, after `setattr_prepare`.
-pub(crate) unsafe fn setattr_copy(idmap: *mut bindings::mnt_idmap, inode: Inode<'_>, attr: *mut bindings::iattr) {
+pub(crate) unsafe fn setattr_copy(
+    idmap: *mut bindings::mnt_idmap,
+    inode: Inode<'_>,
+    attr: *mut bindings::iattr,
+) {
     // SAFETY: Guaranteed by the caller.
     unsafe { bindings::setattr_copy(idmap, inode.as_ptr(), attr) };
 }
@@ -1324,7 +1382,9 @@ unsafe impl Sync for OwnedQueue {}
 impl OwnedQueue {
     pub(crate) fn new(name: &'static CStr) -> Result<Self> {
         // SAFETY: `name` is a static format string without conversions.
-        let wq = unsafe { bindings::alloc_workqueue_noprof(name.as_char_ptr(), bindings::wq_flags_WQ_UNBOUND, 0) };
+        let wq = unsafe {
+            bindings::alloc_workqueue_noprof(name.as_char_ptr(), bindings::wq_flags_WQ_UNBOUND, 0)
+        };
         NonNull::new(wq).map(Self).ok_or(ENOMEM)
     }
 

@@ -200,7 +200,10 @@ fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (count, dim) = (req.count as usize, coll.dim());
     let mut batch = coll.stage(count, false)?;
     read_ids(req.ids, &mut batch.ids)?;
-    read_finite(&mut user(req.vectors, count * dim * 4).reader(), &mut batch.rows)?;
+    read_finite(
+        &mut user(req.vectors, count * dim * 4).reader(),
+        &mut batch.rows,
+    )?;
     coll.commit(batch)?;
     coll.maintain();
     Ok(())
@@ -295,7 +298,8 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     };
     let beam = mode.ef.max(k);
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
-    let _inflight = Inflight::take((dim * 4 + k * hit_bytes) as u64 + SearchScratch::bytes(k, beam))?;
+    let _inflight =
+        Inflight::take((dim * 4 + k * hit_bytes) as u64 + SearchScratch::bytes(k, beam))?;
     let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
     let mut scratch = SearchScratch::new(k, beam)?;
@@ -308,7 +312,13 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
             return Err(EINTR);
         }
         read_finite(&mut queries, &mut query)?;
-        coll.search(crate::simd_path(), &query, mode, &mut scratch, &mut may_read)?;
+        coll.search(
+            crate::simd_path(),
+            &query,
+            mode,
+            &mut scratch,
+            &mut may_read,
+        )?;
         let found = scratch.top.sorted();
         for (h, c) in hits.iter_mut().zip(found) {
             *h = c.hit();
@@ -349,7 +359,10 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
     // Copy before taking locks: a user fault must not stall the directory.
     let mut batch = coll.stage(1, true)?;
     batch.ids[0] = inode.ino();
-    read_finite(&mut user(req.vector, coll.dim() * 4).reader(), &mut batch.rows)?;
+    read_finite(
+        &mut user(req.vector, coll.dim() * 4).reader(),
+        &mut batch.rows,
+    )?;
     {
         // The directory's lock keeps the name where it is: unlinking or
         // moving the file's last name in the collection is what deletes

@@ -84,7 +84,10 @@ impl XattrStore {
                 n.extend_from_slice(name, GFP_KERNEL_ACCOUNT)?;
                 let mut val = KVVec::with_capacity(v.len(), GFP_KERNEL_ACCOUNT)?;
                 val.extend_from_slice(v, GFP_KERNEL_ACCOUNT)?;
-                let x = Xattr { name: n, value: val };
+                let x = Xattr {
+                    name: n,
+                    value: val,
+                };
                 sbi.reserve_ispace(x.space())?;
                 Some(x)
             }
@@ -217,7 +220,10 @@ unsafe extern "C" fn vexfs_xattr_set(
     };
     // SAFETY: A live VexFS inode pins its mounted superblock.
     let sbi = unsafe { SbInfo::of(inode.super_block()) };
-    match inode::info(inode).xattrs.set(sbi, name.to_bytes(), value, flags as u32) {
+    match inode::info(inode)
+        .xattrs
+        .set(sbi, name.to_bytes(), value, flags as u32)
+    {
         Ok(()) => {
             inode.touch_ctime();
             0
@@ -296,7 +302,8 @@ impl Handlers {
     }
 }
 
-pub(crate) static HANDLERS: Handlers = Handlers([&SECURITY.0, &TRUSTED.0, &USER.0, core::ptr::null()]);
+pub(crate) static HANDLERS: Handlers =
+    Handlers([&SECURITY.0, &TRUSTED.0, &USER.0, core::ptr::null()]);
 
 /// Gives a new inode its ACLs from the parent directory's default ACL
 /// (and applies the umask when there is none), as tmpfs does.
