@@ -164,6 +164,13 @@ impl<A: Alloc> Hnsw<A> {
         self.g.is_live(self.g.node_of(slot))
     }
 
+    /// True if `slot` has a node, live or deleted but not yet purged: its
+    /// vector must stay where it is (or move with
+    /// [`move_slot`](Self::move_slot)), and the slot cannot be reused.
+    pub fn holds(&self, slot: u32) -> bool {
+        self.g.node_of(slot) != NONE
+    }
+
     /// Highest level in use.
     pub fn max_level(&self) -> usize {
         self.g.max_level

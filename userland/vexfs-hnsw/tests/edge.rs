@@ -57,7 +57,13 @@ fn bad_arguments() {
     assert_eq!(idx.delete(u32::MAX), Err(Error::UnknownSlot));
     assert_eq!(idx.insert(&mut store, 3), Err(Error::SlotInUse));
     assert_eq!(idx.insert(&mut store, u32::MAX), Err(Error::InvalidSlot));
+    assert!(idx.holds(3) && idx.contains(3));
+    assert!(!idx.holds(50) && !idx.contains(50));
     idx.delete(3).unwrap();
+    assert!(
+        idx.holds(3) && !idx.contains(3),
+        "a tombstone holds its slot"
+    );
     assert_eq!(idx.delete(3), Err(Error::UnknownSlot));
     assert_eq!(
         idx.insert(&mut store, 3),
@@ -67,6 +73,7 @@ fn bad_arguments() {
     assert_eq!(idx.move_slot(4, 5), Err(Error::SlotInUse));
     assert_eq!(idx.move_slot(77, 78), Err(Error::UnknownSlot));
     idx.repair(&mut store).unwrap();
+    assert!(!idx.holds(3), "purged: the slot is free");
     idx.insert(&mut store, 3).unwrap();
     idx.check().unwrap();
 }
