@@ -776,6 +776,9 @@ def test_bimodal(t):
         check_figures(t, "bimodal", intervals + [total])
 
 
+# Kprobe trampolines and instruction slots: the kernel's unwinder stops
+# there (they have no unwind data).
+TRAMPOLINE = re.compile(r"kprobe|optprobe")
 MANGLED = re.compile(r"^_ZN|^_R[A-Z0-9]|17h[0-9a-f]{16}E$")
 
 
@@ -830,13 +833,19 @@ def test_flamegraph(t):
                     str(sorted(roots)[:8]))
             search = [(s, c) for s, c in stacks if s[0] == "search"]
             n_search = sum(c for _, c in search)
-            # A sample can land in the kprobe handler itself, whose
-            # trampoline the kernel cannot unwind through: allow 1 %.
+            # A sample can land in a kprobe's trampoline (an optimised
+            # probe's kprobe_optinsn_page), which the kernel cannot unwind through:
+            # such stacks end there and are left out; how many there are
+            # depends on timing, so it is reported, not checked.
             through = [(s, c) for s, c in search if "vexfs_ioctl_search" in s]
             n_through = sum(c for _, c in through)
-            t.check("flame graph: search samples (99 %) pass through vexfs_ioctl_search",
-                    n_search and n_through >= 0.99 * n_search,
-                    f"{n_through} of {n_search}; "
+            n_trampoline = sum(c for s, c in search
+                               if "vexfs_ioctl_search" not in s and TRAMPOLINE.search(s[-1]))
+            print(f"#   search samples: {n_search}, through vexfs_ioctl_search {n_through}, "
+                  f"cut at a kprobe trampoline {n_trampoline}", flush=True)
+            t.check("flame graph: every search sample passes through vexfs_ioctl_search (but those cut at a "
+                    "kprobe trampoline)", n_search and n_through + n_trampoline == n_search and n_through > 0,
+                    f"{n_through} + {n_trampoline} of {n_search}; "
                     + str([s for s, _ in search if "vexfs_ioctl_search" not in s][:1])[:300])
             t.check("flame graph: they start at the syscall entry (op;entry...;do_syscall_64;...;vexfs_ioctl_search)",
                     through and all(s.index("vexfs_ioctl_search") > 1 and
