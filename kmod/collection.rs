@@ -15,12 +15,17 @@
 //! budget), then committed under the write lock in one step that copies
 //! memory to memory: all or nothing, visible to searches at once. Linking
 //! new rows into the graph, repair and compaction ("maintenance") run later
-//! in short steps, by one task at a time.
+//! in short steps, by one task at a time: the caller whose change made the
+//! work does its own share (linking its own batch, a repair its deletion
+//! made due) unless another task is at it; everything else goes to the
+//! module's workqueue, charged to the memory cgroup of the collection's
+//! creator.
 //!
 //! All float arithmetic happens in the SIMD kernels (`simd`), inside FPU
 //! sections of bounded size; outside them distances are compared as integer
 //! order keys, because the kernel's Rust target is soft-float.
 
+use core::ops::Range;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec};
@@ -35,7 +40,7 @@ use crate::hnsw::{self, Hnsw};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
-use crate::sys::{self, RwSem, WriteGuard};
+use crate::sys::{self, MemcgRef, RwSem, WriteGuard};
 
 /// f32 values in one chunk: one 16 KiB pool object.
 pub(crate) const CHUNK_FLOATS: usize = 4096;
@@ -276,8 +281,30 @@ pub(crate) struct Store {
     /// (chunks and map nodes are charged by count; the graph charges its
     /// own).
     meta_charged: u64,
-    /// Counts changes that may need maintenance (stored rows, removals).
+    /// Counts changes (stored rows, removals): a repair run for a caller
+    /// hands over to the worker when another change comes in between.
     generation: u64,
+}
+
+/// What maintenance an HNSW collection has pending; the one rule that
+/// both runs it and decides whether any is left (so that the worker never
+/// loops on work it would not do).
+struct Pending {
+    /// Rows not linked into the graph yet.
+    link: bool,
+    /// Tombstones to purge: dead rows reached [`DEAD_PERCENT`] or the
+    /// graph's own threshold.
+    repair: bool,
+    /// Holes to fill: after a repair, or dead rows none of which is a
+    /// tombstone. Only once every row is linked (compaction moves the last
+    /// rows).
+    compact: bool,
+}
+
+impl Pending {
+    fn any(&self) -> bool {
+        self.link || self.repair || self.compact
+    }
 }
 
 impl Store {
@@ -300,6 +327,47 @@ impl Store {
     fn too_many_dead(&self) -> bool {
         self.dead > 0 && self.dead * 100 >= self.ids.len() * DEAD_PERCENT
     }
+
+    fn pending(&self) -> Pending {
+        let Some(g) = self.graph.as_ref() else {
+            return Pending {
+                link: false,
+                repair: false,
+                compact: false,
+            };
+        };
+        let link = self.linked < self.ids.len();
+        let tombstones = g.deleted() > 0;
+        let repair = tombstones && (g.needs_repair() || self.too_many_dead());
+        Pending {
+            link,
+            repair,
+            compact: !link && (repair || (self.dead > 0 && !tombstones)),
+        }
+    }
+}
+
+/// What a change (insert, delete, attach) left to maintain: see
+/// [`Collection::follow_up`].
+#[must_use]
+pub(crate) struct Change {
+    /// The row slots it stored.
+    rows: Range<usize>,
+    /// Whether it made rows dead.
+    made_dead: bool,
+}
+
+/// Why maintenance stopped before the end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The task was killed (the work is left to the worker).
+    Killed,
+    /// Out of memory or over the vector limit: the work stays pending
+    /// (searches still find every row) until the next change retries it.
+    NoMemory,
+    /// Another change came in during a caller's repair: the worker goes
+    /// on with it, so that no caller waits on others' changes.
+    HandedOver,
 }
 
 /// A collection: the state a directory gains from `VEXFS_IOC_CREATE`.
@@ -309,8 +377,8 @@ impl Store {
 /// at once. Every hold of the write side is one bounded step: committing a
 /// staged batch, removing ids, linking a few nodes, one repair or
 /// compaction step. `maintaining` lets one task at a time run the
-/// multi-step work; others leave it to that task, which looks again for
-/// new work before it stops.
+/// multi-step work; a task that finds it taken queues the worker, and the
+/// task that lets it go queues the worker if work is left.
 #[pin_data]
 pub(crate) struct Collection {
     dim: usize,
@@ -319,10 +387,15 @@ pub(crate) struct Collection {
     kernel: simd::Metric,
     index: u32,
     maintaining: AtomicBool,
+    /// Set when the directory is evicted: queued maintenance is moot.
+    dying: AtomicBool,
+    /// The creator's memory cgroup, charged for the worker's allocations.
+    owner: MemcgRef,
     #[pin]
     store: RwSem<Store>,
-    /// Maintenance queued by namespace operations (unlink, rename), which
-    /// must not run it while the VFS holds the directory's lock.
+    /// Maintenance left to the module's workqueue: by namespace
+    /// operations (unlink, rename, which must not run it while the VFS
+    /// holds directory locks), and whatever no caller does itself.
     #[pin]
     work: Work<Collection>,
 }
@@ -335,7 +408,7 @@ impl WorkItem for Collection {
     type Pointer = Arc<Collection>;
 
     fn run(this: Arc<Collection>) {
-        this.maintain();
+        this.run_queued();
     }
 }
 
@@ -425,6 +498,8 @@ impl Collection {
                 kernel,
                 index: params.index,
                 maintaining: AtomicBool::new(false),
+                dying: AtomicBool::new(false),
+                owner: MemcgRef::current(),
                 store <- RwSem::new(
                     Store {
                         chunks: KVVec::new(),
@@ -643,15 +718,15 @@ impl Collection {
     /// Inserts or replaces the rows of `b`: all or nothing, visible to
     /// searches at once. An id repeated in the batch keeps its last row.
     /// `EEXIST` if an id belongs to a file and the batch to plain vectors,
-    /// or the other way round. The caller then runs [`Self::maintain`] (an
-    /// HNSW collection links the new rows into its graph there), once it
-    /// holds no VFS lock.
-    pub(crate) fn commit(&self, mut b: Batch) -> Result {
+    /// or the other way round. The caller then passes the [`Change`] to
+    /// [`Self::follow_up`] (an HNSW collection links the new rows into its
+    /// graph there), once it holds no VFS lock.
+    pub(crate) fn commit(&self, mut b: Batch) -> Result<Change> {
         self.prepare_norms(&mut b);
         self.commit_locked(&mut b)
     }
 
-    fn commit_locked(&self, b: &mut Batch) -> Result {
+    fn commit_locked(&self, b: &mut Batch) -> Result<Change> {
         let n = b.ids.len();
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
@@ -676,6 +751,7 @@ impl Collection {
         let indexed = s.graph.is_some();
         let flag = if b.file { ROW_FILE } else { 0 };
         let mut new_ids = 0u64;
+        let mut made_dead = false;
         for i in 0..n {
             let id = b.ids[i];
             let src = b.rows[i * self.dim..].as_ptr();
@@ -688,6 +764,7 @@ impl Collection {
                     // The old row's graph node becomes a tombstone; the new
                     // vector is a new row, linked like any other.
                     self.mark_dead(s, old as usize);
+                    made_dead = true;
                     None
                 }
                 None => None,
@@ -727,79 +804,180 @@ impl Collection {
         uncharge((n as u64 - new_ids) * MAP_NODE_BYTES);
         s.generation += 1;
         self.trim(s);
-        Ok(())
+        Ok(Change {
+            rows: base..s.ids.len(),
+            made_dead,
+        })
     }
 
-    /// Runs the pending maintenance of an HNSW collection: links stored
-    /// rows into the graph, then repairs and compacts when dead rows reach
-    /// [`DEAD_PERCENT`], each in short steps of the write lock. One task at
-    /// a time: if another holds the right, this returns at once and that
-    /// task picks up the new work before it stops. Stops early (the work
-    /// stays pending, searches still find every row) when out of memory or
-    /// when the task is killed.
-    pub(crate) fn maintain(&self) {
-        loop {
-            if self
-                .maintaining
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
-                return;
-            }
-            let seen = self.generation();
-            let finished = seen.is_some() && self.link_pending() && self.repair_if_needed();
-            self.maintaining.store(false, Ordering::Release);
-            // Work that came while we held the right was left to us.
-            if !finished || self.generation() == seen {
-                return;
-            }
+    /// Maintenance after `change`, by the caller that made it (holding no
+    /// VFS lock): it links the rows it stored if every row before them is
+    /// linked, and runs the repair and compaction its deletions made due.
+    /// Anything else (earlier rows still unlinked, another task
+    /// maintaining, another change during its repair, a fatal signal) is
+    /// left to the worker, so that a caller's wait is bounded by its own
+    /// change. Searches find every stored row meanwhile (unlinked rows are
+    /// scanned exactly).
+    pub(crate) fn follow_up(&self, change: Change) {
+        if self.index != abi::index::HNSW {
+            return;
         }
+        if !self.take_turn() {
+            // The holder queues the worker when it lets go; queued here as
+            // well in case the holder stops for lack of memory.
+            self.schedule_maintenance();
+            return;
+        }
+        let done = self.link(change.rows).and_then(|()| {
+            if change.made_dead {
+                self.repair_and_compact(true)
+            } else {
+                Ok(())
+            }
+        });
+        self.end_turn(done);
     }
 
-    /// Queues [`Self::maintain`] on the module's workqueue (a no-op if
-    /// queued already), for callers that hold VFS locks.
+    /// Queues the worker (a no-op if queued already), for callers that
+    /// hold VFS locks and for work no caller does.
     pub(crate) fn schedule_maintenance(&self) {
         if self.index != abi::index::HNSW {
             return;
         }
         // SAFETY: Every collection is made by `Collection::new`, inside an
-        // `Arc` that its directory holds while `self` is borrowed.
+        // `Arc` that its directory holds while `self` is borrowed (or the
+        // worker, while it runs).
         let this: Arc<Self> = unsafe { ArcBorrow::from_raw(self) }.into();
         let _ = crate::workqueue().enqueue(this);
     }
 
-    fn generation(&self) -> Option<u64> {
-        self.store.read_killable().ok().map(|s| s.generation)
+    /// Marks the collection's directory as gone: queued maintenance then
+    /// does nothing.
+    pub(crate) fn set_dying(&self) {
+        self.dying.store(true, Ordering::Release);
     }
 
-    /// Links rows not yet in the graph, a few per hold of the write lock.
-    /// False if it stopped early (out of memory, killed).
-    fn link_pending(&self) -> bool {
+    /// The worker: all pending maintenance, charged to the owner's memory
+    /// cgroup.
+    fn run_queued(&self) {
+        if self.dying.load(Ordering::Acquire) || !self.take_turn() {
+            return;
+        }
+        let _charge = self.owner.activate();
+        let mut done = Ok(());
+        while done.is_ok() && !self.dying.load(Ordering::Acquire) && self.has_work() {
+            done = self
+                .link(0..usize::MAX)
+                .and_then(|()| self.repair_and_compact(false));
+        }
+        self.end_turn(done);
+    }
+
+    /// Takes the right to maintain; false if another task holds it (the
+    /// worker then simply returns: it must not requeue itself while the
+    /// holder runs).
+    fn take_turn(&self) -> bool {
+        self.maintaining
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Lets go of the right to maintain. Work that came in while it was
+    /// held (its makers found the right taken) goes to the worker, unless
+    /// this stopped for lack of memory: then the next change retries.
+    fn end_turn(&self, done: core::result::Result<(), Stop>) {
+        self.maintaining.store(false, Ordering::Release);
+        // A change whose `take_turn` failed committed under the write lock
+        // before that; `has_work` takes the lock after the store above, so
+        // it sees that change.
+        if done != Err(Stop::NoMemory) && self.has_work() {
+            self.schedule_maintenance();
+        }
+    }
+
+    /// Whether maintenance is pending (also when that cannot be told: a
+    /// killed caller leaves the question to the worker).
+    fn has_work(&self) -> bool {
+        self.store
+            .read_killable()
+            .map_or(true, |s| s.pending().any())
+    }
+
+    /// Links the rows of `rows` not yet in the graph, a few per hold of
+    /// the write lock, provided the rows before them are linked (rows are
+    /// linked in order). `Ok` also when there was nothing to do here.
+    fn link(&self, rows: Range<usize>) -> core::result::Result<(), Stop> {
         loop {
-            let Ok(mut guard) = self.store.write_killable() else {
-                return false;
-            };
+            let mut guard = self.store.write_killable().map_err(|_| Stop::Killed)?;
             let s = &mut *guard;
-            let rows = s.ids.len();
-            let stop = (s.linked + LINK_PER_LOCK).min(rows);
-            let Some(graph) = s.graph.as_mut() else {
-                return true;
-            };
-            if s.linked >= rows {
-                return true;
+            let stored = s.ids.len();
+            let stop = (s.linked + LINK_PER_LOCK).min(rows.end).min(stored);
+            if s.linked < rows.start || s.linked >= stop {
+                return Ok(());
             }
-            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
+            let Some(graph) = s.graph.as_mut() else {
+                return Ok(());
+            };
+            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, stored));
             while s.linked < stop {
                 let slot = s.linked;
                 if s.flags[slot] & ROW_DEAD == 0 && graph.insert(&mut d, slot as u32).is_err() {
                     // Out of memory (or over the vector limit).
-                    return false;
+                    return Err(Stop::NoMemory);
                 }
                 s.linked += 1;
             }
             drop(guard);
             if sys::fatal_signal_pending() {
-                return false;
+                return Err(Stop::Killed);
+            }
+            sys::cond_resched();
+        }
+    }
+
+    /// Repairs and compacts if [`Store::pending`] says so. For a caller
+    /// (`for_caller`), a change by anyone else during the repair hands the
+    /// rest over to the worker.
+    fn repair_and_compact(&self, for_caller: bool) -> core::result::Result<(), Stop> {
+        let (pending, generation) = {
+            let s = self.store.read_killable().map_err(|_| Stop::Killed)?;
+            (s.pending(), s.generation)
+        };
+        // Holes may only be filled once their nodes are purged.
+        if pending.repair {
+            self.repair(for_caller.then_some(generation))?;
+        }
+        if pending.repair || pending.compact {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Runs the graph's repair to the end, a step per hold of the write
+    /// lock. With `generation`, stops ([`Stop::HandedOver`]) when another
+    /// change came in since.
+    fn repair(&self, generation: Option<u64>) -> core::result::Result<(), Stop> {
+        loop {
+            let mut guard = self.store.write_killable().map_err(|_| Stop::Killed)?;
+            let s = &mut *guard;
+            if generation.is_some_and(|g| g != s.generation) {
+                return Err(Stop::HandedOver);
+            }
+            let rows = s.ids.len();
+            let Some(graph) = s.graph.as_mut() else {
+                return Ok(());
+            };
+            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
+            match graph.repair_step(&mut d, REPAIR_PER_LOCK) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                // Out of memory: the graph is consistent; tombstones stay
+                // until a later change retries.
+                Err(_) => return Err(Stop::NoMemory),
+            }
+            drop(guard);
+            if sys::fatal_signal_pending() {
+                return Err(Stop::Killed);
             }
             sys::cond_resched();
         }
@@ -822,94 +1000,43 @@ impl Collection {
         }
     }
 
-    /// Repairs and compacts when dead rows reached [`DEAD_PERCENT`] (or
-    /// the graph's own tombstone threshold), or compacts when every dead
-    /// row is out of the graph already. False if it stopped early.
-    fn repair_if_needed(&self) -> bool {
-        let (repair, compact) = {
-            let Ok(s) = self.store.read_killable() else {
-                return false;
-            };
-            let Some(g) = s.graph.as_ref() else {
-                return true;
-            };
-            // Compaction moves the last rows into holes: they must be linked.
-            if s.linked < s.ids.len() {
-                return true;
-            }
-            let tombstones = g.deleted() > 0;
-            let repair = tombstones && (g.needs_repair() || s.too_many_dead());
-            (repair, repair || (s.dead > 0 && !tombstones))
-        };
-        // Holes may only be filled once their nodes are purged.
-        if repair && !self.repair() {
-            return false;
-        }
-        !compact || self.compact()
-    }
-
-    /// Runs the graph's repair to the end, a step per hold of the write
-    /// lock; false if it ran out of memory or was killed.
-    fn repair(&self) -> bool {
-        loop {
-            let Ok(mut guard) = self.store.write_killable() else {
-                return false;
-            };
-            let s = &mut *guard;
-            let rows = s.ids.len();
-            let Some(graph) = s.graph.as_mut() else {
-                return false;
-            };
-            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
-            match graph.repair_step(&mut d, REPAIR_PER_LOCK) {
-                Ok(true) => return true,
-                Ok(false) => {}
-                // Out of memory: the graph is consistent; tombstones stay
-                // until a later mutation retries.
-                Err(_) => return false,
-            }
-            drop(guard);
-            if sys::fatal_signal_pending() {
-                return false;
-            }
-            sys::cond_resched();
-        }
-    }
-
     /// Moves live rows from the end into the holes of dead rows (whose
-    /// graph nodes repair has purged), then frees unused chunks. False if
-    /// it stopped early.
-    fn compact(&self) -> bool {
+    /// graph nodes repair has purged), drops dead rows from the end, then
+    /// frees unused chunks. A row whose node is still a tombstone (deleted
+    /// after the repair) keeps its slot: a hole there is skipped, and at
+    /// the end it stops the compaction until the next repair. Stops as well
+    /// when rows are stored meanwhile (they must be linked first).
+    fn compact(&self) -> core::result::Result<(), Stop> {
         let mut slot = 0;
         loop {
-            let Ok(mut guard) = self.store.write_killable() else {
-                return false;
-            };
+            let mut guard = self.store.write_killable().map_err(|_| Stop::Killed)?;
             let s = &mut *guard;
-            // Rows stored since the compaction began are not linked: their
-            // linking comes first (the next maintenance round).
             if s.linked < s.ids.len() {
-                return true;
+                return Ok(());
             }
             let stop = slot + COMPACT_PER_LOCK;
+            let mut blocked = false;
             while slot < stop && slot < s.ids.len() {
                 if s.flags[slot] & ROW_DEAD == 0 {
                     slot += 1;
                     continue;
                 }
                 let last = s.ids.len() - 1;
-                if last != slot && s.flags[last] & ROW_DEAD == 0 {
+                if s.flags[last] & ROW_DEAD == 0 {
+                    // `last != slot`: `slot` is dead.
                     if !self.move_row(s, last, slot) {
-                        // The hole's node is not purged (a delete came after
-                        // the repair): keep it for the next repair.
+                        // The hole's node is not purged: the next repair's.
                         slot += 1;
                         continue;
                     }
                     slot += 1;
+                } else if s.graph.as_ref().is_some_and(|g| g.holds(last as u32)) {
+                    blocked = true;
+                    break;
                 }
-                // Otherwise the hole is the last row, or the last row is
-                // dead too (then `slot` is looked at again).
-                // The last row is now dead (moved or a hole itself): drop it.
+                // The last row is dead now and out of the graph (moved, or
+                // a purged hole): drop it. If it was not `slot`'s row,
+                // `slot` is looked at again.
                 s.ids.pop();
                 s.flags.pop();
                 s.norms.pop();
@@ -917,12 +1044,12 @@ impl Collection {
             }
             s.linked = s.linked.min(s.ids.len());
             self.trim(s);
-            if slot >= s.ids.len() {
-                return true;
+            if blocked || slot >= s.ids.len() {
+                return Ok(());
             }
             drop(guard);
             if sys::fatal_signal_pending() {
-                return false;
+                return Err(Stop::Killed);
             }
             sys::cond_resched();
         }
@@ -958,20 +1085,25 @@ impl Collection {
     /// Deletes `ids`: all or nothing. `ENOENT` if one is absent; for an id
     /// that is a file's vector, `may_change(id)` decides (an error, such as
     /// `EACCES`, refuses the whole batch).
-    pub(crate) fn delete(&self, ids: &[u64], mut may_change: impl FnMut(u64) -> Result) -> Result {
-        {
-            let mut guard = self.store.write_killable()?;
-            let s = &mut *guard;
-            for id in ids {
-                let slot = *s.map.get(id).ok_or(ENOENT)?;
-                if s.flags[slot as usize] & ROW_FILE != 0 {
-                    may_change(*id)?;
-                }
+    /// The caller then passes the [`Change`] to [`Self::follow_up`].
+    pub(crate) fn delete(
+        &self,
+        ids: &[u64],
+        mut may_change: impl FnMut(u64) -> Result,
+    ) -> Result<Change> {
+        let mut guard = self.store.write_killable()?;
+        let s = &mut *guard;
+        for id in ids {
+            let slot = *s.map.get(id).ok_or(ENOENT)?;
+            if s.flags[slot as usize] & ROW_FILE != 0 {
+                may_change(*id)?;
             }
-            self.remove_ids(s, ids);
         }
-        self.maintain();
-        Ok(())
+        self.remove_ids(s, ids);
+        Ok(Change {
+            rows: 0..0,
+            made_dead: true,
+        })
     }
 
     /// Removes the rows of `ids` that are present (a repeated id was
@@ -990,9 +1122,15 @@ impl Collection {
     }
 
     /// The write side, for removing file vectors while the VFS changes
-    /// names ([`Self::remove_file_vector`]); killable.
-    pub(crate) fn lock_for_removal(&self) -> Result<WriteGuard<'_, Store>> {
-        self.store.write_killable()
+    /// names ([`Self::remove_file_vector`]); killable. `second`: another
+    /// collection's is held already (a rename between two collections;
+    /// the caller orders the two).
+    pub(crate) fn lock_for_removal(&self, second: bool) -> Result<WriteGuard<'_, Store>> {
+        if second {
+            self.store.write_killable_nested()
+        } else {
+            self.store.write_killable()
+        }
     }
 
     /// Deletes the vector of the file with inode number `ino`, if it has

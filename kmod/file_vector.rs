@@ -6,11 +6,14 @@
 //! inode number). An embedding is derived from the file's content, so:
 //!
 //! * reading it (GET, or a search returning it) needs read permission on
-//!   the file, checked at the time of the call with the caller's
-//!   credentials through the mount of the file descriptor used;
-//! * changing it (ATTACH, or DELETE by id) needs write permission on the
-//!   file and, in a sticky collection, what removing the file would need:
-//!   owning the file or the collection, or `CAP_FOWNER`;
+//!   the file and, as reaching the file by name would, search (execute)
+//!   permission on the collection, checked at the time of the call with
+//!   the caller's credentials through the mount of the file descriptor
+//!   used;
+//! * changing it (ATTACH on the open file, or DELETE by id, which also
+//!   needs search permission on the collection) needs write permission on
+//!   the file and, in a sticky collection, what removing the file would
+//!   need: owning the file or the collection, or `CAP_FOWNER`;
 //! * it lives as long as the file has a name in the collection: unlinking
 //!   or moving away the file's last name there deletes it. Hard links are
 //!   allowed; the vector stays while one name in the collection remains.
@@ -31,15 +34,33 @@ use crate::sys::{self, Inode, InodeRef, WriteGuard};
 pub(crate) struct Caller {
     idmap: *mut bindings::mnt_idmap,
     sb: *mut bindings::super_block,
+    /// Whether it may reach the collection's files (search permission on
+    /// the collection, or the file itself is the one open).
+    reaches_files: bool,
 }
 
 impl Caller {
-    /// The caller of an ioctl on `file` (an open file of a VexFS mount).
+    /// The caller of an ioctl on `file` (an open file of a VexFS mount),
+    /// about that file.
     pub(crate) fn of_file(file: *mut bindings::file) -> Self {
         Self {
             idmap: sys::file_idmap(file),
             // SAFETY: The ioctl's file is open for the whole call.
             sb: unsafe { sys::file_inode(file) }.super_block(),
+            reaches_files: true,
+        }
+    }
+
+    /// The caller of an ioctl on the collection directory open as `file`:
+    /// it reaches the files in it only with search permission on the
+    /// directory, as a path lookup would.
+    pub(crate) fn of_collection(file: *mut bindings::file) -> Self {
+        let caller = Self::of_file(file);
+        // SAFETY: The ioctl's file is open for the whole call.
+        let dir = unsafe { sys::file_inode(file) };
+        Self {
+            reaches_files: sys::inode_permission(caller.idmap, dir, bindings::MAY_EXEC).is_ok(),
+            ..caller
         }
     }
 
@@ -50,9 +71,10 @@ impl Caller {
 
     /// Whether the caller may read the file with inode number `ino`.
     pub(crate) fn may_read(&self, ino: u64) -> bool {
-        self.file(ino).is_some_and(|f| {
-            sys::inode_permission(self.idmap, f.inode(), bindings::MAY_READ).is_ok()
-        })
+        self.reaches_files
+            && self.file(ino).is_some_and(|f| {
+                sys::inode_permission(self.idmap, f.inode(), bindings::MAY_READ).is_ok()
+            })
     }
 
     /// `EACCES` unless the caller may read the file with inode number `ino`.
@@ -77,6 +99,9 @@ impl Caller {
 
     /// [`Self::check_change`] for the file with inode number `ino`.
     pub(crate) fn check_change_ino(&self, dir: Inode<'_>, ino: u64) -> Result {
+        if !self.reaches_files {
+            return Err(EACCES);
+        }
         match self.file(ino) {
             Some(f) => self.check_change(dir, f.inode()),
             // The file is gone; its vector goes with its last unlink.
@@ -149,8 +174,8 @@ impl<'a> VectorRemoval<'a> {
         }
         todo.sort_unstable_by_key(|(c, _)| core::ptr::from_ref(*c) as usize);
         let mut held = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        for (coll, ino) in todo {
-            held.push((coll, coll.lock_for_removal()?, ino), GFP_KERNEL)?;
+        for (i, (coll, ino)) in todo.into_iter().enumerate() {
+            held.push((coll, coll.lock_for_removal(i > 0)?, ino), GFP_KERNEL)?;
         }
         Ok(Self { held })
     }

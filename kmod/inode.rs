@@ -28,6 +28,7 @@ use crate::abi::Op;
 use crate::collection::Collection;
 use crate::file;
 use crate::file_vector;
+use crate::mount_opts::BOGO_INODE_SIZE;
 use crate::super_block::SbInfo;
 use crate::sys::{self, err_ptr, DataFile, Inode, NewInode};
 use crate::xattr::{self, XattrStore};
@@ -99,8 +100,8 @@ pub(crate) fn new_inode(
 ) -> Result<NewInode> {
     // SAFETY: `sb` is a VexFS superblock being filled or in use.
     let sbi = unsafe { SbInfo::of(sb) };
-    sbi.inode_created()?;
-    let inode = match NewInode::new(sb, dir, mode) {
+    let ino = sbi.inode_created()?;
+    let inode = match NewInode::new(sb, ino, dir, mode) {
         Ok(i) => i,
         Err(e) => {
             sbi.inode_evicted(0);
@@ -142,6 +143,7 @@ pub(crate) fn new_inode(
         Some(dir) => xattr::acl_create(dir, inode.inode())?,
         None => xattr::acl_none(inode.inode()),
     }
+    inode.hash();
     Ok(inode)
 }
 
@@ -167,8 +169,10 @@ pub(crate) unsafe fn release_evicted(inode: Inode<'_>) -> u64 {
     if !coll.is_null() {
         // SAFETY: Set by `set_collection` from `Arc::into_raw`; the
         // directory's reference ends here (queued maintenance may hold
-        // another until it has run).
-        drop(unsafe { Arc::from_raw(coll) });
+        // another until it has run, and then does nothing).
+        let coll = unsafe { Arc::from_raw(coll) };
+        coll.set_dying();
+        drop(coll);
     }
     info.xattrs.clear()
 }
@@ -386,11 +390,40 @@ unsafe extern "C" fn vexfs_link(
 ) -> c_int {
     // SAFETY: The VFS passes a live, locked directory inode of ours.
     let d = unsafe { Inode::from_raw(dir) };
-    sb_info(d).count(Op::Link);
+    let sbi = sb_info(d);
+    sbi.count(Op::Link);
+    // SAFETY: `old` is a positive dentry of ours, held by the VFS.
+    let file = unsafe { Inode::from_raw((*old).d_inode) };
+    // Each further name takes inode space, as on tmpfs, so that
+    // `nr_inodes` also bounds names (an O_TMPFILE file's first name does
+    // not: its inode has its space already).
+    let extra_name = file.nlink() > 0;
+    if extra_name {
+        if let Err(e) = sbi.reserve_ispace(BOGO_INODE_SIZE) {
+            return e.to_errno();
+        }
+    }
     // SAFETY: Arguments as received from the VFS; simple_link updates
     // nlink and times and pins the new dentry. A file's vector belongs to
     // the file, not to a name: a second name changes nothing about it.
-    unsafe { bindings::simple_link(old, dir, dentry) }
+    let ret = unsafe { bindings::simple_link(old, dir, dentry) };
+    if ret != 0 && extra_name {
+        sbi.release_ispace(BOGO_INODE_SIZE);
+    }
+    ret
+}
+
+/// Whether `dentry` is a name whose file keeps another: its inode space
+/// (see `vexfs_link`) goes back when it goes; the last name's goes with
+/// the inode.
+///
+/// # Safety
+///
+/// `dentry` is positive and held.
+unsafe fn is_extra_name(dentry: *mut bindings::dentry) -> bool {
+    // SAFETY: Guaranteed by the caller.
+    let file = unsafe { Inode::from_raw((*dentry).d_inode) };
+    file.nlink() > 1 && !file.is_dir()
 }
 
 /// VFS entry point `vexfs_unlink`.
@@ -413,6 +446,10 @@ unsafe extern "C" fn vexfs_unlink(
         Ok(h) => h,
         Err(e) => return e.to_errno(),
     };
+    // SAFETY: The dentry is positive and held.
+    if unsafe { is_extra_name(dentry) } {
+        sb_info(d).release_ispace(BOGO_INODE_SIZE);
+    }
     // SAFETY: Arguments as received from the VFS; simple_unlink drops the
     // link and unpins the dentry.
     unsafe { bindings::simple_unlink(dir, dentry) };
@@ -510,6 +547,8 @@ unsafe extern "C" fn vexfs_rename(
             return e.to_errno();
         }
     }
+    // SAFETY: `new` is positive and held when `target_positive`.
+    let replaced_extra_name = !exchange && target_positive && unsafe { is_extra_name(new) };
     // SAFETY: Arguments as received from the VFS; with ENOTEMPTY checked
     // above, simple_rename cannot fail: it handles RENAME_NOREPLACE (the
     // VFS already refused an existing target), RENAME_EXCHANGE, overwrite
@@ -525,6 +564,9 @@ unsafe extern "C" fn vexfs_rename(
         )
     };
     if ret == 0 {
+        if replaced_extra_name {
+            sb_info(d).release_ispace(BOGO_INODE_SIZE);
+        }
         held.finish(sb_info(d));
     }
     ret

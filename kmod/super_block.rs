@@ -32,6 +32,10 @@ pub(crate) struct SbInfo {
     ops: [Atomic<u64>; abi::OP_SLOTS],
     /// Live inodes (the root included), for `vexctl stats`.
     inodes: Atomic<u64>,
+    /// The next inode number: numbers are never reused within a mount (a
+    /// file's vector is found by its number), unlike `get_next_ino()`'s,
+    /// which are shared by the whole system and wrap at 2^32.
+    next_ino: Atomic<u64>,
     /// `nr_inodes`; 0 means unlimited.
     max_inodes: Atomic<u64>,
     /// Inode space left, in bytes ([`BOGO_INODE_SIZE`] per inode plus the
@@ -53,11 +57,12 @@ impl SbInfo {
         self.ops[op as usize].add(1, Relaxed);
     }
 
-    /// Takes the inode space of a new inode: `ENOSPC` at `nr_inodes`.
-    pub(crate) fn inode_created(&self) -> Result {
+    /// Takes the inode space of a new inode (`ENOSPC` at `nr_inodes`) and
+    /// gives it its number.
+    pub(crate) fn inode_created(&self) -> Result<u64> {
         self.reserve_ispace(BOGO_INODE_SIZE)?;
         self.inodes.add(1, Relaxed);
-        Ok(())
+        Ok(self.next_ino.fetch_add(1, Relaxed))
     }
 
     /// Returns the inode space of an evicted inode and of the extended
@@ -114,21 +119,41 @@ impl SbInfo {
     /// Applies the `size=` and `nr_inodes=` of a remount, or leaves both as
     /// they were and says why not.
     fn reconfigure(&self, opts: &MountOpts) -> core::result::Result<(), &'static CStr> {
-        let old_inodes = self.max_inodes.load(Relaxed);
+        // Refuse what can be told in advance before changing anything.
         if let Some(n) = opts.inodes {
-            self.set_max_inodes(n)?;
+            self.inodes_fit(n)?;
         }
+        let old_blocks = self.max_blocks.load(Relaxed);
         if let Some(blocks) = opts.blocks {
-            if let Err(why) = self.data.resize(blocks) {
-                // Put the inode limit back; growing it back cannot fail, and
-                // shrinking it back only fails if inodes were made meanwhile,
-                // which leaves the larger limit.
-                let _ = self.set_max_inodes(old_inodes);
-                return Err(why);
-            }
+            self.data.resize(blocks)?;
             self.max_blocks.store(blocks, Relaxed);
         }
+        if let Some(n) = opts.inodes {
+            if let Err(why) = self.set_max_inodes(n) {
+                // Inodes were made since the check: put the size back.
+                // Growing back cannot fail; shrinking back fails only if
+                // data was written meanwhile, which leaves the larger size.
+                if opts.blocks.is_some() && self.data.resize(old_blocks).is_ok() {
+                    self.max_blocks.store(old_blocks, Relaxed);
+                }
+                return Err(why);
+            }
+        }
         Ok(())
+    }
+
+    /// Whether `nr_inodes=n` fits the inodes in use now.
+    fn inodes_fit(&self, n: u64) -> core::result::Result<(), &'static CStr> {
+        let old = self.max_inodes.load(Relaxed);
+        if n == old || n == 0 {
+            Ok(())
+        } else if old == 0 {
+            Err(c"Cannot retroactively limit inodes")
+        } else if n < old && self.free_ispace.load(Relaxed) < (old - n) * BOGO_INODE_SIZE {
+            Err(c"Too few inodes for current use")
+        } else {
+            Ok(())
+        }
     }
 
     /// Changes `nr_inodes`, never below the inodes in use, as tmpfs does.
@@ -286,6 +311,7 @@ unsafe fn fill_super(sb: *mut bindings::super_block, opts: &MountOpts) -> Result
     let info = PoolBox::new(SbInfo {
         ops: [const { Atomic::new(0) }; abi::OP_SLOTS],
         inodes: Atomic::new(0),
+        next_ino: Atomic::new(1),
         max_inodes: Atomic::new(inodes),
         free_ispace: Atomic::new(inodes.saturating_mul(BOGO_INODE_SIZE)),
         max_blocks: Atomic::new(blocks),

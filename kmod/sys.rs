@@ -150,6 +150,13 @@ impl<'a> Inode<'a> {
         unsafe { (*self.as_ptr()).i_sb }
     }
 
+    /// The link count.
+    pub(crate) fn nlink(self) -> u32 {
+        // SAFETY: The inode is live; a plain read, as `inode->i_nlink` is
+        // read everywhere.
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.i_nlink }
+    }
+
     /// The file size (`i_size`).
     pub(crate) fn size(self) -> i64 {
         // SAFETY: The inode is live; on 64-bit, i_size_read() is this plain
@@ -180,30 +187,37 @@ impl<'a> Inode<'a> {
 pub(crate) struct NewInode(NonNull<bindings::inode>);
 
 impl NewInode {
-    /// Allocates an inode on `sb`, owned by the caller's fsuid/fsgid (or the
-    /// setgid directory's group), with all three timestamps set to now.
+    /// Allocates inode number `ino` on `sb`, owned by the caller's
+    /// fsuid/fsgid (or the setgid directory's group), with all three
+    /// timestamps set to now.
     pub(crate) fn new(
         sb: *mut bindings::super_block,
+        ino: u64,
         dir: Option<Inode<'_>>,
         mode: u16,
     ) -> Result<Self> {
         // SAFETY: `sb` is a live superblock (we are in fill_super or in a
         // directory operation of a mounted filesystem).
-        let inode = NonNull::new(unsafe { bindings::new_inode(sb) }).ok_or(ENOSPC)?;
+        let inode = NonNull::new(unsafe { bindings::new_inode(sb) }).ok_or(ENOMEM)?;
         let raw = inode.as_ptr();
         let dir = dir.map_or(core::ptr::null(), |d| d.as_ptr().cast_const());
         // SAFETY: `raw` is a fresh inode we own; `dir` is null or a live
         // inode; `nop_mnt_idmap` is the kernel's identity mapping.
         unsafe {
-            (*raw).i_ino = u64::from(bindings::get_next_ino());
+            (*raw).i_ino = ino;
             bindings::inode_init_owner(&raw mut bindings::nop_mnt_idmap, raw, dir, mode);
             bindings::simple_inode_init_ts(raw);
-            // In the inode hash, so that a file is found by number
-            // (`ilookup`: the permission checks of file vectors); eviction
-            // takes it out.
-            bindings::__insert_inode_hash(raw, (*raw).i_ino);
         }
         Ok(Self(inode))
+    }
+
+    /// Puts the inode in the inode hash, so that it is found by number
+    /// (`ilookup`: the permission checks of file vectors), once it is
+    /// fully set up; eviction takes it out.
+    pub(crate) fn hash(&self) {
+        let raw = self.0.as_ptr();
+        // SAFETY: A fresh inode we own, completely initialised.
+        unsafe { bindings::__insert_inode_hash(raw, (*raw).i_ino) };
     }
 
     /// Borrows the inode.
@@ -354,6 +368,11 @@ impl Drop for FsRegistration {
         // SAFETY: Registered in `register`; the module cannot be unloaded
         // while mounted, so no superblock of this type remains.
         unsafe { bindings::unregister_filesystem(self.0) };
+        // Evicted inodes are freed by RCU callbacks that run our
+        // `free_inode`: they must all have run before the module's code
+        // goes (as ext4 and FUSE do at exit).
+        // SAFETY: Process context (module exit), no lock held.
+        unsafe { bindings::rcu_barrier() };
     }
 }
 
@@ -375,11 +394,64 @@ pub(crate) fn with_fpu<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+// `struct mem_cgroup` is opaque to bindgen; only pointers cross.
+#[allow(improper_ctypes)]
 unsafe extern "C" {
     /// In `vexfs_glue.c`: `cond_resched()` is a macro/inline.
     fn vexfs_cond_resched();
     /// In `vexfs_glue.c`: `fatal_signal_pending(current)` is an inline.
     fn vexfs_fatal_signal_pending() -> bool;
+    /// In `vexfs_glue.c`: a macro without lockdep.
+    fn vexfs_down_write_killable_nested(sem: *mut bindings::rw_semaphore, subclass: c_int)
+        -> c_int;
+    /// In `vexfs_glue.c`: `mem_cgroup_put()` is an inline.
+    fn vexfs_memcg_put(memcg: *mut bindings::mem_cgroup);
+    /// In `vexfs_glue.c`: `set_active_memcg()` is an inline.
+    fn vexfs_memcg_activate(memcg: *mut bindings::mem_cgroup) -> *mut bindings::mem_cgroup;
+}
+
+/// A reference to the memory cgroup of the task that made it, so that
+/// work done later on its behalf (by a kernel worker) is charged to it.
+pub(crate) struct MemcgRef(*mut bindings::mem_cgroup);
+
+// SAFETY: A counted reference to a cgroup, usable from any task.
+unsafe impl Send for MemcgRef {}
+// SAFETY: As above; `activate` only reads the pointer.
+unsafe impl Sync for MemcgRef {}
+
+impl MemcgRef {
+    /// The current task's memory cgroup (null if memcg is disabled).
+    pub(crate) fn current() -> Self {
+        // SAFETY: A null mm means the current task's (or its active
+        // remote) memcg; returns a counted reference, or null.
+        Self(unsafe { bindings::get_mem_cgroup_from_mm(core::ptr::null_mut()) })
+    }
+
+    /// Charges `__GFP_ACCOUNT` allocations of the current task to this
+    /// cgroup until the guard drops.
+    pub(crate) fn activate(&self) -> ActiveMemcg<'_> {
+        // SAFETY: We hold a reference for longer than the guard lives.
+        let old = unsafe { vexfs_memcg_activate(self.0) };
+        ActiveMemcg(old, core::marker::PhantomData)
+    }
+}
+
+impl Drop for MemcgRef {
+    fn drop(&mut self) {
+        // SAFETY: Our reference, from `current` (null is allowed).
+        unsafe { vexfs_memcg_put(self.0) };
+    }
+}
+
+/// The charging scope of [`MemcgRef::activate`]; restores the previous
+/// one on drop.
+pub(crate) struct ActiveMemcg<'a>(*mut bindings::mem_cgroup, core::marker::PhantomData<&'a ()>);
+
+impl Drop for ActiveMemcg<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Restores what `activate` replaced, on the same task.
+        unsafe { vexfs_memcg_activate(self.0) };
+    }
 }
 
 /// Whether the current task has been killed (SIGKILL pending): long work
@@ -654,6 +726,16 @@ impl<T> RwSem<T> {
         }
         Ok(WriteGuard(self))
     }
+
+    /// [`Self::write_killable`] for a second semaphore of the same lock
+    /// class held at once (lockdep subclass 1); the caller orders the two.
+    pub(crate) fn write_killable_nested(&self) -> Result<WriteGuard<'_, T>> {
+        // SAFETY: As above.
+        if unsafe { vexfs_down_write_killable_nested(self.sem.get(), 1) } != 0 {
+            return Err(EINTR);
+        }
+        Ok(WriteGuard(self))
+    }
 }
 
 /// The read side of an [`RwSem`], held until dropped.
@@ -820,10 +902,13 @@ pub(crate) const FALLOC_FL_PUNCH_HOLE: u32 = 0x02;
 /// See [`FALLOC_FL_KEEP_SIZE`].
 pub(crate) const FALLOC_FL_ZERO_RANGE: u32 = 0x10;
 
-/// Whether the current task has capability `cap` (`capable()`).
-pub(crate) fn capable(cap: u32) -> bool {
-    // SAFETY: Checks the current task's credentials.
-    unsafe { bindings::capable(cap as c_int) }
+/// Whether the current task has capability `cap` in the initial user
+/// namespace, without an audit record for a refusal (a probe, as tmpfs'
+/// listing of `trusted.*` attributes is).
+pub(crate) fn capable_noaudit(cap: u32) -> bool {
+    // SAFETY: Checks the current task's credentials; `init_user_ns` is
+    // static.
+    unsafe { bindings::ns_capable_noaudit(&raw mut bindings::init_user_ns, cap as c_int) }
 }
 
 /// The private tmpfs instance that holds a mount's file data; unmounted on

@@ -190,7 +190,7 @@ unsafe extern "C" fn vexfs_ioctl_insert(file: *mut bindings::file, arg: c_ulong)
 fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (dir, coll) = dir_collection(file)?;
     sys::check_permission(file, dir, bindings::MAY_WRITE)?;
-    let _write = sys::WriteAccess::new(file)?;
+    let write = sys::WriteAccess::new(file)?;
     let req: abi::InsertRequest = read_arg(arg)?;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.dim as usize != coll.dim() {
         return Err(EINVAL);
@@ -204,8 +204,10 @@ fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
         &mut user(req.vectors, count * dim * 4).reader(),
         &mut batch.rows,
     )?;
-    coll.commit(batch)?;
-    coll.maintain();
+    let change = coll.commit(batch)?;
+    // Linking needs no write access to the mount (what is stored is).
+    drop(write);
+    coll.follow_up(change);
     Ok(())
 }
 
@@ -224,7 +226,7 @@ unsafe extern "C" fn vexfs_ioctl_delete(file: *mut bindings::file, arg: c_ulong)
 fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
     let (dir, coll) = dir_collection(file)?;
     sys::check_permission(file, dir, bindings::MAY_WRITE)?;
-    let _write = sys::WriteAccess::new(file)?;
+    let write = sys::WriteAccess::new(file)?;
     let req: abi::DeleteRequest = read_arg(arg)?;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.reserved != 0 {
         return Err(EINVAL);
@@ -233,8 +235,11 @@ fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
     let _inflight = Inflight::take(count as u64 * 8)?;
     let mut ids = PoolBuf::<u64>::new_zeroed(count)?;
     read_ids(req.ids, &mut ids)?;
-    let caller = Caller::of_file(file);
-    coll.delete(&ids, |ino| caller.check_change_ino(dir, ino))
+    let caller = Caller::of_collection(file);
+    let change = coll.delete(&ids, |ino| caller.check_change_ino(dir, ino))?;
+    drop(write);
+    coll.follow_up(change);
+    Ok(())
 }
 
 fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
@@ -247,7 +252,7 @@ fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
     check_align(req.vector, 4)?;
     let _inflight = Inflight::take(coll.dim() as u64 * 4)?;
     let mut out = PoolBuf::<f32>::new_zeroed(coll.dim())?;
-    let caller = Caller::of_file(file);
+    let caller = Caller::of_collection(file);
     let is_file = coll.get(req.id, &mut out, |ino| caller.check_read(ino))?;
     // SAFETY: f32 has no padding; the byte view covers exactly `out`.
     let bytes = unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len() * 4) };
@@ -304,7 +309,7 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
     let mut scratch = SearchScratch::new(k, beam)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
-    let caller = Caller::of_file(file);
+    let caller = Caller::of_collection(file);
     let mut may_read = |ino: u64| caller.may_read(ino);
     for q in 0..nq {
         // A large search can take long: let a signal end it.
@@ -350,7 +355,7 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
     let coll = collection_of(dir).ok_or(ENODATA)?;
     // Changing a file's vector needs what writing the file needs.
     Caller::of_file(file).check_change(dir, inode)?;
-    let _write = sys::WriteAccess::new(file)?;
+    let write = sys::WriteAccess::new(file)?;
     let req: abi::AttachRequest = read_arg(arg)?;
     if req.dim as usize != coll.dim() || req.reserved != 0 {
         return Err(EINVAL);
@@ -363,7 +368,7 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
         &mut user(req.vector, coll.dim() * 4).reader(),
         &mut batch.rows,
     )?;
-    {
+    let change = {
         // The directory's lock keeps the name where it is: unlinking or
         // moving the file's last name in the collection is what deletes
         // the vector, so it must not happen in between.
@@ -371,10 +376,11 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
         if !parent.still_holds(file) {
             return Err(ENOENT);
         }
-        coll.commit(batch)?;
-    }
-    // Linking, after the directory's lock is released.
-    coll.maintain();
+        coll.commit(batch)?
+    };
+    // Linking, after the directory's lock and write access are released.
+    drop(write);
+    coll.follow_up(change);
     Ok(())
 }
 

@@ -11,9 +11,12 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
+#include <linux/magic.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/posix_acl.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/posix_acl_xattr.h>
 #include <linux/shmem_fs.h>
@@ -66,6 +69,9 @@ int vexfs_set_acl(struct mnt_idmap *idmap, struct dentry *dentry,
 		  struct posix_acl *acl, int type);
 int vexfs_acl_chmod(struct mnt_idmap *idmap, struct dentry *dentry);
 int vexfs_acl_names(struct inode *inode);
+void vexfs_memcg_put(struct mem_cgroup *memcg);
+int vexfs_down_write_killable_nested(struct rw_semaphore *sem, int subclass);
+struct mem_cgroup *vexfs_memcg_activate(struct mem_cgroup *memcg);
 
 /*
  * Mount options. The table needs the fsparam_*() macros; each value goes
@@ -194,11 +200,19 @@ struct vfsmount *vexfs_data_mount(unsigned long blocks)
 
 	if (!tmpfs)
 		return ERR_PTR(-ENODEV);
-	snprintf(opts, sizeof(opts), "size=%llu",
-		 (unsigned long long)blocks << PAGE_SHIFT);
+	/* In pages: a byte count could overflow for a huge limit. */
+	snprintf(opts, sizeof(opts), "nr_blocks=%lu", blocks);
 	mnt = vfs_kern_mount(tmpfs, SB_KERNMOUNT, "vexfs-data", opts);
 	/* put_filesystem() (not exported) is this: tmpfs is built in. */
 	module_put(tmpfs->owner);
+	/*
+	 * vexfs_data_mount_resize() reaches into shmem's superblock: make
+	 * sure "tmpfs" is shmem and not ramfs (a kernel without CONFIG_SHMEM).
+	 */
+	if (!IS_ERR(mnt) && mnt->mnt_sb->s_magic != TMPFS_MAGIC) {
+		kern_unmount(mnt);
+		return ERR_PTR(-ENODEV);
+	}
 	return mnt;
 }
 
@@ -281,8 +295,12 @@ int vexfs_data_mount_resize(struct vfsmount *mnt, unsigned long blocks,
  */
 struct file *vexfs_backing_open(struct file *user_file, struct file *data)
 {
-	return backing_file_open(user_file, user_file->f_flags, &data->f_path,
-				 user_file->f_cred);
+	/*
+	 * Without O_APPEND: appending follows the user file's flags, which
+	 * F_SETFL can change, through each write's IOCB_APPEND.
+	 */
+	return backing_file_open(user_file, user_file->f_flags & ~O_APPEND,
+				 &data->f_path, user_file->f_cred);
 }
 
 ssize_t vexfs_backing_read_iter(struct file *backing, struct kiocb *iocb,
@@ -423,4 +441,22 @@ int vexfs_acl_names(struct inode *inode)
 		posix_acl_release(acl);
 	}
 	return names;
+}
+
+/* mem_cgroup_put() is an inline over css_put(). */
+void vexfs_memcg_put(struct mem_cgroup *memcg)
+{
+	mem_cgroup_put(memcg);
+}
+
+/* set_active_memcg() is an inline that writes current->active_memcg. */
+struct mem_cgroup *vexfs_memcg_activate(struct mem_cgroup *memcg)
+{
+	return set_active_memcg(memcg);
+}
+
+/* down_write_killable_nested() is a macro when lockdep is off. */
+int vexfs_down_write_killable_nested(struct rw_semaphore *sem, int subclass)
+{
+	return down_write_killable_nested(sem, subclass);
 }

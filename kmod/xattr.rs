@@ -106,17 +106,26 @@ impl XattrStore {
             }
             return Err(e);
         }
-        if let Some(i) = at {
-            let old = list.remove(i)?;
-            sbi.release_ispace(old.space());
-        }
-        if let Some(x) = new {
-            if let Err(e) = list.push(x, GFP_KERNEL_ACCOUNT) {
-                // Not stored: nothing to charge (the old value, if any, is
-                // already gone, as a failed replace may leave it on tmpfs).
-                drop(list);
-                return Err(e.into());
+        match (at, new) {
+            // Replaced in place: nothing to allocate, nothing lost.
+            (Some(i), Some(x)) => {
+                let old = core::mem::replace(&mut list[i], x);
+                sbi.release_ispace(old.space());
             }
+            (Some(i), None) => {
+                let old = list.remove(i)?;
+                sbi.release_ispace(old.space());
+            }
+            (None, Some(x)) => {
+                let space = x.space();
+                if let Err(e) = list.push(x, GFP_KERNEL_ACCOUNT) {
+                    // Not stored: its charge goes back.
+                    sbi.release_ispace(space);
+                    return Err(e.into());
+                }
+            }
+            // Refused above (ENODATA).
+            (None, None) => {}
         }
         Ok(())
     }
@@ -124,7 +133,7 @@ impl XattrStore {
     /// Appends the names the caller may list (`trusted.*` only with
     /// `CAP_SYS_ADMIN`), NUL-terminated, to `out`.
     fn list_names(&self, out: &mut NameList<'_>) -> Result {
-        let trusted = sys::capable(bindings::CAP_SYS_ADMIN);
+        let trusted = sys::capable_noaudit(bindings::CAP_SYS_ADMIN);
         let list = self.list.lock();
         for x in list.iter() {
             if !trusted && x.name.starts_with(b"trusted.") {

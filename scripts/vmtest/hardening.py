@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from harness import LONG, run, sh, vexctl, vexctl_json
-from vectors import IOC_INSERT, IOC_SEARCH, SEARCH_REQ, Coll
+from vectors import IOC_INSERT, IOC_SEARCH, SEARCH_EXACT, SEARCH_REQ, Coll
 import uffd
 
 USER_PYTHON = "/usr/bin/python3"
@@ -279,6 +279,7 @@ def test_memcg_and_swap(t):
         t.check("the vectors' kernel memory (5 MiB of rows) is charged to the inserter's cgroup",
                 kern >= 5 << 20, f"memory.stat kernel grew by {kern}")
         sh(["rm", "-rf", f"{m}/c"])
+        test_worker_charge(t, m)
 
         # Swap on zram: a writer limited to 16 MiB stores 32 MiB on VexFS;
         # the pages that do not fit go to swap, as tmpfs pages do.
@@ -307,6 +308,46 @@ def test_memcg_and_swap(t):
                 f.write("1")
         cgroup_remove(cg)
         umount(m)
+
+
+def test_worker_charge(t, m):
+    """The linking the module's worker does (here: what a killed insert
+    left) is charged to the cgroup of the collection's creator, a cgroup
+    with no task left that nothing else charges."""
+    from hnsw import wait_repaired
+    owner = cgroup_setup("vexfs-owner")
+    coll = f"{m}/h"
+    os.mkdir(coll)
+    os.chmod(coll, 0o777)
+    create = ("import subprocess, sys; sys.exit(subprocess.run(['vexctl', 'create', %r, '--dim', '16', "
+              "'--metric', 'l2', '--index', 'hnsw', '--m', '32']).returncode)" % coll)
+    t.eq("uid 1000 creates an HNSW collection from its cgroup", as_user(A, create, cgroup=owner).returncode, 0)
+    start, got = 0, None
+    for rows in (8000, 32000):
+        c = Coll(coll)
+        before, index0 = cgroup_read(owner, "memory.current"), c.info()["index_bytes"]
+        c.close()
+        got = kill_while_linking(coll, rows, start)
+        if got is not None:
+            break
+        print(f"#   the {rows}-row insert finished linking before the kill: retrying larger", flush=True)
+        start += rows
+    t.check("root's insert was killed while its batch was being linked", got is not None)
+    if got is None:
+        return
+    c = Coll(coll)
+    final = wait_repaired(c)
+    c.close()
+    grown = cgroup_read(owner, "memory.current") - before
+    # The graph memory of the rows linked after the kill.
+    by_worker = (final["index_bytes"] - index0) * got["unindexed"] // rows
+    print(f"#   the worker linked {got['unindexed']} rows: graph +{by_worker} B, owner's cgroup +{grown} B",
+          flush=True)
+    t.check("the worker linked them", final["unindexed"] == 0 and final["count"] == start + rows, str(final))
+    t.check("their graph memory is charged to the creator's cgroup (at least half of it, per-CPU charge "
+            "batches aside)", by_worker > 1 << 20 and grown >= by_worker // 2, f"{grown} of {by_worker}")
+    sh(["rm", "-rf", coll])
+    cgroup_remove(owner)
 
 
 def test_full_mount_no_oom(t):
@@ -576,6 +617,21 @@ for i in range(5):
         os.chmod(secret, 0o644)
         got = search_ids(B, coll, "0,0,0", 1)
         t.eq("after chmod 644, B finds that file", got, [os.stat(secret).st_ino])
+        # Without search (x) permission on the collection B cannot reach
+        # its files by name, so not by vector either; plain rows stay.
+        c = Coll(coll)
+        c.insert(np.array([1000000], dtype=np.uint64), np.zeros((1, 3), dtype=np.float32))
+        c.close()
+        os.chmod(coll, 0o744)
+        got = search_ids(B, coll, "0,0,0", 5, "--exact")
+        t.eq("collection 0744: B's search returns only the plain vector", got, [1000000])
+        r = vexctl_as(B, "get", coll, str(publics[0]))
+        t.check("collection 0744: B cannot GET a 0644 file's vector: permission denied",
+                r.returncode != 0 and "permission denied" in r.stderr, r.stderr.strip())
+        got = search_ids(A, coll, "0,0,0", 5, "--exact")
+        t.check("A (who may search it) still finds the files", isinstance(got, list) and len(got) == 5
+                and 1000000 in got, str(got))
+        os.chmod(coll, 0o755)
         sh(["rm", "-rf", coll])
 
 
@@ -714,8 +770,63 @@ def test_short_lock_holds(t, mnt):
                 f"{done} of {RMS}")
         t.check("the inserts succeeded and the removed files' vectors are gone", ok)
 
+    with t.group("a killed HNSW insert: its stored rows stay, the module's worker links them"):
+        for attempt, rows in enumerate((2000, 8000, 32000)):
+            got = killed_insert_round(mnt, rows)
+            if got is not None:
+                break
+            print(f"#   the {rows}-row insert finished linking before the kill: retrying larger", flush=True)
+        t.check("SIGKILL landed while the batch was being linked", got is not None)
+        if got is not None:
+            at_kill, final, rec = got
+            print(f"#   {rows}-row insert killed with {at_kill['unindexed']} rows unlinked", flush=True)
+            t.eq("the killed call's batch stays stored (all or nothing: it was committed)", final["count"], rows)
+            t.check("the worker linked the rest: nothing unindexed", final["unindexed"] == 0, str(final))
+            t.check("approximate search afterwards: recall@10 >= 0.9 against exact", rec >= 0.9, f"{rec:.3f}")
+
 
 RMS = 20
+
+
+def kill_while_linking(coll, rows, start_id=0):
+    """Inserts `rows` rows (ids from `start_id`) into the HNSW collection
+    `coll` with vexctl and kills it with SIGKILL once the batch is stored
+    and being linked: the collection's info at the kill, or None if the
+    linking was over first."""
+    np.save("/tmp/killed.npy", np.random.default_rng(rows).normal(size=(rows, 16)).astype(np.float32))
+    ins = subprocess.Popen(["vexctl", "insert", coll, "--npy", "/tmp/killed.npy", "--batch", str(rows),
+                            "--start-id", str(start_id)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    c = Coll(coll)
+    while c.info()["unindexed"] == 0 and ins.poll() is None:
+        time.sleep(0.02)
+    ins.kill()
+    ins.wait()
+    at_kill = c.info()
+    c.close()
+    return at_kill if at_kill["unindexed"] > 0 else None
+
+
+def killed_insert_round(mnt, rows):
+    """Kills a `rows`-row HNSW insert while it links: None if the kill
+    came too late (linking done), else (info at the kill, info once the
+    worker is done, recall@10 of approximate against exact search)."""
+    from hnsw import wait_repaired
+    coll = f"{mnt}/killed"
+    sh(["vexctl", "create", coll, "--dim", "16", "--metric", "l2", "--index", "hnsw", "--m", "16",
+        "--ef-construction", "64"])
+    at_kill = kill_while_linking(coll, rows)
+    result = None
+    if at_kill is not None:
+        c = Coll(coll)
+        final = wait_repaired(c)
+        queries = np.random.default_rng(11).normal(size=(20, 16)).astype(np.float32)
+        exact = c.search(queries, 10, flags=SEARCH_EXACT)
+        approx = c.search(queries, 10, ef=64)
+        hits = sum(len(set(a[0].tolist()) & set(e[0].tolist())) for a, e in zip(approx, exact))
+        result = (at_kill, final, hits / (10 * len(queries)))
+        c.close()
+    sh(["rm", "-rf", coll])
+    return result
 
 
 def short_lock_round(mnt, rows):

@@ -59,13 +59,16 @@ def recall(results, truth_ids, k=K):
                           for (ids, *_), want in zip(results, truth_ids)]))
 
 
-def wait_repaired(c, timeout=120):
-    """The collection's info once deleted_pending is under 10% of count
-    (a repair may run after the delete returns), or the last one."""
+def wait_repaired(c, timeout=300):
+    """The collection's info once every row is linked and deleted_pending
+    is under 10% of count (after concurrent changes the module's worker
+    finishes the linking and repair after the calls return), or the last
+    one."""
     end = time.monotonic() + timeout
     while True:
         info = c.info()
-        if info["deleted_pending"] * 10 < max(info["count"], 1) or time.monotonic() > end:
+        settled = info["unindexed"] == 0 and info["deleted_pending"] * 10 < max(info["count"], 1)
+        if settled or time.monotonic() > end:
             return info
         time.sleep(0.5)
 
@@ -590,7 +593,9 @@ def test_files(t, mnt):
         sh(["vexctl", "create", coll, "--dim", "3", "--metric", "l2", "--index", "hnsw"])
         c = Coll(coll)
         rng = np.random.default_rng(4)
-        c.insert(np.arange(200), rng.uniform(-1, 1, size=(200, 3)) + 10)  # far from the files
+        # Far from the files, with ids apart from inode numbers (a mount
+        # numbers its inodes from 1).
+        c.insert(np.arange(200) + 1000000, rng.uniform(-1, 1, size=(200, 3)) + 10)
         for name, vec in (("a.txt", "1,0,0"), ("b.txt", "0,1,0")):
             with open(f"{coll}/{name}", "w") as f:
                 f.write(name)

@@ -90,6 +90,84 @@ def test_direct_io(t):
         umount_pair()
 
 
+def append_steps(root):
+    """O_APPEND writes, then F_SETFL taking O_APPEND away (a pwrite at 0
+    then writes at 0) and giving it back: the contents after each step."""
+    p = f"{root}/append"
+    with open(p, "wb") as f:
+        f.write(b"0123456789")
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    out = []
+    os.pwrite(fd, b"AA", 0)
+    out.append(("pwrite at 0 with O_APPEND appends", open(p, "rb").read()))
+    fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+    os.pwrite(fd, b"BB", 0)
+    out.append(("after F_SETFL 0, pwrite at 0 writes at 0", open(p, "rb").read()))
+    os.lseek(fd, 4, os.SEEK_SET)
+    os.write(fd, b"CC")
+    out.append(("and write follows the offset", open(p, "rb").read()))
+    fcntl.fcntl(fd, fcntl.F_SETFL, os.O_APPEND)
+    os.pwrite(fd, b"DD", 0)
+    out.append(("F_SETFL O_APPEND again: appends", open(p, "rb").read()))
+    os.close(fd)
+    return out
+
+
+def test_append(t):
+    with t.group("tmpfs parity: O_APPEND and F_SETFL"):
+        tmpfs, vex = mount_pair("size=16m")
+        want = append_steps(tmpfs)
+        got = append_steps(vex)
+        for (label, w), (_, g) in zip(want, got):
+            t.eq(f"VexFS as tmpfs: {label}", g, w)
+        t.eq("the steps (tmpfs)", [w for _, w in want][-1], b"BB23CC6789AADD")
+        umount_pair()
+
+
+def link_steps(root):
+    """Under nr_inodes=8: links of one file until ENOSPC, then what
+    unlinking and renaming over an extra name give back (free inodes by
+    statvfs after each step)."""
+    free = lambda: os.statvfs(root).f_ffree
+    out = []
+    open(f"{root}/f", "w").close()
+    out.append(("a file", free()))
+    n = 0
+    try:
+        while n < 100:
+            os.link(f"{root}/f", f"{root}/l{n}")
+            n += 1
+    except OSError as e:
+        out.append(("links until", (n, errno.errorcode[e.errno])))
+    out.append(("after the links", free()))
+    os.unlink(f"{root}/l0")
+    out.append(("unlinking an extra name", free()))
+    open(f"{root}/g", "w").close()
+    out.append(("a second file", free()))
+    os.rename(f"{root}/g", f"{root}/l1")
+    out.append(("renaming it over an extra name", free()))
+    fd = os.open(root, os.O_TMPFILE | os.O_WRONLY, 0o600)
+    out.append(("an O_TMPFILE file", free()))
+    link_fd(fd, f"{root}/t")
+    os.close(fd)
+    out.append(("giving it its first name", free()))
+    for name in os.listdir(root):
+        os.unlink(f"{root}/{name}")
+    out.append(("all removed", free()))
+    return out
+
+
+def test_link_space(t):
+    with t.group("tmpfs parity: hard links take inode space (nr_inodes=8)"):
+        tmpfs, vex = mount_pair("nr_inodes=8")
+        want = link_steps(tmpfs)
+        got = link_steps(vex)
+        for (label, w), (_, g) in zip(want, got):
+            t.eq(f"VexFS as tmpfs: {label}", g, w)
+        t.eq("tmpfs refused a link at the limit", want[1][1][1], "ENOSPC")
+        umount_pair()
+
+
 def falloc_state(path):
     st = os.stat(path)
     fd = os.open(path, os.O_RDONLY)
@@ -505,7 +583,7 @@ def test_all(t, mnt):
     """Every parity group; `mnt` is the suite's VexFS mount (the groups
     that compare with tmpfs make fresh mounts of both, unmounted after each
     group even if it failed half way)."""
-    for group in (test_direct_io, test_fallocate, test_tmpfile, test_xattrs, test_acls, test_differential):
+    for group in (test_direct_io, test_append, test_link_space, test_fallocate, test_tmpfile, test_xattrs, test_acls, test_differential):
         group(t)
         umount_pair()
     test_rename_overlay(t, mnt)
