@@ -15,11 +15,10 @@
 //! budget), then committed under the write lock in one step that copies
 //! memory to memory: all or nothing, visible to searches at once. Linking
 //! new rows into the graph, repair and compaction ("maintenance") run later
-//! in short steps, by one task at a time: the caller whose change made the
-//! work does its own share (linking its own batch, a repair its deletion
-//! made due) unless another task is at it; everything else goes to the
-//! module's workqueue, charged to the memory cgroup of the collection's
-//! creator.
+//! in short steps, by one task at a time: an inserting caller links its own
+//! batch unless another task is at it; everything else (repair,
+//! compaction, rows others left unlinked) goes to the module's workqueue,
+//! charged to the memory cgroup of the collection's creator.
 //!
 //! All float arithmetic happens in the SIMD kernels (`simd`), inside FPU
 //! sections of bounded size; outside them distances are compared as integer
@@ -281,9 +280,6 @@ pub(crate) struct Store {
     /// (chunks and map nodes are charged by count; the graph charges its
     /// own).
     meta_charged: u64,
-    /// Counts changes (stored rows, removals): a repair run for a caller
-    /// hands over to the worker when another change comes in between.
-    generation: u64,
 }
 
 /// What maintenance an HNSW collection has pending; the one rule that
@@ -292,12 +288,13 @@ pub(crate) struct Store {
 struct Pending {
     /// Rows not linked into the graph yet.
     link: bool,
-    /// Tombstones to purge: dead rows reached [`DEAD_PERCENT`] or the
-    /// graph's own threshold.
+    /// Tombstones to purge: they reached [`DEAD_PERCENT`] of the rows or
+    /// the graph's own threshold (counting tombstones only: purged rows
+    /// awaiting compaction must not call for another full repair).
     repair: bool,
-    /// Holes to fill: after a repair, or dead rows none of which is a
-    /// tombstone. Only once every row is linked (compaction moves the last
-    /// rows).
+    /// Holes to fill (dead rows that are not tombstones), after a repair
+    /// or left by one; compaction always ends with none. Only once every
+    /// row is linked (compaction moves the last rows).
     compact: bool,
 }
 
@@ -323,9 +320,11 @@ impl Store {
         (self.ids.capacity() * 8 + self.flags.capacity() + self.norms.capacity() * 4) as u64
     }
 
-    /// Dead rows at or above [`DEAD_PERCENT`] of the stored rows.
-    fn too_many_dead(&self) -> bool {
-        self.dead > 0 && self.dead * 100 >= self.ids.len() * DEAD_PERCENT
+    /// Whether `slot` is dead and out of the graph (a tombstone is dead but
+    /// still a node).
+    fn is_hole(&self, slot: usize) -> bool {
+        self.flags[slot] & ROW_DEAD != 0
+            && !self.graph.as_ref().is_some_and(|g| g.holds(slot as u32))
     }
 
     fn pending(&self) -> Pending {
@@ -337,12 +336,14 @@ impl Store {
             };
         };
         let link = self.linked < self.ids.len();
-        let tombstones = g.deleted() > 0;
-        let repair = tombstones && (g.needs_repair() || self.too_many_dead());
+        // Every tombstone is a dead row; the other dead rows are holes.
+        let tombstones = g.deleted();
+        let repair = tombstones > 0
+            && (g.needs_repair() || tombstones * 100 >= self.ids.len() * DEAD_PERCENT);
         Pending {
             link,
             repair,
-            compact: !link && (repair || (self.dead > 0 && !tombstones)),
+            compact: !link && (repair || self.dead > tombstones),
         }
     }
 }
@@ -353,8 +354,6 @@ impl Store {
 pub(crate) struct Change {
     /// The row slots it stored.
     rows: Range<usize>,
-    /// Whether it made rows dead.
-    made_dead: bool,
 }
 
 /// Why maintenance stopped before the end.
@@ -363,11 +362,9 @@ enum Stop {
     /// The task was killed (the work is left to the worker).
     Killed,
     /// Out of memory or over the vector limit: the work stays pending
-    /// (searches still find every row) until the next change retries it.
+    /// (searches still find every row); a caller leaves it to the worker,
+    /// the worker to the next change.
     NoMemory,
-    /// Another change came in during a caller's repair: the worker goes
-    /// on with it, so that no caller waits on others' changes.
-    HandedOver,
 }
 
 /// A collection: the state a directory gains from `VEXFS_IOC_CREATE`.
@@ -512,7 +509,6 @@ impl Collection {
                         graph,
                         linked: 0,
                         meta_charged: 0,
-                        generation: 0,
                     },
                     c"vexfs_collection",
                     kernel::static_lock_class!(),
@@ -751,7 +747,6 @@ impl Collection {
         let indexed = s.graph.is_some();
         let flag = if b.file { ROW_FILE } else { 0 };
         let mut new_ids = 0u64;
-        let mut made_dead = false;
         for i in 0..n {
             let id = b.ids[i];
             let src = b.rows[i * self.dim..].as_ptr();
@@ -764,7 +759,6 @@ impl Collection {
                     // The old row's graph node becomes a tombstone; the new
                     // vector is a new row, linked like any other.
                     self.mark_dead(s, old as usize);
-                    made_dead = true;
                     None
                 }
                 None => None,
@@ -802,40 +796,35 @@ impl Collection {
             }
         }
         uncharge((n as u64 - new_ids) * MAP_NODE_BYTES);
-        s.generation += 1;
         self.trim(s);
         Ok(Change {
             rows: base..s.ids.len(),
-            made_dead,
         })
     }
 
     /// Maintenance after `change`, by the caller that made it (holding no
     /// VFS lock): it links the rows it stored if every row before them is
-    /// linked, and runs the repair and compaction its deletions made due.
-    /// Anything else (earlier rows still unlinked, another task
-    /// maintaining, another change during its repair, a fatal signal) is
-    /// left to the worker, so that a caller's wait is bounded by its own
-    /// change. Searches find every stored row meanwhile (unlinked rows are
-    /// scanned exactly).
+    /// linked. Anything else (earlier rows still unlinked, another task
+    /// maintaining, repair and compaction, the rest of a killed caller's
+    /// linking) is left to the worker, so that a caller's wait is bounded
+    /// by its own change. Searches find every stored row meanwhile
+    /// (unlinked rows are scanned exactly).
     pub(crate) fn follow_up(&self, change: Change) {
         if self.index != abi::index::HNSW {
             return;
         }
-        if !self.take_turn() {
-            // The holder queues the worker when it lets go; queued here as
-            // well in case the holder stops for lack of memory.
-            self.schedule_maintenance();
+        if change.rows.is_empty() {
+            if self.has_work() {
+                self.schedule_maintenance();
+            }
             return;
         }
-        let done = self.link(change.rows).and_then(|()| {
-            if change.made_dead {
-                self.repair_and_compact(true)
-            } else {
-                Ok(())
-            }
-        });
-        self.end_turn(done);
+        if !self.take_turn() {
+            // The holder queues the worker when it lets go.
+            return;
+        }
+        let done = self.link(change.rows);
+        self.end_turn(done, false);
     }
 
     /// Queues the worker (a no-op if queued already), for callers that
@@ -868,9 +857,9 @@ impl Collection {
         while done.is_ok() && !self.dying.load(Ordering::Acquire) && self.has_work() {
             done = self
                 .link(0..usize::MAX)
-                .and_then(|()| self.repair_and_compact(false));
+                .and_then(|()| self.repair_and_compact());
         }
-        self.end_turn(done);
+        self.end_turn(done, true);
     }
 
     /// Takes the right to maintain; false if another task holds it (the
@@ -882,15 +871,17 @@ impl Collection {
             .is_ok()
     }
 
-    /// Lets go of the right to maintain. Work that came in while it was
-    /// held (its makers found the right taken) goes to the worker, unless
-    /// this stopped for lack of memory: then the next change retries.
-    fn end_turn(&self, done: core::result::Result<(), Stop>) {
+    /// Lets go of the right to maintain and queues the worker if work is
+    /// left: work of changes made while the right was held (their makers
+    /// found it taken), or the rest of a caller's. Only the worker's own
+    /// lack of memory queues nothing (the next change retries), so that
+    /// it cannot loop.
+    fn end_turn(&self, done: core::result::Result<(), Stop>, worker: bool) {
         self.maintaining.store(false, Ordering::Release);
         // A change whose `take_turn` failed committed under the write lock
         // before that; `has_work` takes the lock after the store above, so
         // it sees that change.
-        if done != Err(Stop::NoMemory) && self.has_work() {
+        if !(worker && done == Err(Stop::NoMemory)) && self.has_work() {
             self.schedule_maintenance();
         }
     }
@@ -935,17 +926,16 @@ impl Collection {
         }
     }
 
-    /// Repairs and compacts if [`Store::pending`] says so. For a caller
-    /// (`for_caller`), a change by anyone else during the repair hands the
-    /// rest over to the worker.
-    fn repair_and_compact(&self, for_caller: bool) -> core::result::Result<(), Stop> {
-        let (pending, generation) = {
-            let s = self.store.read_killable().map_err(|_| Stop::Killed)?;
-            (s.pending(), s.generation)
-        };
+    /// Repairs and compacts if [`Store::pending`] says so.
+    fn repair_and_compact(&self) -> core::result::Result<(), Stop> {
+        let pending = self
+            .store
+            .read_killable()
+            .map_err(|_| Stop::Killed)?
+            .pending();
         // Holes may only be filled once their nodes are purged.
         if pending.repair {
-            self.repair(for_caller.then_some(generation))?;
+            self.repair()?;
         }
         if pending.repair || pending.compact {
             self.compact()?;
@@ -954,15 +944,11 @@ impl Collection {
     }
 
     /// Runs the graph's repair to the end, a step per hold of the write
-    /// lock. With `generation`, stops ([`Stop::HandedOver`]) when another
-    /// change came in since.
-    fn repair(&self, generation: Option<u64>) -> core::result::Result<(), Stop> {
+    /// lock.
+    fn repair(&self) -> core::result::Result<(), Stop> {
         loop {
             let mut guard = self.store.write_killable().map_err(|_| Stop::Killed)?;
             let s = &mut *guard;
-            if generation.is_some_and(|g| g != s.generation) {
-                return Err(Stop::HandedOver);
-            }
             let rows = s.ids.len();
             let Some(graph) = s.graph.as_mut() else {
                 return Ok(());
@@ -991,7 +977,6 @@ impl Collection {
         }
         s.flags[slot] |= ROW_DEAD;
         s.dead += 1;
-        s.generation += 1;
         if slot < s.linked {
             if let Some(g) = s.graph.as_mut() {
                 // Cannot fail: the row is live and linked.
@@ -1000,12 +985,14 @@ impl Collection {
         }
     }
 
-    /// Moves live rows from the end into the holes of dead rows (whose
-    /// graph nodes repair has purged), drops dead rows from the end, then
-    /// frees unused chunks. A row whose node is still a tombstone (deleted
-    /// after the repair) keeps its slot: a hole there is skipped, and at
-    /// the end it stops the compaction until the next repair. Stops as well
-    /// when rows are stored meanwhile (they must be linked first).
+    /// Fills the holes (dead rows out of the graph: purged, or never
+    /// linked) with the last rows and drops dead rows from the end, then
+    /// frees unused chunks. A last row that is a tombstone moves with its
+    /// node (the graph reads its vector until a repair purges it); a dead
+    /// row that is still a tombstone is no hole and is passed over. So
+    /// every step moves or drops a row, and afterwards every dead row is
+    /// a tombstone. Stops when rows are stored meanwhile: rows below
+    /// `linked` must be in the graph, so those are linked first.
     fn compact(&self) -> core::result::Result<(), Stop> {
         let mut slot = 0;
         loop {
@@ -1014,29 +1001,27 @@ impl Collection {
             if s.linked < s.ids.len() {
                 return Ok(());
             }
-            let stop = slot + COMPACT_PER_LOCK;
-            let mut blocked = false;
-            while slot < stop && slot < s.ids.len() {
-                if s.flags[slot] & ROW_DEAD == 0 {
+            // Each pass looks at, moves or drops one row.
+            for _ in 0..COMPACT_PER_LOCK {
+                if slot >= s.ids.len() {
+                    break;
+                }
+                if !s.is_hole(slot) {
                     slot += 1;
                     continue;
                 }
                 let last = s.ids.len() - 1;
-                if s.flags[last] & ROW_DEAD == 0 {
-                    // `last != slot`: `slot` is dead.
+                if last != slot && !s.is_hole(last) {
+                    // Live, or a tombstone: it takes the hole (which has no
+                    // node, so the graph accepts the move).
                     if !self.move_row(s, last, slot) {
-                        // The hole's node is not purged: the next repair's.
                         slot += 1;
                         continue;
                     }
                     slot += 1;
-                } else if s.graph.as_ref().is_some_and(|g| g.holds(last as u32)) {
-                    blocked = true;
-                    break;
                 }
-                // The last row is dead now and out of the graph (moved, or
-                // a purged hole): drop it. If it was not `slot`'s row,
-                // `slot` is looked at again.
+                // The last row is a hole now (moved away, or one already):
+                // drop it. If it was not `slot`, `slot` is looked at again.
                 s.ids.pop();
                 s.flags.pop();
                 s.norms.pop();
@@ -1044,7 +1029,7 @@ impl Collection {
             }
             s.linked = s.linked.min(s.ids.len());
             self.trim(s);
-            if blocked || slot >= s.ids.len() {
+            if slot >= s.ids.len() {
                 return Ok(());
             }
             drop(guard);
@@ -1055,9 +1040,10 @@ impl Collection {
         }
     }
 
-    /// Copies live row `from` over dead row `to` (both stored), with its id,
-    /// flags, norm, map entry and graph node; `from` becomes dead. False
-    /// (and nothing changed) if the graph refuses the move.
+    /// Copies row `from` (live, or a tombstone) over the hole `to` (both
+    /// stored), with its id, flags, norm, graph node and, if live, map
+    /// entry; `from` becomes a hole. False (and nothing changed) if the
+    /// graph refuses the move.
     fn move_row(&self, s: &mut Store, from: usize, to: usize) -> bool {
         if let Some(g) = s.graph.as_mut() {
             if g.move_slot(from as u32, to as u32).is_err() {
@@ -1076,8 +1062,11 @@ impl Collection {
         if let Some(&norm) = s.norms.get(from) {
             s.norms[to] = norm;
         }
-        if let Some(v) = s.map.get_mut(&id) {
-            *v = to as u32;
+        // A tombstone's id may name a newer row by now.
+        if s.flags[to] & ROW_DEAD == 0 {
+            if let Some(v) = s.map.get_mut(&id) {
+                *v = to as u32;
+            }
         }
         true
     }
@@ -1100,10 +1089,7 @@ impl Collection {
             }
         }
         self.remove_ids(s, ids);
-        Ok(Change {
-            rows: 0..0,
-            made_dead: true,
-        })
+        Ok(Change { rows: 0..0 })
     }
 
     /// Removes the rows of `ids` that are present (a repeated id was
@@ -1117,7 +1103,6 @@ impl Collection {
             }
         }
         uncharge(removed * MAP_NODE_BYTES);
-        s.generation += 1;
         self.trim(s);
     }
 

@@ -123,6 +123,17 @@ impl SbInfo {
         if let Some(n) = opts.inodes {
             self.inodes_fit(n)?;
         }
+        // Lifting the size limit cannot fail (and could not be undone): it
+        // goes last. Otherwise the size goes first and is put back if the
+        // inode limit fails after all (inodes made since the check).
+        if opts.blocks == Some(0) {
+            if let Some(n) = opts.inodes {
+                self.set_max_inodes(n)?;
+            }
+            self.data.resize(0)?;
+            self.max_blocks.store(0, Relaxed);
+            return Ok(());
+        }
         let old_blocks = self.max_blocks.load(Relaxed);
         if let Some(blocks) = opts.blocks {
             self.data.resize(blocks)?;
@@ -130,9 +141,9 @@ impl SbInfo {
         }
         if let Some(n) = opts.inodes {
             if let Err(why) = self.set_max_inodes(n) {
-                // Inodes were made since the check: put the size back.
-                // Growing back cannot fail; shrinking back fails only if
-                // data was written meanwhile, which leaves the larger size.
+                // Growing back cannot fail, nor can lifting the limit
+                // again; shrinking back fails only if data was written
+                // meanwhile, which leaves the larger size.
                 if opts.blocks.is_some() && self.data.resize(old_blocks).is_ok() {
                     self.max_blocks.store(old_blocks, Relaxed);
                 }

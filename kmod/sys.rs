@@ -404,6 +404,8 @@ unsafe extern "C" {
     /// In `vexfs_glue.c`: a macro without lockdep.
     fn vexfs_down_write_killable_nested(sem: *mut bindings::rw_semaphore, subclass: c_int)
         -> c_int;
+    /// In `vexfs_glue.c`: an inline without memcg.
+    fn vexfs_memcg_current() -> *mut bindings::mem_cgroup;
     /// In `vexfs_glue.c`: `mem_cgroup_put()` is an inline.
     fn vexfs_memcg_put(memcg: *mut bindings::mem_cgroup);
     /// In `vexfs_glue.c`: `set_active_memcg()` is an inline.
@@ -412,6 +414,9 @@ unsafe extern "C" {
 
 /// A reference to the memory cgroup of the task that made it, so that
 /// work done later on its behalf (by a kernel worker) is charged to it.
+/// A css reference: a removed cgroup stays (dying) until it is dropped.
+/// (An `obj_cgroup` reference, which follows reparenting, has no exported
+/// way to get it.)
 pub(crate) struct MemcgRef(*mut bindings::mem_cgroup);
 
 // SAFETY: A counted reference to a cgroup, usable from any task.
@@ -422,9 +427,9 @@ unsafe impl Sync for MemcgRef {}
 impl MemcgRef {
     /// The current task's memory cgroup (null if memcg is disabled).
     pub(crate) fn current() -> Self {
-        // SAFETY: A null mm means the current task's (or its active
-        // remote) memcg; returns a counted reference, or null.
-        Self(unsafe { bindings::get_mem_cgroup_from_mm(core::ptr::null_mut()) })
+        // SAFETY: Process context; returns a counted reference to the
+        // current task's (or its active remote) memcg, or null.
+        Self(unsafe { vexfs_memcg_current() })
     }
 
     /// Charges `__GFP_ACCOUNT` allocations of the current task to this

@@ -69,6 +69,7 @@ int vexfs_set_acl(struct mnt_idmap *idmap, struct dentry *dentry,
 		  struct posix_acl *acl, int type);
 int vexfs_acl_chmod(struct mnt_idmap *idmap, struct dentry *dentry);
 int vexfs_acl_names(struct inode *inode);
+struct mem_cgroup *vexfs_memcg_current(void);
 void vexfs_memcg_put(struct mem_cgroup *memcg);
 int vexfs_down_write_killable_nested(struct rw_semaphore *sem, int subclass);
 struct mem_cgroup *vexfs_memcg_activate(struct mem_cgroup *memcg);
@@ -441,6 +442,15 @@ int vexfs_acl_names(struct inode *inode)
 		posix_acl_release(acl);
 	}
 	return names;
+}
+
+/*
+ * The current task's memory cgroup, counted (NULL without memcg):
+ * get_mem_cgroup_from_mm() is an inline when CONFIG_MEMCG is off.
+ */
+struct mem_cgroup *vexfs_memcg_current(void)
+{
+	return get_mem_cgroup_from_mm(NULL);
 }
 
 /* mem_cgroup_put() is an inline over css_put(). */
