@@ -106,6 +106,18 @@ class Suite:
         return 0 if self.failed == 0 else 1
 
 
+def eventually(read, done, timeout):
+    """read() until done(value) holds or `timeout` seconds have passed; the
+    last value. For state the module's worker reaches after a call returns:
+    a busy machine changes how long that takes, never where it ends."""
+    end = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > end:
+            return value
+        time.sleep(0.05)
+
+
 def run(cmd, **kwargs):
     """Runs a command, returning CompletedProcess with text output."""
     return subprocess.run(cmd, capture_output=True, text=True, **kwargs)

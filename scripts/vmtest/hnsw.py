@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from harness import LONG, run, sh, vexctl, vexctl_json
+from harness import LONG, eventually, run, sh, vexctl, vexctl_json
 from vectors import (GLOVE, INDEX_FLAT, INDEX_HNSW, SEARCH_EXACT, Coll, compare, create_raw, reference,
                      save_npy)
 
@@ -69,12 +69,7 @@ def wait_repaired(c, timeout=900):
     """The collection's info once every row is linked and few rows are dead
     (the module's worker does repair, and the linking a call did not do
     itself, after the calls return), or the last one."""
-    end = time.monotonic() + timeout
-    while True:
-        info = c.info()
-        if (info["unindexed"] == 0 and few_dead(info)) or time.monotonic() > end:
-            return info
-        time.sleep(0.05)
+    return eventually(c.info, lambda info: info["unindexed"] == 0 and few_dead(info), timeout)
 
 
 def fresh(path):
