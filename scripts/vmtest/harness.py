@@ -149,13 +149,14 @@ class Background:
 
     def __init__(self, argv, marker):
         self.argv = argv
+        # Taken before the launch: nothing the command does starts earlier.
+        self.t_start = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.pid = self.proc.pid
         self.out, self.err = [], []
         self.marker = marker
         self.ready = threading.Event()
-        self.t_start = time.monotonic()
         self.t_ready = self.t_end = None
         self.rc = None
         self.threads = [threading.Thread(target=self._read, args=(stream, into), daemon=True)

@@ -307,7 +307,12 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             std::thread::sleep((boundary - Instant::now()).min(Duration::from_millis(50)));
         }
         let now = Instant::now();
-        let figs = profiler.interval();
+        let last_one = now >= end || stop.load(Ordering::SeqCst);
+        let figs = if last_one {
+            profiler.last_interval()
+        } else {
+            profiler.interval()
+        };
         index += 1;
         for ((_, total), (_, fig)) in totals.iter_mut().zip(&figs) {
             total.merge(fig);
@@ -321,7 +326,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
             &figs,
         ))?;
         last = now;
-        if now >= end || stop.load(Ordering::SeqCst) {
+        if last_one {
             break;
         }
     }

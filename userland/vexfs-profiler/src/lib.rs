@@ -350,6 +350,20 @@ impl<'obj> Profiler<'obj> {
             .collect()
     }
 
+    /// [`Self::interval`] for the last interval of a profile: it also
+    /// takes what probes that read an older epoch wrote after their buffer
+    /// was read (a probe whose CPU was held up longer than the settle
+    /// time, as a busy hypervisor can do). Such a write is otherwise
+    /// reported one interval later; after the last one, nothing would.
+    pub fn last_interval(&mut self) -> Vec<(Op, OpFigures)> {
+        let mut figs = self.interval();
+        let current = (self.epoch & 1) as usize;
+        for (op, fig) in &mut figs {
+            fig.merge(&self.take(current, op.index()));
+        }
+        figs
+    }
+
     /// Reads buffer `buf` of operation `op` and zeroes it for reuse, each
     /// counter with one atomic swap: an increment racing with the read is
     /// either in this interval or left for the next, never lost.
