@@ -20,14 +20,7 @@ use kernel::bindings;
 use crate::abi::Op;
 use crate::inode;
 use crate::ioctl::vexfs_ioctl;
-use crate::super_block::SbInfo;
 use crate::sys::{self, File};
-
-/// The mount state of an open file.
-fn sb_info_of<'a>(file: File<'a>) -> &'a SbInfo {
-    // SAFETY: An open file pins its inode, which pins its superblock.
-    unsafe { SbInfo::of(file.inode().super_block()) }
-}
 
 /// VFS entry point `vexfs_open`.
 ///
@@ -39,7 +32,7 @@ fn sb_info_of<'a>(file: File<'a>) -> &'a SbInfo {
 unsafe extern "C" fn vexfs_open(inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: The VFS opens one of our files.
     let f = unsafe { File::from_raw(file) };
-    sb_info_of(f).count(Op::Open);
+    inode::sb_info(f.inode()).count(Op::Open);
     // SAFETY: Arguments as received from the VFS.
     let ret = unsafe { bindings::generic_file_open(inode, file) };
     if ret != 0 {
@@ -88,7 +81,7 @@ unsafe extern "C" fn vexfs_read_iter(
 ) -> isize {
     // SAFETY: The VFS reads one of our open files.
     let f = unsafe { File::of_iocb(iocb) };
-    sb_info_of(f).count(Op::Read);
+    inode::sb_info(f.inode()).count(Op::Read);
     // SAFETY: Arguments as received from the VFS; the backing file lives
     // while `f` is open.
     unsafe { f.backing().read_iter(iocb, to) }
@@ -109,7 +102,7 @@ unsafe extern "C" fn vexfs_write_iter(
 ) -> isize {
     // SAFETY: The VFS writes one of our open files.
     let f = unsafe { File::of_iocb(iocb) };
-    sb_info_of(f).count(Op::Write);
+    inode::sb_info(f.inode()).count(Op::Write);
     let _lock = f.inode().lock();
     // SAFETY: Arguments as received from the VFS.
     let n = unsafe { bindings::generic_write_checks(iocb, from) };
@@ -137,32 +130,9 @@ unsafe extern "C" fn vexfs_splice_read(
 ) -> isize {
     // SAFETY: The VFS splices from one of our open files.
     let f = unsafe { File::from_raw(file) };
-    sb_info_of(f).count(Op::Read);
+    inode::sb_info(f.inode()).count(Op::Read);
     // SAFETY: Arguments as received from the VFS.
     unsafe { f.backing().splice_read(f, ppos, pipe, len, flags) }
-}
-
-/// `file_operations.splice_write`.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_splice_write(
-    pipe: *mut bindings::pipe_inode_info,
-    file: *mut bindings::file,
-    ppos: *mut bindings::loff_t,
-    len: usize,
-    flags: c_uint,
-) -> isize {
-    // SAFETY: The VFS splices into one of our open files.
-    let f = unsafe { File::from_raw(file) };
-    sb_info_of(f).count(Op::Write);
-    let _lock = f.inode().lock();
-    if let Err(e) = f.update_time() {
-        return e.to_errno() as isize;
-    }
-    // SAFETY: Arguments as received from the VFS.
-    unsafe { f.backing().splice_write(pipe, f, ppos, len, flags) }
 }
 
 /// VFS entry point `vexfs_mmap`: maps the data's pages (the mapping keeps
@@ -179,7 +149,7 @@ unsafe extern "C" fn vexfs_mmap(
 ) -> c_int {
     // SAFETY: The VFS maps one of our open files.
     let f = unsafe { File::from_raw(file) };
-    sb_info_of(f).count(Op::Mmap);
+    inode::sb_info(f.inode()).count(Op::Mmap);
     // SAFETY: Arguments as received from the VFS.
     unsafe { f.backing().mmap(vma) }
 }
@@ -226,7 +196,7 @@ unsafe extern "C" fn vexfs_fallocate(
 ) -> c_long {
     // SAFETY: The VFS changes one of our open files (opened for writing).
     let f = unsafe { File::from_raw(file) };
-    sb_info_of(f).count(Op::Write);
+    inode::sb_info(f.inode()).count(Op::Write);
     let mode = mode as u32;
     let keep = mode & sys::FALLOC_FL_KEEP_SIZE;
     if mode & !(sys::FALLOC_FL_KEEP_SIZE | sys::FALLOC_FL_PUNCH_HOLE | sys::FALLOC_FL_ZERO_RANGE)
@@ -251,7 +221,8 @@ unsafe extern "C" fn vexfs_fallocate(
         backing.fallocate(mode, offset, len)
     };
     inode.set_size(backing.size());
-    let result = result.and_then(|()| f.update_time());
+    // As tmpfs: setuid, setgid and capabilities go, as on a write.
+    let result = result.and_then(|()| f.modified());
     match result {
         Ok(()) => 0,
         Err(e) => e.to_errno() as c_long,
@@ -272,7 +243,7 @@ unsafe extern "C" fn vexfs_fsync(
     datasync: c_int,
 ) -> c_int {
     // SAFETY: The VFS syncs one of our open files.
-    sb_info_of(unsafe { File::from_raw(file) }).count(Op::Fsync);
+    inode::sb_info(unsafe { File::from_raw(file) }.inode()).count(Op::Fsync);
     // Memory is the only copy: there is nothing to write back.
     // SAFETY: Arguments as received from the VFS.
     unsafe { bindings::noop_fsync(file, start, end, datasync) }
@@ -310,7 +281,9 @@ pub(crate) const FILE_OPS: bindings::file_operations = bindings::file_operations
     read_iter: Some(vexfs_read_iter),
     write_iter: Some(vexfs_write_iter),
     splice_read: Some(vexfs_splice_read),
-    splice_write: Some(vexfs_splice_write),
+    // Each piece through `vexfs_write_iter`, as on tmpfs: the inode lock
+    // is held per piece, never while the splice waits for the pipe.
+    splice_write: Some(bindings::iter_file_splice_write),
     mmap: Some(vexfs_mmap),
     llseek: Some(vexfs_llseek),
     fallocate: Some(vexfs_fallocate),

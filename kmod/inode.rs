@@ -30,7 +30,7 @@ use crate::file;
 use crate::file_vector;
 use crate::mount_opts::BOGO_INODE_SIZE;
 use crate::super_block::SbInfo;
-use crate::sys::{self, err_ptr, DataFile, Inode, NewInode};
+use crate::sys::{self, DataFile, Inode, NewInode};
 use crate::xattr::{self, XattrStore};
 
 const S_IFMT: u16 = bindings::S_IFMT as u16;
@@ -190,10 +190,10 @@ pub(crate) unsafe fn free_info(inode: Inode<'_>) {
     }
 }
 
-/// The SbInfo of the mount `dir` belongs to.
-fn sb_info<'a>(dir: Inode<'a>) -> &'a SbInfo {
-    // SAFETY: `dir` is a live inode of a mounted VexFS.
-    unsafe { SbInfo::of(dir.super_block()) }
+/// The SbInfo of the mount a live VexFS inode belongs to.
+pub(crate) fn sb_info<'a>(inode: Inode<'a>) -> &'a SbInfo {
+    // SAFETY: A live VexFS inode pins its mounted superblock.
+    unsafe { SbInfo::of(inode.super_block()) }
 }
 
 /// Creates a node of `mode` named by the negative `dentry` in `dir`.
@@ -327,7 +327,7 @@ unsafe extern "C" fn vexfs_mkdir(
             // NULL: the dentry passed in is the one now in use.
             core::ptr::null_mut()
         }
-        Err(e) => err_ptr(e),
+        Err(e) => e.to_ptr(),
     }
 }
 
@@ -644,6 +644,17 @@ unsafe extern "C" fn vexfs_getattr(
     0
 }
 
+/// Regular files and special files (devices, FIFOs, sockets, whiteouts):
+/// attributes, extended attributes and ACLs; data goes through the file
+/// operations. Every other table starts from this one.
+const NODE_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
+    setattr: Some(vexfs_setattr),
+    getattr: Some(vexfs_getattr),
+    listxattr: Some(xattr::vexfs_listxattr),
+    set_acl: Some(xattr::vexfs_set_acl),
+    ..pin_init::zeroed()
+};
+
 const DIR_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
     lookup: Some(vexfs_lookup),
     create: Some(vexfs_create),
@@ -655,28 +666,12 @@ const DIR_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
     rmdir: Some(vexfs_rmdir),
     mknod: Some(vexfs_mknod),
     rename: Some(vexfs_rename),
-    setattr: Some(vexfs_setattr),
-    getattr: Some(vexfs_getattr),
-    listxattr: Some(xattr::vexfs_listxattr),
-    set_acl: Some(xattr::vexfs_set_acl),
-    ..pin_init::zeroed()
+    ..NODE_INODE_OPS
 };
 
-/// Regular files and special files (devices, FIFOs, sockets, whiteouts):
-/// attributes, extended attributes and ACLs; data goes through the file
-/// operations.
-const NODE_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
-    setattr: Some(vexfs_setattr),
-    getattr: Some(vexfs_getattr),
-    listxattr: Some(xattr::vexfs_listxattr),
-    set_acl: Some(xattr::vexfs_set_acl),
-    ..pin_init::zeroed()
-};
-
+/// Symlinks have no ACLs (as on tmpfs).
 const SYMLINK_INODE_OPS: bindings::inode_operations = bindings::inode_operations {
     get_link: Some(bindings::simple_get_link),
-    setattr: Some(vexfs_setattr),
-    getattr: Some(vexfs_getattr),
-    listxattr: Some(xattr::vexfs_listxattr),
-    ..pin_init::zeroed()
+    set_acl: None,
+    ..NODE_INODE_OPS
 };

@@ -169,23 +169,17 @@ impl SbInfo {
 
     /// Changes `nr_inodes`, never below the inodes in use, as tmpfs does.
     fn set_max_inodes(&self, n: u64) -> core::result::Result<(), &'static CStr> {
+        self.inodes_fit(n)?;
         let old = self.max_inodes.load(Relaxed);
-        if n == old {
-            return Ok(());
-        }
-        if n == 0 {
-            self.max_inodes.store(0, Relaxed);
-            return Ok(());
-        }
-        if old == 0 {
-            return Err(c"Cannot retroactively limit inodes");
-        }
-        if n > old {
+        if n == old || n == 0 {
+            // Unchanged, or unlimited (free inode space is not counted).
+        } else if n > old {
             self.free_ispace.add((n - old) * BOGO_INODE_SIZE, Relaxed);
         } else {
             let less = (old - n) * BOGO_INODE_SIZE;
             let mut cur = self.free_ispace.load(Relaxed);
             loop {
+                // Checked by `inodes_fit`, unless inodes were made since.
                 let Some(left) = cur.checked_sub(less) else {
                     return Err(c"Too few inodes for current use");
                 };

@@ -13,16 +13,10 @@ use core::ptr::NonNull;
 use kernel::ffi::{c_char, c_int};
 
 use kernel::bindings;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, to_result};
 use kernel::prelude::*;
 use kernel::sync::LockClassKey;
 use kernel::types::Opaque;
-
-/// `ERR_PTR(err)`: encodes a negative errno in a pointer return value.
-pub(crate) fn err_ptr<T>(err: Error) -> *mut T {
-    // ERR_PTR() is a plain cast of the negative errno (include/linux/err.h).
-    err.to_errno() as isize as *mut T
-}
 
 /// A `kmem_cache` of fixed-size objects.
 pub(crate) struct KmemCache {
@@ -476,11 +470,7 @@ pub(crate) fn cond_resched() {
 /// Access check of `mask` (`MAY_READ`, `MAY_WRITE`) on `inode` as seen
 /// through the mount of `file`.
 pub(crate) fn check_permission(file: *mut bindings::file, inode: Inode<'_>, mask: u32) -> Result {
-    // SAFETY: `file` is an open file, whose path pins its mount; the mount's
-    // idmap lives as long as the mount.
-    let idmap = unsafe { (*(*file).__bindgen_anon_1.f_path.mnt).mnt_idmap };
-    // SAFETY: `inode` is live.
-    to_result(unsafe { bindings::inode_permission(idmap, inode.as_ptr(), mask as c_int) })
+    inode_permission(file_idmap(file), inode, mask)
 }
 
 impl<'a> Inode<'a> {
@@ -833,14 +823,6 @@ unsafe extern "C" {
         len: usize,
         flags: core::ffi::c_uint,
     ) -> isize;
-    fn vexfs_backing_splice_write(
-        backing: *mut bindings::file,
-        pipe: *mut bindings::pipe_inode_info,
-        file: *mut bindings::file,
-        ppos: *mut bindings::loff_t,
-        len: usize,
-        flags: core::ffi::c_uint,
-    ) -> isize;
     fn vexfs_backing_mmap(
         backing: *mut bindings::file,
         vma: *mut bindings::vm_area_struct,
@@ -930,7 +912,7 @@ impl DataMount {
     pub(crate) fn new(blocks: u64) -> Result<Self> {
         // SAFETY: Plain call; returns a mount or an ERR_PTR.
         let mnt = unsafe { vexfs_data_mount(blocks) };
-        from_err_ptr(mnt).map(|m| Self(NonNull::new(m).unwrap_or(NonNull::dangling())))
+        NonNull::new(from_err_ptr(mnt)?).map(Self).ok_or(ENOMEM)
     }
 
     /// Changes the page limit (remount), or says why not.
@@ -983,16 +965,6 @@ impl Drop for DataMount {
     fn drop(&mut self) {
         // SAFETY: Mounted in `new`; never used again.
         unsafe { bindings::kern_unmount(self.0.as_ptr()) };
-    }
-}
-
-/// Decodes an `ERR_PTR`.
-fn from_err_ptr<T>(p: *mut T) -> Result<*mut T> {
-    let v = p as isize;
-    if (-4095..0).contains(&v) {
-        Err(Error::from_errno(v as c_int))
-    } else {
-        Ok(p)
     }
 }
 
@@ -1122,6 +1094,15 @@ impl<'a> File<'a> {
         to_result(unsafe { bindings::file_update_time(self.as_ptr()) })
     }
 
+    /// After a change of the file's data other than a write (which the
+    /// backing file's write path handles): drops setuid, setgid and file
+    /// capabilities as a write would, and updates mtime and ctime
+    /// (`file_modified()`). Under the inode lock.
+    pub(crate) fn modified(self) -> Result {
+        // SAFETY: An open file being changed, its inode locked by the caller.
+        to_result(unsafe { bindings::file_modified(self.as_ptr()) })
+    }
+
     /// Updates atime after a read, unless `O_NOATIME` (`file_accessed()`).
     pub(crate) fn accessed(self) {
         // SAFETY: An open file; its path is pinned.
@@ -1197,24 +1178,6 @@ impl BackingFile {
     ) -> isize {
         // SAFETY: Guaranteed by the caller.
         unsafe { vexfs_backing_splice_read(self.0.as_ptr(), user.as_ptr(), ppos, pipe, len, flags) }
-    }
-
-    /// # Safety
-    ///
-    /// Arguments of a VFS `splice_write` on `user`, the file this backs,
-    /// with its inode locked.
-    pub(crate) unsafe fn splice_write(
-        &self,
-        pipe: *mut bindings::pipe_inode_info,
-        user: File<'_>,
-        ppos: *mut bindings::loff_t,
-        len: usize,
-        flags: core::ffi::c_uint,
-    ) -> isize {
-        // SAFETY: Guaranteed by the caller.
-        unsafe {
-            vexfs_backing_splice_write(self.0.as_ptr(), pipe, user.as_ptr(), ppos, len, flags)
-        }
     }
 
     /// # Safety
@@ -1329,6 +1292,10 @@ pub(crate) unsafe fn has_other_name_in_parent(
     inode: Inode<'_>,
     dentry: *mut bindings::dentry,
 ) -> bool {
+    // One link, one name: the common case needs no walk.
+    if inode.nlink() <= 1 {
+        return false;
+    }
     let raw = inode.as_ptr();
     // SAFETY: As guaranteed; the alias list is walked under `i_lock`, as
     // the dcache does, and only pointers are compared.

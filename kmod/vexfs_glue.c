@@ -58,10 +58,6 @@ ssize_t vexfs_backing_write_iter(struct file *backing, struct kiocb *iocb,
 ssize_t vexfs_backing_splice_read(struct file *backing, struct file *in,
 				  loff_t *ppos, struct pipe_inode_info *pipe,
 				  size_t len, unsigned int flags);
-ssize_t vexfs_backing_splice_write(struct file *backing,
-				   struct pipe_inode_info *pipe,
-				   struct file *out, loff_t *ppos, size_t len,
-				   unsigned int flags);
 int vexfs_backing_mmap(struct file *backing, struct vm_area_struct *vma);
 int vexfs_acl_create(struct inode *dir, struct inode *inode);
 void vexfs_acl_none(struct inode *inode);
@@ -340,25 +336,6 @@ ssize_t vexfs_backing_splice_read(struct file *backing, struct file *in,
 	init_sync_kiocb(&iocb, in);
 	iocb.ki_pos = *ppos;
 	ret = backing_file_splice_read(backing, &iocb, pipe, len, flags, &ctx);
-	*ppos = iocb.ki_pos;
-	return ret;
-}
-
-ssize_t vexfs_backing_splice_write(struct file *backing,
-				   struct pipe_inode_info *pipe,
-				   struct file *out, loff_t *ppos, size_t len,
-				   unsigned int flags)
-{
-	struct backing_file_ctx ctx = {
-		.cred = out->f_cred,
-		.end_write = vexfs_end_write,
-	};
-	struct kiocb iocb;
-	ssize_t ret;
-
-	init_sync_kiocb(&iocb, out);
-	iocb.ki_pos = *ppos;
-	ret = backing_file_splice_write(pipe, backing, &iocb, len, flags, &ctx);
 	*ppos = iocb.ki_pos;
 	return ret;
 }

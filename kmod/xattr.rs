@@ -27,6 +27,10 @@ use crate::inode;
 use crate::super_block::SbInfo;
 use crate::sys::{self, Inode};
 
+/// Attributes walked between reschedule points: one inode may hold as
+/// many as its mount's inode space allows.
+const RESCHED_EVERY: usize = 1024;
+
 /// One attribute: its full name (with the namespace prefix) and value.
 struct Xattr {
     name: KVec<u8>,
@@ -135,7 +139,10 @@ impl XattrStore {
     fn list_names(&self, out: &mut NameList<'_>) -> Result {
         let trusted = sys::capable_noaudit(bindings::CAP_SYS_ADMIN);
         let list = self.list.lock();
-        for x in list.iter() {
+        for (i, x) in list.iter().enumerate() {
+            if i % RESCHED_EVERY == RESCHED_EVERY - 1 {
+                sys::cond_resched();
+            }
             if !trusted && x.name.starts_with(b"trusted.") {
                 continue;
             }
@@ -148,8 +155,13 @@ impl XattrStore {
     /// space they took.
     pub(crate) fn clear(&self) -> u64 {
         let mut list = self.list.lock();
-        let space = list.iter().map(Xattr::space).sum();
-        list.clear();
+        let mut space = 0;
+        while let Some(x) = list.pop() {
+            space += x.space();
+            if list.len() % RESCHED_EVERY == 0 {
+                sys::cond_resched();
+            }
+        }
         space
     }
 }
@@ -227,8 +239,7 @@ unsafe extern "C" fn vexfs_xattr_set(
             (!value.is_null()).then(|| core::slice::from_raw_parts(value.cast::<u8>(), size)),
         )
     };
-    // SAFETY: A live VexFS inode pins its mounted superblock.
-    let sbi = unsafe { SbInfo::of(inode.super_block()) };
+    let sbi = inode::sb_info(inode);
     match inode::info(inode)
         .xattrs
         .set(sbi, name.to_bytes(), value, flags as u32)
@@ -314,16 +325,6 @@ impl Handlers {
 pub(crate) static HANDLERS: Handlers =
     Handlers([&SECURITY.0, &TRUSTED.0, &USER.0, core::ptr::null()]);
 
-/// Gives a new inode its ACLs from the parent directory's default ACL
-/// (and applies the umask when there is none), as tmpfs does.
-pub(crate) fn acl_create(dir: Inode<'_>, inode: Inode<'_>) -> Result {
-    sys::acl_create(dir, inode)
-}
-
-/// Marks a new inode without a parent (the root) as having no ACL.
-pub(crate) fn acl_none(inode: Inode<'_>) {
-    sys::acl_none(inode)
-}
-
-/// `inode_operations.set_acl`, in the C glue (see `sys::vexfs_set_acl`).
-pub(crate) use sys::vexfs_set_acl;
+/// ACLs: a new inode's from its parent's default ACL (`acl_create`), none
+/// for the root (`acl_none`), and `inode_operations.set_acl`, in the C glue.
+pub(crate) use sys::{acl_create, acl_none, vexfs_set_acl};

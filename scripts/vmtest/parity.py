@@ -13,7 +13,7 @@ import os
 import random
 import stat
 
-from harness import run, sh
+from harness import as_uid, mount, run, sh
 
 LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
 LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
@@ -53,8 +53,7 @@ def renameat2(old, new, flags):
 def mount_pair(opts=""):
     """A fresh tmpfs and a fresh VexFS mount with the same options."""
     for fs, path in (("tmpfs", TMPFS), ("vexfs", VEX)):
-        os.makedirs(path, exist_ok=True)
-        sh(["mount", "-t", fs] + (["-o", opts] if opts else []) + [fs if fs == "tmpfs" else "none", path])
+        mount(path, opts or None, fs, source=fs if fs == "tmpfs" else "none")
     return (TMPFS, VEX)
 
 
@@ -130,6 +129,70 @@ def test_append(t):
     with t.group("tmpfs parity: O_APPEND and F_SETFL"):
         want = same_steps(t, "size=16m", append_steps)
         t.eq("the steps (tmpfs)", want["F_SETFL O_APPEND again: appends"], b"BB23CC6789AADD")
+
+
+def splice_steps(root):
+    """Data moved into files by splice(2) through a pipe (appended, and at
+    an offset into existing data), sendfile(2) and copy_file_range(2); and
+    what an unprivileged owner's write and fallocate leave of the setuid
+    and setgid bits of its file (both clear them)."""
+    data = bytes(range(256)) * 600
+    src = f"{root}/src"
+    with open(src, "wb") as f:
+        f.write(data)
+
+    def content(p):
+        with open(p, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:16], os.stat(p).st_size
+
+    out = []
+    dst = f"{root}/spliced"
+    with open(dst, "wb") as f:
+        f.write(b"z" * 5000)
+    fd = os.open(dst, os.O_WRONLY)
+    r, w = os.pipe()
+    with open(src, "rb") as s:
+        for at, count, dst_off in ((0, 70000, 5000), (70000, 1000, 100), (71000, len(data) - 71000, 76000)):
+            moved = os.splice(s.fileno(), w, count, offset_src=at)
+            done = 0
+            while done < moved:
+                done += os.splice(r, fd, moved - done, offset_dst=dst_off + done)
+    os.close(r)
+    os.close(w)
+    os.close(fd)
+    out.append(("splice through a pipe, at the end and inside the data", content(dst)))
+    for label, copy in (("sendfile", lambda i, o: os.sendfile(o, i, None, len(data))),
+                        ("copy_file_range", lambda i, o: os.copy_file_range(i, o, len(data)))):
+        p = f"{root}/{label}"
+        with open(src, "rb") as i, open(p, "wb") as o:
+            done = 0
+            while done < len(data):
+                n = copy(i.fileno(), o.fileno())
+                if n == 0:
+                    break
+                done += n
+        out.append((label, content(p)))
+    f = f"{root}/setid"
+    with open(f, "wb") as h:
+        h.write(b"x" * 3 * PAGE)
+    os.chown(f, A, A)
+    for label, code in (("write", "os.pwrite(fd, b'y', 0)"),
+                        ("fallocate PUNCH_HOLE", "assert libc.fallocate(fd, 3, ctypes.c_long(0), "
+                                                 "ctypes.c_long(4096)) == 0, ctypes.get_errno()")):
+        os.chmod(f, 0o6775)
+        res = run([*as_uid(A), "/usr/bin/python3", "-c",
+                   "import ctypes, os; libc = ctypes.CDLL('libc.so.6', use_errno=True); "
+                   f"fd = os.open({f!r}, os.O_WRONLY); {code}"])
+        out.append((f"uid 1000's {label} on its setuid/setgid file: exit, mode after",
+                    (res.returncode, oct(os.stat(f).st_mode & 0o7777))))
+    return out
+
+
+def test_splice_and_setid(t):
+    with t.group("tmpfs parity: splice, sendfile, copy_file_range; writes and fallocate clear setuid/setgid"):
+        want = same_steps(t, "size=16m", splice_steps)
+        t.eq("the steps (tmpfs): fallocate cleared the bits",
+             want["uid 1000's fallocate PUNCH_HOLE on its setuid/setgid file: exit, mode after"], (0, "0o775"))
 
 
 def link_steps(root):
@@ -358,13 +421,13 @@ def xattr_script(root):
     for i in range(40):
         step(f"fill inode space {i}", os.setxattr, d, f"user.fill{i}", b"f" * 4000)
     step("list as uid 1000 (no trusted.*)", lambda: run(
-        ["setpriv", f"--reuid={A}", f"--regid={A}", "--clear-groups", "/usr/bin/python3", "-c",
+        [*as_uid(A), "/usr/bin/python3", "-c",
          f"import os; print(sorted(os.listxattr({f!r})))"]).stdout.strip())
     step("uid 1000 sets user.* on root's 0644 file", lambda: run(
-        ["setpriv", f"--reuid={A}", f"--regid={A}", "--clear-groups", "/usr/bin/python3", "-c",
+        [*as_uid(A), "/usr/bin/python3", "-c",
          f"import os; os.setxattr({f!r}, 'user.a', b'1')"]).returncode)
     step("uid 1000 sets trusted.*", lambda: run(
-        ["setpriv", f"--reuid={A}", f"--regid={A}", "--clear-groups", "/usr/bin/python3", "-c",
+        [*as_uid(A), "/usr/bin/python3", "-c",
          f"import os; os.chmod({f!r}, 0o666) if os.getuid() == 0 else None; os.setxattr({f!r}, 'trusted.a', b'1')"]
     ).returncode)
     return out
@@ -391,7 +454,7 @@ def acl_script(root):
         fh.write("s")
     os.chown(f, A, A)
     os.chmod(f, 0o600)
-    as_b = ["setpriv", f"--reuid={B}", f"--regid={B}", "--clear-groups"]
+    as_b = as_uid(B)
     out.append(("B reads A's 0600 file", run(as_b + ["cat", f]).returncode))
     sh(["setfacl", "-m", f"u:{B}:r", f])
     out.append(("getfacl after setfacl -m u:B:r", sh(["getfacl", "-cn", f])))
@@ -586,7 +649,8 @@ def test_all(t, mnt):
     """Every parity group; `mnt` is the suite's VexFS mount (the groups
     that compare with tmpfs make fresh mounts of both, unmounted after each
     group even if it failed half way)."""
-    for group in (test_direct_io, test_append, test_link_space, test_fallocate, test_tmpfile, test_xattrs, test_acls, test_differential):
+    for group in (test_direct_io, test_append, test_link_space, test_splice_and_setid, test_fallocate, test_tmpfile,
+                  test_xattrs, test_acls, test_differential):
         group(t)
         umount_pair()
     test_rename_overlay(t, mnt)
