@@ -48,6 +48,20 @@ const CHUNK_BYTES: u64 = (CHUNK_FLOATS * 4) as u64;
 /// At most this many f32 values are processed per FPU section, so preemption
 /// is held off for a few tens of microseconds at most.
 pub(crate) const FPU_FLOAT_BUDGET: usize = 32768;
+/// The FPU sections of `n` rows of `dim` values each: consecutive row
+/// ranges of at most [`FPU_FLOAT_BUDGET`] values (but at least one row) and
+/// at most `cap` rows, with a reschedule point between two sections. Every
+/// SIMD path splits its work with this, so the bound holds everywhere.
+pub(crate) fn fpu_sections(n: usize, dim: usize, cap: usize) -> impl Iterator<Item = Range<usize>> {
+    let per_section = (FPU_FLOAT_BUDGET / dim.max(1)).clamp(1, cap.max(1));
+    (0..n).step_by(per_section).map(move |start| {
+        if start > 0 {
+            sys::cond_resched();
+        }
+        start..(start + per_section).min(n)
+    })
+}
+
 /// Bytes charged per id-map (rbtree) entry: the node's slab object.
 const MAP_NODE_BYTES: u64 = 64;
 
@@ -253,6 +267,9 @@ const LINK_PER_LOCK: usize = 4;
 const REPAIR_PER_LOCK: usize = 64;
 /// Rows examined by compaction per hold of the write lock.
 const COMPACT_PER_LOCK: usize = 4096;
+/// Ids a DELETE checks between looks for a fatal signal (a file row's check
+/// is an inode lookup and a permission check, under the write side).
+const DELETE_CHECKS_PER_YIELD: usize = 4096;
 /// Dead rows (deleted or replaced, awaiting repair and compaction) of an
 /// HNSW collection are kept below this percentage of its stored rows.
 pub(crate) const DEAD_PERCENT: usize = 10;
@@ -288,9 +305,10 @@ pub(crate) struct Store {
 struct Pending {
     /// Rows not linked into the graph yet.
     link: bool,
-    /// Tombstones to purge: they reached [`DEAD_PERCENT`] of the rows or
-    /// the graph's own threshold (counting tombstones only: purged rows
-    /// awaiting compaction must not call for another full repair).
+    /// Tombstones to purge: they reached the graph's threshold,
+    /// [`DEAD_PERCENT`] of its nodes (at most the stored rows, so also of
+    /// those). Tombstones only: purged rows awaiting compaction must not
+    /// call for another full repair.
     repair: bool,
     /// Holes to fill (dead rows that are not tombstones), after a repair
     /// or left by one; compaction always ends with none. Only once every
@@ -338,8 +356,7 @@ impl Store {
         let link = self.linked < self.ids.len();
         // Every tombstone is a dead row; the other dead rows are holes.
         let tombstones = g.deleted();
-        let repair = tombstones > 0
-            && (g.needs_repair() || tombstones * 100 >= self.ids.len() * DEAD_PERCENT);
+        let repair = g.needs_repair();
         Pending {
             link,
             repair,
@@ -692,13 +709,10 @@ impl Collection {
         }
         let path = crate::simd_path();
         let dim = self.dim;
-        let per_section = (FPU_FLOAT_BUDGET / dim).max(1);
-        let mut done = 0;
-        while done < b.norms.len() {
-            let n = per_section.min(b.norms.len() - done);
-            let rows = &b.rows[done * dim..(done + n) * dim];
-            let norms = &mut b.norms[done..done + n];
-            vexfs_simd_batch(n * dim, &mut || {
+        for section in fpu_sections(b.norms.len(), dim, usize::MAX) {
+            let rows = &b.rows[section.start * dim..section.end * dim];
+            let norms = &mut b.norms[section.clone()];
+            vexfs_simd_batch(section.len() * dim, &mut || {
                 for (r, norm) in norms.iter_mut().enumerate() {
                     if let Some(row) = rows.get(r * dim..(r + 1) * dim) {
                         // SAFETY: `path` matches the CPU; the FPU is ours.
@@ -706,8 +720,6 @@ impl Collection {
                     }
                 }
             });
-            done += n;
-            sys::cond_resched();
         }
     }
 
@@ -1082,10 +1094,17 @@ impl Collection {
     ) -> Result<Change> {
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
-        for id in ids {
+        for (i, id) in ids.iter().enumerate() {
             let slot = *s.map.get(id).ok_or(ENOENT)?;
             if s.flags[slot as usize] & ROW_FILE != 0 {
                 may_change(*id)?;
+            }
+            // Nothing is changed yet: a kill may end the checks here.
+            if i % DELETE_CHECKS_PER_YIELD == DELETE_CHECKS_PER_YIELD - 1 {
+                if sys::fatal_signal_pending() {
+                    return Err(EINTR);
+                }
+                sys::cond_resched();
             }
         }
         self.remove_ids(s, ids);
@@ -1287,10 +1306,8 @@ impl Collection {
         let dist = &mut scratch.dist;
         // One FPU section covers up to the float budget, across chunks: fewer
         // sections (and probe hits) per search than one per 16 KiB chunk.
-        let per_section = (FPU_FLOAT_BUDGET / self.dim).clamp(1, dist.len());
-        let mut slot = range.start;
-        while slot < range.end {
-            let n = per_section.min(range.end - slot);
+        for section in fpu_sections(range.len(), self.dim, dist.len()) {
+            let (slot, n) = (range.start + section.start, section.len());
             let bits = &mut dist[..n];
             // SAFETY: f32 and u32 have the same size and alignment and every
             // bit pattern is valid for both; `bits` is borrowed exclusively.
@@ -1338,8 +1355,6 @@ impl Collection {
                 }
                 scratch.top.offer(c);
             }
-            slot += n;
-            sys::cond_resched();
         }
     }
 }

@@ -17,7 +17,7 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 
 use crate::collection::{
-    charge, inflight_charge, inflight_uncharge, uncharge, vexfs_simd_batch, FPU_FLOAT_BUDGET,
+    charge, fpu_sections, inflight_charge, inflight_uncharge, uncharge, vexfs_simd_batch,
 };
 use crate::hnsw::{Alloc, Distances, Neighbour, Target};
 use crate::pool::{self, PoolBuf};
@@ -155,18 +155,10 @@ impl Distances for GraphDistances<'_> {
         // pattern is valid for both; `out` is borrowed exclusively.
         let dist = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), n) };
         let (path, metric) = (self.path, rows.metric);
-        // One FPU section per `per_section` rows: bounded by values, not by
-        // the neighbour count, whatever `dim` and `M` are.
-        let per_section = (FPU_FLOAT_BUDGET / rows.dim.max(1)).max(1);
-        let mut start = 0;
-        while start < n {
-            let end = (start + per_section).min(n);
-            let (dist, slots) = (&mut dist[start..end], &slots[start..end]);
-            if start > 0 {
-                // Between sections of one long batch (large dim and M).
-                sys::cond_resched();
-            }
-            start = end;
+        // FPU sections bounded by values, not by the neighbour count,
+        // whatever `dim` and `M` are.
+        for section in fpu_sections(n, rows.dim, usize::MAX) {
+            let (dist, slots) = (&mut dist[section.clone()], &slots[section]);
             vexfs_simd_batch(dist.len() * rows.dim, &mut || {
                 for (d, &slot) in dist.iter_mut().zip(slots) {
                     let Some(row) = rows.row(slot) else {

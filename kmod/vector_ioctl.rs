@@ -312,10 +312,12 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     let caller = Caller::of_collection(file);
     let mut may_read = |ino: u64| caller.may_read(ino);
     for q in 0..nq {
-        // A large search can take long: let a signal end it.
+        // A large search can take long: let a signal end it, and others
+        // run between queries.
         if kernel::current!().signal_pending() {
             return Err(EINTR);
         }
+        sys::cond_resched();
         read_finite(&mut queries, &mut query)?;
         coll.search(
             crate::simd_path(),
