@@ -22,36 +22,14 @@ import time
 
 import numpy as np
 
-from harness import LONG, eventually, run, sh, vexctl, vexctl_json
-from vectors import IOC_INSERT, IOC_SEARCH, SEARCH_EXACT, SEARCH_REQ, Coll
+from harness import LONG, as_uid, eventually, mount, mount_options, run, sh, umount, vexctl_json
+from hnsw import wait_linking, wait_repaired
+from vectors import IOC_INSERT, SEARCH_EXACT, Coll
 import uffd
 
 USER_PYTHON = "/usr/bin/python3"
 A, B = 1000, 1001
 CGROUP = "/sys/fs/cgroup"
-
-
-def mount(path, opts=None, fstype="vexfs"):
-    os.makedirs(path, exist_ok=True)
-    sh(["mount", "-t", fstype] + (["-o", opts] if opts else []) + ["none", path])
-
-
-def umount(path):
-    sh(["umount", path])
-
-
-def mount_options(path):
-    """The options /proc/mounts shows for the mount at `path`."""
-    with open("/proc/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if fields[1] == path:
-                opts = {}
-                for o in fields[3].split(","):
-                    k, _, v = o.partition("=")
-                    opts[k] = v
-                return opts
-    return None
 
 
 def meminfo(key):
@@ -66,7 +44,7 @@ def as_user(uid, code, gid=None, cgroup=None, timeout=600):
     """Runs Python `code` as `uid` (and `gid`, default the same), optionally
     inside cgroup `cgroup`; returns the CompletedProcess."""
     gid = uid if gid is None else gid
-    priv = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", USER_PYTHON, "-c", code]
+    priv = [*as_uid(uid, gid), USER_PYTHON, "-c", code]
     if cgroup:
         # Enter the cgroup as root, then drop privileges.
         cmd = ["sh", "-c", f'echo $$ > {cgroup}/cgroup.procs && exec "$@"', "sh"] + priv
@@ -314,7 +292,6 @@ def test_worker_charge(t, m):
     """The linking the module's worker does (here: what a killed insert
     left) is charged to the cgroup of the collection's creator, a cgroup
     with no task left that nothing else charges."""
-    from hnsw import wait_repaired
     owner = cgroup_setup("vexfs-owner")
     coll = f"{m}/h"
     os.mkdir(coll)
@@ -415,7 +392,6 @@ def test_vector_memory(t, ko):
             if not uffd.available():
                 t.check("userfaultfd available (CONFIG_USERFAULTFD)", False)
                 return
-            s0 = stats(m)
             # A collection busy with an HNSW insert, and 150 threads of one
             # process (uid 1000, in its own memory cgroup) that each INSERT
             # 8,192 rows whose vectors lie in userfaultfd memory: a thread
@@ -427,12 +403,11 @@ def test_vector_memory(t, ko):
             np.save("/tmp/busy16.npy", np.random.default_rng(2).normal(size=(3000, 16)).astype(np.float32))
             bg = subprocess.Popen(["vexctl", "insert", busy, "--npy", "/tmp/busy16.npy"],
                                   stdout=subprocess.DEVNULL, stderr=open("/tmp/busy.err", "w"))
-            # Its batch stored and being linked (its staging given back)
-            # before the threads start, so it never competes with them for
-            # in-flight budget.
+            # Its batch stored (its staging given back) before the threads
+            # start, so it never competes with them for in-flight budget.
             busy_c = Coll(busy)
-            busy_linking = eventually(lambda: busy_c.info()["unindexed"] > 0 or bg.poll() is not None,
-                                      lambda linking: linking, 600)
+            busy_stored = eventually(lambda: busy_c.info()["count"], lambda n: n == 3000 or bg.poll() is not None,
+                                     600)
             busy_c.close()
             cg = cgroup_setup("vexfs-parked")
             kern0 = cgroup_stat(cg, "kernel")
@@ -461,27 +436,34 @@ time.sleep(3600)
             with open("/proc/sys/vm/unprivileged_userfaultfd", "w") as f:
                 f.write("1")
             p = subprocess.Popen(["sh", "-c", f'echo $$ > {cg}/cgroup.procs && exec "$@"', "sh",
-                                  "setpriv", f"--reuid={A}", f"--regid={A}", "--clear-groups", USER_PYTHON, "-c",
+                                  *as_uid(A), USER_PYTHON, "-c",
                                   code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            # Wait (no time limit: the group's timeout bounds it) until every
-            # thread is either refused or parked with its budget.
+            # Wait until every thread is either refused or parked with its
+            # budget (or the process died).
             refused, peak = [], 0
             reader = threading.Thread(target=lambda: refused.extend(l.strip() for l in p.stdout), daemon=True)
             reader.start()
-            while p.poll() is None:
+
+            def inflight_now():
+                nonlocal peak
                 inflight = stats(m)["inflight_bytes"]
                 peak = max(peak, inflight)
+                return inflight
+
+            def all_parked(inflight):
                 staged = inflight // per_call
-                if staged > 0 and len(refused) + staged == 150:
-                    break
-                time.sleep(0.1)
+                return staged > 0 and len(refused) + staged == 150
+
+            inflight = eventually(inflight_now, lambda i: all_parked(i) or p.poll() is not None, 600)
+            staged, parked = inflight // per_call, all_parked(inflight)
             with open("/proc/sys/vm/unprivileged_userfaultfd", "w") as f:
                 f.write(uffd_sysctl)
-            if not t.check("the 150 threads started and parked", p.poll() is None, p.stderr.read()[-300:]
-                           if p.poll() is not None else ""):
+            if not t.check("the 150 threads started and parked", parked and p.poll() is None,
+                           p.stderr.read()[-300:] if p.poll() is not None else f"{len(refused)} refused"):
+                p.kill()
                 return
-            t.check("busy collection: its insert was being linked when the threads started", busy_linking
-                    and bg.returncode in (None, 0), read_tail("/tmp/busy.err"))
+            t.check("busy collection: its batch was stored before the threads started", busy_stored == 3000
+                    and bg.returncode in (None, 0), f"{busy_stored} rows; " + read_tail("/tmp/busy.err"))
             print(f"#   the busy insert was {'still being linked' if bg.poll() is None else 'over'} "
                   f"when the threads had parked", flush=True)
             t.check("the threads that found no budget were refused at once with EAGAIN",
@@ -549,7 +531,7 @@ except OSError as e:
 
 
 def vexctl_as(uid, *args):
-    return run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "vexctl", *args])
+    return run([*as_uid(uid), "vexctl", *args])
 
 
 def search_ids(uid, coll, vector, k, *extra):
@@ -619,7 +601,7 @@ for i in range(5):
         r = as_user(A, code)
         t.eq("A attaches vectors to 30 private (0600) and 5 public (0644) files", r.returncode, 0)
         secret = f"{coll}/secret00"
-        r = run(["setpriv", f"--reuid={B}", f"--regid={B}", "--clear-groups", "cat", secret])
+        r = run([*as_uid(B), "cat", secret])
         t.check("B cannot cat A's 0600 file", r.returncode != 0)
         r = vexctl_as(B, "get", coll, str(os.stat(secret).st_ino))
         t.check("B cannot GET its vector: permission denied", r.returncode != 0 and "permission denied" in r.stderr,
@@ -661,7 +643,6 @@ for i in range(5):
 # ----------------------------------------------------------- HNSW bounds
 
 def test_hnsw_bounds(t, mnt):
-    from hnsw import wait_repaired
     with t.group("HNSW: dead rows stay under 10 %, ties break by id, FPU sections stay bounded"):
         coll = f"{mnt}/dups"
         sh(["vexctl", "create", coll, "--dim", "4", "--metric", "l2", "--index", "hnsw", "--m", "4",
@@ -822,8 +803,7 @@ def kill_while_linking(coll, rows, start_id=0):
     ins = subprocess.Popen(["vexctl", "insert", coll, "--npy", "/tmp/killed.npy", "--batch", str(rows),
                             "--start-id", str(start_id)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     c = Coll(coll)
-    while c.info()["unindexed"] == 0 and ins.poll() is None:
-        time.sleep(0.02)
+    wait_linking(c, lambda: ins.poll() is None, every=0.02)
     ins.kill()
     ins.wait()
     at_kill = c.info()
@@ -835,7 +815,6 @@ def killed_insert_round(mnt, rows):
     """Kills a `rows`-row HNSW insert while it links: None if the kill
     came too late (linking done), else (info at the kill, info once the
     worker is done, recall@10 of approximate against exact search)."""
-    from hnsw import wait_repaired
     coll = f"{mnt}/killed"
     sh(["vexctl", "create", coll, "--dim", "16", "--metric", "l2", "--index", "hnsw", "--m", "16",
         "--ef-construction", "64"])
@@ -868,9 +847,7 @@ def short_lock_round(mnt, rows):
     ins = subprocess.Popen(["vexctl", "insert", coll, "--npy", "/tmp/busy.npy", "--batch", str(rows),
                             "--start-id", "1000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     c = Coll(coll)
-    # The batch is stored (and visible) before linking starts.
-    while c.info()["unindexed"] == 0 and ins.poll() is None:
-        time.sleep(0.05)
+    wait_linking(c, lambda: ins.poll() is None)
     waits, done = [], 0
     for i in range(RMS):
         t0 = time.monotonic()

@@ -106,7 +106,7 @@ class Suite:
         return 0 if self.failed == 0 else 1
 
 
-def eventually(read, done, timeout):
+def eventually(read, done, timeout, every=0.05):
     """read() until done(value) holds or `timeout` seconds have passed; the
     last value. For state the module's worker reaches after a call returns:
     a busy machine changes how long that takes, never where it ends."""
@@ -115,7 +115,7 @@ def eventually(read, done, timeout):
         value = read()
         if done(value) or time.monotonic() > end:
             return value
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def run(cmd, **kwargs):
@@ -129,6 +129,35 @@ def sh(cmd):
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
     return r.stdout
+
+
+def mount(path, opts=None, fstype="vexfs", source="none"):
+    os.makedirs(path, exist_ok=True)
+    sh(["mount", "-t", fstype] + (["-o", opts] if opts else []) + [source, path])
+
+
+def umount(path):
+    sh(["umount", path])
+
+
+def mount_options(path):
+    """The options /proc/mounts shows for the mount at `path`."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[1] == path:
+                opts = {}
+                for o in fields[3].split(","):
+                    k, _, v = o.partition("=")
+                    opts[k] = v
+                return opts
+    return None
+
+
+def as_uid(uid, gid=None):
+    """The command prefix that runs what follows as `uid` (and `gid`, by
+    default the same) with no supplementary groups."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid if gid is None else gid}", "--clear-groups"]
 
 
 def vexctl(*args, user=None):

@@ -72,6 +72,13 @@ def wait_repaired(c, timeout=900):
     return eventually(c.info, lambda info: info["unindexed"] == 0 and few_dead(info), timeout)
 
 
+def wait_linking(c, running, every=0.05):
+    """Until the batch being inserted is stored and being linked (the
+    batch is visible before its linking starts: some row is unindexed), or
+    its inserter stopped (`running()` false)."""
+    eventually(c.info, lambda info: info["unindexed"] > 0 or not running(), 3600, every)
+
+
 def fresh(path):
     if os.path.exists(path):
         sh(["rm", "-rf", path])
@@ -464,8 +471,7 @@ def search_during_insert(mnt, rows, want):
     p.start()
     started.wait(60)
     # The batch is stored (visible) before its linking starts.
-    while c.info()["unindexed"] == 0 and p.is_alive():
-        time.sleep(0.01)
+    wait_linking(c, p.is_alive, every=0.01)
     lat, counts = [], []
     while p.is_alive() and len(lat) < want:
         t0 = time.perf_counter()

@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 
 import uffd
-from harness import Background, run, sh
+from harness import Background, as_uid, eventually, mount, run, sh
 from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ
 
 # Operations in the profiler's default order, and the probe function of each.
@@ -445,8 +445,10 @@ def burst_then_spin(root, threads, spin_s):
     ts = [threading.Thread(target=body, args=(i,)) for i in range(threads)]
     for th in ts:
         th.start()
-    while len(tids) < threads or blocked_in_ioctl(tids) < threads:
-        time.sleep(0.01)
+    # Every thread inside its search, or one refused (the caller's check
+    # of `errors` reports it): never an endless wait.
+    eventually(lambda: bool(errors) or (len(tids) == threads and blocked_in_ioctl(tids) == threads),
+               lambda ready: ready, 600)
     stall.release(struct.pack("<f", 1.0))
     done.wait()
     for th in ts:
@@ -576,8 +578,7 @@ def check_mixed(t, label, p, res, by_duration=None):
 # ------------------------------------------------------------------- groups
 
 def setup_mount(root):
-    os.makedirs(root, exist_ok=True)
-    sh(["mount", "-t", "vexfs", "none", root])
+    mount(root)
     make_collection(f"{root}/small", 8, 64, seed=1)
     make_collection(f"{root}/ins", 8, 0, seed=2)
     with open(f"{root}/data", "wb") as f:
@@ -920,8 +921,7 @@ def test_missed_returns(t):
 def test_errors(t):
     with t.group("profile: errors, privileges and the table output"):
         before = probe_state()
-        r = run(["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
-                 "vexctl", "profile", "--duration", "1s"], timeout=120)
+        r = run([*as_uid(1000), "vexctl", "profile", "--duration", "1s"], timeout=120)
         t.check("as uid 1000: exits non-zero naming the missing privilege (CAP_BPF / CAP_PERFMON / root)",
                 r.returncode != 0 and re.search(r"CAP_BPF|CAP_PERFMON|root", r.stderr) is not None
                 and "attached" not in r.stderr, f"status {r.returncode}: {r.stderr.strip()[-300:]}")

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import LONG, Suite, run, sh, vexctl, vexctl_json  # noqa: E402
+from harness import LONG, Suite, mount, run, sh, umount, vexctl, vexctl_json  # noqa: E402
 import vectors  # noqa: E402
 import profiler  # noqa: E402
 import hnsw  # noqa: E402
@@ -62,15 +62,6 @@ def insmod():
 
 def rmmod():
     return run(["rmmod", "vexfs"])
-
-
-def mount(path):
-    os.makedirs(path, exist_ok=True)
-    sh(["mount", "-t", "vexfs", "none", path])
-
-
-def umount(path):
-    sh(["umount", path])
 
 
 def module_loaded():

@@ -2,7 +2,6 @@
 float64 brute force, the ioctl error cases, files carrying vectors,
 permissions, the memory limit and a concurrent workload."""
 
-import ctypes
 import errno
 import fcntl
 import json
@@ -14,7 +13,7 @@ import time
 
 import numpy as np
 
-from harness import LONG, run, sh, vexctl, vexctl_json
+from harness import LONG, mount, run, sh, vexctl, vexctl_json
 
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
 METRICS = ("l2", "cosine", "dot")
@@ -465,8 +464,7 @@ def test_memory_limit(t, ko):
     with t.group("memory limit (max_vector_mib=1)"):
         sh(["insmod", ko, "max_vector_mib=1"])
         mnt = "/mnt/vexlim"
-        os.makedirs(mnt, exist_ok=True)
-        sh(["mount", "-t", "vexfs", "none", mnt])
+        mount(mnt)
         sh(["vexctl", "create", f"{mnt}/c", "--dim", "128", "--metric", "l2"])
         c = Coll(f"{mnt}/c")
         c.insert(np.arange(1000), np.ones((1000, 128)))
