@@ -31,7 +31,7 @@ use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::atomic::{Atomic, Relaxed};
-use kernel::sync::{Arc, ArcBorrow};
+use kernel::sync::Arc;
 use kernel::workqueue::{Work, WorkItem};
 
 use crate::abi;
@@ -39,7 +39,10 @@ use crate::hnsw::{self, Hnsw};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
-use crate::sys::{self, MemcgRef, RwSem, WriteGuard};
+use crate::vfs::cpu::{with_fpu, Fpu, Simd};
+use crate::vfs::mem::u32_as_f32_mut;
+use crate::vfs::sync::{workqueue, RwSem, WriteGuard};
+use crate::vfs::task::{self, MemcgRef};
 
 /// f32 values in one chunk: one 16 KiB pool object.
 pub(crate) const CHUNK_FLOATS: usize = 4096;
@@ -56,10 +59,19 @@ pub(crate) fn fpu_sections(n: usize, dim: usize, cap: usize) -> impl Iterator<It
     let per_section = (FPU_FLOAT_BUDGET / dim.max(1)).clamp(1, cap.max(1));
     (0..n).step_by(per_section).map(move |start| {
         if start > 0 {
-            sys::cond_resched();
+            task::cond_resched();
         }
         start..(start + per_section).min(n)
     })
+}
+
+/// Copies `src` into `dst` (of the same length: rows of `dim` values).
+/// Not `copy_from_slice`, whose length-mismatch panic path objtool cannot
+/// follow in a module.
+fn copy_values(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
 }
 
 /// Bytes charged per id-map (rbtree) entry: the node's slab object.
@@ -71,11 +83,11 @@ const MAP_NODE_BYTES: u64 = 64;
 /// it by name; a plain call when nothing is attached.
 #[no_mangle]
 #[inline(never)]
-pub(crate) extern "Rust" fn vexfs_simd_batch(floats: usize, work: &mut dyn FnMut()) {
+pub(crate) extern "Rust" fn vexfs_simd_batch(floats: usize, work: &mut dyn FnMut(&Fpu)) {
     // The count is for probes only: `black_box` keeps it a real argument,
     // or the compiler would let callers leave its register unset.
     core::hint::black_box(floats);
-    sys::with_fpu(work);
+    with_fpu(work);
 }
 
 /// Vector bytes stored by every collection of every mount.
@@ -159,16 +171,13 @@ pub(crate) fn inflight_uncharge(bytes: u64) {
 }
 
 /// A search candidate; ordered by distance key, then id.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Zeroable)]
 pub(crate) struct Candidate {
     key: u32,
     bits: u32,
     id: u64,
     file: bool,
 }
-
-// SAFETY: All-zero is a valid `Candidate` (integers and `false`).
-unsafe impl Zeroable for Candidate {}
 
 impl Candidate {
     fn rank(&self) -> (u32, u64) {
@@ -422,7 +431,7 @@ impl WorkItem for Collection {
     type Pointer = Arc<Collection>;
 
     fn run(this: Arc<Collection>) {
-        this.run_queued();
+        Self::run_queued(&this);
     }
 }
 
@@ -570,12 +579,44 @@ impl Collection {
         })
     }
 
-    fn row_ptr(&self, s: &Store, slot: usize) -> *mut f32 {
-        let chunk = &s.chunks[slot / self.rows_per_chunk];
-        let off = (slot % self.rows_per_chunk) * self.dim;
-        // In bounds: `off + dim <= CHUNK_FLOATS` by the choice of
-        // `rows_per_chunk`. The pointer keeps the chunk's write provenance.
-        chunk.as_mut_ptr().wrapping_add(off)
+    /// Where rows `slot..slot + n` are: their chunk and the offset of the
+    /// first value in it. In bounds when the rows are in one chunk, which
+    /// holds `rows_per_chunk` rows (`rows_per_chunk * dim <= CHUNK_FLOATS`).
+    fn locate(&self, slot: usize) -> (usize, usize) {
+        (
+            slot / self.rows_per_chunk,
+            (slot % self.rows_per_chunk) * self.dim,
+        )
+    }
+
+    /// Rows `slot..slot + n`, stored contiguously in one chunk.
+    fn rows<'s>(&self, s: &'s Store, slot: usize, n: usize) -> &'s [f32] {
+        let (chunk, off) = self.locate(slot);
+        &s.chunks[chunk][off..off + n * self.dim]
+    }
+
+    /// Row `slot`, to overwrite.
+    fn row_mut<'s>(&self, s: &'s mut Store, slot: usize) -> &'s mut [f32] {
+        let (chunk, off) = self.locate(slot);
+        &mut s.chunks[chunk][off..off + self.dim]
+    }
+
+    /// Copies row `from` over row `to`.
+    fn copy_row(&self, s: &mut Store, from: usize, to: usize) {
+        let ((cf, of), (ct, ot)) = (self.locate(from), self.locate(to));
+        let dim = self.dim;
+        if cf == ct {
+            s.chunks[cf].copy_within(of..of + dim, ot);
+        } else {
+            let (src, dst) = if cf < ct {
+                let (low, high) = s.chunks.split_at_mut(ct);
+                (&low[cf], &mut high[0])
+            } else {
+                let (low, high) = s.chunks.split_at_mut(cf);
+                (&high[0], &mut low[ct])
+            };
+            copy_values(&mut dst[ot..ot + dim], &src[of..of + dim]);
+        }
     }
 
     /// Whether the file with inode number `ino` has a vector here.
@@ -687,7 +728,7 @@ impl Collection {
                 RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
                 GFP_KERNEL_ACCOUNT,
             )?;
-            if sys::fatal_signal_pending() {
+            if task::fatal_signal_pending() {
                 return Err(EINTR);
             }
         }
@@ -707,16 +748,15 @@ impl Collection {
         if self.kernel != simd::Metric::Cosine {
             return;
         }
-        let path = crate::simd_path();
+        let simd = Simd::detect();
         let dim = self.dim;
         for section in fpu_sections(b.norms.len(), dim, usize::MAX) {
             let rows = &b.rows[section.start * dim..section.end * dim];
             let norms = &mut b.norms[section.clone()];
-            vexfs_simd_batch(section.len() * dim, &mut || {
+            vexfs_simd_batch(section.len() * dim, &mut |fpu| {
                 for (r, norm) in norms.iter_mut().enumerate() {
                     if let Some(row) = rows.get(r * dim..(r + 1) * dim) {
-                        // SAFETY: `path` matches the CPU; the FPU is ours.
-                        *norm = unsafe { simd::norm_sq(path, row) };
+                        *norm = simd.norm_sq(fpu, row);
                     }
                 }
             });
@@ -761,7 +801,7 @@ impl Collection {
         let mut new_ids = 0u64;
         for i in 0..n {
             let id = b.ids[i];
-            let src = b.rows[i * self.dim..].as_ptr();
+            let src = &b.rows[i * self.dim..(i + 1) * self.dim];
             let norm = b.norms.get(i).copied();
             let slot = match s.map.get(&id).copied() {
                 // Stored by this batch, or in place in a flat collection:
@@ -776,17 +816,15 @@ impl Collection {
                 None => None,
             };
             if let Some(slot) = slot {
-                // SAFETY: A stored row of `dim` values in our chunks, and a
-                // row of the staged batch (distinct memory).
-                unsafe { core::ptr::copy_nonoverlapping(src, self.row_ptr(s, slot), self.dim) };
+                copy_values(self.row_mut(s, slot), src);
                 if let (Some(dst), Some(norm)) = (s.norms.get_mut(slot), norm) {
                     *dst = norm;
                 }
                 continue;
             }
             let at = s.ids.len();
-            // SAFETY: Row `at` is reserved above (rows `base..base + n`).
-            unsafe { core::ptr::copy_nonoverlapping(src, self.row_ptr(s, at), self.dim) };
+            // Row `at` is reserved above (rows `base..base + n`).
+            copy_values(self.row_mut(s, at), src);
             // Capacity was reserved above, so these cannot fail.
             let _ = s.ids.push_within_capacity(id);
             let _ = s.flags.push_within_capacity(flag);
@@ -821,7 +859,7 @@ impl Collection {
     /// linking) is left to the worker, so that a caller's wait is bounded
     /// by its own change. Searches find every stored row meanwhile
     /// (unlinked rows are scanned exactly).
-    pub(crate) fn follow_up(&self, change: Change) {
+    pub(crate) fn follow_up(self: &Arc<Self>, change: Change) {
         if self.index != abi::index::HNSW {
             return;
         }
@@ -841,15 +879,11 @@ impl Collection {
 
     /// Queues the worker (a no-op if queued already), for callers that
     /// hold VFS locks and for work no caller does.
-    pub(crate) fn schedule_maintenance(&self) {
+    pub(crate) fn schedule_maintenance(self: &Arc<Self>) {
         if self.index != abi::index::HNSW {
             return;
         }
-        // SAFETY: Every collection is made by `Collection::new`, inside an
-        // `Arc` that its directory holds while `self` is borrowed (or the
-        // worker, while it runs).
-        let this: Arc<Self> = unsafe { ArcBorrow::from_raw(self) }.into();
-        let _ = crate::workqueue().enqueue(this);
+        let _ = workqueue().enqueue(self.clone());
     }
 
     /// Marks the collection's directory as gone: queued maintenance then
@@ -860,18 +894,19 @@ impl Collection {
 
     /// The worker: all pending maintenance, charged to the owner's memory
     /// cgroup.
-    fn run_queued(&self) {
+    fn run_queued(self: &Arc<Self>) {
         if self.dying.load(Ordering::Acquire) || !self.take_turn() {
             return;
         }
-        let _charge = self.owner.activate();
-        let mut done = Ok(());
-        while done.is_ok() && !self.dying.load(Ordering::Acquire) && self.has_work() {
-            done = self
-                .link(0..usize::MAX)
-                .and_then(|()| self.repair_and_compact());
-        }
-        self.end_turn(done, true);
+        self.owner.charge_within(|| {
+            let mut done = Ok(());
+            while done.is_ok() && !self.dying.load(Ordering::Acquire) && self.has_work() {
+                done = self
+                    .link(0..usize::MAX)
+                    .and_then(|()| self.repair_and_compact());
+            }
+            self.end_turn(done, true);
+        });
     }
 
     /// Takes the right to maintain; false if another task holds it (the
@@ -888,7 +923,7 @@ impl Collection {
     /// found it taken), or the rest of a caller's. Only the worker's own
     /// lack of memory queues nothing (the next change retries), so that
     /// it cannot loop.
-    fn end_turn(&self, done: core::result::Result<(), Stop>, worker: bool) {
+    fn end_turn(self: &Arc<Self>, done: core::result::Result<(), Stop>, worker: bool) {
         self.maintaining.store(false, Ordering::Release);
         // A change whose `take_turn` failed committed under the write lock
         // before that; `has_work` takes the lock after the store above, so
@@ -931,10 +966,10 @@ impl Collection {
                 s.linked += 1;
             }
             drop(guard);
-            if sys::fatal_signal_pending() {
+            if task::fatal_signal_pending() {
                 return Err(Stop::Killed);
             }
-            sys::cond_resched();
+            task::cond_resched();
         }
     }
 
@@ -974,10 +1009,10 @@ impl Collection {
                 Err(_) => return Err(Stop::NoMemory),
             }
             drop(guard);
-            if sys::fatal_signal_pending() {
+            if task::fatal_signal_pending() {
                 return Err(Stop::Killed);
             }
-            sys::cond_resched();
+            task::cond_resched();
         }
     }
 
@@ -1045,10 +1080,10 @@ impl Collection {
                 return Ok(());
             }
             drop(guard);
-            if sys::fatal_signal_pending() {
+            if task::fatal_signal_pending() {
                 return Err(Stop::Killed);
             }
-            sys::cond_resched();
+            task::cond_resched();
         }
     }
 
@@ -1062,11 +1097,7 @@ impl Collection {
                 return false;
             }
         }
-        // SAFETY: Distinct rows of `dim` values in our chunks; the caller
-        // holds the write lock.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.row_ptr(s, from), self.row_ptr(s, to), self.dim)
-        };
+        self.copy_row(s, from, to);
         let id = s.ids[from];
         s.ids[to] = id;
         s.flags[to] = s.flags[from];
@@ -1101,10 +1132,10 @@ impl Collection {
             }
             // Nothing is changed yet: a kill may end the checks here.
             if i % DELETE_CHECKS_PER_YIELD == DELETE_CHECKS_PER_YIELD - 1 {
-                if sys::fatal_signal_pending() {
+                if task::fatal_signal_pending() {
                     return Err(EINTR);
                 }
-                sys::cond_resched();
+                task::cond_resched();
             }
         }
         self.remove_ids(s, ids);
@@ -1163,14 +1194,7 @@ impl Collection {
             s.file_rows -= 1;
         }
         if slot != last {
-            // SAFETY: Distinct rows of `dim` values in our chunks.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    self.row_ptr(s, last),
-                    self.row_ptr(s, slot),
-                    self.dim,
-                )
-            };
+            self.copy_row(s, last, slot);
             let moved = s.ids[last];
             s.ids[slot] = moved;
             s.flags[slot] = s.flags[last];
@@ -1204,11 +1228,7 @@ impl Collection {
         if file {
             may_read(id)?;
         }
-        // SAFETY: A live row of `dim` values (we hold the lock) and `out`,
-        // exactly `dim` long and distinct from our chunks.
-        unsafe {
-            core::ptr::copy_nonoverlapping(self.row_ptr(&s, slot), out.as_mut_ptr(), self.dim)
-        };
+        copy_values(out, self.rows(&s, slot, 1));
         Ok(file)
     }
 
@@ -1222,7 +1242,7 @@ impl Collection {
     /// results come back whenever `k` visible rows exist. Ties: ascending id.
     pub(crate) fn search(
         &self,
-        path: simd::Path,
+        simd: Simd,
         query: &[f32],
         mode: SearchMode,
         scratch: &mut SearchScratch,
@@ -1230,15 +1250,14 @@ impl Collection {
     ) -> Result {
         scratch.top.clear();
         let query_norm = if self.kernel == simd::Metric::Cosine {
-            // SAFETY: `path` matches the CPU; the FPU is ours for the call.
-            sys::with_fpu(|| unsafe { simd::norm_sq(path, query) })
+            with_fpu(|fpu| simd.norm_sq(fpu, query))
         } else {
             simd::NormSq::default()
         };
         let s = self.store.read_killable()?;
         let rows = s.ids.len();
         let Some(g) = s.graph.as_ref().filter(|_| !mode.exact) else {
-            self.scan(&s, path, query, query_norm, 0..rows, scratch, may_read);
+            self.scan(&s, simd, query, query_norm, 0..rows, scratch, may_read);
             return Ok(());
         };
         let k = scratch.top.heap.len();
@@ -1275,7 +1294,7 @@ impl Collection {
         }
         self.scan(
             &s,
-            path,
+            simd,
             query,
             query_norm,
             s.linked..rows,
@@ -1284,7 +1303,7 @@ impl Collection {
         );
         if scratch.top.len() < k.min(rows - s.dead) {
             scratch.top.clear();
-            self.scan(&s, path, query, query_norm, 0..rows, scratch, may_read);
+            self.scan(&s, simd, query, query_norm, 0..rows, scratch, may_read);
         }
         Ok(())
     }
@@ -1295,7 +1314,7 @@ impl Collection {
     fn scan(
         &self,
         s: &Store,
-        path: simd::Path,
+        simd: Simd,
         query: &[f32],
         query_norm: simd::NormSq,
         range: core::ops::Range<usize>,
@@ -1308,32 +1327,21 @@ impl Collection {
         // sections (and probe hits) per search than one per 16 KiB chunk.
         for section in fpu_sections(range.len(), self.dim, dist.len()) {
             let (slot, n) = (range.start + section.start, section.len());
-            let bits = &mut dist[..n];
-            // SAFETY: f32 and u32 have the same size and alignment and every
-            // bit pattern is valid for both; `bits` is borrowed exclusively.
-            let out =
-                unsafe { core::slice::from_raw_parts_mut(bits.as_mut_ptr().cast::<f32>(), n) };
-            vexfs_simd_batch(n * self.dim, &mut || {
+            let out = u32_as_f32_mut(&mut dist[..n]);
+            vexfs_simd_batch(n * self.dim, &mut |fpu| {
                 let mut done = 0;
                 while done < n {
                     let at = slot + done;
                     let m = (self.rows_per_chunk - at % self.rows_per_chunk).min(n - done);
-                    // SAFETY: Rows `at..at + m` are stored and contiguous in
-                    // one chunk; we hold the lock.
-                    let base =
-                        unsafe { core::slice::from_raw_parts(self.row_ptr(s, at), m * self.dim) };
+                    // Rows `at..at + m` are stored and contiguous in one
+                    // chunk; we hold the lock.
+                    let base = self.rows(s, at, m);
                     let out = &mut out[done..done + m];
-                    // SAFETY: `path` was chosen from the CPU's features and the
-                    // FPU is ours for this section.
-                    unsafe {
-                        if cosine {
-                            let norms = &s.norms[at..at + m];
-                            simd::cosine_distances_with_norms(
-                                path, query, query_norm, base, norms, out,
-                            )
-                        } else {
-                            simd::distances(path, self.kernel, query, base, out)
-                        }
+                    if cosine {
+                        let norms = &s.norms[at..at + m];
+                        simd.cosine_distances_with_norms(fpu, query, query_norm, base, norms, out);
+                    } else {
+                        simd.distances(fpu, self.kernel, query, base, out);
                     }
                     done += m;
                 }

@@ -19,34 +19,34 @@
 //!   allowed; the vector stays while one name in the collection remains.
 
 use kernel::alloc::KVec;
-use kernel::bindings;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 use crate::abi::Op;
 use crate::collection::{Collection, Store};
-use crate::inode;
 use crate::super_block::SbInfo;
-use crate::sys::{self, Inode, InodeRef, WriteGuard};
+use crate::vfs::inode::Access;
+use crate::vfs::sync::WriteGuard;
+use crate::vfs::{Child, File, Inode, InodeRef, MntIdmap, SuperBlock};
 
 /// How a caller is checked: its credentials (current) as seen through the
 /// mount of the file descriptor it used.
 #[derive(Clone, Copy)]
-pub(crate) struct Caller {
-    idmap: *mut bindings::mnt_idmap,
-    sb: *mut bindings::super_block,
+pub(crate) struct Caller<'a> {
+    idmap: &'a MntIdmap,
+    sb: &'a SuperBlock,
     /// Whether it may reach the collection's files (search permission on
     /// the collection, or the file itself is the one open).
     reaches_files: bool,
 }
 
-impl Caller {
+impl<'a> Caller<'a> {
     /// The caller of an ioctl on `file` (an open file of a VexFS mount),
     /// about that file.
-    pub(crate) fn of_file(file: *mut bindings::file) -> Self {
+    pub(crate) fn of_file(file: &'a File) -> Self {
         Self {
-            idmap: sys::file_idmap(file),
-            // SAFETY: The ioctl's file is open for the whole call.
-            sb: unsafe { sys::file_inode(file) }.super_block(),
+            idmap: file.idmap(),
+            sb: file.inode().super_block(),
             reaches_files: true,
         }
     }
@@ -54,27 +54,25 @@ impl Caller {
     /// The caller of an ioctl on the collection directory open as `file`:
     /// it reaches the files in it only with search permission on the
     /// directory, as a path lookup would.
-    pub(crate) fn of_collection(file: *mut bindings::file) -> Self {
+    pub(crate) fn of_collection(file: &'a File) -> Self {
         let caller = Self::of_file(file);
-        // SAFETY: The ioctl's file is open for the whole call.
-        let dir = unsafe { sys::file_inode(file) };
         Self {
-            reaches_files: sys::inode_permission(caller.idmap, dir, bindings::MAY_EXEC).is_ok(),
+            reaches_files: file.inode().permission(caller.idmap, Access::EXEC).is_ok(),
             ..caller
         }
     }
 
     /// The live inode of the file with number `ino`, if it still exists.
     fn file(&self, ino: u64) -> Option<InodeRef> {
-        sys::ilookup(self.sb, ino).filter(|i| i.inode().is_reg())
+        InodeRef::lookup(self.sb, ino).filter(|i| i.inode().is_reg())
     }
 
     /// Whether the caller may read the file with inode number `ino`.
     pub(crate) fn may_read(&self, ino: u64) -> bool {
         self.reaches_files
-            && self.file(ino).is_some_and(|f| {
-                sys::inode_permission(self.idmap, f.inode(), bindings::MAY_READ).is_ok()
-            })
+            && self
+                .file(ino)
+                .is_some_and(|f| f.inode().permission(self.idmap, Access::READ).is_ok())
     }
 
     /// `EACCES` unless the caller may read the file with inode number `ino`.
@@ -89,16 +87,16 @@ impl Caller {
     /// Whether the caller may change the vector of `file` in the
     /// collection directory `dir`: `EACCES` without write permission on the
     /// file, `EPERM` where the sticky bit forbids it.
-    pub(crate) fn check_change(&self, dir: Inode<'_>, file: Inode<'_>) -> Result {
-        sys::inode_permission(self.idmap, file, bindings::MAY_WRITE)?;
-        if sys::check_sticky(self.idmap, dir, file) {
+    pub(crate) fn check_change(&self, dir: &Inode, file: &Inode) -> Result {
+        file.permission(self.idmap, Access::WRITE)?;
+        if dir.sticky_forbids(self.idmap, file) {
             return Err(EPERM);
         }
         Ok(())
     }
 
     /// [`Self::check_change`] for the file with inode number `ino`.
-    pub(crate) fn check_change_ino(&self, dir: Inode<'_>, ino: u64) -> Result {
+    pub(crate) fn check_change_ino(&self, dir: &Inode, ino: u64) -> Result {
         if !self.reaches_files {
             return Err(EACCES);
         }
@@ -111,39 +109,33 @@ impl Caller {
 }
 
 /// A file about to lose a name in a directory (unlink, rename).
-pub(crate) struct FileLeaving<'a> {
-    dir: Inode<'a>,
-    dentry: *mut bindings::dentry,
-    file: Inode<'a>,
+pub(crate) struct FileLeaving<'c, 'a> {
+    dir: &'a Inode,
+    name: &'c Child<'a>,
+    file: &'a Inode,
 }
 
-impl<'a> FileLeaving<'a> {
-    /// `dentry`, a positive child of the locked directory `dir`, is
-    /// about to be unlinked or moved away.
-    ///
-    /// # Safety
-    ///
-    /// `dentry` is positive and held for `'a`; the VFS holds `dir` locked.
-    pub(crate) unsafe fn new(dir: Inode<'a>, dentry: *mut bindings::dentry) -> Self {
-        Self {
+impl<'c, 'a> FileLeaving<'c, 'a> {
+    /// `name`, a positive child of the locked directory `dir`, is about to
+    /// be unlinked or moved away.
+    pub(crate) fn new(dir: &'a Inode, name: &'c Child<'a>) -> Result<Self> {
+        Ok(Self {
             dir,
-            dentry,
-            // SAFETY: Positive and held, so its inode is live for `'a`.
-            file: unsafe { Inode::from_raw((*dentry).d_inode) },
-        }
+            name,
+            file: name.inode().ok_or(ENOENT)?,
+        })
     }
 
     /// The collection whose vector of this file goes with this name: the
     /// file has one there, and no other name in the directory.
-    fn loses_vector(&self) -> Result<Option<&'a Collection>> {
+    fn loses_vector(&self) -> Result<Option<&'a Arc<Collection>>> {
         if !self.file.is_reg() {
             return Ok(None);
         }
-        let Some(coll) = inode::info(self.dir).collection() else {
+        let Some(coll) = self.dir.data().collection() else {
             return Ok(None);
         };
-        // SAFETY: `dentry` is held (see `new`); its parent is `dir`.
-        if unsafe { sys::has_other_name_in_parent(self.file, self.dentry) } {
+        if self.name.has_other_name_in_parent() {
             return Ok(None);
         }
         Ok(coll.has_file_vector(self.file.ino())?.then_some(coll))
@@ -154,17 +146,17 @@ impl<'a> FileLeaving<'a> {
 /// change removes, taken (killably) before the change, so that it either
 /// fails with nothing done or removes names and vectors together.
 pub(crate) struct VectorRemoval<'a> {
-    held: KVec<(&'a Collection, WriteGuard<'a, Store>, u64)>,
+    held: KVec<(&'a Arc<Collection>, WriteGuard<'a, Store>, u64)>,
 }
 
 impl<'a> VectorRemoval<'a> {
     /// Locks what `leaving` needs, in address order (two collections at
     /// most, for a rename between two directories).
-    pub(crate) fn prepare<'b>(
-        leaving: impl IntoIterator<Item = &'b FileLeaving<'a>>,
+    pub(crate) fn prepare<'b, 'c: 'b>(
+        leaving: impl IntoIterator<Item = &'b FileLeaving<'c, 'a>>,
     ) -> Result<Self>
     where
-        'a: 'b,
+        'a: 'c,
     {
         let mut todo = KVec::new();
         for l in leaving {
@@ -172,7 +164,7 @@ impl<'a> VectorRemoval<'a> {
                 todo.push((coll, l.file.ino()), GFP_KERNEL)?;
             }
         }
-        todo.sort_unstable_by_key(|(c, _)| core::ptr::from_ref(*c) as usize);
+        todo.sort_unstable_by_key(|(c, _)| core::ptr::from_ref::<Collection>(c) as usize);
         let mut held = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
         for (i, (coll, ino)) in todo.into_iter().enumerate() {
             held.push((coll, coll.lock_for_removal(i > 0)?, ino), GFP_KERNEL)?;

@@ -11,38 +11,37 @@
 //! batches it calls `checkpoint`, where long inserts and searches
 //! reschedule.
 
-use core::alloc::Layout;
-use core::ptr::NonNull;
-
-use kernel::prelude::*;
-
 use crate::collection::{
     charge, fpu_sections, inflight_charge, inflight_uncharge, uncharge, vexfs_simd_batch,
 };
-use crate::hnsw::{Alloc, Distances, Neighbour, Target};
-use crate::pool::{self, PoolBuf};
+use crate::hnsw::{Distances, Target};
+use crate::pool::{Budget, Charged, PoolBuf};
 use crate::simd;
-use crate::sys;
-
-// SAFETY: Two integers: all-zero is a valid `Neighbour`.
-unsafe impl Zeroable for Neighbour {}
+use crate::vfs::cpu::Simd;
+use crate::vfs::mem::u32_as_f32_mut;
+use crate::vfs::task;
 
 /// Memory of the graph (charged to the module-wide vector limit, so that
 /// `max_vector_mib` bounds graphs too) or of per-search scratch (charged
 /// to the in-flight budget while the search ioctl runs). Blocks come from
 /// the pool tiers, so `vexctl stats` shows them, and are charged to the
 /// caller's memory cgroup.
+pub(crate) type GraphAlloc = Charged<GraphBudget>;
+
+/// Which budget [`GraphAlloc`] charges.
 #[derive(Clone, Copy)]
-pub(crate) struct GraphAlloc {
+pub(crate) struct GraphBudget {
     scratch: bool,
 }
 
 impl GraphAlloc {
     /// For a collection's graph.
-    pub(crate) const CHARGED: Self = Self { scratch: false };
+    pub(crate) const CHARGED: Self = Charged(GraphBudget { scratch: false });
     /// For search scratch.
-    pub(crate) const SCRATCH: Self = Self { scratch: true };
+    pub(crate) const SCRATCH: Self = Charged(GraphBudget { scratch: true });
+}
 
+impl Budget for GraphBudget {
     fn charge(&self, bytes: u64) -> bool {
         if self.scratch {
             inflight_charge(bytes)
@@ -57,27 +56,6 @@ impl GraphAlloc {
         } else {
             uncharge(bytes)
         }
-    }
-}
-
-impl Alloc for GraphAlloc {
-    fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
-        let bytes = layout.size() as u64;
-        if !self.charge(bytes) {
-            return None;
-        }
-        let block = pool::alloc_raw(layout);
-        if block.is_none() {
-            self.uncharge(bytes);
-        }
-        block
-    }
-
-    unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` above with `layout`, as the caller
-        // guarantees.
-        unsafe { pool::free_raw(ptr, layout) };
-        self.uncharge(layout.size() as u64);
     }
 }
 
@@ -114,7 +92,7 @@ impl Rows<'_> {
 /// and, for a search, which rows the caller may get back.
 pub(crate) struct GraphDistances<'a> {
     rows: Rows<'a>,
-    path: simd::Path,
+    simd: Simd,
     /// `|query|^2` of the current search (cosine).
     pub(crate) query_norm: simd::NormSq,
     /// A search's filter by slot (the caller may read the file); none
@@ -126,7 +104,7 @@ impl<'a> GraphDistances<'a> {
     pub(crate) fn new(rows: Rows<'a>) -> Self {
         Self {
             rows,
-            path: crate::simd_path(),
+            simd: Simd::detect(),
             query_norm: simd::NormSq::default(),
             accept: None,
         }
@@ -151,32 +129,24 @@ impl Distances for GraphDistances<'_> {
             },
         };
         let n = out.len().min(slots.len());
-        // SAFETY: f32 and u32 have the same size and alignment and every bit
-        // pattern is valid for both; `out` is borrowed exclusively.
-        let dist = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), n) };
-        let (path, metric) = (self.path, rows.metric);
+        let dist = u32_as_f32_mut(&mut out[..n]);
+        let (simd, metric) = (self.simd, rows.metric);
         // FPU sections bounded by values, not by the neighbour count,
         // whatever `dim` and `M` are.
         for section in fpu_sections(n, rows.dim, usize::MAX) {
             let (dist, slots) = (&mut dist[section.clone()], &slots[section]);
-            vexfs_simd_batch(dist.len() * rows.dim, &mut || {
+            vexfs_simd_batch(dist.len() * rows.dim, &mut |fpu| {
                 for (d, &slot) in dist.iter_mut().zip(slots) {
                     let Some(row) = rows.row(slot) else {
                         *d = f32::from_bits(u32::MAX);
                         continue;
                     };
                     let one = core::slice::from_mut(d);
-                    // SAFETY: `path` was chosen from the CPU's features and
-                    // the FPU is ours for this section.
-                    unsafe {
-                        if metric == simd::Metric::Cosine {
-                            let norm = [rows.norm(slot)];
-                            simd::cosine_distances_with_norms(
-                                path, from, from_norm, row, &norm, one,
-                            )
-                        } else {
-                            simd::distances(path, metric, from, row, one)
-                        }
+                    if metric == simd::Metric::Cosine {
+                        let norm = [rows.norm(slot)];
+                        simd.cosine_distances_with_norms(fpu, from, from_norm, row, &norm, one);
+                    } else {
+                        simd.distances(fpu, metric, from, row, one);
                     }
                 }
             });
@@ -187,7 +157,7 @@ impl Distances for GraphDistances<'_> {
     }
 
     fn checkpoint(&mut self) {
-        sys::cond_resched();
+        task::cond_resched();
     }
 
     fn accept(&mut self, slot: u32) -> bool {

@@ -3,9 +3,6 @@
 //! ioctl dispatch. Requests and replies are staged in pool memory and copied
 //! with `UserSlice`, which faults cleanly (EFAULT) on a bad user pointer.
 
-use kernel::ffi::{c_long, c_uint, c_ulong};
-
-use kernel::bindings;
 use kernel::prelude::*;
 use kernel::transmute::AsBytes;
 use kernel::uaccess::{UserPtr, UserSlice};
@@ -15,8 +12,9 @@ use crate::collection;
 use crate::pool::{self, PoolBox};
 use crate::simd;
 use crate::super_block::SbInfo;
-use crate::sys;
 use crate::vector_ioctl;
+use crate::vfs::cpu::{Feature, Simd};
+use crate::vfs::File;
 
 // The shared ABI file encodes ioctl numbers itself (it must build outside the
 // kernel); check it against the kernel's own `_IOR`.
@@ -32,38 +30,32 @@ const _: () = assert!(
         == kernel::ioctl::_IOR::<abi::Stats>(abi::VEXFS_IOC_MAGIC as u32, abi::VEXFS_IOC_NR_STATS)
 );
 
-// SAFETY: `repr(C)` structs of integers with explicit padding fields (the
-// ABI file asserts their sizes), so every byte is initialised.
-unsafe impl AsBytes for abi::VersionInfo {}
-// SAFETY: As above.
-unsafe impl AsBytes for abi::Stats {}
-
 /// Copies `value` to the user address `arg`.
-fn put_user<T: AsBytes>(arg: c_ulong, value: &T) -> Result {
+fn put_user<T: AsBytes>(arg: usize, value: &T) -> Result {
     UserSlice::new(UserPtr::from_addr(arg), core::mem::size_of::<T>())
         .writer()
         .write(value)
 }
 
 fn cpu_features() -> u32 {
-    const MAP: [(u32, u32); 6] = [
-        (bindings::X86_FEATURE_XMM2, abi::cpu::SSE2),
-        (bindings::X86_FEATURE_AVX, abi::cpu::AVX),
-        (bindings::X86_FEATURE_AVX2, abi::cpu::AVX2),
-        (bindings::X86_FEATURE_FMA, abi::cpu::FMA),
-        (bindings::X86_FEATURE_AVX512F, abi::cpu::AVX512F),
-        (bindings::X86_FEATURE_OSXSAVE, abi::cpu::OSXSAVE),
+    const MAP: [(Feature, u32); 6] = [
+        (Feature::SSE2, abi::cpu::SSE2),
+        (Feature::AVX, abi::cpu::AVX),
+        (Feature::AVX2, abi::cpu::AVX2),
+        (Feature::FMA, abi::cpu::FMA),
+        (Feature::AVX512F, abi::cpu::AVX512F),
+        (Feature::OSXSAVE, abi::cpu::OSXSAVE),
     ];
     MAP.iter()
-        .filter(|(feature, _)| sys::cpu_has(*feature))
+        .filter(|(feature, _)| feature.present())
         .fold(0, |acc, (_, bit)| acc | bit)
 }
 
-fn version(arg: c_ulong) -> Result {
+fn version(arg: usize) -> Result {
     let mut info = PoolBox::new(abi::VersionInfo {
         abi_version: abi::VEXFS_ABI_VERSION,
         cpu_features: cpu_features(),
-        simd_path: match crate::simd_path() {
+        simd_path: match Simd::detect().path() {
             simd::Path::Scalar => abi::simd_path::SCALAR,
             simd::Path::Avx2 => abi::simd_path::AVX2,
             simd::Path::Avx512 => abi::simd_path::AVX512,
@@ -76,7 +68,7 @@ fn version(arg: c_ulong) -> Result {
     put_user(arg, &*info)
 }
 
-fn stats(sbi: &SbInfo, arg: c_ulong) -> Result {
+fn stats(sbi: &SbInfo, arg: usize) -> Result {
     let mut reply = PoolBox::new(abi::Stats::default())?;
     reply.pools = pool::stats();
     reply.vector_bytes = collection::vector_bytes();
@@ -86,31 +78,20 @@ fn stats(sbi: &SbInfo, arg: c_ulong) -> Result {
     put_user(arg, &*reply)
 }
 
-/// ioctl entry point of every VexFS file and directory.
-///
-/// # Safety
-///
-/// Called only by the VFS (or VexFS itself), with the arguments of
-/// that operation.
+/// ioctl entry point of every VexFS file and directory (a stable probe
+/// point).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn vexfs_ioctl(
-    file: *mut bindings::file,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
-    // SAFETY: The VFS passes an open file of ours; it pins its superblock.
-    let sbi = unsafe { SbInfo::of((*(*file).f_inode).i_sb) };
+#[inline(never)]
+pub(crate) extern "C" fn vexfs_ioctl(file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    let sbi = file.inode().super_block().data();
     sbi.count(abi::Op::Ioctl);
     if let Some(ret) = vector_ioctl::dispatch(file, cmd, arg) {
-        return ret;
+        return ret.map(|()| 0);
     }
-    let result = match cmd {
+    match cmd {
         abi::VEXFS_IOC_VERSION => version(arg),
         abi::VEXFS_IOC_STATS => stats(sbi, arg),
         _ => Err(ENOTTY),
-    };
-    match result {
-        Ok(()) => 0,
-        Err(e) => e.to_errno() as c_long,
     }
+    .map(|()| 0)
 }

@@ -11,21 +11,21 @@
 //! them out. VexFS counts inodes itself, in tmpfs' "inode space" units, so
 //! that extended attributes share the `nr_inodes` budget as on tmpfs.
 
-use core::cell::UnsafeCell;
-use core::ffi::c_void;
-use kernel::ffi::c_int;
-
-use kernel::bindings;
 use kernel::prelude::*;
 use kernel::seq_file::{seq_print, SeqFile};
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::abi;
-use crate::inode;
+use crate::inode::{self, InodeInfo};
 use crate::mount_opts::{self, MountOpts, BOGO_INODE_SIZE};
 use crate::pool::PoolBox;
-use crate::sys::{self, DataMount, Inode};
-use crate::xattr;
+use crate::vfs::backing::Kstatfs;
+use crate::vfs::fs::{NewSuperBlock, Param, Rooted, SuperParams};
+use crate::vfs::inode::mode;
+use crate::vfs::mem::PAGE_SHIFT;
+use crate::vfs::super_ops::{self, SuperOperations};
+use crate::vfs::{self, DataMount, Dentry, FileSystem, Kgid, Kuid, SuperBlock};
+use crate::xattr::Xattrs;
 
 /// Per-mount state, owned by the superblock.
 pub(crate) struct SbInfo {
@@ -47,8 +47,8 @@ pub(crate) struct SbInfo {
     pub(crate) data: DataMount,
     /// Root directory mode, uid and gid given at mount (for `/proc/mounts`).
     root_mode: u16,
-    root_uid: Option<bindings::kuid_t>,
-    root_gid: Option<bindings::kgid_t>,
+    root_uid: Option<Kuid>,
+    root_gid: Option<Kgid>,
 }
 
 impl SbInfo {
@@ -102,18 +102,6 @@ impl SbInfo {
         for (o, c) in out.ops.iter_mut().zip(&self.ops).take(abi::OP_COUNT) {
             *o = c.load(Relaxed);
         }
-    }
-
-    /// The state of the mount `sb`.
-    ///
-    /// # Safety
-    ///
-    /// `sb` must be a VexFS superblock between `vexfs_fill_super` and the end
-    /// of `vexfs_kill_sb`, i.e. any live inode or open file of it.
-    pub(crate) unsafe fn of<'a>(sb: *mut bindings::super_block) -> &'a SbInfo {
-        // SAFETY: Guaranteed by the caller: `s_fs_info` was set from a
-        // `PoolBox<SbInfo>` in fill_super and is freed only in kill_sb.
-        unsafe { &*(*sb).s_fs_info.cast::<SbInfo>() }
     }
 
     /// Applies the `size=` and `nr_inodes=` of a remount, or leaves both as
@@ -194,227 +182,104 @@ impl SbInfo {
     }
 }
 
-/// `super_operations.statfs`: the data limit and use from the private
-/// tmpfs, the inode limit and use from VexFS's own count.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_statfs(
-    dentry: *mut bindings::dentry,
-    buf: *mut bindings::kstatfs,
-) -> c_int {
-    // SAFETY: The VFS passes a dentry of a mounted VexFS.
-    let sb = unsafe { (*dentry).d_sb };
-    // SAFETY: A mounted VexFS superblock.
-    let info = unsafe { SbInfo::of(sb) };
-    let (files, ffree) = match info.max_inodes.load(Relaxed) {
-        // Unlimited: no figures, as tmpfs.
-        0 => (0, 0),
-        max => (max, info.free_ispace.load(Relaxed) / BOGO_INODE_SIZE),
-    };
-    // SAFETY: `s_dev` is set at mount and never changes; `buf` is the
-    // buffer of this statfs.
-    match unsafe { info.data.statfs(buf, (*sb).s_dev, files, ffree) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+/// The `vexfs` filesystem type.
+pub(crate) struct VexFs;
+
+impl FileSystem for VexFs {
+    const NAME: &'static CStr = c"vexfs";
+    type SbData = SbInfo;
+    type InodeData = InodeInfo;
+    type Options = MountOpts;
+
+    fn parse_param(opts: &mut MountOpts, param: Param<'_>) -> Result {
+        opts.set(param)
     }
-}
 
-/// `super_operations.show_options`: the options as `/proc/mounts` shows
-/// them, in tmpfs' format.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_show_options(
-    m: *mut bindings::seq_file,
-    root: *mut bindings::dentry,
-) -> c_int {
-    // SAFETY: The VFS passes the seq_file it is filling, used by us alone
-    // for this call, and the root of a mounted VexFS.
-    let (m, info) = unsafe { (SeqFile::from_raw(m), SbInfo::of((*root).d_sb)) };
-    let kib = info.max_blocks.load(Relaxed) << (bindings::PAGE_SHIFT - 10);
-    seq_print!(m, ",size={}k", kib);
-    seq_print!(m, ",nr_inodes={}", info.max_inodes.load(Relaxed));
-    seq_print!(m, ",mode={:o}", info.root_mode);
-    if let Some(uid) = info.root_uid {
-        seq_print!(m, ",uid={}", sys::uid_in_init_ns(uid));
+    fn fill_super(sb: NewSuperBlock<'_>, opts: &MountOpts) -> Result<Rooted> {
+        let blocks = opts.blocks.unwrap_or_else(mount_opts::default_blocks);
+        let inodes = opts.inodes.unwrap_or_else(mount_opts::default_inodes);
+        let mode = opts.mode.unwrap_or(0o755);
+        let info = PoolBox::new(SbInfo {
+            ops: [const { Atomic::new(0) }; abi::OP_SLOTS],
+            inodes: Atomic::new(0),
+            next_ino: Atomic::new(1),
+            max_inodes: Atomic::new(inodes),
+            free_ispace: Atomic::new(inodes.saturating_mul(BOGO_INODE_SIZE)),
+            max_blocks: Atomic::new(blocks),
+            data: DataMount::new(blocks)?,
+            root_mode: mode,
+            root_uid: opts.uid,
+            root_gid: opts.gid,
+        })?;
+        // On any error below the VFS calls `kill_sb`, which frees `info`.
+        let sb = sb.init(
+            info,
+            SuperParams {
+                magic: abi::VEXFS_MAGIC,
+                blocksize_bits: PAGE_SHIFT as u8,
+                posix_acl: true,
+                ops: super_ops::vtable::<VexFs>(),
+                xattr: vfs::xattr::vtable::<Xattrs>(),
+            },
+        );
+        let root = inode::new_inode(sb.super_block(), None, mode::S_IFDIR | mode, 0)?;
+        root.set_owner(opts.uid, opts.gid);
+        sb.set_root(root)
     }
-    if let Some(gid) = info.root_gid {
-        seq_print!(m, ",gid={}", sys::gid_in_init_ns(gid));
+
+    fn reconfigure(sb: &SuperBlock, opts: &MountOpts) -> core::result::Result<(), &'static CStr> {
+        sb.data().reconfigure(opts)
     }
-    0
-}
 
-/// `super_operations.evict_inode`.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_evict_inode(inode: *mut bindings::inode) {
-    // SAFETY: The VFS passes a live inode of our superblock being evicted.
-    let i = unsafe { Inode::from_raw(inode) };
-    i.truncate_pages_final();
-    i.clear();
-    // SAFETY: No other user of the inode is left.
-    let xattr_space = unsafe { inode::release_evicted(i) };
-    // SAFETY: A VexFS inode.
-    unsafe { SbInfo::of(i.super_block()) }.inode_evicted(xattr_space);
-}
-
-/// `super_operations.free_inode`: after an RCU grace period, so that a
-/// lockless path walk may still read a symlink's target until then.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_free_inode(inode: *mut bindings::inode) {
-    // SAFETY: The inode is dead; nothing reads its VexFS state any more.
-    unsafe { inode::free_info(Inode::from_raw(inode)) };
-    // SAFETY: The inode came from new_inode() on our superblock, which has
-    // no alloc_inode: it is freed the way the VFS frees it by default.
-    unsafe { bindings::free_inode_nonrcu(inode) };
-}
-
-const SUPER_OPS: bindings::super_operations = bindings::super_operations {
-    statfs: Some(vexfs_statfs),
-    show_options: Some(vexfs_show_options),
-    // In-memory: an inode whose last link and last user are gone is freed
-    // at once (the dentries of live names keep the others).
-    drop_inode: Some(bindings::inode_just_drop),
-    evict_inode: Some(vexfs_evict_inode),
-    free_inode: Some(vexfs_free_inode),
-    ..pin_init::zeroed()
-};
-
-/// Fills a new superblock: called by `get_tree_nodev()` from the C glue
-/// with the parsed options.
-///
-/// # Safety
-///
-/// Called only by the VFS (through the glue), with a new superblock and the
-/// options of its mount context.
-#[no_mangle]
-unsafe extern "C" fn vexfs_fill_super(sb: *mut bindings::super_block, opts: *mut c_void) -> c_int {
-    // SAFETY: The glue passes the context's options, alive for the call.
-    let opts = unsafe { &*opts.cast::<MountOpts>() };
-    // SAFETY: The VFS hands us a new, exclusively owned superblock.
-    match unsafe { fill_super(sb, opts) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// # Safety
-///
-/// `sb` must be a new superblock owned by the caller.
-unsafe fn fill_super(sb: *mut bindings::super_block, opts: &MountOpts) -> Result {
-    let blocks = opts.blocks.unwrap_or_else(mount_opts::default_blocks);
-    let inodes = opts.inodes.unwrap_or_else(mount_opts::default_inodes);
-    let mode = opts.mode.unwrap_or(0o755);
-    let info = PoolBox::new(SbInfo {
-        ops: [const { Atomic::new(0) }; abi::OP_SLOTS],
-        inodes: Atomic::new(0),
-        next_ino: Atomic::new(1),
-        max_inodes: Atomic::new(inodes),
-        free_ispace: Atomic::new(inodes.saturating_mul(BOGO_INODE_SIZE)),
-        max_blocks: Atomic::new(blocks),
-        data: DataMount::new(blocks)?,
-        root_mode: mode,
-        root_uid: opts.uid,
-        root_gid: opts.gid,
-    })?;
-    // SAFETY: `sb` is ours to initialise (see above). On any error below the
-    // VFS calls `vexfs_kill_sb`, which frees `s_fs_info`.
-    unsafe {
-        (*sb).s_fs_info = info.into_raw().cast();
-        // MAX_LFS_FILESIZE on 64-bit.
-        (*sb).s_maxbytes = i64::MAX;
-        (*sb).s_blocksize = bindings::PAGE_SIZE;
-        (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as u8;
-        (*sb).s_magic = abi::VEXFS_MAGIC as usize;
-        (*sb).s_op = &SUPER_OPS;
-        (*sb).s_xattr = xattr::HANDLERS.as_ptr();
-        (*sb).s_flags |= sys::SB_POSIXACL;
-        (*sb).s_time_gran = 1;
-    }
-    let root = inode::new_inode(sb, None, bindings::S_IFDIR as u16 | mode, 0)?;
-    root.inode().set_owner(opts.uid, opts.gid);
-    // SAFETY: We are in fill_super for `sb`.
-    unsafe { root.make_root(sb) }
-}
-
-/// `fs_context_operations.reconfigure` (remount), through the glue.
-///
-/// # Safety
-///
-/// Called only by the VFS (through the glue) for a mounted VexFS `sb`.
-#[no_mangle]
-unsafe extern "C" fn vexfs_reconfigure(
-    fc: *mut bindings::fs_context,
-    sb: *mut bindings::super_block,
-    opts: *mut c_void,
-) -> c_int {
-    // SAFETY: The glue passes the context's options and the mounted
-    // superblock being reconfigured (the VFS holds `s_umount`).
-    let (opts, info) = unsafe { (&*opts.cast::<MountOpts>(), SbInfo::of(sb)) };
-    match info.reconfigure(opts) {
-        Ok(()) => 0,
-        // SAFETY: `fc` is the context being applied.
-        Err(why) => unsafe { sys::invalfc(fc, why) },
-    }
-}
-
-/// VFS entry point `vexfs_kill_sb`.
-///
-/// # Safety
-///
-/// Called only by the VFS (or VexFS itself), with the arguments of
-/// that operation.
-unsafe extern "C" fn vexfs_kill_sb(sb: *mut bindings::super_block) {
-    // SAFETY: The VFS calls kill_sb once, for a superblock of this type; after
-    // `kill_anon_super` every inode is evicted, so nothing uses `s_fs_info`.
-    unsafe {
-        let info = (*sb).s_fs_info.cast::<SbInfo>();
-        bindings::kill_anon_super(sb);
-        if !info.is_null() {
-            // Dropping it unmounts the private tmpfs (its files, released by
-            // the evicted inodes, keep it until they are closed).
-            let info = PoolBox::from_raw(info);
-            // Every inode was evicted by kill_anon_super; one left over would
-            // be a leak of its pages too.
-            let left = info.inodes.load(Relaxed);
-            if left != 0 {
-                pr_err!("leak: {} inodes still alive after umount\n", left);
-            }
+    fn kill_sb(info: PoolBox<SbInfo>) {
+        // Every inode was evicted by now; one left over would be a leak of
+        // its pages too. Dropping `info` unmounts the private tmpfs (its
+        // files, released by the evicted inodes, keep it until they are
+        // closed).
+        let left = info.inodes.load(Relaxed);
+        if left != 0 {
+            pr_err!("leak: {} inodes still alive after umount\n", left);
         }
     }
 }
 
-unsafe extern "C" {
-    /// In `vexfs_glue.c`: installs the `fs_context` operations, which Rust
-    /// bindings cannot reach (`struct fs_context` is opaque to them).
-    fn vexfs_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
-}
+#[vtable]
+impl SuperOperations for VexFs {
+    // In-memory: an inode whose last link and last user are gone is freed
+    // at once (the dentries of live names keep the others).
+    const DROP_AT_ONCE: bool = true;
 
-/// The registered `file_system_type`; the VFS links it into its list.
-pub(crate) struct FsType(UnsafeCell<bindings::file_system_type>);
+    /// The data limit and use from the private tmpfs, the inode limit and
+    /// use from VexFS's own count.
+    extern "C" fn statfs(dentry: &Dentry, buf: &mut Kstatfs) -> Result {
+        let sb = dentry.super_block();
+        let info = sb.data();
+        let (files, ffree) = match info.max_inodes.load(Relaxed) {
+            // Unlimited: no figures, as tmpfs.
+            0 => (0, 0),
+            max => (max, info.free_ispace.load(Relaxed) / BOGO_INODE_SIZE),
+        };
+        info.data.statfs(buf, sb, abi::VEXFS_MAGIC, files, ffree)
+    }
 
-// SAFETY: After registration only the VFS touches the structure, under its
-// own locking; before, only module init does.
-unsafe impl Sync for FsType {}
+    /// The options as `/proc/mounts` shows them, in tmpfs' format.
+    extern "C" fn show_options(m: &SeqFile, root: &Dentry) -> Result {
+        let info = root.super_block().data();
+        let kib = info.max_blocks.load(Relaxed) << (PAGE_SHIFT - 10);
+        seq_print!(m, ",size={}k", kib);
+        seq_print!(m, ",nr_inodes={}", info.max_inodes.load(Relaxed));
+        seq_print!(m, ",mode={:o}", info.root_mode);
+        if let Some(uid) = info.root_uid {
+            seq_print!(m, ",uid={}", uid.in_init_ns());
+        }
+        if let Some(gid) = info.root_gid {
+            seq_print!(m, ",gid={}", gid.in_init_ns());
+        }
+        Ok(())
+    }
 
-impl FsType {
-    /// Raw pointer for (un)registration.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::file_system_type {
-        self.0.get()
+    extern "C" fn evict_inode(sb: &SuperBlock, data: Pin<&mut InodeInfo>) {
+        let xattr_space = data.release_evicted();
+        sb.data().inode_evicted(xattr_space);
     }
 }
-
-pub(crate) static FS_TYPE: FsType = FsType(UnsafeCell::new(bindings::file_system_type {
-    name: kernel::str::as_char_ptr_in_const_context(c"vexfs"),
-    init_fs_context: Some(vexfs_init_fs_context),
-    kill_sb: Some(vexfs_kill_sb),
-    ..pin_init::zeroed()
-}));

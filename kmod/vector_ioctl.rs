@@ -9,9 +9,8 @@
 //! memory before any collection lock is taken, in pieces between which a
 //! killed caller stops; NaN and infinities are refused with `EINVAL`.
 
-use kernel::bindings;
-use kernel::ffi::{c_long, c_ulong};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::transmute::{AsBytes, FromBytes};
 use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
 
@@ -19,45 +18,24 @@ use crate::abi;
 use crate::abi::Op;
 use crate::collection::{Collection, Inflight, SearchMode, SearchScratch};
 use crate::file_vector::Caller;
-use crate::inode;
 use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
 use crate::super_block::SbInfo;
-use crate::sys::{self, Inode, Parent};
-
-// SAFETY: `repr(C)` structs of integers with explicit padding fields (sizes
-// asserted in the ABI file): any bit pattern is valid, no padding bytes.
-unsafe impl FromBytes for abi::CollectionParams {}
-// SAFETY: As above.
-unsafe impl FromBytes for abi::InsertRequest {}
-// SAFETY: As above.
-unsafe impl FromBytes for abi::DeleteRequest {}
-// SAFETY: As above.
-unsafe impl FromBytes for abi::GetRequest {}
-// SAFETY: As above.
-unsafe impl AsBytes for abi::GetRequest {}
-// SAFETY: As above.
-unsafe impl FromBytes for abi::SearchRequest {}
-// SAFETY: As above.
-unsafe impl FromBytes for abi::AttachRequest {}
-// SAFETY: As above.
-unsafe impl AsBytes for abi::CollectionInfo {}
-// SAFETY: u64, f32, u32: no padding, every field initialised by the kernel.
-unsafe impl AsBytes for abi::SearchHit {}
-// SAFETY: All-zero is a valid `SearchHit`.
-unsafe impl Zeroable for abi::SearchHit {}
-// SAFETY: A `u32` newtype: all-zero is valid (+0.0).
-unsafe impl Zeroable for crate::simd::NormSq {}
+use crate::vfs::cpu::Simd;
+use crate::vfs::inode::Access;
+use crate::vfs::mem::{f32_bytes, f32_bytes_mut};
+use crate::vfs::task;
+use crate::vfs::{File, Inode, WriteAccess};
 
 /// Bytes copied from user memory between two checks for a fatal signal.
 const COPY_PIECE: usize = 64 << 10;
 
 /// The collection a directory holds, if it is one.
-pub(crate) fn collection_of<'a>(dir: Inode<'a>) -> Option<&'a Collection> {
+pub(crate) fn collection_of(dir: &Inode) -> Option<&Arc<Collection>> {
     if !dir.is_dir() {
         return None;
     }
-    inode::info(dir).collection()
+    dir.data().collection()
 }
 
 fn user(addr: u64, len: usize) -> UserSlice {
@@ -65,7 +43,7 @@ fn user(addr: u64, len: usize) -> UserSlice {
 }
 
 /// Reads the fixed-size argument of an ioctl.
-fn read_arg<T: FromBytes>(arg: c_ulong) -> Result<T> {
+fn read_arg<T: FromBytes>(arg: usize) -> Result<T> {
     user(arg as u64, core::mem::size_of::<T>()).reader().read()
 }
 
@@ -80,7 +58,7 @@ fn check_align(addr: u64, align: u64) -> Result {
 /// Copies `dst.len()` bytes in pieces; a killed caller stops between them.
 fn read_pieces(reader: &mut UserSliceReader, dst: &mut [u8]) -> Result {
     for piece in dst.chunks_mut(COPY_PIECE) {
-        if sys::fatal_signal_pending() {
+        if task::fatal_signal_pending() {
             return Err(EINTR);
         }
         reader.read_slice(piece)?;
@@ -90,11 +68,7 @@ fn read_pieces(reader: &mut UserSliceReader, dst: &mut [u8]) -> Result {
 
 /// Reads `dst.len()` f32 values and refuses NaN and infinities.
 fn read_finite(reader: &mut UserSliceReader, dst: &mut [f32]) -> Result {
-    // SAFETY: f32 has no padding and every bit pattern is a valid value; the
-    // byte view covers exactly `dst`, borrowed exclusively.
-    let bytes =
-        unsafe { core::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<u8>(), dst.len() * 4) };
-    read_pieces(reader, bytes)?;
+    read_pieces(reader, f32_bytes_mut(dst))?;
     if simd::all_finite(dst) {
         Ok(())
     } else {
@@ -112,28 +86,30 @@ fn read_ids(addr: u64, ids: &mut [u64]) -> Result {
 }
 
 /// The collection of the directory `file` is open on.
-fn dir_collection<'a>(file: *mut bindings::file) -> Result<(Inode<'a>, &'a Collection)> {
-    // SAFETY: The ioctl's file is open for the whole call.
-    let inode = unsafe { sys::file_inode(file) };
+fn dir_collection(file: &File) -> Result<(&Inode, &Arc<Collection>)> {
+    let inode = file.inode();
     if !inode.is_dir() {
         return Err(ENOTDIR);
     }
     Ok((inode, collection_of(inode).ok_or(ENODATA)?))
 }
 
-fn sb_info<'a>(file: *mut bindings::file) -> &'a SbInfo {
-    // SAFETY: An open file of ours pins its superblock.
-    unsafe { SbInfo::of(sys::file_inode(file).super_block()) }
+fn sb_info(file: &File) -> &SbInfo {
+    file.inode().super_block().data()
 }
 
-fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
-    // SAFETY: The ioctl's file is open for the whole call.
-    let dir = unsafe { sys::file_inode(file) };
+/// Access check of `access` on `inode` as seen through the mount of `file`.
+fn check_permission(file: &File, inode: &Inode, access: Access) -> Result {
+    inode.permission(file.idmap(), access)
+}
+
+fn create(file: &File, arg: usize) -> Result {
+    let dir = file.inode();
     if !dir.is_dir() {
         return Err(ENOTDIR);
     }
-    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
-    let _write = sys::WriteAccess::new(file)?;
+    check_permission(file, dir, Access::WRITE)?;
+    let _write = WriteAccess::new(file)?;
     let p: abi::CollectionParams = read_arg(arg)?;
     if !(1..=abi::MAX_DIM).contains(&p.dim)
         || p.metric as usize >= abi::metric::NAMES.len()
@@ -148,10 +124,10 @@ fn create(file: *mut bindings::file, arg: c_ulong) -> Result {
     let coll = Collection::new(&p)?;
     // Entries cannot appear while we hold the directory's lock.
     let _lock = dir.lock_killable()?;
-    if !sys::dir_is_empty(file) {
+    if !file.dentry().is_empty_dir() {
         return Err(ENOTEMPTY);
     }
-    inode::info(dir).set_collection(coll)
+    dir.data().set_collection(coll)
 }
 
 /// Whether the index kind and its parameters are valid (0 means the
@@ -167,7 +143,7 @@ fn index_params_valid(p: &abi::CollectionParams) -> bool {
     }
 }
 
-fn info(file: *mut bindings::file, arg: c_ulong) -> Result {
+fn info(file: &File, arg: usize) -> Result {
     let (_, coll) = dir_collection(file)?;
     let reply = PoolBox::new(coll.info()?)?;
     user(arg as u64, core::mem::size_of::<abi::CollectionInfo>())
@@ -176,21 +152,17 @@ fn info(file: *mut bindings::file, arg: c_ulong) -> Result {
 }
 
 /// Stable probe point: batch insert.
-///
-/// # Safety
-///
-/// Called only by the VFS (or VexFS itself), with the arguments of
-/// that operation.
 #[no_mangle]
-unsafe extern "C" fn vexfs_ioctl_insert(file: *mut bindings::file, arg: c_ulong) -> c_long {
+#[inline(never)]
+extern "C" fn vexfs_ioctl_insert(file: &File, arg: usize) -> Result {
     sb_info(file).count(Op::VecInsert);
-    errno(insert(file, arg))
+    insert(file, arg)
 }
 
-fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
+fn insert(file: &File, arg: usize) -> Result {
     let (dir, coll) = dir_collection(file)?;
-    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
-    let write = sys::WriteAccess::new(file)?;
+    check_permission(file, dir, Access::WRITE)?;
+    let write = WriteAccess::new(file)?;
     let req: abi::InsertRequest = read_arg(arg)?;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.dim as usize != coll.dim() {
         return Err(EINVAL);
@@ -212,21 +184,17 @@ fn insert(file: *mut bindings::file, arg: c_ulong) -> Result {
 }
 
 /// Stable probe point: batch delete.
-///
-/// # Safety
-///
-/// Called only by the VFS (or VexFS itself), with the arguments of
-/// that operation.
 #[no_mangle]
-unsafe extern "C" fn vexfs_ioctl_delete(file: *mut bindings::file, arg: c_ulong) -> c_long {
+#[inline(never)]
+extern "C" fn vexfs_ioctl_delete(file: &File, arg: usize) -> Result {
     sb_info(file).count(Op::VecDelete);
-    errno(delete(file, arg))
+    delete(file, arg)
 }
 
-fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
+fn delete(file: &File, arg: usize) -> Result {
     let (dir, coll) = dir_collection(file)?;
-    sys::check_permission(file, dir, bindings::MAY_WRITE)?;
-    let write = sys::WriteAccess::new(file)?;
+    check_permission(file, dir, Access::WRITE)?;
+    let write = WriteAccess::new(file)?;
     let req: abi::DeleteRequest = read_arg(arg)?;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.reserved != 0 {
         return Err(EINVAL);
@@ -242,9 +210,9 @@ fn delete(file: *mut bindings::file, arg: c_ulong) -> Result {
     Ok(())
 }
 
-fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
+fn get(file: &File, arg: usize) -> Result {
     let (dir, coll) = dir_collection(file)?;
-    sys::check_permission(file, dir, bindings::MAY_READ)?;
+    check_permission(file, dir, Access::READ)?;
     let mut req: abi::GetRequest = read_arg(arg)?;
     if req.dim as usize != coll.dim() {
         return Err(EINVAL);
@@ -254,8 +222,7 @@ fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
     let mut out = PoolBuf::<f32>::new_zeroed(coll.dim())?;
     let caller = Caller::of_collection(file);
     let is_file = coll.get(req.id, &mut out, |ino| caller.check_read(ino))?;
-    // SAFETY: f32 has no padding; the byte view covers exactly `out`.
-    let bytes = unsafe { core::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len() * 4) };
+    let bytes = f32_bytes(&out);
     user(req.vector, bytes.len()).writer().write_slice(bytes)?;
     req.flags = if is_file { abi::HIT_FILE } else { 0 };
     user(arg as u64, core::mem::size_of::<abi::GetRequest>())
@@ -264,20 +231,16 @@ fn get(file: *mut bindings::file, arg: c_ulong) -> Result {
 }
 
 /// Stable probe point: k-NN search (all queries of one ioctl).
-///
-/// # Safety
-///
-/// Called only by the VFS (or VexFS itself), with the arguments of
-/// that operation.
 #[no_mangle]
-unsafe extern "C" fn vexfs_ioctl_search(file: *mut bindings::file, arg: c_ulong) -> c_long {
+#[inline(never)]
+extern "C" fn vexfs_ioctl_search(file: &File, arg: usize) -> Result {
     sb_info(file).count(Op::VecSearch);
-    errno(search(file, arg))
+    search(file, arg)
 }
 
-fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
+fn search(file: &File, arg: usize) -> Result {
     let (dir, coll) = dir_collection(file)?;
-    sys::check_permission(file, dir, bindings::MAY_READ)?;
+    check_permission(file, dir, Access::READ)?;
     let req: abi::SearchRequest = read_arg(arg)?;
     if !(1..=abi::MAX_QUERIES).contains(&req.nq)
         || !(1..=abi::MAX_K).contains(&req.k)
@@ -314,18 +277,12 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     for q in 0..nq {
         // A large search can take long: let a signal end it, and others
         // run between queries.
-        if kernel::current!().signal_pending() {
+        if task::signal_pending() {
             return Err(EINTR);
         }
-        sys::cond_resched();
+        task::cond_resched();
         read_finite(&mut queries, &mut query)?;
-        coll.search(
-            crate::simd_path(),
-            &query,
-            mode,
-            &mut scratch,
-            &mut may_read,
-        )?;
+        coll.search(Simd::detect(), &query, mode, &mut scratch, &mut may_read)?;
         let found = scratch.top.sorted();
         for (h, c) in hits.iter_mut().zip(found) {
             *h = c.hit();
@@ -346,18 +303,17 @@ fn search(file: *mut bindings::file, arg: c_ulong) -> Result {
     Ok(())
 }
 
-fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
-    // SAFETY: The ioctl's file is open for the whole call.
-    let inode = unsafe { sys::file_inode(file) };
+fn attach(file: &File, arg: usize) -> Result {
+    let inode = file.inode();
     if !inode.is_reg() {
         return Err(EINVAL);
     }
-    let parent = Parent::of_file(file);
-    let dir = parent.inode();
+    let parent = file.dentry().parent();
+    let dir = parent.dentry().inode().ok_or(ENOENT)?;
     let coll = collection_of(dir).ok_or(ENODATA)?;
     // Changing a file's vector needs what writing the file needs.
     Caller::of_file(file).check_change(dir, inode)?;
-    let write = sys::WriteAccess::new(file)?;
+    let write = WriteAccess::new(file)?;
     let req: abi::AttachRequest = read_arg(arg)?;
     if req.dim as usize != coll.dim() || req.reserved != 0 {
         return Err(EINVAL);
@@ -375,7 +331,7 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
         // moving the file's last name in the collection is what deletes
         // the vector, so it must not happen in between.
         let _dir_lock = dir.lock_killable()?;
-        if !parent.still_holds(file) {
+        if !file.dentry().is_child_of(parent.dentry()) {
             return Err(ENOENT);
         }
         coll.commit(batch)?
@@ -386,31 +342,21 @@ fn attach(file: *mut bindings::file, arg: c_ulong) -> Result {
     Ok(())
 }
 
-fn errno(r: Result) -> c_long {
-    match r {
-        Ok(()) => 0,
-        Err(e) => e.to_errno() as c_long,
-    }
-}
-
 /// Handles the vector ioctl `cmd`, or returns `None` if it is not one.
-pub(crate) fn dispatch(file: *mut bindings::file, cmd: u32, arg: c_ulong) -> Option<c_long> {
+pub(crate) fn dispatch(file: &File, cmd: u32, arg: usize) -> Option<Result> {
     Some(match cmd {
-        abi::VEXFS_IOC_CREATE => errno(create(file, arg)),
-        abi::VEXFS_IOC_INFO => errno(info(file, arg)),
-        // SAFETY: `file` is the ioctl's open file.
-        abi::VEXFS_IOC_INSERT => unsafe { vexfs_ioctl_insert(file, arg) },
-        // SAFETY: As above.
-        abi::VEXFS_IOC_DELETE => unsafe { vexfs_ioctl_delete(file, arg) },
+        abi::VEXFS_IOC_CREATE => create(file, arg),
+        abi::VEXFS_IOC_INFO => info(file, arg),
+        abi::VEXFS_IOC_INSERT => vexfs_ioctl_insert(file, arg),
+        abi::VEXFS_IOC_DELETE => vexfs_ioctl_delete(file, arg),
         abi::VEXFS_IOC_GET => {
             sb_info(file).count(Op::VecGet);
-            errno(get(file, arg))
+            get(file, arg)
         }
-        // SAFETY: As above.
-        abi::VEXFS_IOC_SEARCH => unsafe { vexfs_ioctl_search(file, arg) },
+        abi::VEXFS_IOC_SEARCH => vexfs_ioctl_search(file, arg),
         abi::VEXFS_IOC_ATTACH => {
             sb_info(file).count(Op::VecInsert);
-            errno(attach(file, arg))
+            attach(file, arg)
         }
         _ => return None,
     })

@@ -12,20 +12,17 @@
 //! checks, new entries inherit a directory's default ACL, and a chmod
 //! updates the access ACL's mask.
 
-use core::ffi::{c_int, c_void, CStr};
-
-use kernel::ffi::c_char;
-
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
 use kernel::alloc::{KVVec, KVec};
-use kernel::bindings;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 use crate::inode;
 use crate::super_block::SbInfo;
-use crate::sys::{self, Inode};
+use crate::vfs::task::{self, Capability};
+use crate::vfs::xattr::{flags, XattrHandler};
+use crate::vfs::{Dentry, Inode};
 
 /// Attributes walked between reschedule points: one inode may hold as
 /// many as its mount's inode space allows.
@@ -100,8 +97,8 @@ impl XattrStore {
         let mut list = self.list.lock();
         let at = list.iter().position(|x| x.name == name);
         let refused = match at {
-            Some(_) if flags & bindings::XATTR_CREATE != 0 => Some(EEXIST),
-            None if flags & bindings::XATTR_REPLACE != 0 || new.is_none() => Some(ENODATA),
+            Some(_) if flags & flags::CREATE != 0 => Some(EEXIST),
+            None if flags & flags::REPLACE != 0 || new.is_none() => Some(ENODATA),
             _ => None,
         };
         if let Some(e) = refused {
@@ -137,11 +134,11 @@ impl XattrStore {
     /// Appends the names the caller may list (`trusted.*` only with
     /// `CAP_SYS_ADMIN`), NUL-terminated, to `out`.
     fn list_names(&self, out: &mut NameList<'_>) -> Result {
-        let trusted = sys::capable_noaudit(bindings::CAP_SYS_ADMIN);
+        let trusted = Capability::SYS_ADMIN.capable_noaudit();
         let list = self.list.lock();
         for (i, x) in list.iter().enumerate() {
             if i % RESCHED_EVERY == RESCHED_EVERY - 1 {
-                sys::cond_resched();
+                task::cond_resched();
             }
             if !trusted && x.name.starts_with(b"trusted.") {
                 continue;
@@ -159,7 +156,7 @@ impl XattrStore {
         while let Some(x) = list.pop() {
             space += x.space();
             if list.len() % RESCHED_EVERY == 0 {
-                sys::cond_resched();
+                task::cond_resched();
             }
         }
         space
@@ -185,146 +182,36 @@ impl NameList<'_> {
     }
 }
 
-/// `xattr_handler.get` of the `user.`, `trusted.` and `security.` prefixes.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-unsafe extern "C" fn vexfs_xattr_get(
-    handler: *const bindings::xattr_handler,
-    _dentry: *mut bindings::dentry,
-    inode: *mut bindings::inode,
-    name: *const c_char,
-    buffer: *mut c_void,
-    size: usize,
-) -> c_int {
-    // SAFETY: The VFS passes a live inode of ours, the name after the
-    // handler's prefix (within the full name), and a buffer of `size`
-    // bytes (or none when `size` is 0).
-    let (inode, name, buf) = unsafe {
-        (
-            Inode::from_raw(inode),
-            CStr::from_char_ptr(bindings::xattr_full_name(handler, name)),
-            (size != 0).then(|| core::slice::from_raw_parts_mut(buffer.cast::<u8>(), size)),
-        )
-    };
-    match inode::info(inode).xattrs.get(name.to_bytes(), buf) {
-        Ok(n) => n as c_int,
-        Err(e) => e.to_errno(),
-    }
-}
+/// The `user.`, `trusted.` and `security.` attributes of VexFS inodes.
+pub(crate) struct Xattrs;
 
-/// `xattr_handler.set` (and remove, with no value) of the three prefixes.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation (the
-/// inode locked, permission already checked).
-unsafe extern "C" fn vexfs_xattr_set(
-    handler: *const bindings::xattr_handler,
-    _idmap: *mut bindings::mnt_idmap,
-    _dentry: *mut bindings::dentry,
-    inode: *mut bindings::inode,
-    name: *const c_char,
-    value: *const c_void,
-    size: usize,
-    flags: c_int,
-) -> c_int {
-    // SAFETY: As for `vexfs_xattr_get`; `value` is null for a removal, or
-    // `size` bytes (at most XATTR_SIZE_MAX, checked by the VFS).
-    let (inode, name, value) = unsafe {
-        (
-            Inode::from_raw(inode),
-            CStr::from_char_ptr(bindings::xattr_full_name(handler, name)),
-            (!value.is_null()).then(|| core::slice::from_raw_parts(value.cast::<u8>(), size)),
-        )
-    };
-    let sbi = inode::sb_info(inode);
-    match inode::info(inode)
-        .xattrs
-        .set(sbi, name.to_bytes(), value, flags as u32)
-    {
-        Ok(()) => {
-            inode.touch_ctime();
-            0
-        }
-        Err(e) => e.to_errno(),
+impl XattrHandler for Xattrs {
+    extern "C" fn get(inode: &Inode, name: &CStr, buf: Option<&mut [u8]>) -> Result<usize> {
+        inode.data().xattrs.get(name.to_bytes(), buf)
+    }
+
+    extern "C" fn set(inode: &Inode, name: &CStr, value: Option<&[u8]>, flags: u32) -> Result {
+        let sbi = inode::sb_info(inode);
+        inode
+            .data()
+            .xattrs
+            .set(sbi, name.to_bytes(), value, flags)?;
+        inode.touch_ctime();
+        Ok(())
     }
 }
 
 /// `inode_operations.listxattr`: the ACL names, then the attributes.
-///
-/// # Safety
-///
-/// Called only by the VFS, with the arguments of that operation.
-pub(crate) unsafe extern "C" fn vexfs_listxattr(
-    dentry: *mut bindings::dentry,
-    buffer: *mut c_char,
-    size: usize,
-) -> isize {
-    // SAFETY: The VFS passes a positive dentry of ours and a buffer of
-    // `size` bytes (or none when `size` is 0).
-    let (inode, buf) = unsafe {
-        (
-            Inode::from_raw((*dentry).d_inode),
-            (size != 0).then(|| core::slice::from_raw_parts_mut(buffer.cast::<u8>(), size)),
-        )
-    };
+pub(crate) fn list(dentry: &Dentry, buf: Option<&mut [u8]>) -> Result<usize> {
+    let inode = dentry.inode().ok_or(ENOENT)?;
     let mut out = NameList { buf, len: 0 };
-    let acls = sys::acl_names(inode);
-    let listed = (|| -> Result {
-        if acls & sys::HAS_ACCESS_ACL != 0 {
-            out.push(b"system.posix_acl_access")?;
-        }
-        if acls & sys::HAS_DEFAULT_ACL != 0 {
-            out.push(b"system.posix_acl_default")?;
-        }
-        inode::info(inode).xattrs.list_names(&mut out)
-    })();
-    match listed {
-        Ok(()) => out.len as isize,
-        Err(e) => e.to_errno() as isize,
+    let (access, default) = inode.acl_names();
+    if access {
+        out.push(b"system.posix_acl_access")?;
     }
-}
-
-/// An `xattr_handler` (it holds C string pointers, hence the wrapper).
-#[repr(transparent)]
-struct Handler(bindings::xattr_handler);
-
-// SAFETY: Immutable after construction; the pointers are to static strings.
-unsafe impl Sync for Handler {}
-
-/// The handler of one prefix.
-const fn handler(prefix: &'static [u8]) -> Handler {
-    Handler(bindings::xattr_handler {
-        name: core::ptr::null(),
-        prefix: prefix.as_ptr().cast(),
-        flags: 0,
-        list: None,
-        get: Some(vexfs_xattr_get),
-        set: Some(vexfs_xattr_set),
-    })
-}
-
-static SECURITY: Handler = handler(bindings::XATTR_SECURITY_PREFIX);
-static TRUSTED: Handler = handler(bindings::XATTR_TRUSTED_PREFIX);
-static USER: Handler = handler(bindings::XATTR_USER_PREFIX);
-
-/// The NULL-terminated handler table for `sb->s_xattr`.
-pub(crate) struct Handlers([*const bindings::xattr_handler; 4]);
-
-// SAFETY: Pointers to immutable statics, only read.
-unsafe impl Sync for Handlers {}
-
-impl Handlers {
-    pub(crate) fn as_ptr(&self) -> *const *const bindings::xattr_handler {
-        self.0.as_ptr()
+    if default {
+        out.push(b"system.posix_acl_default")?;
     }
+    inode.data().xattrs.list_names(&mut out)?;
+    Ok(out.len)
 }
-
-pub(crate) static HANDLERS: Handlers =
-    Handlers([&SECURITY.0, &TRUSTED.0, &USER.0, core::ptr::null()]);
-
-/// ACLs: a new inode's from its parent's default ACL (`acl_create`), none
-/// for the root (`acl_none`), and `inode_operations.set_acl`, in the C glue.
-pub(crate) use sys::{acl_create, acl_none, vexfs_set_acl};

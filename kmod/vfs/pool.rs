@@ -13,6 +13,7 @@ use core::alloc::Layout;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::alloc::allocator::KVmalloc;
 use kernel::alloc::{
@@ -22,8 +23,8 @@ use kernel::alloc::{
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
+use super::mem::KmemCache;
 use crate::abi;
-use crate::sys::KmemCache;
 
 /// Counters of one tier, updated without locks.
 struct TierCounters {
@@ -117,15 +118,32 @@ impl Drop for PoolsGuard {
     }
 }
 
-/// Creates the slab caches. Called once from module init, before the
-/// filesystem type is registered.
+/// Whether a [`PoolsGuard`] exists: there is at most one.
+static POOLS_OWNED: AtomicBool = AtomicBool::new(false);
+
+/// Creates the slab caches, from module init before the filesystem type is
+/// registered; `EBUSY` if they exist already.
 pub(crate) fn init() -> Result<PoolsGuard> {
-    let mut caches = KVVec::with_capacity(CACHE_NAMES.len(), GFP_KERNEL)?;
-    for (name, size) in CACHE_NAMES.iter().zip(abi::POOL_TIER_SIZES) {
-        caches.push(KmemCache::new(name, size, abi::POOL_ALIGN)?, GFP_KERNEL)?;
+    if POOLS_OWNED.swap(true, Ordering::AcqRel) {
+        return Err(EBUSY);
     }
-    // SAFETY: Module init runs alone; nothing reads `POOLS` before the
-    // filesystem is registered, which happens after this returns.
+    let made = (|| -> Result<KVVec<KmemCache>> {
+        let mut caches = KVVec::with_capacity(CACHE_NAMES.len(), GFP_KERNEL)?;
+        for (name, size) in CACHE_NAMES.iter().zip(abi::POOL_TIER_SIZES) {
+            caches.push(KmemCache::new(name, size, abi::POOL_ALIGN)?, GFP_KERNEL)?;
+        }
+        Ok(caches)
+    })();
+    let caches = match made {
+        Ok(c) => c,
+        Err(e) => {
+            POOLS_OWNED.store(false, Ordering::Release);
+            return Err(e);
+        }
+    };
+    // SAFETY: We alone got past `POOLS_OWNED`, and no pools exist, so
+    // nothing reads `POOLS` (only filesystem operations allocate, and the
+    // filesystem is registered after this returns).
     unsafe { *POOLS.0.get() = Some(Pools { caches }) };
     Ok(PoolsGuard(()))
 }
@@ -146,8 +164,10 @@ fn exit() {
             );
         }
     }
-    // SAFETY: Module exit runs alone, after the last user of the pools.
+    // SAFETY: The guard's owner drops it at module exit, after the
+    // filesystem is unregistered: the last user of the pools is gone.
     unsafe { *POOLS.0.get() = None };
+    POOLS_OWNED.store(false, Ordering::Release);
 }
 
 /// The pools; `None` only outside the module's lifetime, which no
@@ -294,10 +314,44 @@ fn alloc_bytes(bytes: usize, align: usize) -> Result<(Backing, NonNull<u8>)> {
     }
 }
 
+/// A budget that memory is charged to before it is allocated.
+pub(crate) trait Budget: Copy {
+    /// Takes `bytes` from the budget; false if it has too little left.
+    fn charge(&self, bytes: u64) -> bool;
+    /// Gives back what [`Self::charge`] took.
+    fn uncharge(&self, bytes: u64);
+}
+
+/// The allocator of the HNSW index (`hnsw::Alloc`): pool blocks, charged
+/// to the budget `B` while allocated.
+#[derive(Clone, Copy)]
+pub(crate) struct Charged<B>(pub(crate) B);
+
+impl<B: Budget> crate::hnsw::Alloc for Charged<B> {
+    fn alloc(&self, layout: Layout) -> Option<NonNull<u8>> {
+        let bytes = layout.size() as u64;
+        if !self.0.charge(bytes) {
+            return None;
+        }
+        let block = alloc_raw(layout);
+        if block.is_none() {
+            self.0.uncharge(bytes);
+        }
+        block
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above with `layout`, as the caller
+        // guarantees.
+        unsafe { free_raw(ptr, layout) };
+        self.0.uncharge(layout.size() as u64);
+    }
+}
+
 /// Allocates a block for `layout` from the smallest tier that fits, or
 /// `kvmalloc`, counting it; for owners that remember the layout (the HNSW
-/// graph's arrays, see `hnsw_glue`). Free with [`free_raw`].
-pub(crate) fn alloc_raw(layout: Layout) -> Option<NonNull<u8>> {
+/// graph's arrays, see [`Charged`]). Free with [`free_raw`].
+fn alloc_raw(layout: Layout) -> Option<NonNull<u8>> {
     if layout.align() > abi::POOL_ALIGN {
         return None;
     }
@@ -324,7 +378,7 @@ pub(crate) fn alloc_raw(layout: Layout) -> Option<NonNull<u8>> {
 /// # Safety
 ///
 /// `ptr` came from `alloc_raw(layout)` and is not used again.
-pub(crate) unsafe fn free_raw(ptr: NonNull<u8>, layout: Layout) {
+unsafe fn free_raw(ptr: NonNull<u8>, layout: Layout) {
     match tier_of(layout.size()) {
         Some(tier) => free_backing(&Backing::Slab { tier, obj: ptr }),
         None => {
@@ -389,14 +443,6 @@ impl<T: Zeroable + Copy> PoolBuf<T> {
             ptr: raw.cast(),
             len,
         })
-    }
-}
-
-impl<T: Zeroable + Copy> PoolBuf<T> {
-    /// Raw pointer to the elements, valid for writes (it keeps the
-    /// allocation's provenance, unlike a pointer taken from `&[T]`).
-    pub(crate) fn as_mut_ptr(&self) -> *mut T {
-        self.ptr.as_ptr()
     }
 }
 

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C glue (`vexfs_glue.c`) as Rust sees it: interfaces the bindings
+//! cannot reach (macros, inlines, headers bindgen leaves out). Only the
+//! layer calls these; each is wrapped once, next to its safe API.
+
+use kernel::bindings;
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+
+// The glue's prototypes use kernel structures that bindgen made opaque;
+// only pointers to them cross, as in the kernel's own bindings.
+#[allow(improper_ctypes)]
+unsafe extern "C" {
+    pub(super) fn vexfs_init_fs_context(fc: *mut bindings::fs_context) -> c_int;
+    pub(super) fn vexfs_invalfc(fc: *mut bindings::fs_context, msg: *const c_char) -> c_int;
+    pub(super) fn vexfs_cond_resched();
+    pub(super) fn vexfs_fatal_signal_pending() -> bool;
+    pub(super) fn vexfs_totalram_pages() -> u64;
+    pub(super) fn vexfs_down_write_killable_nested(
+        sem: *mut bindings::rw_semaphore,
+        subclass: c_int,
+    ) -> c_int;
+    pub(super) fn vexfs_memcg_current() -> *mut bindings::mem_cgroup;
+    pub(super) fn vexfs_memcg_put(memcg: *mut bindings::mem_cgroup);
+    pub(super) fn vexfs_memcg_activate(
+        memcg: *mut bindings::mem_cgroup,
+    ) -> *mut bindings::mem_cgroup;
+    pub(super) fn vexfs_statfs_fill(
+        buf: *mut bindings::kstatfs,
+        mnt: *mut bindings::vfsmount,
+        magic: u64,
+        dev: u32,
+        files: u64,
+        ffree: u64,
+    ) -> c_int;
+    pub(super) fn vexfs_set_cached_link(inode: *mut bindings::inode, link: *mut c_char, len: c_int);
+    pub(super) fn vexfs_data_mount(blocks: u64) -> *mut bindings::vfsmount;
+    pub(super) fn vexfs_data_mount_resize(
+        mnt: *mut bindings::vfsmount,
+        blocks: u64,
+        why: *mut *const c_char,
+    ) -> c_int;
+    pub(super) fn vexfs_data_file(mnt: *mut bindings::vfsmount) -> *mut bindings::file;
+    pub(super) fn vexfs_allow_direct_io(file: *mut bindings::file);
+    pub(super) fn vexfs_backing_open(
+        user_file: *mut bindings::file,
+        data: *mut bindings::file,
+    ) -> *mut bindings::file;
+    pub(super) fn vexfs_backing_read_iter(
+        backing: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize;
+    pub(super) fn vexfs_backing_write_iter(
+        backing: *mut bindings::file,
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize;
+    pub(super) fn vexfs_backing_splice_read(
+        backing: *mut bindings::file,
+        file: *mut bindings::file,
+        ppos: *mut bindings::loff_t,
+        pipe: *mut bindings::pipe_inode_info,
+        len: usize,
+        flags: c_uint,
+    ) -> isize;
+    pub(super) fn vexfs_backing_mmap(
+        backing: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int;
+    pub(super) fn vexfs_acl_create(dir: *mut bindings::inode, inode: *mut bindings::inode)
+        -> c_int;
+    pub(super) fn vexfs_acl_none(inode: *mut bindings::inode);
+    pub(super) fn vexfs_acl_chmod(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+    ) -> c_int;
+    pub(super) fn vexfs_acl_names(inode: *mut bindings::inode) -> c_int;
+    /// `inode_operations.set_acl` (tmpfs' `simple_set_acl`, which is not
+    /// exported).
+    pub(super) fn vexfs_set_acl(
+        idmap: *mut bindings::mnt_idmap,
+        dentry: *mut bindings::dentry,
+        acl: *mut bindings::posix_acl,
+        type_: c_int,
+    ) -> c_int;
+    /// `generic_setlease()` of `linux/filelock.h`, which is not among the
+    /// Rust bindings' headers: file leases as on any local filesystem.
+    pub(super) fn generic_setlease(
+        file: *mut bindings::file,
+        arg: c_int,
+        lease: *mut *mut bindings::file_lease,
+        priv_: *mut *mut c_void,
+    ) -> c_int;
+}
