@@ -93,3 +93,22 @@ unsafe extern "C" {
         priv_: *mut *mut c_void,
     ) -> c_int;
 }
+
+// In `vexfs_block_glue.c`: inlines and macros of the block layer.
+// `struct block_device` and `struct bio` hold members that bindgen left
+// opaque; only pointers to them cross, as in the kernel's own bindings.
+#[allow(improper_ctypes)]
+unsafe extern "C" {
+    pub(super) fn vexfs_blk_open_mode(write: bool) -> bindings::blk_mode_t;
+    pub(super) fn vexfs_bdev_logical_block_size(bdev: *mut bindings::block_device) -> c_uint;
+    pub(super) fn vexfs_bdev_nr_bytes(bdev: *mut bindings::block_device) -> bindings::loff_t;
+    pub(super) fn vexfs_bdev_read_only(bdev: *mut bindings::block_device) -> bool;
+    pub(super) fn vexfs_bdev_write_cache(bdev: *mut bindings::block_device) -> bool;
+    pub(super) fn vexfs_bdev_fua(bdev: *mut bindings::block_device) -> bool;
+    pub(super) fn vexfs_write_opf(fua: bool) -> bindings::blk_opf_t;
+    pub(super) fn vexfs_bio_alloc(
+        bdev: *mut bindings::block_device,
+        opf: bindings::blk_opf_t,
+    ) -> *mut bindings::bio;
+    pub(super) fn vexfs_block_buf_alloc(order: c_uint) -> *mut c_void;
+}

@@ -26,9 +26,12 @@
 //! `Documentation/design.rst` for the layers and where a new operation
 //! goes. Besides the VFS, the layer wraps the few other kernel services the
 //! module uses: slab caches, the FPU, memory cgroups, a workqueue, CPU
-//! features, signals.
+//! features, signals, and block I/O for the on-disk work.
 
 pub(crate) mod backing;
+// Block I/O for the on-disk format (issue 12), which nothing calls yet.
+#[allow(dead_code)]
+pub(crate) mod block;
 pub(crate) mod cpu;
 pub(crate) mod dentry;
 pub(crate) mod file;
