@@ -40,7 +40,7 @@ use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
 use crate::vfs::cpu::{with_fpu, Fpu, Simd};
-use crate::vfs::mem::u32_as_f32_mut;
+use crate::vfs::mem::{copy_f32, u32_as_f32_mut};
 use crate::vfs::sync::{workqueue, RwSem, WriteGuard};
 use crate::vfs::task::{self, MemcgRef};
 
@@ -63,15 +63,6 @@ pub(crate) fn fpu_sections(n: usize, dim: usize, cap: usize) -> impl Iterator<It
         }
         start..(start + per_section).min(n)
     })
-}
-
-/// Copies `src` into `dst` (of the same length: rows of `dim` values).
-/// Not `copy_from_slice`, whose length-mismatch panic path objtool cannot
-/// follow in a module.
-fn copy_values(dst: &mut [f32], src: &[f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = *s;
-    }
 }
 
 /// Bytes charged per id-map (rbtree) entry: the node's slab object.
@@ -615,7 +606,7 @@ impl Collection {
                 let (low, high) = s.chunks.split_at_mut(cf);
                 (&high[0], &mut low[ct])
             };
-            copy_values(&mut dst[ot..ot + dim], &src[of..of + dim]);
+            copy_f32(&mut dst[ot..ot + dim], &src[of..of + dim]);
         }
     }
 
@@ -816,7 +807,7 @@ impl Collection {
                 None => None,
             };
             if let Some(slot) = slot {
-                copy_values(self.row_mut(s, slot), src);
+                copy_f32(self.row_mut(s, slot), src);
                 if let (Some(dst), Some(norm)) = (s.norms.get_mut(slot), norm) {
                     *dst = norm;
                 }
@@ -824,7 +815,7 @@ impl Collection {
             }
             let at = s.ids.len();
             // Row `at` is reserved above (rows `base..base + n`).
-            copy_values(self.row_mut(s, at), src);
+            copy_f32(self.row_mut(s, at), src);
             // Capacity was reserved above, so these cannot fail.
             let _ = s.ids.push_within_capacity(id);
             let _ = s.flags.push_within_capacity(flag);
@@ -1228,7 +1219,7 @@ impl Collection {
         if file {
             may_read(id)?;
         }
-        copy_values(out, self.rows(&s, slot, 1));
+        copy_f32(out, self.rows(&s, slot, 1));
         Ok(file)
     }
 

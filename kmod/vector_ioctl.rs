@@ -103,6 +103,7 @@ fn check_permission(file: &File, inode: &Inode, access: Access) -> Result {
     inode.permission(file.idmap(), access)
 }
 
+#[inline(never)]
 fn create(file: &File, arg: usize) -> Result {
     let dir = file.inode();
     if !dir.is_dir() {
@@ -143,6 +144,7 @@ fn index_params_valid(p: &abi::CollectionParams) -> bool {
     }
 }
 
+#[inline(never)]
 fn info(file: &File, arg: usize) -> Result {
     let (_, coll) = dir_collection(file)?;
     let reply = PoolBox::new(coll.info()?)?;
@@ -210,6 +212,7 @@ fn delete(file: &File, arg: usize) -> Result {
     Ok(())
 }
 
+#[inline(never)]
 fn get(file: &File, arg: usize) -> Result {
     let (dir, coll) = dir_collection(file)?;
     check_permission(file, dir, Access::READ)?;
@@ -303,6 +306,7 @@ fn search(file: &File, arg: usize) -> Result {
     Ok(())
 }
 
+#[inline(never)]
 fn attach(file: &File, arg: usize) -> Result {
     let inode = file.inode();
     if !inode.is_reg() {
@@ -343,6 +347,7 @@ fn attach(file: &File, arg: usize) -> Result {
 }
 
 /// Handles the vector ioctl `cmd`, or returns `None` if it is not one.
+/// Each call is out of line, so that the dispatcher's frame stays small.
 pub(crate) fn dispatch(file: &File, cmd: u32, arg: usize) -> Option<Result> {
     Some(match cmd {
         abi::VEXFS_IOC_CREATE => create(file, arg),

@@ -35,7 +35,9 @@ impl Dentry {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::dentry {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// The inode, for a positive dentry.

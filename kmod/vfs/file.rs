@@ -47,7 +47,9 @@ impl File {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::file {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// The file's inode.
@@ -212,7 +214,9 @@ impl Kiocb {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::kiocb {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// The file of the request.
@@ -245,7 +249,9 @@ impl IovIter {
     }
 
     pub(super) fn as_raw(&mut self) -> *mut bindings::iov_iter {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -263,7 +269,9 @@ impl Pipe {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::pipe_inode_info {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -281,7 +289,9 @@ impl Vma {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::vm_area_struct {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 

@@ -92,7 +92,9 @@ impl SuperBlock {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::super_block {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// The mount's state.

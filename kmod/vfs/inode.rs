@@ -88,7 +88,9 @@ impl MntIdmap {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::mnt_idmap {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 }
 
@@ -113,7 +115,9 @@ impl Inode {
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::inode {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// The inode's superblock.

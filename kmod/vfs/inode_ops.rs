@@ -474,7 +474,9 @@ pub(crate) mod attr {
 
 impl Iattr {
     fn as_raw(&self) -> *mut bindings::iattr {
-        self.0.get()
+        // A transparent wrapper: its address is the C object\'s (no call
+        // to `Opaque::get`, which the compiler may keep out of line).
+        core::ptr::from_ref(self).cast_mut().cast()
     }
 
     /// Which attributes change (`ATTR_*`).
@@ -524,15 +526,19 @@ pub(crate) fn posix_acl_chmod(idmap: &MntIdmap, dentry: &Dentry) -> Result {
 pub(crate) struct Kstat(Opaque<bindings::kstat>);
 
 impl Kstat {
+    fn as_raw(&mut self) -> *mut bindings::kstat {
+        core::ptr::from_mut(self).cast()
+    }
+
     /// The VFS's attributes of `inode` (`generic_fillattr()`).
     pub(crate) fn fill(&mut self, idmap: &MntIdmap, mask: u32, inode: &Inode) {
         // SAFETY: Live objects; `self` ours for the call.
-        unsafe { bindings::generic_fillattr(idmap.as_raw(), mask, inode.as_raw(), self.0.get()) };
+        unsafe { bindings::generic_fillattr(idmap.as_raw(), mask, inode.as_raw(), self.as_raw()) };
     }
 
     /// Sets the 512-byte blocks in use.
     pub(crate) fn set_blocks(&mut self, blocks: u64) {
         // SAFETY: Ours for the call.
-        unsafe { (*self.0.get()).blocks = blocks };
+        unsafe { (*self.as_raw()).blocks = blocks };
     }
 }

@@ -125,3 +125,12 @@ pub(crate) fn u32_as_f32_mut(bits: &mut [u32]) -> &mut [f32] {
     // exclusively.
     unsafe { core::slice::from_raw_parts_mut(bits.as_mut_ptr().cast::<f32>(), bits.len()) }
 }
+
+/// Copies the values of `src` into `dst` (as many as the shorter holds): a
+/// `memcpy`, with no panic path.
+pub(crate) fn copy_f32(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    // SAFETY: `n` values are in bounds of both; `dst` is borrowed
+    // exclusively, so the two do not overlap.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr(), n) };
+}

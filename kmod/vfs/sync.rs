@@ -53,11 +53,16 @@ impl<T> RwSem<T> {
         })
     }
 
+    /// The C semaphore (its address: `Opaque` is transparent).
+    fn sem_ptr(&self) -> *mut bindings::rw_semaphore {
+        core::ptr::from_ref(&self.sem).cast_mut().cast()
+    }
+
     /// Shared access; waits while a writer holds it. A fatal signal ends
     /// the wait (`EINTR`).
     pub(crate) fn read_killable(&self) -> Result<ReadGuard<'_, T>> {
         // SAFETY: `sem` was initialised by `new`; released by the guard.
-        if unsafe { bindings::down_read_killable(self.sem.get()) } != 0 {
+        if unsafe { bindings::down_read_killable(self.sem_ptr()) } != 0 {
             return Err(EINTR);
         }
         Ok(ReadGuard(self, NotSend::new()))
@@ -67,7 +72,7 @@ impl<T> RwSem<T> {
     /// signal ends the wait (`EINTR`).
     pub(crate) fn write_killable(&self) -> Result<WriteGuard<'_, T>> {
         // SAFETY: As above.
-        if unsafe { bindings::down_write_killable(self.sem.get()) } != 0 {
+        if unsafe { bindings::down_write_killable(self.sem_ptr()) } != 0 {
             return Err(EINTR);
         }
         Ok(WriteGuard(self, NotSend::new()))
@@ -77,7 +82,7 @@ impl<T> RwSem<T> {
     /// class held at once (lockdep subclass 1); the caller orders the two.
     pub(crate) fn write_killable_nested(&self) -> Result<WriteGuard<'_, T>> {
         // SAFETY: As above.
-        if unsafe { vexfs_down_write_killable_nested(self.sem.get(), 1) } != 0 {
+        if unsafe { vexfs_down_write_killable_nested(self.sem_ptr(), 1) } != 0 {
             return Err(EINTR);
         }
         Ok(WriteGuard(self, NotSend::new()))
@@ -99,7 +104,7 @@ impl<T> core::ops::Deref for ReadGuard<'_, T> {
 impl<T> Drop for ReadGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: Taken for reading by `read`.
-        unsafe { bindings::up_read(self.0.sem.get()) };
+        unsafe { bindings::up_read(self.0.sem_ptr()) };
     }
 }
 
@@ -125,7 +130,7 @@ impl<T> core::ops::DerefMut for WriteGuard<'_, T> {
 impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: Taken for writing by `write`.
-        unsafe { bindings::up_write(self.0.sem.get()) };
+        unsafe { bindings::up_write(self.0.sem_ptr()) };
     }
 }
 
