@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup module userland demo test test-long test-vm bench fmt clippy clean
+.PHONY: all setup module userland demo test test-long test-vm bench bench-ab fmt clippy clean
 
 all: module userland
 
@@ -29,6 +29,11 @@ test-long: module userland
 # Benchmarks (criterion natively, then in the VM); tables + bench-results/*.json.
 bench: module userland
 	@scripts/bench
+
+# `make bench-ab [BASE=REV]`: this tree's vexfs.ko against REV's (default HEAD~1), A/B in one guest run.
+BASE ?= HEAD~1
+bench-ab: module userland
+	@scripts/bench-ab $(BASE)
 
 # The in-VM suite alone (assumes module and userland are built).
 test-vm:
