@@ -573,6 +573,7 @@ impl Collection {
     /// Where rows `slot..slot + n` are: their chunk and the offset of the
     /// first value in it. In bounds when the rows are in one chunk, which
     /// holds `rows_per_chunk` rows (`rows_per_chunk * dim <= CHUNK_FLOATS`).
+    #[inline]
     fn locate(&self, slot: usize) -> (usize, usize) {
         (
             slot / self.rows_per_chunk,
@@ -581,12 +582,14 @@ impl Collection {
     }
 
     /// Rows `slot..slot + n`, stored contiguously in one chunk.
+    #[inline]
     fn rows<'s>(&self, s: &'s Store, slot: usize, n: usize) -> &'s [f32] {
         let (chunk, off) = self.locate(slot);
         &s.chunks[chunk][off..off + n * self.dim]
     }
 
     /// Row `slot`, to overwrite.
+    #[inline]
     fn row_mut<'s>(&self, s: &'s mut Store, slot: usize) -> &'s mut [f32] {
         let (chunk, off) = self.locate(slot);
         &mut s.chunks[chunk][off..off + self.dim]

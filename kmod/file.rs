@@ -18,7 +18,7 @@ use crate::abi::Op;
 use crate::inode;
 use crate::ioctl;
 use crate::vfs::file::{falloc, whence, IovIter, OpeningFile, Pipe, Vma};
-use crate::vfs::file_ops::FileOperations;
+use crate::vfs::file_ops::{FileOperations, IoctlReturn};
 use crate::vfs::{BackingFile, File, Inode, Kiocb};
 
 /// Regular files.
@@ -143,7 +143,7 @@ impl FileOperations for RegularFile {
         Ok(())
     }
 
-    extern "C" fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    extern "C" fn ioctl(file: &File, cmd: u32, arg: usize) -> IoctlReturn {
         ioctl::vexfs_ioctl(file, cmd, arg)
     }
 }
@@ -156,7 +156,7 @@ impl FileOperations for DirFile {
         RegularFile::fsync(file, start, end, datasync)
     }
 
-    extern "C" fn ioctl(file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    extern "C" fn ioctl(file: &File, cmd: u32, arg: usize) -> IoctlReturn {
         ioctl::vexfs_ioctl(file, cmd, arg)
     }
 }

@@ -14,6 +14,7 @@ use crate::simd;
 use crate::super_block::SbInfo;
 use crate::vector_ioctl;
 use crate::vfs::cpu::{Feature, Simd};
+use crate::vfs::file_ops::IoctlReturn;
 use crate::vfs::File;
 
 // The shared ABI file encodes ioctl numbers itself (it must build outside the
@@ -86,11 +87,25 @@ fn stats(sbi: &SbInfo, arg: usize) -> Result {
 /// point).
 #[no_mangle]
 #[inline(never)]
-pub(crate) extern "C" fn vexfs_ioctl(file: &File, cmd: u32, arg: usize) -> Result<isize> {
+pub(crate) extern "C" fn vexfs_ioctl(file: &File, cmd: u32, arg: usize) -> IoctlReturn {
     let sbi = file.inode().super_block().data();
     sbi.count(abi::Op::Ioctl);
+    // Tail calls: no frame of the dispatcher stays under the vector calls
+    // (the kernel's debugging allocators walk every frame at each
+    // allocation).
+    match cmd {
+        abi::VEXFS_IOC_INSERT => vector_ioctl::vexfs_ioctl_insert(file, arg),
+        abi::VEXFS_IOC_DELETE => vector_ioctl::vexfs_ioctl_delete(file, arg),
+        abi::VEXFS_IOC_SEARCH => vector_ioctl::vexfs_ioctl_search(file, arg),
+        _ => other(sbi, file, cmd, arg).into(),
+    }
+}
+
+/// The ioctls other than the three vector probe points.
+#[inline(never)]
+fn other(sbi: &SbInfo, file: &File, cmd: u32, arg: usize) -> Result<isize> {
     if let Some(ret) = vector_ioctl::dispatch(file, cmd, arg) {
-        return ret.map(|()| 0);
+        return ret;
     }
     match cmd {
         abi::VEXFS_IOC_VERSION => version(arg),

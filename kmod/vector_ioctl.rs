@@ -22,6 +22,7 @@ use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
 use crate::super_block::SbInfo;
 use crate::vfs::cpu::Simd;
+use crate::vfs::file_ops::IoctlReturn;
 use crate::vfs::inode::Access;
 use crate::vfs::mem::{f32_bytes, f32_bytes_mut};
 use crate::vfs::task;
@@ -156,9 +157,9 @@ fn info(file: &File, arg: usize) -> Result {
 /// Stable probe point: batch insert.
 #[no_mangle]
 #[inline(never)]
-extern "C" fn vexfs_ioctl_insert(file: &File, arg: usize) -> Result {
+pub(crate) extern "C" fn vexfs_ioctl_insert(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecInsert);
-    insert(file, arg)
+    insert(file, arg).map(|()| 0).into()
 }
 
 fn insert(file: &File, arg: usize) -> Result {
@@ -188,9 +189,9 @@ fn insert(file: &File, arg: usize) -> Result {
 /// Stable probe point: batch delete.
 #[no_mangle]
 #[inline(never)]
-extern "C" fn vexfs_ioctl_delete(file: &File, arg: usize) -> Result {
+pub(crate) extern "C" fn vexfs_ioctl_delete(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecDelete);
-    delete(file, arg)
+    delete(file, arg).map(|()| 0).into()
 }
 
 fn delete(file: &File, arg: usize) -> Result {
@@ -236,9 +237,9 @@ fn get(file: &File, arg: usize) -> Result {
 /// Stable probe point: k-NN search (all queries of one ioctl).
 #[no_mangle]
 #[inline(never)]
-extern "C" fn vexfs_ioctl_search(file: &File, arg: usize) -> Result {
+pub(crate) extern "C" fn vexfs_ioctl_search(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecSearch);
-    search(file, arg)
+    search(file, arg).map(|()| 0).into()
 }
 
 fn search(file: &File, arg: usize) -> Result {
@@ -346,22 +347,20 @@ fn attach(file: &File, arg: usize) -> Result {
     Ok(())
 }
 
-/// Handles the vector ioctl `cmd`, or returns `None` if it is not one.
-/// Each call is out of line, so that the dispatcher's frame stays small.
-pub(crate) fn dispatch(file: &File, cmd: u32, arg: usize) -> Option<Result> {
+/// Handles the vector ioctl `cmd` other than the three probe points (which
+/// `ioctl.rs` tail-calls), or returns `None` if it is not one. Each call is
+/// out of line, so that the dispatcher's frame stays small.
+pub(crate) fn dispatch(file: &File, cmd: u32, arg: usize) -> Option<Result<isize>> {
     Some(match cmd {
-        abi::VEXFS_IOC_CREATE => create(file, arg),
-        abi::VEXFS_IOC_INFO => info(file, arg),
-        abi::VEXFS_IOC_INSERT => vexfs_ioctl_insert(file, arg),
-        abi::VEXFS_IOC_DELETE => vexfs_ioctl_delete(file, arg),
+        abi::VEXFS_IOC_CREATE => create(file, arg).map(|()| 0),
+        abi::VEXFS_IOC_INFO => info(file, arg).map(|()| 0),
         abi::VEXFS_IOC_GET => {
             sb_info(file).count(Op::VecGet);
-            get(file, arg)
+            get(file, arg).map(|()| 0)
         }
-        abi::VEXFS_IOC_SEARCH => vexfs_ioctl_search(file, arg),
         abi::VEXFS_IOC_ATTACH => {
             sb_info(file).count(Op::VecInsert);
-            attach(file, arg)
+            attach(file, arg).map(|()| 0)
         }
         _ => return None,
     })

@@ -26,6 +26,7 @@ impl Feature {
 
     /// Whether the boot CPU has this feature, as the kernel left it after
     /// checking which register states XSAVE enables.
+    #[inline]
     pub(crate) fn present(self) -> bool {
         let (word, bit) = ((self.0 / 32) as usize, self.0 % 32);
         // SAFETY: `boot_cpu_data` is initialised before any module loads and
@@ -51,6 +52,7 @@ pub(crate) struct Fpu(PhantomData<*mut ()>);
 /// (the callers bound the work per section). A call inside another's `f`
 /// runs in the outer section (the FPU is this task's until it ends).
 /// Process context only, as every VexFS operation and worker is.
+#[inline]
 pub(crate) fn with_fpu<R>(f: impl FnOnce(&Fpu) -> R) -> R {
     // SAFETY: Reads this CPU's state; false inside a section, where this
     // task holds the FPU with preemption disabled.
@@ -71,6 +73,7 @@ pub(crate) struct Simd(Path);
 
 impl Simd {
     /// The best path for the features the kernel detected at boot.
+    #[inline]
     pub(crate) fn detect() -> Self {
         Self(Path::best(
             Feature::AVX2.present(),
@@ -79,11 +82,13 @@ impl Simd {
         ))
     }
 
+    #[inline]
     pub(crate) fn path(self) -> Path {
         self.0
     }
 
     /// `|v|^2` (see `simd::norm_sq`).
+    #[inline]
     pub(crate) fn norm_sq(self, _fpu: &Fpu, v: &[f32]) -> NormSq {
         // SAFETY: The path was chosen from this CPU's features; the FPU is
         // ours (`Fpu`).
@@ -92,6 +97,7 @@ impl Simd {
 
     /// Distances from `query` to the rows of `base` (see
     /// `simd::distances`).
+    #[inline]
     pub(crate) fn distances(
         self,
         _fpu: &Fpu,
@@ -106,6 +112,7 @@ impl Simd {
 
     /// Cosine distances with stored norms (see
     /// `simd::cosine_distances_with_norms`).
+    #[inline]
     pub(crate) fn cosine_distances_with_norms(
         self,
         _fpu: &Fpu,

@@ -29,11 +29,13 @@ impl Dentry {
     /// # Safety
     ///
     /// `ptr` points to a held dentry of a VexFS mount for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::dentry) -> &'a Self {
         // SAFETY: A transparent wrapper; validity as guaranteed.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::dentry {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -41,6 +43,7 @@ impl Dentry {
     }
 
     /// The inode, for a positive dentry.
+    #[inline]
     pub(crate) fn inode(&self) -> Option<&Inode> {
         // SAFETY: A held dentry; a positive one pins its inode, which is a
         // VexFS inode set up before it was instantiated.
@@ -51,6 +54,7 @@ impl Dentry {
     }
 
     /// The superblock.
+    #[inline]
     pub(crate) fn super_block(&self) -> &SuperBlock {
         // SAFETY: A held dentry pins its superblock, set up (its dentries
         // exist only after fill_super made the root).
@@ -87,6 +91,7 @@ impl Dentry {
 pub(crate) struct DentryRef(NonNull<bindings::dentry>);
 
 impl DentryRef {
+    #[inline]
     pub(crate) fn dentry(&self) -> &Dentry {
         // SAFETY: We hold a reference.
         unsafe { Dentry::from_raw(self.0.as_ptr()) }
@@ -110,11 +115,13 @@ impl<'a> NewEntry<'a> {
     ///
     /// `ptr` is the negative dentry of a directory operation in progress,
     /// held, with its parent's i_rwsem held, for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw(ptr: *mut bindings::dentry) -> Self {
         // SAFETY: Non-null, as guaranteed.
         Self(unsafe { NonNull::new_unchecked(ptr) }, PhantomData)
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::dentry {
         self.0.as_ptr()
     }
@@ -150,16 +157,19 @@ impl<'a> Child<'a> {
     ///
     /// `ptr` is a held dentry whose parent directory the caller holds
     /// locked for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw(ptr: *mut bindings::dentry) -> Self {
         // SAFETY: As guaranteed.
         Self(unsafe { Dentry::from_raw(ptr) })
     }
 
+    #[inline]
     pub(crate) fn dentry(&self) -> &'a Dentry {
         self.0
     }
 
     /// The inode, for a positive name.
+    #[inline]
     pub(crate) fn inode(&self) -> Option<&'a Inode> {
         self.0.inode()
     }
@@ -257,6 +267,7 @@ impl LookupName<'_> {
     /// # Safety
     ///
     /// `ptr` is the dentry of a `lookup` in progress.
+    #[inline]
     pub(super) unsafe fn from_raw(ptr: *mut bindings::dentry) -> Self {
         // SAFETY: Non-null, as guaranteed.
         Self(unsafe { NonNull::new_unchecked(ptr) }, PhantomData)

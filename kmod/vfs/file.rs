@@ -41,11 +41,13 @@ impl File {
     /// # Safety
     ///
     /// `ptr` points to an open VexFS file for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::file) -> &'a Self {
         // SAFETY: A transparent wrapper; validity as guaranteed.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::file {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -53,18 +55,21 @@ impl File {
     }
 
     /// The file's inode.
+    #[inline]
     pub(crate) fn inode(&self) -> &Inode {
         // SAFETY: An open file pins its inode, a VexFS one.
         unsafe { Inode::from_raw((*self.as_raw()).f_inode) }
     }
 
     /// The dentry the file was opened through.
+    #[inline]
     pub(crate) fn dentry(&self) -> &Dentry {
         // SAFETY: An open file pins its path.
         unsafe { Dentry::from_raw((*self.as_raw()).__bindgen_anon_1.f_path.dentry) }
     }
 
     /// The idmap of the mount the file was opened through.
+    #[inline]
     pub(crate) fn idmap(&self) -> &MntIdmap {
         // SAFETY: An open file pins its mount.
         unsafe { MntIdmap::from_raw((*(*self.as_raw()).__bindgen_anon_1.f_path.mnt).mnt_idmap) }
@@ -154,11 +159,13 @@ impl<'a> OpeningFile<'a> {
     /// # Safety
     ///
     /// `ptr` is the file of a VFS `open` in progress, for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw(ptr: *mut bindings::file) -> Self {
         // SAFETY: As guaranteed.
         Self(unsafe { File::from_raw(ptr) })
     }
 
+    #[inline]
     pub(crate) fn file(&self) -> &'a File {
         self.0
     }
@@ -208,11 +215,13 @@ impl Kiocb {
     /// # Safety
     ///
     /// `ptr` is a request on an open VexFS file, live for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::kiocb) -> &'a Self {
         // SAFETY: A transparent wrapper; validity as guaranteed.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::kiocb {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -220,6 +229,7 @@ impl Kiocb {
     }
 
     /// The file of the request.
+    #[inline]
     pub(crate) fn file(&self) -> &File {
         // SAFETY: A request's file is open while it runs.
         unsafe { File::from_raw((*self.as_raw()).ki_filp) }
@@ -242,12 +252,14 @@ impl IovIter {
     /// # Safety
     ///
     /// `ptr` is the iterator of a request in progress, for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::iov_iter) -> &'a mut Self {
         // SAFETY: A transparent wrapper; the request's iterator is ours for
         // the call.
         unsafe { &mut *ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&mut self) -> *mut bindings::iov_iter {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -263,11 +275,13 @@ impl Pipe {
     /// # Safety
     ///
     /// `ptr` is the pipe of a splice in progress, for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::pipe_inode_info) -> &'a Self {
         // SAFETY: A transparent wrapper.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::pipe_inode_info {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -283,11 +297,13 @@ impl Vma {
     /// # Safety
     ///
     /// `ptr` is the mapping of an `mmap` in progress, for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::vm_area_struct) -> &'a Self {
         // SAFETY: A transparent wrapper.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::vm_area_struct {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -303,6 +319,7 @@ impl<'a> TmpFile<'a> {
     /// # Safety
     ///
     /// `ptr` is the file of a `tmpfile` inode operation in progress.
+    #[inline]
     pub(super) unsafe fn from_raw(ptr: *mut bindings::file) -> Self {
         // SAFETY: The file is being opened for `'a`; its path is set.
         Self(unsafe { File::from_raw(ptr) })

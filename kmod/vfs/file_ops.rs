@@ -59,8 +59,25 @@ pub(crate) trait FileOperations: Sized + 'static {
     extern "C" fn fsync(_file: &File, _start: i64, _end: i64, _datasync: bool) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
-    extern "C" fn ioctl(_file: &File, _cmd: u32, _arg: usize) -> Result<isize> {
+    extern "C" fn ioctl(_file: &File, _cmd: u32, _arg: usize) -> IoctlReturn {
         build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// What an ioctl gives back to the VFS: a value or a negative errno, as C
+/// has it, so that the adapter passes it on as a tail call (no frame of its
+/// own under the ioctl: debugging allocators walk every frame at each
+/// allocation).
+#[repr(transparent)]
+pub(crate) struct IoctlReturn(c_long);
+
+impl From<Result<isize>> for IoctlReturn {
+    #[inline]
+    fn from(r: Result<isize>) -> Self {
+        Self(match r {
+            Ok(n) => n as c_long,
+            Err(e) => e.to_errno() as c_long,
+        })
     }
 }
 
@@ -276,10 +293,7 @@ impl<T: FileOperations> Adapter<T> {
     /// A VFS `unlocked_ioctl` (see [`Adapter`]).
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: See `Adapter`.
-        match unsafe { T::ioctl(File::from_raw(file), cmd, arg) } {
-            Ok(n) => n as c_long,
-            Err(e) => e.to_errno() as c_long,
-        }
+        unsafe { T::ioctl(File::from_raw(file), cmd, arg) }.0
     }
 }
 

@@ -86,11 +86,13 @@ impl SuperBlock {
     /// `ptr` is a VexFS superblock past [`NewSuperBlock::init`] and before
     /// `kill_sb`, for `'a` (as any live inode, dentry or open file of it
     /// guarantees).
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a Self {
         // SAFETY: A transparent wrapper; validity as guaranteed.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::super_block {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -98,6 +100,7 @@ impl SuperBlock {
     }
 
     /// The mount's state.
+    #[inline]
     pub(crate) fn data(&self) -> &SbData {
         // SAFETY: Set up (type invariant): `s_fs_info` is our data, which
         // lives until `kill_sb`.
@@ -158,6 +161,7 @@ impl<'a> NewSuperBlock<'a> {
 pub(crate) struct SuperBlockRoot<'a>(&'a SuperBlock);
 
 impl<'a> SuperBlockRoot<'a> {
+    #[inline]
     pub(crate) fn super_block(&self) -> &'a SuperBlock {
         self.0
     }

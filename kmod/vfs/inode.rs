@@ -81,12 +81,14 @@ impl MntIdmap {
     /// # Safety
     ///
     /// `ptr` points to an idmap that lives for `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::mnt_idmap) -> &'a Self {
         // SAFETY: `MntIdmap` is a transparent wrapper; validity as
         // guaranteed by the caller.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::mnt_idmap {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -109,11 +111,13 @@ impl Inode {
     ///
     /// `ptr` points to a live VexFS inode, set up by [`NewInode::new`], for
     /// `'a`.
+    #[inline]
     pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
         // SAFETY: A transparent wrapper; validity as guaranteed.
         unsafe { &*ptr.cast() }
     }
 
+    #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::inode {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
@@ -121,6 +125,7 @@ impl Inode {
     }
 
     /// The inode's superblock.
+    #[inline]
     pub(crate) fn super_block(&self) -> &SuperBlock {
         // SAFETY: The inode is live; `i_sb` is set at allocation and never
         // changes; a live inode pins its (set up) superblock.
@@ -128,6 +133,7 @@ impl Inode {
     }
 
     /// The filesystem's data of this inode.
+    #[inline]
     pub(crate) fn data(&self) -> &InodeData {
         // SAFETY: By the type invariants `i_private` points to the inode's
         // data, which lives as long as the inode.
@@ -136,6 +142,7 @@ impl Inode {
 
     /// `i_private`, read atomically (it is set once, before the inode is
     /// visible).
+    #[inline]
     pub(super) fn private(&self) -> *mut core::ffi::c_void {
         // SAFETY: `i_private` is a properly aligned pointer field of a live
         // inode, only accessed atomically by VexFS.
@@ -376,6 +383,7 @@ impl NewInode {
     }
 
     /// Borrows the inode.
+    #[inline]
     pub(crate) fn inode(&self) -> &Inode {
         // SAFETY: We hold a reference; the invariants of `Inode` hold.
         unsafe { Inode::from_raw(self.0.as_ptr()) }
@@ -476,6 +484,7 @@ impl InodeRef {
         NonNull::new(unsafe { bindings::ilookup(sb.as_raw(), ino) }).map(Self)
     }
 
+    #[inline]
     pub(crate) fn inode(&self) -> &Inode {
         // SAFETY: We hold a reference to a hashed, hence finished, inode.
         unsafe { Inode::from_raw(self.0.as_ptr()) }

@@ -102,6 +102,7 @@ impl Drop for KmemCache {
 
 /// The bytes of `v` (the kernel's `AsBytes` has no float impls): f32 has no
 /// padding, so every byte is initialised.
+#[inline]
 pub(crate) fn f32_bytes(v: &[f32]) -> &[u8] {
     // SAFETY: The byte view covers exactly `v`, borrowed shared; u8 has no
     // alignment requirement.
@@ -109,6 +110,7 @@ pub(crate) fn f32_bytes(v: &[f32]) -> &[u8] {
 }
 
 /// The bytes of `v`, to fill: every bit pattern is a valid f32.
+#[inline]
 pub(crate) fn f32_bytes_mut(v: &mut [f32]) -> &mut [u8] {
     // SAFETY: The byte view covers exactly `v`, borrowed exclusively; any
     // bytes written form valid f32 values.
@@ -120,6 +122,7 @@ pub(crate) fn f32_bytes_mut(v: &mut [f32]) -> &mut [u8] {
 /// `bits` as f32 values (the distance kernels write f32 results into
 /// buffers kept as their bit patterns): same size and alignment, and every
 /// bit pattern is valid for both.
+#[inline]
 pub(crate) fn u32_as_f32_mut(bits: &mut [u32]) -> &mut [f32] {
     // SAFETY: As above; the view covers exactly `bits`, borrowed
     // exclusively.
@@ -128,6 +131,7 @@ pub(crate) fn u32_as_f32_mut(bits: &mut [u32]) -> &mut [f32] {
 
 /// Copies the values of `src` into `dst` (as many as the shorter holds): a
 /// `memcpy`, with no panic path.
+#[inline]
 pub(crate) fn copy_f32(dst: &mut [f32], src: &[f32]) {
     let n = dst.len().min(src.len());
     // SAFETY: `n` values are in bounds of both; `dst` is borrowed
