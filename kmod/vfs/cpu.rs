@@ -88,7 +88,8 @@ impl Simd {
     }
 
     /// `|v|^2` (see `simd::norm_sq`).
-    #[inline]
+    // Inlined: one call per distance of an HNSW batch otherwise.
+    #[inline(always)]
     pub(crate) fn norm_sq(self, _fpu: &Fpu, v: &[f32]) -> NormSq {
         // SAFETY: The path was chosen from this CPU's features; the FPU is
         // ours (`Fpu`).
@@ -97,7 +98,8 @@ impl Simd {
 
     /// Distances from `query` to the rows of `base` (see
     /// `simd::distances`).
-    #[inline]
+    // Inlined: one call per distance of an HNSW batch otherwise.
+    #[inline(always)]
     pub(crate) fn distances(
         self,
         _fpu: &Fpu,
@@ -112,7 +114,8 @@ impl Simd {
 
     /// Cosine distances with stored norms (see
     /// `simd::cosine_distances_with_norms`).
-    #[inline]
+    // Inlined: one call per distance of an HNSW batch otherwise.
+    #[inline(always)]
     pub(crate) fn cosine_distances_with_norms(
         self,
         _fpu: &Fpu,
