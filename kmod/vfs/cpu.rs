@@ -6,9 +6,8 @@
 //! [`Simd`] path is only made from the boot CPU's features and its calls
 //! take an [`Fpu`], which only [`with_fpu`] hands out.
 
-use core::marker::PhantomData;
-
 use kernel::bindings;
+use kernel::types::NotThreadSafe;
 
 use crate::simd::{self, Metric, NormSq, Path};
 
@@ -44,7 +43,7 @@ const KFPU_FULL: u32 = 1 | 2;
 
 /// Proof that the current task holds the FPU (inside [`with_fpu`]); not
 /// `Send`, so it cannot leave the section's task.
-pub(crate) struct Fpu(PhantomData<*mut ()>);
+pub(crate) struct Fpu(NotThreadSafe);
 
 /// Runs `f` with the FPU/SIMD registers available to kernel code.
 ///
@@ -57,11 +56,11 @@ pub(crate) fn with_fpu<R>(f: impl FnOnce(&Fpu) -> R) -> R {
     // SAFETY: Reads this CPU's state; false inside a section, where this
     // task holds the FPU with preemption disabled.
     if !unsafe { bindings::irq_fpu_usable() } {
-        return f(&Fpu(PhantomData));
+        return f(&Fpu(NotThreadSafe));
     }
     // SAFETY: Not inside a section (checked above); process context.
     unsafe { bindings::kernel_fpu_begin_mask(KFPU_FULL) };
-    let r = f(&Fpu(PhantomData));
+    let r = f(&Fpu(NotThreadSafe));
     // SAFETY: Pairs with the begin above.
     unsafe { bindings::kernel_fpu_end() };
     r

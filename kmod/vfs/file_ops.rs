@@ -6,7 +6,7 @@
 use core::marker::PhantomData;
 
 use kernel::bindings;
-use kernel::error::VTABLE_DEFAULT_ERROR;
+use kernel::error::{from_result, VTABLE_DEFAULT_ERROR};
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong};
 use kernel::prelude::*;
 
@@ -14,6 +14,7 @@ use super::backing::BackingFile;
 use super::file::{File, IovIter, Kiocb, OpeningFile, Pipe, Vma};
 use super::glue;
 use super::inode::Inode;
+use super::{count, errno};
 
 /// The operations of one kind of open file (regular files, directories).
 /// Methods not implemented are left out of the table.
@@ -74,10 +75,7 @@ pub(crate) struct IoctlReturn(c_long);
 impl From<Result<isize>> for IoctlReturn {
     #[inline]
     fn from(r: Result<isize>) -> Self {
-        Self(match r {
-            Ok(n) => n as c_long,
-            Err(e) => e.to_errno() as c_long,
-        })
+        Self(from_result(|| r.map(|n| n as c_long)))
     }
 }
 
@@ -92,13 +90,6 @@ pub(crate) struct FileOpsVTable(
 /// The table of `T`.
 pub(crate) const fn vtable<T: FileOperations>() -> FileOpsVTable {
     FileOpsVTable(&Adapter::<T>::TABLE, T::HAS_OPEN && !T::DCACHE_DIR)
-}
-
-fn errno(r: Result) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
 }
 
 /// The C callbacks of `T`. Each is installed only in the table of a file
@@ -256,10 +247,7 @@ impl<T: FileOperations> Adapter<T> {
         whence: c_int,
     ) -> bindings::loff_t {
         // SAFETY: See `Adapter`.
-        match unsafe { T::llseek(File::from_raw(file), offset, whence) } {
-            Ok(pos) => pos,
-            Err(e) => e.to_errno().into(),
-        }
+        from_result(|| unsafe { T::llseek(File::from_raw(file), offset, whence) })
     }
 
     /// # Safety
@@ -312,11 +300,4 @@ pub(super) unsafe extern "C" fn release_backing(
     // uses its backing file after this.
     unsafe { BackingFile::close(File::from_raw(file)) };
     0
-}
-
-fn count(r: Result<usize>) -> isize {
-    match r {
-        Ok(n) => n as isize,
-        Err(e) => e.to_errno() as isize,
-    }
 }

@@ -15,6 +15,7 @@ use kernel::ffi::{c_char, c_int, c_uint};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
+use super::errno;
 use super::glue;
 use super::inode::{Kgid, Kuid, NewInode};
 use super::super_ops::SuperOpsVTable;
@@ -227,10 +228,7 @@ unsafe extern "C" fn vexfs_opts_free(opts: *mut c_void) {
 unsafe fn parse(opts: *mut c_void, param: Param<'_>) -> c_int {
     // SAFETY: Guaranteed by the caller.
     let opts = unsafe { &mut *opts.cast::<Options>() };
-    match Fs::parse_param(opts, param) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    errno(Fs::parse_param(opts, param))
 }
 
 /// `size=VALUE`.
@@ -300,10 +298,7 @@ unsafe extern "C" fn vexfs_fill_super(sb: *mut bindings::super_block, opts: *mut
     // SAFETY: The glue passes the context's options, alive for the call,
     // and a new superblock the VFS hands us alone.
     let (opts, sb) = unsafe { (&*opts.cast::<Options>(), &*sb.cast::<Opaque<_>>()) };
-    match Fs::fill_super(NewSuperBlock(sb), opts) {
-        Ok(_) => 0,
-        Err(e) => e.to_errno(),
-    }
+    errno(Fs::fill_super(NewSuperBlock(sb), opts))
 }
 
 /// `fs_context_operations.reconfigure` (remount), through the glue.

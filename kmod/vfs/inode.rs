@@ -11,7 +11,7 @@ use kernel::bindings;
 use kernel::error::to_result;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
-use kernel::types::Opaque;
+use kernel::types::{NotThreadSafe, Opaque};
 
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
 
@@ -220,7 +220,7 @@ impl Inode {
     pub(crate) fn lock(&self) -> InodeLock<'_> {
         // SAFETY: The inode is live; `inode_lock()` is this call.
         unsafe { bindings::down_write(&raw mut (*self.as_raw()).i_rwsem) };
-        InodeLock(self, super::sync::NotSend::new())
+        InodeLock(self, NotThreadSafe)
     }
 
     /// [`Self::lock`], or `EINTR` if a fatal signal ends the wait
@@ -230,7 +230,7 @@ impl Inode {
         if unsafe { bindings::down_write_killable(&raw mut (*self.as_raw()).i_rwsem) } != 0 {
             return Err(EINTR);
         }
-        Ok(InodeLock(self, super::sync::NotSend::new()))
+        Ok(InodeLock(self, NotThreadSafe))
     }
 
     /// `inode_permission()`: may the current task access this inode for
@@ -299,7 +299,7 @@ impl Inode {
 }
 
 /// A held `inode_lock()`.
-pub(crate) struct InodeLock<'a>(&'a Inode, super::sync::NotSend);
+pub(crate) struct InodeLock<'a>(&'a Inode, NotThreadSafe);
 
 impl Drop for InodeLock<'_> {
     fn drop(&mut self) {

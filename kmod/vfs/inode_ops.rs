@@ -17,6 +17,7 @@ use super::dentry::{Child, Dentry, Instantiated, Lookup, LookupName, NewEntry, R
 use super::file::{Opened, TmpFile};
 use super::glue;
 use super::inode::{Inode, MntIdmap};
+use super::{count, errno};
 
 /// The operations of one kind of inode (regular files and special files,
 /// directories, symlinks): one C table each. Methods not implemented are
@@ -119,15 +120,6 @@ pub(crate) struct InodeOpsVTable(pub(super) &'static bindings::inode_operations)
 /// The table of `T`.
 pub(crate) const fn vtable<T: InodeOperations>() -> InodeOpsVTable {
     InodeOpsVTable(&Adapter::<T>::TABLE)
-}
-
-/// 0 or the negative errno of `r` (whose value, a proof, says that the
-/// operation did what the VFS expects of success).
-fn errno<T>(r: Result<T>) -> c_int {
-    match r {
-        Ok(_) => 0,
-        Err(e) => e.to_errno(),
-    }
 }
 
 /// The C callbacks of `T`. Each is installed only in the table of an inode
@@ -453,10 +445,7 @@ impl<T: InodeOperations> Adapter<T> {
                 (size != 0).then(|| core::slice::from_raw_parts_mut(buffer.cast::<u8>(), size));
             T::listxattr(Dentry::from_raw(dentry), buf)
         };
-        match r {
-            Ok(n) => n as isize,
-            Err(e) => e.to_errno() as isize,
-        }
+        count(r)
     }
 }
 

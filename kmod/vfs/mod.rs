@@ -49,6 +49,20 @@ pub(crate) mod task;
 pub(crate) mod xattr;
 
 pub(crate) use backing::{BackingFile, DataFile, DataMount};
+
+use kernel::error::{from_result, Result};
+use kernel::ffi::c_int;
+
+/// An adapter's C status: 0, or the negative errno. The `Ok` value of an
+/// operation is a proof for the layer, not a value for the VFS.
+fn errno<T>(r: Result<T>) -> c_int {
+    from_result(|| r.map(|_| 0))
+}
+
+/// An adapter's C byte count, or the negative errno.
+fn count(r: Result<usize>) -> isize {
+    from_result(|| r.map(|n| n as isize))
+}
 pub(crate) use dentry::{Child, Dentry, NewEntry};
 pub(crate) use file::{File, Kiocb, WriteAccess};
 pub(crate) use fs::{FileSystem, FsRegistration, SuperBlock};

@@ -14,6 +14,7 @@ use kernel::seq_file::SeqFile;
 
 use super::backing::Kstatfs;
 use super::dentry::Dentry;
+use super::errno;
 use super::fs::SuperBlock;
 use super::inode::{Inode, InodeData};
 
@@ -82,10 +83,7 @@ impl<T: SuperOperations> Adapter<T> {
         buf: *mut bindings::kstatfs,
     ) -> c_int {
         // SAFETY: See `Adapter`; `buf` is ours to fill for the call.
-        match unsafe { T::statfs(Dentry::from_raw(dentry), Kstatfs::from_raw(buf)) } {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        errno(unsafe { T::statfs(Dentry::from_raw(dentry), Kstatfs::from_raw(buf)) })
     }
 
     /// # Safety
@@ -97,10 +95,7 @@ impl<T: SuperOperations> Adapter<T> {
     ) -> c_int {
         // SAFETY: See `Adapter`; the VFS passes the seq_file it is filling,
         // used by us alone for this call.
-        match unsafe { T::show_options(SeqFile::from_raw(m), Dentry::from_raw(root)) } {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        errno(unsafe { T::show_options(SeqFile::from_raw(m), Dentry::from_raw(root)) })
     }
 
     /// # Safety

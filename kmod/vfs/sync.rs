@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::LockClassKey;
-use kernel::types::Opaque;
+use kernel::types::{NotThreadSafe, Opaque};
 
 use super::glue::vexfs_down_write_killable_nested;
 
@@ -65,7 +65,7 @@ impl<T> RwSem<T> {
         if unsafe { bindings::down_read_killable(self.sem_ptr()) } != 0 {
             return Err(EINTR);
         }
-        Ok(ReadGuard(self, NotSend::new()))
+        Ok(ReadGuard(self, NotThreadSafe))
     }
 
     /// Exclusive access; waits for current readers and writers. A fatal
@@ -75,7 +75,7 @@ impl<T> RwSem<T> {
         if unsafe { bindings::down_write_killable(self.sem_ptr()) } != 0 {
             return Err(EINTR);
         }
-        Ok(WriteGuard(self, NotSend::new()))
+        Ok(WriteGuard(self, NotThreadSafe))
     }
 
     /// [`Self::write_killable`] for a second semaphore of the same lock
@@ -85,12 +85,12 @@ impl<T> RwSem<T> {
         if unsafe { vexfs_down_write_killable_nested(self.sem_ptr(), 1) } != 0 {
             return Err(EINTR);
         }
-        Ok(WriteGuard(self, NotSend::new()))
+        Ok(WriteGuard(self, NotThreadSafe))
     }
 }
 
 /// The read side of an [`RwSem`], held until dropped.
-pub(crate) struct ReadGuard<'a, T>(&'a RwSem<T>, NotSend);
+pub(crate) struct ReadGuard<'a, T>(&'a RwSem<T>, NotThreadSafe);
 
 impl<T> core::ops::Deref for ReadGuard<'_, T> {
     type Target = T;
@@ -109,7 +109,7 @@ impl<T> Drop for ReadGuard<'_, T> {
 }
 
 /// The write side of an [`RwSem`], held until dropped.
-pub(crate) struct WriteGuard<'a, T>(&'a RwSem<T>, NotSend);
+pub(crate) struct WriteGuard<'a, T>(&'a RwSem<T>, NotThreadSafe);
 
 impl<T> core::ops::Deref for WriteGuard<'_, T> {
     type Target = T;
@@ -131,16 +131,6 @@ impl<T> Drop for WriteGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: Taken for writing by `write`.
         unsafe { bindings::up_write(self.0.sem_ptr()) };
-    }
-}
-
-/// A marker that keeps a lock guard on the task that took the lock (a
-/// semaphore is released by its owner).
-pub(crate) struct NotSend(core::marker::PhantomData<*mut ()>);
-
-impl NotSend {
-    pub(crate) const fn new() -> Self {
-        Self(core::marker::PhantomData)
     }
 }
 

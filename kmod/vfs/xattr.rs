@@ -11,7 +11,9 @@ use kernel::bindings;
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
 
+use super::errno;
 use super::inode::Inode;
+use kernel::error::from_result;
 
 /// `setxattr(2)` flags.
 pub(crate) mod flags {
@@ -89,10 +91,7 @@ impl<T: XattrHandler> Adapter<T> {
                 (size != 0).then(|| core::slice::from_raw_parts_mut(buffer.cast::<u8>(), size)),
             )
         };
-        match r {
-            Ok(n) => n as c_int,
-            Err(e) => e.to_errno(),
-        }
+        from_result(|| r.map(|n| n as c_int))
     }
 
     /// # Safety
@@ -120,9 +119,6 @@ impl<T: XattrHandler> Adapter<T> {
                 flags as u32,
             )
         };
-        match r {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        errno(r)
     }
 }
