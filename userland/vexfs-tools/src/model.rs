@@ -1,0 +1,368 @@
+//! The filesystem that a checkpoint and its log describe, built by
+//! applying their records in order, and the checkpoint that describes a
+//! given filesystem.
+
+use std::collections::BTreeMap;
+
+use vexfs_format::{InodeAttrs, Record, Time, ROOT_INO, ROWS_FILE, S_IFDIR};
+
+/// One inode and what it holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Inode {
+    /// Attributes as last recorded.
+    pub attrs: InodeAttrs,
+    /// File contents (regular files); shorter than the size where the
+    /// tail is a hole.
+    pub data: Vec<u8>,
+    /// Symlink target.
+    pub target: Option<Vec<u8>>,
+    /// Extended attributes by full name.
+    pub xattrs: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// A stored row of a collection.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Whether it is a file's vector (its id is the file's inode).
+    pub file: bool,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// A collection directory's vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collection {
+    /// Dimension.
+    pub dim: u32,
+    /// Metric (ioctl ABI).
+    pub metric: u32,
+    /// Index kind (ioctl ABI).
+    pub index: u32,
+    /// HNSW links per node.
+    pub m: u32,
+    /// HNSW insert beam width.
+    pub ef_construction: u32,
+    /// Rows by id.
+    pub rows: BTreeMap<u64, Row>,
+    /// The encoded HNSW graph, if the checkpoint holds one.
+    pub graph: Option<Vec<u8>>,
+}
+
+/// The whole filesystem.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Model {
+    /// Inodes by number.
+    pub inodes: BTreeMap<u64, Inode>,
+    /// Directory entries: directory → name → inode.
+    pub dirs: BTreeMap<u64, BTreeMap<Vec<u8>, u64>>,
+    /// Collections by directory inode.
+    pub collections: BTreeMap<u64, Collection>,
+    /// The next inode number to hand out.
+    pub next_ino: u64,
+}
+
+/// Largest payload of a checkpoint frame this writer makes (a single
+/// record may exceed it; its frame then holds only that record).
+pub const CKPT_FRAME_TARGET: usize = 1 << 20;
+/// File data goes into checkpoint records of at most this many bytes.
+const DATA_CHUNK: usize = 256 << 10;
+
+fn le_u64s(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+}
+
+impl Model {
+    /// A new filesystem: an empty root directory owned by `uid`:`gid`.
+    pub fn new(uid: u32, gid: u32, now: Time) -> Self {
+        let mut m = Self {
+            next_ino: ROOT_INO + 1,
+            ..Self::default()
+        };
+        let attrs = InodeAttrs {
+            ino: ROOT_INO,
+            mode: S_IFDIR | 0o755,
+            uid,
+            gid,
+            nlink: 2,
+            rdev: 0,
+            size: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+        };
+        m.inodes.insert(
+            ROOT_INO,
+            Inode {
+                attrs,
+                ..Inode::default()
+            },
+        );
+        m.dirs.insert(ROOT_INO, BTreeMap::new());
+        m
+    }
+
+    /// Applies one record. An `Err` says why the record does not fit the
+    /// state so far; the record is then skipped.
+    pub fn apply(&mut self, rec: &Record<'_>) -> Result<(), String> {
+        match *rec {
+            Record::Inode(a) => {
+                let inode = self.inodes.entry(a.ino).or_default();
+                if inode.attrs.ino != 0 && inode.attrs.mode & 0o170000 != a.mode & 0o170000 {
+                    return Err(format!("inode {} changes its type", a.ino));
+                }
+                inode.attrs = a;
+                if a.is_reg() && inode.data.len() as u64 > a.size {
+                    inode.data.truncate(a.size as usize);
+                }
+                if a.is_dir() {
+                    self.dirs.entry(a.ino).or_default();
+                }
+                self.next_ino = self.next_ino.max(a.ino + 1);
+            }
+            Record::Link { dir, ino, name } => {
+                let entries = self
+                    .dirs
+                    .get_mut(&dir)
+                    .ok_or(format!("link in {dir}, not a directory"))?;
+                entries.insert(name.to_vec(), ino);
+            }
+            Record::Unlink { dir, name } => {
+                let entries = self
+                    .dirs
+                    .get_mut(&dir)
+                    .ok_or(format!("unlink in {dir}, not a directory"))?;
+                entries.remove(name).ok_or(format!(
+                    "unlink of a missing name {:?} in {dir}",
+                    String::from_utf8_lossy(name)
+                ))?;
+            }
+            Record::Data { ino, offset, bytes } => {
+                let inode = self.file(ino)?;
+                let end = offset as usize + bytes.len();
+                if inode.data.len() < end {
+                    inode.data.resize(end, 0);
+                }
+                inode.data[offset as usize..end].copy_from_slice(bytes);
+            }
+            Record::Zero { ino, offset, len } => {
+                let inode = self.file(ino)?;
+                let start = (offset as usize).min(inode.data.len());
+                let end = (offset.saturating_add(len) as usize).min(inode.data.len());
+                inode.data[start..end].fill(0);
+            }
+            Record::Symlink { ino, target } => {
+                let inode = self
+                    .inodes
+                    .get_mut(&ino)
+                    .ok_or(format!("symlink target of missing inode {ino}"))?;
+                if !inode.attrs.is_symlink() {
+                    return Err(format!("symlink target of inode {ino}, not a symlink"));
+                }
+                inode.target = Some(target.to_vec());
+            }
+            Record::Xattr { ino, name, value } => {
+                let inode = self
+                    .inodes
+                    .get_mut(&ino)
+                    .ok_or(format!("xattr of missing inode {ino}"))?;
+                inode.xattrs.insert(name.to_vec(), value.to_vec());
+            }
+            Record::XattrRemove { ino, name } => {
+                let inode = self
+                    .inodes
+                    .get_mut(&ino)
+                    .ok_or(format!("xattr of missing inode {ino}"))?;
+                inode
+                    .xattrs
+                    .remove(name)
+                    .ok_or(format!("removal of a missing xattr of {ino}"))?;
+            }
+            Record::Free { ino } => {
+                if ino == ROOT_INO {
+                    return Err("the root directory is freed".into());
+                }
+                self.inodes
+                    .remove(&ino)
+                    .ok_or(format!("free of missing inode {ino}"))?;
+                self.dirs.remove(&ino);
+                self.collections.remove(&ino);
+            }
+            Record::Collection {
+                ino,
+                dim,
+                metric,
+                index,
+                m,
+                ef_construction,
+            } => {
+                if !self.dirs.contains_key(&ino) {
+                    return Err(format!("collection {ino} is not a directory"));
+                }
+                self.collections.insert(
+                    ino,
+                    Collection {
+                        dim,
+                        metric,
+                        index,
+                        m,
+                        ef_construction,
+                        rows: BTreeMap::new(),
+                        graph: None,
+                    },
+                );
+            }
+            Record::Rows {
+                coll,
+                kind,
+                dim,
+                ids,
+                vectors,
+            } => {
+                let c = self
+                    .collections
+                    .get_mut(&coll)
+                    .ok_or(format!("rows of missing collection {coll}"))?;
+                if c.dim != dim {
+                    return Err(format!(
+                        "rows of dimension {dim} in collection {coll} of dimension {}",
+                        c.dim
+                    ));
+                }
+                let floats: Vec<f32> = vectors
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                    .collect();
+                for (id, v) in le_u64s(ids).zip(floats.chunks_exact(dim as usize)) {
+                    c.rows.insert(
+                        id,
+                        Row {
+                            file: kind & ROWS_FILE != 0,
+                            vector: v.to_vec(),
+                        },
+                    );
+                }
+            }
+            Record::RowsDelete { coll, ids } => {
+                let c = self
+                    .collections
+                    .get_mut(&coll)
+                    .ok_or(format!("delete in missing collection {coll}"))?;
+                for id in le_u64s(ids) {
+                    c.rows.remove(&id);
+                }
+            }
+            Record::Graph { coll, bytes } => {
+                let c = self
+                    .collections
+                    .get_mut(&coll)
+                    .ok_or(format!("graph of missing collection {coll}"))?;
+                c.graph = Some(bytes.to_vec());
+            }
+            Record::NextIno(n) => self.next_ino = self.next_ino.max(n),
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, ino: u64) -> Result<&mut Inode, String> {
+        match self.inodes.get_mut(&ino) {
+            Some(i) if i.attrs.is_reg() => Ok(i),
+            Some(_) => Err(format!("file data of inode {ino}, not a regular file")),
+            None => Err(format!("file data of missing inode {ino}")),
+        }
+    }
+
+    /// Bytes of file data stored (holes at the tail excluded).
+    pub fn data_bytes(&self) -> u64 {
+        self.inodes.values().map(|i| i.data.len() as u64).sum()
+    }
+
+    /// The checkpoint of this filesystem: frame payloads, in order.
+    /// Parents' inodes come before their entries, so a reader can link
+    /// each name as it meets it.
+    pub fn checkpoint(&self) -> Vec<Vec<u8>> {
+        let mut w = FrameWriter::default();
+        w.push(&Record::NextIno(self.next_ino));
+        for inode in self.inodes.values() {
+            w.push(&Record::Inode(inode.attrs));
+            let ino = inode.attrs.ino;
+            if let Some(t) = &inode.target {
+                w.push(&Record::Symlink { ino, target: t });
+            }
+            for (name, value) in &inode.xattrs {
+                w.push(&Record::Xattr { ino, name, value });
+            }
+            for (i, chunk) in inode.data.chunks(DATA_CHUNK).enumerate() {
+                let offset = (i * DATA_CHUNK) as u64;
+                w.push(&Record::Data {
+                    ino,
+                    offset,
+                    bytes: chunk,
+                });
+            }
+        }
+        for (&dir, entries) in &self.dirs {
+            for (name, &ino) in entries {
+                w.push(&Record::Link { dir, ino, name });
+            }
+        }
+        for (&coll, c) in &self.collections {
+            w.push(&Record::Collection {
+                ino: coll,
+                dim: c.dim,
+                metric: c.metric,
+                index: c.index,
+                m: c.m,
+                ef_construction: c.ef_construction,
+            });
+            for file in [false, true] {
+                let rows: Vec<_> = c.rows.iter().filter(|(_, r)| r.file == file).collect();
+                for batch in rows.chunks(1024) {
+                    let ids: Vec<u8> = batch.iter().flat_map(|(id, _)| id.to_le_bytes()).collect();
+                    let vectors: Vec<u8> = batch
+                        .iter()
+                        .flat_map(|(_, r)| r.vector.iter().flat_map(|f| f.to_le_bytes()))
+                        .collect();
+                    w.push(&Record::Rows {
+                        coll,
+                        kind: if file { ROWS_FILE } else { 0 },
+                        dim: c.dim,
+                        ids: &ids,
+                        vectors: &vectors,
+                    });
+                }
+            }
+            if let Some(g) = &c.graph {
+                w.push(&Record::Graph { coll, bytes: g });
+            }
+        }
+        w.finish()
+    }
+}
+
+/// Packs records into frame payloads of about [`CKPT_FRAME_TARGET`].
+#[derive(Default)]
+struct FrameWriter {
+    frames: Vec<Vec<u8>>,
+    cur: Vec<u8>,
+}
+
+impl FrameWriter {
+    fn push(&mut self, rec: &Record<'_>) {
+        let len = rec.encoded_len();
+        if !self.cur.is_empty() && self.cur.len() + len > CKPT_FRAME_TARGET {
+            self.frames.push(std::mem::take(&mut self.cur));
+        }
+        let at = self.cur.len();
+        self.cur.resize(at + len, 0);
+        rec.encode(&mut self.cur[at..]);
+    }
+
+    fn finish(mut self) -> Vec<Vec<u8>> {
+        if !self.cur.is_empty() || self.frames.is_empty() {
+            self.frames.push(self.cur);
+        }
+        self.frames
+    }
+}
