@@ -20,8 +20,12 @@ pub enum Error {
     SlotInUse,
     /// `u32::MAX` is not a slot.
     InvalidSlot,
-    /// `M` is below 2 or above 255.
+    /// `M` is below 2 or above 127 (or, for [`Hnsw::decode`], differs
+    /// from the `M` of the encoding).
     InvalidParams,
+    /// [`Hnsw::decode`]: the bytes are not a valid encoding of an index
+    /// (bad magic or version, wrong length, or any inconsistency).
+    Corrupt,
 }
 
 /// Which point distances are measured from in one batch.

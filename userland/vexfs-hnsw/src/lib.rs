@@ -61,6 +61,15 @@
 //! [`Distances::checkpoint`] is called every [`CHECKPOINT_BATCHES`]
 //! distance batches for `cond_resched()`.
 //!
+//! # Persistence
+//!
+//! [`Hnsw::encode`] streams the graph (lists, slots, free ids, counts,
+//! the level generator's state) as a versioned little-endian byte format,
+//! and [`Hnsw::decode`] rebuilds an index from it that behaves exactly like
+//! the original, validating everything (the bytes come from a disk):
+//! anything inconsistent is [`Error::Corrupt`]. The layout is documented
+//! in `persist.rs`.
+//!
 //! # Kernel build
 //!
 //! Modules refer to each other with `super::` only, and this file holds
@@ -82,6 +91,7 @@ mod delete;
 mod graph;
 mod index;
 mod insert;
+mod persist;
 mod rng;
 mod search;
 mod vec;

@@ -13,6 +13,12 @@ impl Rng {
         Self { state: seed }
     }
 
+    /// The whole state (for persistence: `Rng::new(state)` continues the
+    /// same sequence).
+    pub(crate) fn state(&self) -> u64 {
+        self.state
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
