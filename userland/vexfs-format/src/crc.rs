@@ -54,7 +54,7 @@ pub fn crc32c_update(mut crc: u32, data: &[u8]) -> u32 {
             ^ TABLES[0][(hi >> 24) as usize];
     }
     for &b in chunks.remainder() {
-        crc = (crc >> 8) ^ TABLES[0][((crc ^ b as u32) & 0xff) as usize];
+        crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize];
     }
     crc
 }

@@ -10,7 +10,7 @@
 //! with FUA. So a crash leaves either the whole commit or no header for
 //! it, and a header whose payload does not match is damage, not a crash.
 
-use crate::{crc32c, crc32c_skipping, FormatError, Le, LeMut, Result};
+use super::{crc32c, crc32c_skipping, FormatError, Le, LeMut, Result};
 
 /// The magic number at byte 0 of every frame.
 pub const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"VXFR");
@@ -107,7 +107,7 @@ impl FrameHeader {
             payload_crc: le.u32(40)?,
         };
         if h.payload_len > MAX_FRAME_PAYLOAD
-            || h.blocks as u64 != frame_blocks(h.payload_len, block_size)
+            || u64::from(h.blocks) != frame_blocks(h.payload_len, block_size)
         {
             return Err(FormatError::BadValue("frame length out of range"));
         }
@@ -158,7 +158,12 @@ pub const MAX_FRAME_PAYLOAD: u64 = 64 << 20;
 /// Blocks of a frame with `payload_len` payload bytes: the header block
 /// and the payload's.
 pub fn frame_blocks(payload_len: u64, block_size: u32) -> u64 {
-    1 + payload_len.div_ceil(block_size as u64)
+    // No division that could panic (the kernel compiles this too): a zero
+    // block size, which decoders refuse first, gives 1.
+    let bs = u64::from(block_size);
+    1 + payload_len
+        .checked_div(bs)
+        .map_or(0, |full| full + u64::from(payload_len % bs.max(1) != 0))
 }
 
 /// Decodes the header block of a frame: the header, and zeros after it.
@@ -176,7 +181,7 @@ pub fn decode_header_block(block: &[u8], block_size: u32) -> Result<FrameHeader>
 /// never written by this log lacks its nonce (a random secret, so file
 /// data cannot carry it either).
 pub fn damaged_header(block: &[u8], nonce: u64) -> bool {
-    let le = crate::Le(block);
+    let le = super::Le(block);
     match (le.u32(0), le.u64(8)) {
         (Ok(magic), Ok(n)) => (magic ^ FRAME_MAGIC).count_ones() + (n ^ nonce).count_ones() <= 1,
         _ => false,

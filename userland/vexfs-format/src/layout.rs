@@ -10,7 +10,7 @@
 //!             written into the one the superblock does not name
 //! ```
 
-use crate::{FormatError, Result};
+use super::{FormatError, Result};
 
 /// Byte offset of each superblock slot.
 pub const SUPER_SLOT_OFFSETS: [u64; 2] = [0, 4096];
@@ -29,6 +29,12 @@ pub const MIN_LOG_BYTES: u64 = 2 << 20;
 pub const MAX_LOG_BYTES: u64 = 256 << 20;
 /// The inode number of the root directory.
 pub const ROOT_INO: u64 = 1;
+
+/// `bytes / bs` (0 for a zero `bs`, which checks refuse first): no
+/// division that could panic, in code the kernel compiles too.
+fn per_block(bytes: u64, bs: u64) -> u64 {
+    bytes.checked_div(bs).unwrap_or(0)
+}
 
 /// Whether `bs` is a block size a filesystem may have.
 pub fn valid_block_size(bs: u32) -> bool {
@@ -62,11 +68,11 @@ impl Layout {
         if device_bytes < MIN_DEVICE_BYTES {
             return Err(FormatError::BadGeometry("device smaller than 8 MiB"));
         }
-        let bs = block_size as u64;
-        let block_count = device_bytes / bs;
+        let bs = u64::from(block_size);
+        let block_count = per_block(device_bytes, bs);
         let log_bytes = (device_bytes / 8).clamp(MIN_LOG_BYTES, MAX_LOG_BYTES);
-        let log_start = SUPER_AREA_BYTES / bs;
-        let log_blocks = log_bytes / bs;
+        let log_start = per_block(SUPER_AREA_BYTES, bs);
+        let log_blocks = per_block(log_bytes, bs);
         let first_area = log_start + log_blocks;
         let area_blocks = (block_count - first_area) / 2;
         let layout = Self {
@@ -86,13 +92,15 @@ impl Layout {
         if !valid_block_size(self.block_size) {
             return Err(FormatError::BadBlockSize(self.block_size));
         }
-        let bs = self.block_size as u64;
-        if self.log_start != SUPER_AREA_BYTES / bs {
+        let bs = u64::from(self.block_size);
+        if self.log_start != per_block(SUPER_AREA_BYTES, bs) {
             return Err(FormatError::BadGeometry(
                 "log does not follow the superblocks",
             ));
         }
-        if self.log_blocks < MIN_LOG_BYTES / bs || self.log_blocks > MAX_LOG_BYTES / bs {
+        if self.log_blocks < per_block(MIN_LOG_BYTES, bs)
+            || self.log_blocks > per_block(MAX_LOG_BYTES, bs)
+        {
             return Err(FormatError::BadGeometry("log size out of range"));
         }
         if self.area_blocks < 2 {
@@ -118,17 +126,17 @@ impl Layout {
 
     /// The byte offset of block `block`.
     pub fn offset(&self, block: u64) -> u64 {
-        block * self.block_size as u64
+        block * u64::from(self.block_size)
     }
 
     /// Bytes a checkpoint may hold: what one area holds.
     pub fn area_bytes(&self) -> u64 {
-        self.area_blocks * self.block_size as u64
+        self.area_blocks * u64::from(self.block_size)
     }
 
     /// Bytes the log holds.
     pub fn log_bytes(&self) -> u64 {
-        self.log_blocks * self.block_size as u64
+        self.log_blocks * u64::from(self.block_size)
     }
 }
 

@@ -8,7 +8,7 @@
 //! is an 8-byte header (type `u16`, reserved `u16` = 0, body length `u32`)
 //! followed by its body, with no padding.
 
-use crate::{FormatError, Le, LeMut, Result};
+use super::{FormatError, Le, LeMut, Result};
 
 /// Bytes of a record header.
 pub const RECORD_HEADER_SIZE: usize = 8;
@@ -99,8 +99,12 @@ impl InodeAttrs {
     }
 }
 
-/// Kinds of row a collection holds.
+/// Kinds of row a collection holds: a file's vector (its id is the file's
+/// inode number).
 pub const ROWS_FILE: u8 = 1;
+/// A deleted row kept in a checkpoint because the HNSW graph still routes
+/// through it (its slot must not move); never in the log.
+pub const ROWS_DEAD: u8 = 2;
 
 /// One record.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,7 +194,8 @@ pub enum Record<'a> {
     Rows {
         /// The collection.
         coll: u64,
-        /// [`ROWS_FILE`] for file vectors (the id is the file's inode).
+        /// [`ROWS_FILE`] for file vectors (the id is the file's inode),
+        /// with [`ROWS_DEAD`] for deleted rows a graph still holds.
         kind: u8,
         /// Dimension of each vector.
         dim: u32,
@@ -206,7 +211,9 @@ pub enum Record<'a> {
         /// Little-endian `u64` ids.
         ids: &'a [u8],
     },
-    /// The HNSW graph of collection `coll`, as the index encodes it.
+    /// A piece of the HNSW graph of collection `coll`: the pieces of one
+    /// checkpoint, in order, are the count of linked rows (8 bytes, rows
+    /// from slot 0 on) and the index's encoding.
     Graph {
         /// The collection.
         coll: u64,
@@ -440,7 +447,7 @@ impl<'a> Record<'a> {
             ty::ROWS => {
                 at_least(24)?;
                 let kind = body[8];
-                if kind & !ROWS_FILE != 0 || body[9..12].iter().any(|&b| b != 0) {
+                if kind & !(ROWS_FILE | ROWS_DEAD) != 0 || body[9..12].iter().any(|&b| b != 0) {
                     return Err(FormatError::BadValue("unknown row kind"));
                 }
                 let dim = le.u32(12)?;
@@ -617,6 +624,22 @@ impl<'a> Record<'a> {
         }
         total
     }
+}
+
+/// Bytes of a [`Record::Data`] before its data.
+pub const DATA_HEADER_SIZE: usize = RECORD_HEADER_SIZE + 16;
+
+/// The first [`DATA_HEADER_SIZE`] bytes of a [`Record::Data`] of `len`
+/// bytes at `offset` of `ino`: for a writer that streams the data after
+/// them instead of holding the whole record.
+pub fn data_record_header(ino: u64, offset: u64, len: usize) -> [u8; DATA_HEADER_SIZE] {
+    let mut out = [0u8; DATA_HEADER_SIZE];
+    let mut le = LeMut(&mut out);
+    le.u16(0, ty::DATA);
+    le.u32(4, (16 + len) as u32);
+    le.u64(RECORD_HEADER_SIZE, ino);
+    le.u64(RECORD_HEADER_SIZE + 8, offset);
+    out
 }
 
 fn check_xattr_name(name: &[u8]) -> Result<()> {

@@ -5,7 +5,7 @@
 //! it is written (with FUA), and the slots are written alternately, so one
 //! always holds a complete, earlier state.
 
-use crate::{crc32c_skipping, FormatError, Layout, Le, LeMut, Result, ROOT_INO};
+use super::{crc32c_skipping, FormatError, Layout, Le, LeMut, Result, ROOT_INO};
 
 /// The magic number at byte 0 of each slot.
 pub const SUPER_MAGIC: [u8; 8] = *b"VEXFSDSK";
@@ -171,7 +171,7 @@ impl SuperBlock {
         le.u32(16, self.compat);
         le.u32(20, self.incompat);
         le.u32(24, self.ro_compat);
-        le.u32(28, matches!(self.state, FsState::Mounted) as u32);
+        le.u32(28, u32::from(matches!(self.state, FsState::Mounted)));
         le.u64(32, self.layout.block_count);
         le.put(40, &self.uuid);
         le.put(56, &self.label);
@@ -217,7 +217,7 @@ impl SuperBlock {
         let need = self
             .layout
             .block_count
-            .checked_mul(self.layout.block_size as u64);
+            .checked_mul(u64::from(self.layout.block_size));
         match need {
             Some(need) if need <= device_bytes => Ok(()),
             _ => Err(FormatError::Truncated),

@@ -74,6 +74,10 @@ proptest! {
     #[test]
     fn data(ino in 1u64.., offset in 0u64..1 << 40, bytes in prop::collection::vec(any::<u8>(), 1..3000)) {
         roundtrip(Record::Data { ino, offset, bytes: &bytes });
+        let rec = Record::Data { ino, offset, bytes: &bytes };
+        let mut whole = vec![0u8; rec.encoded_len()];
+        rec.encode(&mut whole);
+        prop_assert_eq!(&whole[..DATA_HEADER_SIZE], &data_record_header(ino, offset, bytes.len())[..]);
         roundtrip(Record::Xattr { ino, name: b"user.k", value: &bytes });
         roundtrip(Record::Graph { coll: ino, bytes: &bytes });
     }

@@ -46,6 +46,8 @@ pub struct Collection {
     pub rows: BTreeMap<u64, Row>,
     /// The encoded HNSW graph, if the checkpoint holds one.
     pub graph: Option<Vec<u8>>,
+    /// Deleted rows kept for the graph.
+    pub dead_rows: u64,
 }
 
 /// The whole filesystem.
@@ -183,9 +185,9 @@ impl Model {
                 if ino == ROOT_INO {
                     return Err("the root directory is freed".into());
                 }
-                self.inodes
-                    .remove(&ino)
-                    .ok_or(format!("free of missing inode {ino}"))?;
+                // An inode created and deleted between two commits was
+                // never written back; its free is logged all the same.
+                self.inodes.remove(&ino);
                 self.dirs.remove(&ino);
                 self.collections.remove(&ino);
             }
@@ -210,6 +212,7 @@ impl Model {
                         ef_construction,
                         rows: BTreeMap::new(),
                         graph: None,
+                        dead_rows: 0,
                     },
                 );
             }
@@ -234,6 +237,11 @@ impl Model {
                     .chunks_exact(4)
                     .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
                     .collect();
+                if kind & vexfs_format::ROWS_DEAD != 0 {
+                    // Deleted rows the graph still routes through.
+                    c.dead_rows += ids.len() as u64 / 8;
+                    return Ok(());
+                }
                 for (id, v) in le_u64s(ids).zip(floats.chunks_exact(dim as usize)) {
                     c.rows.insert(
                         id,
@@ -258,7 +266,9 @@ impl Model {
                     .collections
                     .get_mut(&coll)
                     .ok_or(format!("graph of missing collection {coll}"))?;
-                c.graph = Some(bytes.to_vec());
+                c.graph
+                    .get_or_insert_with(Vec::new)
+                    .extend_from_slice(bytes);
             }
             Record::NextIno(n) => self.next_ino = self.next_ino.max(n),
         }
@@ -333,9 +343,9 @@ impl Model {
                     });
                 }
             }
-            if let Some(g) = &c.graph {
-                w.push(&Record::Graph { coll, bytes: g });
-            }
+            // No graph: its slots are row slots, which this model (rows by
+            // id) does not keep; the module rebuilds the graph from the
+            // rows at the next mount.
         }
         w.finish()
     }

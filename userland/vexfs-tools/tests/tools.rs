@@ -121,6 +121,7 @@ fn populated() -> Model {
             ef_construction: 200,
             rows,
             graph: None,
+            dead_rows: 0,
         },
     );
     m.next_ino = 7;
