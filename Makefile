@@ -37,7 +37,9 @@ bench-ab: module userland
 
 # The in-VM suite alone (assumes module and userland are built).
 test-vm:
-	@VEXFS_VM_MEM=1G scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	VEXFS_VM_DISK="$$d/a.img,$$d/b.img" VEXFS_VM_DISK_SIZE=64M VEXFS_VM_MEM=1G \
+	scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'
 
 fmt:
 	$(CARGO) fmt --all

@@ -384,6 +384,15 @@ enum Stop {
     NoMemory,
 }
 
+/// A piece of a collection as a checkpoint stores it (see
+/// [`Collection::write_back`]).
+pub(crate) enum Piece<'a> {
+    /// Rows of one kind ([`ROW_FILE`] | [`ROW_DEAD`]): ids and vectors.
+    Rows(u8, &'a [u64], &'a [f32]),
+    /// Bytes of the graph's encoding.
+    Graph(&'a [u8]),
+}
+
 /// A collection: the state a directory gains from `VEXFS_IOC_CREATE`.
 ///
 /// Locking: `store` is a reader-writer semaphore whose waits are killable.
@@ -763,9 +772,160 @@ impl Collection {
     /// or the other way round. The caller then passes the [`Change`] to
     /// [`Self::follow_up`] (an HNSW collection links the new rows into its
     /// graph there), once it holds no VFS lock.
-    pub(crate) fn commit(&self, mut b: Batch) -> Result<Change> {
+    ///
+    /// `stored(ids, rows)` sees the batch once it is stored (a disk mount
+    /// logs it there).
+    pub(crate) fn commit(
+        &self,
+        mut b: Batch,
+        stored: impl FnOnce(&[u64], &[f32]),
+    ) -> Result<Change> {
         self.prepare_norms(&mut b);
-        self.commit_locked(&mut b)
+        let change = self.commit_locked(&mut b)?;
+        stored(&b.ids, &b.rows);
+        Ok(change)
+    }
+
+    /// What the collection was made with, defaults resolved: dimension,
+    /// metric, index kind, M and ef_construction (0 and 0 when flat).
+    pub(crate) fn params(&self) -> Result<(u32, u32, u32, u32, u32)> {
+        let s = self.store.read();
+        let (m, ef) = s.graph.as_ref().map_or((0, 0), |g| {
+            let p = g.params();
+            (p.m as u32, p.ef_construction as u32)
+        });
+        Ok((self.dim as u32, self.metric, self.index, m, ef))
+    }
+
+    /// The collection as a checkpoint stores it: `rows(kind, ids, rows)`
+    /// for each run of rows of one kind ([`ROW_FILE`] | [`ROW_DEAD`]) in
+    /// slot order, dead rows included (the graph's slots are row slots);
+    /// then, for an HNSW collection, `graph(bytes)` with the count of
+    /// linked rows (8 bytes) followed by the graph's encoding, in pieces.
+    /// Waits for the store whatever signals come (an unmount's checkpoint
+    /// must be written).
+    pub(crate) fn write_back(&self, mut out: impl FnMut(Piece<'_>) -> Result) -> Result {
+        let s = self.store.read();
+        let len = s.ids.len();
+        let mut at = 0;
+        while at < len {
+            // A run: one kind, within one chunk, at most 1024 rows.
+            let kind = s.flags[at];
+            let chunk_end = (at / self.rows_per_chunk + 1) * self.rows_per_chunk;
+            let mut end = at + 1;
+            while end < len.min(chunk_end).min(at + 1024) && s.flags[end] == kind {
+                end += 1;
+            }
+            out(Piece::Rows(
+                kind,
+                &s.ids[at..end],
+                self.rows(&s, at, end - at),
+            ))?;
+            at = end;
+            task::cond_resched();
+        }
+        if let Some(g) = s.graph.as_ref() {
+            out(Piece::Graph(&(s.linked as u64).to_le_bytes()))?;
+            g.encode(&mut |bytes: &[u8]| out(Piece::Graph(bytes)))?;
+        }
+        Ok(())
+    }
+
+    /// Appends rows as a checkpoint stored them ([`Self::write_back`]), in
+    /// slot order, without linking them: `EUCLEAN` if a live id repeats.
+    pub(crate) fn load_rows(&self, kind: u8, ids: &[u64], rows: &[f32]) -> Result {
+        if kind & !(ROW_FILE | ROW_DEAD) != 0 || rows.len() != ids.len() * self.dim {
+            return Err(EUCLEAN);
+        }
+        let mut b = self.stage(ids.len(), kind & ROW_FILE != 0)?;
+        for (dst, id) in b.ids.iter_mut().zip(ids) {
+            *dst = *id;
+        }
+        copy_f32(&mut b.rows, rows);
+        self.prepare_norms(&mut b);
+        let n = ids.len();
+        let mut guard = self.store.write_killable()?;
+        let s = &mut *guard;
+        let dead = kind & ROW_DEAD != 0;
+        if !dead && ids.iter().any(|id| s.map.get(id).is_some()) {
+            return Err(EUCLEAN);
+        }
+        let base = s.ids.len();
+        let reserved = (|| -> Result {
+            self.reserve_rows(s, base + n)?;
+            self.reserve_meta(s, n)?;
+            charge(if dead { 0 } else { n as u64 * MAP_NODE_BYTES })
+        })();
+        if let Err(e) = reserved {
+            self.trim(s);
+            return Err(e);
+        }
+        for i in 0..n {
+            let at = s.ids.len();
+            copy_f32(
+                self.row_mut(s, at),
+                &b.rows[i * self.dim..(i + 1) * self.dim],
+            );
+            let _ = s.ids.push_within_capacity(b.ids[i]);
+            let _ = s.flags.push_within_capacity(kind);
+            if let Some(&norm) = b.norms.get(i) {
+                let _ = s.norms.push_within_capacity(norm);
+            }
+            if dead {
+                s.dead += 1;
+                continue;
+            }
+            if let Some(r) = b.nodes.pop() {
+                s.map.insert(r.into_node(b.ids[i], at as u32));
+            }
+            if kind & ROW_FILE != 0 {
+                s.file_rows += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs the graph a checkpoint stored (see [`Self::write_back`])
+    /// over the rows loaded before: `EUCLEAN` if it does not decode or
+    /// does not fit them.
+    pub(crate) fn load_graph(&self, bytes: &[u8]) -> Result {
+        let mut guard = self.store.write_killable()?;
+        let s = &mut *guard;
+        let Some(g) = s.graph.as_mut() else {
+            return Err(EUCLEAN);
+        };
+        let (linked, encoded) = bytes.split_at_checked(8).ok_or(EUCLEAN)?;
+        let linked = u64::from_le_bytes(linked.try_into().map_err(|_| EUCLEAN)?) as usize;
+        let loaded =
+            Hnsw::decode(*g.params(), encoded, GraphAlloc::CHARGED).map_err(|e| match e {
+                hnsw::Error::OutOfMemory => ENOMEM,
+                _ => EUCLEAN,
+            })?;
+        // Rows below `linked` are nodes, or dead and purged; none after is;
+        // no node has a slot past the rows.
+        let len = s.ids.len();
+        let mut held = 0;
+        for slot in 0..len {
+            let node = loaded.holds(slot as u32);
+            held += usize::from(node);
+            let dead = s.flags[slot] & ROW_DEAD != 0;
+            if (slot >= linked && node) || (slot < linked && !dead && !node) {
+                return Err(EUCLEAN);
+            }
+        }
+        if linked > len || held != loaded.len() + loaded.deleted() {
+            return Err(EUCLEAN);
+        }
+        *g = loaded;
+        s.linked = linked;
+        Ok(())
+    }
+
+    /// Deletes `ids` as a log replays it: the present ones, no questions.
+    pub(crate) fn replay_delete(&self, ids: &[u64]) -> Result {
+        let mut guard = self.store.write_killable()?;
+        self.remove_ids(&mut guard, ids);
+        Ok(())
     }
 
     fn commit_locked(&self, b: &mut Batch) -> Result<Change> {

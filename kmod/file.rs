@@ -14,7 +14,10 @@
 
 use kernel::prelude::*;
 
+use core::sync::atomic::Ordering::Relaxed;
+
 use crate::abi::Op;
+use crate::disk::{self, OpExt, Reserve};
 use crate::inode;
 use crate::ioctl;
 use crate::vfs::file::{falloc, whence, IovIter, OpeningFile, Pipe, Vma};
@@ -66,13 +69,30 @@ impl FileOperations for RegularFile {
     #[inline(never)]
     extern "C" fn write_iter(iocb: &Kiocb, from: &mut IovIter) -> Result<usize> {
         let f = iocb.file();
-        inode::sb_info(f.inode()).count(Op::Write);
-        let _lock = f.inode().lock();
-        if iocb.write_checks(from)? == 0 {
-            return Ok(0);
+        let inode = f.inode();
+        inode::sb_info(inode).count(Op::Write);
+        let written = {
+            let lock = inode.lock();
+            let mut op = disk::begin(inode.super_block(), Reserve::INODE)?;
+            if iocb.write_checks(from)? == 0 {
+                return Ok(0);
+            }
+            let pos = iocb.pos().max(0) as u64;
+            f.update_time()?;
+            let n = backing(f)?.write_iter(iocb, from)?;
+            op.dirty_data(inode, pos, n as u64);
+            drop(op);
+            drop(lock);
+            n
+        };
+        // O_SYNC, O_DSYNC, RWF_DSYNC: durable before the call returns (a
+        // `sync` mount commits as the operation ends).
+        if written > 0 && iocb.dsync() && !inode.super_block().synchronous() {
+            if let Some(d) = inode.super_block().data().disk.as_deref() {
+                d.commit(inode.super_block())?;
+            }
         }
-        f.update_time()?;
-        backing(f)?.write_iter(iocb, from)
+        Ok(written)
     }
 
     extern "C" fn splice_read(
@@ -92,7 +112,11 @@ impl FileOperations for RegularFile {
     #[inline(never)]
     extern "C" fn mmap(file: &File, vma: &Vma) -> Result {
         inode::sb_info(file.inode()).count(Op::Mmap);
-        backing(file)?.mmap(vma)
+        backing(file)?.mmap(vma)?;
+        if vma.shared_writable() {
+            file.inode().data().mapped.store(true, Relaxed);
+        }
+        Ok(())
     }
 
     /// `SEEK_DATA` and `SEEK_HOLE` ask the data (tmpfs knows its holes);
@@ -120,6 +144,7 @@ impl FileOperations for RegularFile {
         }
         let inode = file.inode();
         let _lock = inode.lock();
+        let mut op = disk::begin(inode.super_block(), Reserve::INODE)?;
         let backing = backing(file)?;
         let result = if mode & falloc::ZERO_RANGE != 0 {
             // tmpfs has no ZERO_RANGE: free the range's pages (holes read as
@@ -131,16 +156,35 @@ impl FileOperations for RegularFile {
             backing.fallocate(mode, offset, len)
         };
         inode.set_size(backing.size());
+        if result.is_ok() && mode & (falloc::PUNCH_HOLE | falloc::ZERO_RANGE) != 0 {
+            let (start, end) = (
+                offset.max(0) as u64,
+                offset.saturating_add(len).max(0) as u64,
+            );
+            op.zeroed(inode, start, end);
+        }
+        op.dirty(inode);
         // As tmpfs: setuid, setgid and capabilities go, as on a write.
         result.and_then(|()| file.modified())
     }
 
     #[export_name = "vexfs_fsync"]
     #[inline(never)]
+    /// In memory there is nothing to write back; on a disk, a commit of
+    /// everything so far (with all of a file's data if a shared mapping may
+    /// have changed it).
     extern "C" fn fsync(file: &File, _start: i64, _end: i64, _datasync: bool) -> Result {
-        inode::sb_info(file.inode()).count(Op::Fsync);
-        // Memory is the only copy: there is nothing to write back.
-        Ok(())
+        let inode = file.inode();
+        inode::sb_info(inode).count(Op::Fsync);
+        let sb = inode.super_block();
+        let Some(d) = sb.data().disk.as_deref() else {
+            return Ok(());
+        };
+        if inode.data().mapped.load(Relaxed) {
+            let mut op = disk::begin(sb, Reserve::INODE)?;
+            op.dirty_data(inode, 0, inode.size().max(0) as u64);
+        }
+        d.commit(sb)
     }
 
     extern "C" fn ioctl(file: &File, cmd: u32, arg: usize) -> IoctlReturn {

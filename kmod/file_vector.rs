@@ -24,6 +24,8 @@ use kernel::sync::Arc;
 
 use crate::abi::Op;
 use crate::collection::{Collection, Store};
+use crate::disk::{self, OpExt};
+use crate::disk_format as fmt;
 use crate::super_block::SbInfo;
 use crate::vfs::inode::Access;
 use crate::vfs::sync::WriteGuard;
@@ -146,7 +148,9 @@ impl<'c, 'a> FileLeaving<'c, 'a> {
 /// change removes, taken (killably) before the change, so that it either
 /// fails with nothing done or removes names and vectors together.
 pub(crate) struct VectorRemoval<'a> {
-    held: KVec<(&'a Arc<Collection>, WriteGuard<'a, Store>, u64)>,
+    /// Each collection, its lock, its directory's and the file's inode
+    /// numbers.
+    held: KVec<(&'a Arc<Collection>, WriteGuard<'a, Store>, u64, u64)>,
 }
 
 impl<'a> VectorRemoval<'a> {
@@ -161,13 +165,13 @@ impl<'a> VectorRemoval<'a> {
         let mut todo = KVec::new();
         for l in leaving {
             if let Some(coll) = l.loses_vector()? {
-                todo.push((coll, l.file.ino()), GFP_KERNEL)?;
+                todo.push((coll, l.dir.ino(), l.file.ino()), GFP_KERNEL)?;
             }
         }
-        todo.sort_unstable_by_key(|(c, _)| core::ptr::from_ref::<Collection>(c) as usize);
+        todo.sort_unstable_by_key(|(c, _, _)| core::ptr::from_ref::<Collection>(c) as usize);
         let mut held = KVec::with_capacity(todo.len(), GFP_KERNEL)?;
-        for (i, (coll, ino)) in todo.into_iter().enumerate() {
-            held.push((coll, coll.lock_for_removal(i > 0)?, ino), GFP_KERNEL)?;
+        for (i, (coll, dir, ino)) in todo.into_iter().enumerate() {
+            held.push((coll, coll.lock_for_removal(i > 0)?, dir, ino), GFP_KERNEL)?;
         }
         Ok(Self { held })
     }
@@ -175,10 +179,15 @@ impl<'a> VectorRemoval<'a> {
     /// After the namespace change succeeded: removes the vectors, releases
     /// the locks and queues the collections' maintenance (repair and
     /// compaction must not run while the VFS holds directory locks).
-    pub(crate) fn finish(self, sbi: &SbInfo) {
-        for (coll, mut guard, ino) in self.held {
+    /// On a disk mount, `op` logs each removal.
+    pub(crate) fn finish(self, sbi: &SbInfo, op: &mut Option<disk::Op<'_>>) {
+        for (coll, mut guard, dir, ino) in self.held {
             if coll.remove_file_vector(&mut guard, ino) {
                 sbi.count(Op::VecDelete);
+                op.log(&fmt::Record::RowsDelete {
+                    coll: dir,
+                    ids: &ino.to_le_bytes(),
+                });
             }
             drop(guard);
             coll.schedule_maintenance();

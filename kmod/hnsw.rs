@@ -13,6 +13,8 @@ mod graph;
 mod index;
 #[path = "../userland/vexfs-hnsw/src/insert.rs"]
 mod insert;
+#[path = "../userland/vexfs-hnsw/src/persist.rs"]
+mod persist;
 #[path = "../userland/vexfs-hnsw/src/rng.rs"]
 mod rng;
 #[path = "../userland/vexfs-hnsw/src/search.rs"]

@@ -15,17 +15,22 @@
 
 use core::ffi::CStr;
 
+use core::sync::atomic::AtomicBool;
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
+use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Arc, SetOnce};
+use kernel::sync::{Arc, Mutex, SetOnce};
 
 use crate::abi::Op;
 use crate::collection::Collection;
+use crate::disk::{self, Dirty, OpExt, Reserve};
+use crate::disk_format as fmt;
 use crate::file::{DirFile, RegularFile};
 use crate::file_vector::{FileLeaving, VectorRemoval};
 use crate::mount_opts::BOGO_INODE_SIZE;
 use crate::super_block::SbInfo;
-use crate::vfs::dentry::{self, rename, Instantiated, Lookup, LookupName, Removed};
+use crate::vfs::dentry::NewDentry;
+use crate::vfs::dentry::{self, rename, Instantiated, Lookup, LookupName, Removed, NAME_MAX};
 use crate::vfs::file::{Opened, TmpFile};
 use crate::vfs::inode::{mode, Kind};
 use crate::vfs::inode_ops::{self, Iattr, InodeOperations, InodeOpsVTable, Kstat};
@@ -43,6 +48,12 @@ pub(crate) struct InodeInfo {
     collection: SetOnce<Arc<Collection>>,
     #[pin]
     pub(crate) xattrs: XattrStore,
+    /// Disk mounts: what changed since the last commit.
+    #[pin]
+    pub(crate) dirty: Mutex<Dirty>,
+    /// A shared writable mapping was made: stores may have changed the
+    /// data without a write call (an fsync writes all of it back).
+    pub(crate) mapped: AtomicBool,
 }
 
 impl InodeInfo {
@@ -94,7 +105,7 @@ pub(crate) struct SymlinkInode;
 
 const NODE_IOPS: InodeOpsVTable = inode_ops::vtable::<NodeInode>();
 const DIR_IOPS: InodeOpsVTable = inode_ops::vtable::<DirInode>();
-const SYMLINK_IOPS: InodeOpsVTable = inode_ops::vtable::<SymlinkInode>();
+pub(crate) const SYMLINK_IOPS: InodeOpsVTable = inode_ops::vtable::<SymlinkInode>();
 
 /// Creates an inode of `mode` on `sb`, wired to VexFS's operations, with
 /// the inode space it takes charged to the mount (`ENOSPC` at
@@ -107,29 +118,7 @@ pub(crate) fn new_inode(
 ) -> Result<NewInode> {
     let sbi = sb.data();
     let ino = sbi.inode_created()?;
-    let inode = (|| {
-        let data = match mode & mode::S_IFMT {
-            mode::S_IFREG => Some(sbi.data.new_file()?),
-            _ => None,
-        };
-        let info = KBox::pin_init(
-            pin_init!(InodeInfo {
-                data,
-                collection: SetOnce::new(),
-                xattrs <- XattrStore::new(),
-            }),
-            GFP_KERNEL_ACCOUNT,
-        )?;
-        let kind = match mode & mode::S_IFMT {
-            mode::S_IFREG => Kind::Node(NODE_IOPS, file_ops::vtable::<RegularFile>()),
-            mode::S_IFDIR => Kind::Node(DIR_IOPS, file_ops::vtable::<DirFile>()),
-            // The symlink operations are set with its target.
-            mode::S_IFLNK => Kind::Symlink,
-            _ => Kind::Special(NODE_IOPS, dev),
-        };
-        NewInode::new(sb, ino, dir, mode, kind, info)
-    })();
-    let inode = inode.inspect_err(|_| sbi.inode_evicted(0))?;
+    let inode = build_inode(sb, ino, dir, mode, dev).inspect_err(|_| sbi.inode_evicted(0))?;
     // From here on, dropping `inode` evicts it, which gives the space back.
     if mode & mode::S_IFMT == mode::S_IFDIR {
         // A directory starts with two links: its name and its ".".
@@ -142,12 +131,101 @@ pub(crate) fn new_inode(
     Ok(inode)
 }
 
-/// Creates a node of `mode` named by the negative `entry` in `dir`.
-fn make_node(dir: &Inode, entry: NewEntry<'_>, mode: u16, dev: u32) -> Result<Instantiated> {
+/// The inode `ino` of a disk mount as its checkpoint or log has it (the
+/// caller sets the stored attributes), charged to the mount as a new one.
+pub(crate) fn load_inode(sb: &SuperBlock, ino: u64, mode: u16, dev: u32) -> Result<NewInode> {
+    let sbi = sb.data();
+    sbi.inode_loaded(ino)?;
+    let inode = build_inode(sb, ino, None, mode, dev).inspect_err(|_| sbi.inode_evicted(0))?;
+    inode.acl_none();
+    Ok(inode)
+}
+
+/// A new inode `ino` of `mode` with VexFS's operations and data.
+fn build_inode(
+    sb: &SuperBlock,
+    ino: u64,
+    dir: Option<&Inode>,
+    mode: u16,
+    dev: u32,
+) -> Result<NewInode> {
+    let sbi = sb.data();
+    let data = match mode & mode::S_IFMT {
+        mode::S_IFREG => Some(sbi.data.new_file()?),
+        _ => None,
+    };
+    let info = KBox::pin_init(
+        pin_init!(InodeInfo {
+            data,
+            collection: SetOnce::new(),
+            xattrs <- XattrStore::new(),
+            dirty <- new_mutex!(Dirty::default()),
+            mapped: AtomicBool::new(false),
+        }),
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let kind = match mode & mode::S_IFMT {
+        mode::S_IFREG => Kind::Node(NODE_IOPS, file_ops::vtable::<RegularFile>()),
+        mode::S_IFDIR => Kind::Node(DIR_IOPS, file_ops::vtable::<DirFile>()),
+        // The symlink operations are set with its target.
+        mode::S_IFLNK => Kind::Symlink,
+        _ => Kind::Special(NODE_IOPS, dev),
+    };
+    NewInode::new(sb, ino, dir, mode, kind, info)
+}
+
+/// Creates a node of `mode` named by the negative `entry` in `dir`, and
+/// on a disk mount logs it (with a symlink's `target`).
+fn make_node(
+    dir: &Inode,
+    entry: NewEntry<'_>,
+    mode: u16,
+    dev: u32,
+    target: Option<&CStr>,
+) -> Result<Instantiated> {
+    let mut op = disk::begin(dir.super_block(), Reserve::NAMESPACE)?;
     let inode = new_inode(dir.super_block(), Some(dir), mode, dev)?;
+    if let Some(target) = target {
+        inode.set_link(target, SYMLINK_IOPS)?;
+    }
+    let mut name = [0u8; NAME_MAX];
+    let name = entry.name(&mut name);
+    let ino = inode.inode().ino();
+    // Logged before the inode is handed over (the records say what the
+    // operation will have done; it cannot fail from here).
+    if let Some(target) = target {
+        op.log(&fmt::Record::Symlink {
+            ino,
+            target: target.to_bytes(),
+        });
+    }
+    op.log(&fmt::Record::Link {
+        dir: dir.ino(),
+        ino,
+        name,
+    });
+    op.dirty(inode.inode());
     let done = entry.instantiate(inode);
     dir.touch_dir();
+    if mode & mode::S_IFMT == mode::S_IFDIR {
+        // The new directory's ".." links to `dir` (in the same commit).
+        dir.inc_nlink();
+    }
+    op.dirty(dir);
     Ok(done)
+}
+
+/// Logs that the name `child` in `dir` went, with the inodes it changed.
+fn log_unlink(op: &mut Option<disk::Op<'_>>, dir: &Inode, child: &Child<'_>) {
+    let mut name = [0u8; NAME_MAX];
+    op.log(&fmt::Record::Unlink {
+        dir: dir.ino(),
+        name: child.dentry().name(&mut name),
+    });
+    op.dirty(dir);
+    if let Some(inode) = child.inode() {
+        op.dirty(inode);
+    }
 }
 
 /// Whether `child` is a name whose file keeps another: its inode space
@@ -161,7 +239,7 @@ fn is_extra_name(child: &Child<'_>) -> bool {
 
 /// Leaves a whiteout (a 0/0 character device, as overlayfs expects) at the
 /// name `old` is moving away from.
-fn whiteout(dir: &Inode, old: &Child<'_>) -> Result {
+fn whiteout<'a>(dir: &Inode, old: &Child<'a>) -> Result<(NewDentry<'a>, NewInode)> {
     let white = old.new_sibling()?;
     let inode = new_inode(
         dir.super_block(),
@@ -169,9 +247,7 @@ fn whiteout(dir: &Inode, old: &Child<'_>) -> Result {
         mode::WHITEOUT,
         mode::WHITEOUT_DEV,
     )?;
-    white.instantiate(inode);
-    dir.touch_dir();
-    Ok(())
+    Ok((white, inode))
 }
 
 #[vtable]
@@ -186,7 +262,10 @@ impl InodeOperations for NodeInode {
         let inode = dentry.inode().ok_or(ENOENT)?;
         sb_info(inode).count(Op::Setattr);
         inode_ops::setattr_prepare(idmap, dentry, attr)?;
+        let mut op = disk::begin(inode.super_block(), Reserve::INODE)?;
+        op.dirty(inode);
         if let Some(size) = attr.size().filter(|&size| size != inode.size()) {
+            let old = inode.size();
             // POSIX: a size change marks mtime and ctime for update, but
             // only ftruncate(2) and O_TRUNC ask for it; truncate(2) leaves
             // it to the filesystem (as tmpfs and ext4 do). notify_change()
@@ -196,6 +275,8 @@ impl InodeOperations for NodeInode {
                 data.set_size(size)?;
             }
             inode.set_size(size);
+            // What a shrink cut off reads as zeros if the file grows again.
+            op.zeroed(inode, size as u64, old as u64);
         }
         inode_ops::setattr_copy(idmap, inode, attr);
         if attr.valid() & inode_ops::attr::MODE != 0 {
@@ -271,7 +352,7 @@ impl InodeOperations for DirInode {
         mode: u16,
     ) -> Result<Instantiated> {
         sb_info(dir).count(Op::Create);
-        make_node(dir, entry, mode | mode::S_IFREG, 0)
+        make_node(dir, entry, mode | mode::S_IFREG, 0, None)
     }
 
     /// An unnamed regular file (`O_TMPFILE`), which `linkat` may give a
@@ -285,8 +366,11 @@ impl InodeOperations for DirInode {
         mode: u16,
     ) -> Result<Opened> {
         sb_info(dir).count(Op::Create);
+        let mut op = disk::begin(dir.super_block(), Reserve::INODE)?;
         let inode = new_inode(dir.super_block(), Some(dir), mode | mode::S_IFREG, 0)?;
-        file.finish(inode)
+        let done = file.finish(inode)?;
+        op.dirty(dir);
+        Ok(done)
     }
 
     #[export_name = "vexfs_mknod"]
@@ -299,7 +383,7 @@ impl InodeOperations for DirInode {
         dev: u32,
     ) -> Result<Instantiated> {
         sb_info(dir).count(Op::Create);
-        make_node(dir, entry, mode, dev)
+        make_node(dir, entry, mode, dev, None)
     }
 
     #[export_name = "vexfs_mkdir"]
@@ -311,10 +395,7 @@ impl InodeOperations for DirInode {
         mode: u16,
     ) -> Result<Instantiated> {
         sb_info(dir).count(Op::Mkdir);
-        let done = make_node(dir, entry, mode | mode::S_IFDIR, 0)?;
-        // The new directory's ".." links to `dir`.
-        dir.inc_nlink();
-        Ok(done)
+        make_node(dir, entry, mode | mode::S_IFDIR, 0, None)
     }
 
     #[export_name = "vexfs_symlink"]
@@ -326,11 +407,7 @@ impl InodeOperations for DirInode {
         target: &CStr,
     ) -> Result<Instantiated> {
         sb_info(dir).count(Op::Symlink);
-        let inode = new_inode(dir.super_block(), Some(dir), mode::S_IFLNK | 0o777, 0)?;
-        inode.set_link(target, SYMLINK_IOPS)?;
-        let done = entry.instantiate(inode);
-        dir.touch_dir();
-        Ok(done)
+        make_node(dir, entry, mode::S_IFLNK | 0o777, 0, Some(target))
     }
 
     #[export_name = "vexfs_link"]
@@ -343,17 +420,28 @@ impl InodeOperations for DirInode {
         // `nr_inodes` also bounds names (an O_TMPFILE file's first name does
         // not: its inode has its space already).
         let extra_name = file.nlink() > 0;
+        let mut op = disk::begin(dir.super_block(), Reserve::NAMESPACE)?;
         if extra_name {
             sbi.reserve_ispace(BOGO_INODE_SIZE)?;
         }
+        let mut name = [0u8; NAME_MAX];
+        let name = entry.name(&mut name);
         // simple_link updates nlink and times and pins the new dentry. A
         // file's vector belongs to the file, not to a name: a second name
         // changes nothing about it.
-        dentry::simple_link(old, dir, entry).inspect_err(|_| {
+        let done = dentry::simple_link(old, dir, entry).inspect_err(|_| {
             if extra_name {
                 sbi.release_ispace(BOGO_INODE_SIZE);
             }
-        })
+        })?;
+        op.log(&fmt::Record::Link {
+            dir: dir.ino(),
+            ino: file.ino(),
+            name,
+        });
+        op.dirty(file);
+        op.dirty(dir);
+        Ok(done)
     }
 
     #[export_name = "vexfs_unlink"]
@@ -361,17 +449,19 @@ impl InodeOperations for DirInode {
     extern "C" fn unlink(dir: &Inode, child: Child<'_>) -> Result<Removed> {
         let sbi = sb_info(dir);
         sbi.count(Op::Unlink);
+        let mut op = disk::begin(dir.super_block(), Reserve::NAMESPACE)?;
         let held = {
             let leaving = FileLeaving::new(dir, &child)?;
             VectorRemoval::prepare([&leaving])?
         };
         let extra = is_extra_name(&child);
+        log_unlink(&mut op, dir, &child);
         // Drops the link and unpins the dentry.
         let done = dentry::simple_unlink(child)?;
         if extra {
             sbi.release_ispace(BOGO_INODE_SIZE);
         }
-        held.finish(sbi);
+        held.finish(sbi, &mut op);
         Ok(done)
     }
 
@@ -379,6 +469,11 @@ impl InodeOperations for DirInode {
     #[inline(never)]
     extern "C" fn rmdir(dir: &Inode, child: Child<'_>) -> Result<Removed> {
         sb_info(dir).count(Op::Rmdir);
+        if !child.dentry().is_empty_dir() {
+            return Err(ENOTEMPTY);
+        }
+        let mut op = disk::begin(dir.super_block(), Reserve::NAMESPACE)?;
+        log_unlink(&mut op, dir, &child);
         // ENOTEMPTY is checked.
         dentry::simple_rmdir(child)
     }
@@ -404,6 +499,7 @@ impl InodeOperations for DirInode {
             return Err(ENOTEMPTY);
         }
         let same_dir = core::ptr::eq(old_dir, new_dir);
+        let mut op = disk::begin(old_dir.super_block(), Reserve::NAMESPACE)?;
         // Which files lose their last name in a collection, and with it
         // their vector: the moved file leaves `old_dir`; a replaced file
         // leaves `new_dir`; in an exchange, each file leaves its directory.
@@ -422,8 +518,55 @@ impl InodeOperations for DirInode {
             ];
             VectorRemoval::prepare(leaving.iter().flatten())?
         };
-        if flags & rename::WHITEOUT != 0 {
-            whiteout(old_dir, &old)?;
+        // Everything that can fail before anything is logged.
+        let white = if flags & rename::WHITEOUT != 0 {
+            Some(whiteout(old_dir, &old)?)
+        } else {
+            None
+        };
+        // The names as they were, for the log: first what goes, then what
+        // comes (a whiteout takes the old name).
+        let (mut old_name, mut new_name) = ([0u8; NAME_MAX], [0u8; NAME_MAX]);
+        let old_name = old.dentry().name(&mut old_name);
+        let new_name = new.dentry().name(&mut new_name);
+        let moved = old.inode().ok_or(ENOENT)?;
+        if target_positive {
+            op.log(&fmt::Record::Unlink {
+                dir: new_dir.ino(),
+                name: new_name,
+            });
+        }
+        op.log(&fmt::Record::Unlink {
+            dir: old_dir.ino(),
+            name: old_name,
+        });
+        op.log(&fmt::Record::Link {
+            dir: new_dir.ino(),
+            ino: moved.ino(),
+            name: new_name,
+        });
+        if let Some(target) = new.inode().filter(|_| exchange) {
+            op.log(&fmt::Record::Link {
+                dir: old_dir.ino(),
+                ino: target.ino(),
+                name: old_name,
+            });
+        }
+        op.dirty(old_dir);
+        op.dirty(new_dir);
+        op.dirty(moved);
+        if let Some(target) = new.inode() {
+            op.dirty(target);
+        }
+        if let Some((white, inode)) = white {
+            op.log(&fmt::Record::Link {
+                dir: old_dir.ino(),
+                ino: inode.inode().ino(),
+                name: old_name,
+            });
+            op.dirty(inode.inode());
+            white.instantiate(inode);
+            old_dir.touch_dir();
         }
         let replaced_extra_name = !exchange && target_positive && is_extra_name(&new);
         // With ENOTEMPTY checked above, simple_rename cannot fail.
@@ -431,7 +574,7 @@ impl InodeOperations for DirInode {
         if replaced_extra_name {
             sbi.release_ispace(BOGO_INODE_SIZE);
         }
-        held.finish(sbi);
+        held.finish(sbi, &mut op);
         Ok(done)
     }
 

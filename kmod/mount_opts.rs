@@ -29,6 +29,36 @@ pub(crate) struct MountOpts {
     pub(crate) mode: Option<u16>,
     pub(crate) uid: Option<Kuid>,
     pub(crate) gid: Option<Kgid>,
+    /// Disk mounts: seconds between commits of what was not synced (as
+    /// ext4's `commit=`; 0 means the default).
+    pub(crate) commit: Option<u32>,
+}
+
+/// The default of `commit=`, as ext4's.
+pub(crate) const DEFAULT_COMMIT_SECS: u32 = 5;
+/// The longest `commit=` interval (ext4 allows any; a day bounds the
+/// arithmetic).
+pub(crate) const MAX_COMMIT_SECS: u32 = 86400;
+
+impl MountOpts {
+    /// Whether any option of the in-memory mode was given (they have no
+    /// meaning on a disk, where the device sets the limits and the root's
+    /// owner and mode are stored).
+    pub(crate) fn has_memory_options(&self) -> bool {
+        self.blocks.is_some()
+            || self.inodes.is_some()
+            || self.mode.is_some()
+            || self.uid.is_some()
+            || self.gid.is_some()
+    }
+
+    /// The commit interval in milliseconds.
+    pub(crate) fn commit_ms(&self) -> u32 {
+        match self.commit {
+            None | Some(0) => DEFAULT_COMMIT_SECS * 1000,
+            Some(s) => s * 1000,
+        }
+    }
 }
 
 impl MountOpts {
@@ -40,6 +70,8 @@ impl MountOpts {
             Param::Mode(mode) => self.mode = Some((mode & 0o7777) as u16),
             Param::Uid(uid) => self.uid = Some(uid),
             Param::Gid(gid) => self.gid = Some(gid),
+            Param::Commit(secs) if secs <= MAX_COMMIT_SECS => self.commit = Some(secs),
+            Param::Commit(_) => return Err(EINVAL),
         }
         Ok(())
     }

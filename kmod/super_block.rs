@@ -16,10 +16,12 @@ use kernel::seq_file::{seq_print, SeqFile};
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 use crate::abi;
+use crate::disk::Disk;
 use crate::inode::{self, InodeInfo};
 use crate::mount_opts::{self, MountOpts, BOGO_INODE_SIZE};
 use crate::pool::PoolBox;
 use crate::vfs::backing::Kstatfs;
+use crate::vfs::block::BlockDevice;
 use crate::vfs::fs::{NewSuperBlock, Param, Rooted, SuperParams};
 use crate::vfs::inode::mode;
 use crate::vfs::mem::PAGE_SHIFT;
@@ -29,6 +31,10 @@ use crate::xattr::Xattrs;
 
 /// Per-mount state, owned by the superblock.
 pub(crate) struct SbInfo {
+    /// A mount on a block device: what makes it durable. First, so that
+    /// it goes first (its periodic commit is cancelled before anything it
+    /// reaches).
+    pub(crate) disk: Option<Pin<KBox<Disk>>>,
     ops: [Atomic<u64>; abi::OP_SLOTS],
     /// Live inodes (the root included), for `vexctl stats`.
     inodes: Atomic<u64>,
@@ -45,6 +51,8 @@ pub(crate) struct SbInfo {
     max_blocks: Atomic<u64>,
     /// The private tmpfs holding regular files' data.
     pub(crate) data: DataMount,
+    /// `commit=` of a disk mount, in seconds (for `/proc/mounts`).
+    commit_secs: u32,
     /// Root directory mode, uid and gid given at mount (for `/proc/mounts`).
     root_mode: u16,
     root_uid: Option<Kuid>,
@@ -63,6 +71,31 @@ impl SbInfo {
         self.reserve_ispace(BOGO_INODE_SIZE)?;
         self.inodes.add(1, Relaxed);
         Ok(self.next_ino.fetch_add(1, Relaxed))
+    }
+
+    /// Takes the inode space of inode `ino` read from disk, and keeps new
+    /// numbers above it.
+    pub(crate) fn inode_loaded(&self, ino: u64) -> Result {
+        self.reserve_ispace(BOGO_INODE_SIZE)?;
+        self.inodes.add(1, Relaxed);
+        self.saw_ino(ino);
+        Ok(())
+    }
+
+    /// Keeps new inode numbers above `ino` (one in use, or once used).
+    pub(crate) fn saw_ino(&self, ino: u64) {
+        let mut cur = self.next_ino.load(Relaxed);
+        while cur <= ino {
+            match self.next_ino.cmpxchg(cur, ino + 1, Relaxed) {
+                Ok(_) => break,
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// The next inode number to hand out.
+    pub(crate) fn next_ino(&self) -> u64 {
+        self.next_ino.load(Relaxed)
     }
 
     /// Returns the inode space of an evicted inode and of the extended
@@ -196,10 +229,26 @@ impl FileSystem for VexFs {
     }
 
     fn fill_super(sb: NewSuperBlock<'_>, opts: &MountOpts) -> Result<Rooted> {
-        let blocks = opts.blocks.unwrap_or_else(mount_opts::default_blocks);
-        let inodes = opts.inodes.unwrap_or_else(mount_opts::default_inodes);
+        let disk = match BlockDevice::from_new_super(&sb) {
+            Some(dev) => Some(Disk::open(&dev, sb.read_only(), opts)?),
+            None => {
+                if opts.commit.is_some() {
+                    pr_err!("commit= is an option of mounts on a block device\n");
+                    return Err(EINVAL);
+                }
+                None
+            }
+        };
+        let (blocks, inodes) = match &disk {
+            Some(d) => d.limits()?,
+            None => (
+                opts.blocks.unwrap_or_else(mount_opts::default_blocks),
+                opts.inodes.unwrap_or_else(mount_opts::default_inodes),
+            ),
+        };
         let mode = opts.mode.unwrap_or(0o755);
         let info = PoolBox::new(SbInfo {
+            disk,
             ops: [const { Atomic::new(0) }; abi::OP_SLOTS],
             inodes: Atomic::new(0),
             next_ino: Atomic::new(1),
@@ -210,6 +259,7 @@ impl FileSystem for VexFs {
             root_mode: mode,
             root_uid: opts.uid,
             root_gid: opts.gid,
+            commit_secs: opts.commit_ms() / 1000,
         })?;
         // On any error below the VFS calls `kill_sb`, which frees `info`.
         let sb = sb.init(
@@ -222,12 +272,43 @@ impl FileSystem for VexFs {
                 xattr: vfs::xattr::vtable::<Xattrs>(),
             },
         );
-        let root = inode::new_inode(sb.super_block(), None, mode::S_IFDIR | mode, 0)?;
+        let super_block = sb.super_block();
+        if let Some(disk) = super_block.data().disk.as_deref() {
+            let mut loader = disk.load(super_block)?;
+            let root = loader.take_root()?;
+            let rooted = sb.set_root_loading(root, |dir| loader.materialize(dir))?;
+            disk.start(super_block)?;
+            return Ok(rooted);
+        }
+        let root = inode::new_inode(super_block, None, mode::S_IFDIR | mode, 0)?;
         root.set_owner(opts.uid, opts.gid);
         sb.set_root(root)
     }
 
+    fn shutdown(sb: &SuperBlock) {
+        if let Some(disk) = sb.data().disk.as_deref() {
+            disk.shutdown(sb);
+        }
+    }
+
+    fn tick(sb: &SuperBlock) {
+        if let Some(disk) = sb.data().disk.as_deref() {
+            disk.tick(sb);
+        }
+    }
+
     fn reconfigure(sb: &SuperBlock, opts: &MountOpts) -> core::result::Result<(), &'static CStr> {
+        if sb.data().disk.is_some() {
+            if opts.has_memory_options() {
+                return Err(
+                    c"size=, nr_inodes=, mode=, uid= and gid= are options of in-memory mounts",
+                );
+            }
+            if opts.commit.is_some_and(|s| s != sb.data().commit_secs) {
+                return Err(c"commit= cannot change on remount");
+            }
+            return Ok(());
+        }
         sb.data().reconfigure(opts)
     }
 
@@ -265,6 +346,10 @@ impl SuperOperations for VexFs {
     /// The options as `/proc/mounts` shows them, in tmpfs' format.
     extern "C" fn show_options(m: &SeqFile, root: &Dentry) -> Result {
         let info = root.super_block().data();
+        if info.disk.is_some() {
+            seq_print!(m, ",commit={}", info.commit_secs);
+            return Ok(());
+        }
         let kib = info.max_blocks.load(Relaxed) << (PAGE_SHIFT - 10);
         seq_print!(m, ",size={}k", kib);
         seq_print!(m, ",nr_inodes={}", info.max_inodes.load(Relaxed));
@@ -278,8 +363,19 @@ impl SuperOperations for VexFs {
         Ok(())
     }
 
-    extern "C" fn evict_inode(sb: &SuperBlock, data: Pin<&mut InodeInfo>) {
+    extern "C" fn evict_inode(sb: &SuperBlock, ino: u64, deleted: bool, data: Pin<&mut InodeInfo>) {
         let xattr_space = data.release_evicted();
         sb.data().inode_evicted(xattr_space);
+        if let Some(disk) = sb.data().disk.as_deref() {
+            disk.evicted(ino, deleted);
+        }
+    }
+
+    /// syncfs, sync and unmount: a commit on a disk mount.
+    extern "C" fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
+        match sb.data().disk.as_deref() {
+            Some(disk) if wait => disk.commit(sb),
+            _ => Ok(()),
+        }
     }
 }

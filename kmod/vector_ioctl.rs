@@ -17,6 +17,8 @@ use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
 use crate::abi;
 use crate::abi::Op;
 use crate::collection::{Collection, Inflight, SearchMode, SearchScratch};
+use crate::disk::{self, OpExt, Reserve};
+use crate::disk_format as fmt;
 use crate::file_vector::Caller;
 use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
@@ -126,10 +128,38 @@ fn create(file: &File, arg: usize) -> Result {
     let coll = Collection::new(&p)?;
     // Entries cannot appear while we hold the directory's lock.
     let _lock = dir.lock_killable()?;
+    let mut op = disk::begin(dir.super_block(), Reserve::COLLECTION)?;
     if !file.dentry().is_empty_dir() {
         return Err(ENOTEMPTY);
     }
-    dir.data().set_collection(coll)
+    let (dim, metric, index, m, ef_construction) = coll.params()?;
+    dir.data().set_collection(coll)?;
+    op.log(&fmt::Record::Collection {
+        ino: dir.ino(),
+        dim,
+        metric,
+        index,
+        m,
+        ef_construction,
+    });
+    Ok(())
+}
+
+/// The record of a stored batch, for a disk mount's log.
+fn rows_record<'b>(
+    dir: &Inode,
+    file: bool,
+    dim: usize,
+    ids: &'b [u64],
+    rows: &'b [f32],
+) -> fmt::Record<'b> {
+    fmt::Record::Rows {
+        coll: dir.ino(),
+        kind: if file { fmt::ROWS_FILE } else { 0 },
+        dim: dim as u32,
+        ids: AsBytes::as_bytes(ids),
+        vectors: f32_bytes(rows),
+    }
 }
 
 /// Whether the index kind and its parameters are valid (0 means the
@@ -179,8 +209,13 @@ fn insert(file: &File, arg: usize) -> Result {
         &mut user(req.vectors, count * dim * 4).reader(),
         &mut batch.rows,
     )?;
-    let change = coll.commit(batch)?;
-    // Linking needs no write access to the mount (what is stored is).
+    let mut op = disk::begin(dir.super_block(), Reserve::rows(count, dim))?;
+    let change = coll.commit(batch, |ids, rows| {
+        op.log(&rows_record(dir, false, dim, ids, rows));
+    })?;
+    // Linking needs no write access to the mount (what is stored is), nor
+    // the commit lock (the graph is rebuilt from the rows).
+    drop(op);
     drop(write);
     coll.follow_up(change);
     Ok(())
@@ -207,7 +242,13 @@ fn delete(file: &File, arg: usize) -> Result {
     let mut ids = PoolBuf::<u64>::new_zeroed(count)?;
     read_ids(req.ids, &mut ids)?;
     let caller = Caller::of_collection(file);
+    let mut op = disk::begin(dir.super_block(), Reserve::rows(count, 0))?;
     let change = coll.delete(&ids, |ino| caller.check_change_ino(dir, ino))?;
+    op.log(&fmt::Record::RowsDelete {
+        coll: dir.ino(),
+        ids: AsBytes::as_bytes(&ids[..]),
+    });
+    drop(op);
     drop(write);
     coll.follow_up(change);
     Ok(())
@@ -336,10 +377,13 @@ fn attach(file: &File, arg: usize) -> Result {
         // moving the file's last name in the collection is what deletes
         // the vector, so it must not happen in between.
         let _dir_lock = dir.lock_killable()?;
+        let mut op = disk::begin(dir.super_block(), Reserve::rows(1, coll.dim()))?;
         if !file.dentry().is_child_of(parent.dentry()) {
             return Err(ENOENT);
         }
-        coll.commit(batch)?
+        coll.commit(batch, |ids, rows| {
+            op.log(&rows_record(dir, true, coll.dim(), ids, rows));
+        })?
     };
     // Linking, after the directory's lock and write access are released.
     drop(write);

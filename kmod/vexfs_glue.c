@@ -8,6 +8,10 @@
  * made in this file.
  */
 #include <linux/backing-file.h>
+#include <linux/dcache.h>
+#include <linux/slab.h>
+#include <linux/stringhash.h>
+#include <linux/workqueue.h>
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
@@ -32,12 +36,27 @@ int vexfs_opt_nr_inodes(void *opts, const char *value);
 int vexfs_opt_mode(void *opts, unsigned int mode);
 int vexfs_opt_uid(void *opts, kuid_t uid);
 int vexfs_opt_gid(void *opts, kgid_t gid);
+int vexfs_opt_commit(void *opts, unsigned int secs);
 /* In file.rs: backing-file callbacks. */
 void vexfs_file_accessed(struct file *file);
 void vexfs_end_write(struct kiocb *iocb, ssize_t ret);
 
+/* In vfs/sync.rs: a periodic work item's callback. */
+void vexfs_ticker_run(void *owner);
+
 /* Called from Rust. */
 int vexfs_init_fs_context(struct fs_context *fc);
+unsigned int vexfs_dentry_children(struct dentry *dir, struct dentry **out,
+				   unsigned int max);
+unsigned int vexfs_dentry_name(struct dentry *dentry, unsigned char *buf);
+struct dentry *vexfs_dentry_add_persistent(struct dentry *dir,
+					   const unsigned char *name,
+					   unsigned int len, struct inode *inode);
+struct vexfs_ticker *vexfs_ticker_new(void *owner);
+void vexfs_ticker_arm(struct vexfs_ticker *t, unsigned int msecs);
+void vexfs_ticker_free(struct vexfs_ticker *t);
+bool vexfs_iocb_is_dsync(const struct kiocb *iocb);
+bool vexfs_vma_shared_writable(struct vm_area_struct *vma);
 int vexfs_invalfc(struct fs_context *fc, const char *msg);
 void vexfs_cond_resched(void);
 bool vexfs_fatal_signal_pending(void);
@@ -74,7 +93,7 @@ struct mem_cgroup *vexfs_memcg_activate(struct mem_cgroup *memcg);
  * Mount options. The table needs the fsparam_*() macros; each value goes
  * to mount_opts.rs, which checks and stores it.
  */
-enum { Opt_size, Opt_nr_inodes, Opt_mode, Opt_uid, Opt_gid };
+enum { Opt_size, Opt_nr_inodes, Opt_mode, Opt_uid, Opt_gid, Opt_commit };
 
 static const struct fs_parameter_spec vexfs_fs_parameters[] = {
 	fsparam_string("size", Opt_size),
@@ -82,6 +101,7 @@ static const struct fs_parameter_spec vexfs_fs_parameters[] = {
 	fsparam_u32oct("mode", Opt_mode),
 	fsparam_uid("uid", Opt_uid),
 	fsparam_gid("gid", Opt_gid),
+	fsparam_u32("commit", Opt_commit),
 	{}
 };
 
@@ -114,6 +134,9 @@ static int vexfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 			return invalfc(fc, "Bad value for 'gid'");
 		err = vexfs_opt_gid(fc->fs_private, result.gid);
 		break;
+	case Opt_commit:
+		err = vexfs_opt_commit(fc->fs_private, result.uint_32);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -122,14 +145,21 @@ static int vexfs_parse_param(struct fs_context *fc, struct fs_parameter *param)
 	return 0;
 }
 
-/* Every mount gets a new, independent superblock (nodev: no backing device). */
 static int vexfs_fill_super_fc(struct super_block *sb, struct fs_context *fc)
 {
 	return vexfs_fill_super(sb, fc->fs_private);
 }
 
+/*
+ * A source that is a path ("/dev/vdb") names the block device of a durable
+ * filesystem (get_tree_bdev() opens it exclusively and shares the
+ * superblock between mounts of one device); any other ("none") gets a new,
+ * independent in-memory superblock, as tmpfs.
+ */
 static int vexfs_get_tree(struct fs_context *fc)
 {
+	if (fc->source && fc->source[0] == '/')
+		return get_tree_bdev(fc, vexfs_fill_super_fc);
 	return get_tree_nodev(fc, vexfs_fill_super_fc);
 }
 
@@ -446,4 +476,130 @@ struct mem_cgroup *vexfs_memcg_activate(struct mem_cgroup *memcg)
 int vexfs_down_write_killable_nested(struct rw_semaphore *sem, int subclass)
 {
 	return down_write_killable_nested(sem, subclass);
+}
+
+/*
+ * The positive children of a directory, each with a reference taken
+ * (dget_dlock() under the child's d_lock, nested in the parent's, as
+ * fs/dcache.c walks children): at most @max into @out. Returns how many
+ * there are, which may exceed @max (call again with room for them). The
+ * d_children list and its locking are not reachable from Rust.
+ */
+unsigned int vexfs_dentry_children(struct dentry *dir, struct dentry **out,
+				   unsigned int max)
+{
+	struct dentry *child;
+	unsigned int n = 0;
+
+	spin_lock(&dir->d_lock);
+	hlist_for_each_entry(child, &dir->d_children, d_sib) {
+		spin_lock_nested(&child->d_lock, DENTRY_D_LOCK_NESTED);
+		if (simple_positive(child)) {
+			if (n < max)
+				out[n] = dget_dlock(child);
+			n++;
+		}
+		spin_unlock(&child->d_lock);
+	}
+	spin_unlock(&dir->d_lock);
+	return n;
+}
+
+/*
+ * Copies the dentry's name (at most NAME_MAX bytes) into @buf under its
+ * d_lock, which a rename takes to change it; returns its length.
+ */
+unsigned int vexfs_dentry_name(struct dentry *dentry, unsigned char *buf)
+{
+	unsigned int len;
+
+	spin_lock(&dentry->d_lock);
+	len = min_t(unsigned int, dentry->d_name.len, NAME_MAX);
+	memcpy(buf, dentry->d_name.name, len);
+	spin_unlock(&dentry->d_lock);
+	return len;
+}
+
+/*
+ * A new name @name in @dir for @inode, persistent as a created entry is
+ * (d_make_persistent(), as NewEntry::instantiate() makes one): the
+ * namespace of a filesystem read from disk at mount. Takes an inode
+ * reference of its own. Returns the new dentry, which the persistent
+ * reference keeps, or an ERR_PTR. QSTR_INIT and the name hash are a macro
+ * and an inline.
+ */
+struct dentry *vexfs_dentry_add_persistent(struct dentry *dir,
+					   const unsigned char *name,
+					   unsigned int len, struct inode *inode)
+{
+	struct qstr q = QSTR_INIT(name, len);
+	struct dentry *dentry;
+
+	q.hash = full_name_hash(dir, name, len);
+	dentry = d_alloc(dir, &q);
+	if (!dentry)
+		return ERR_PTR(-ENOMEM);
+	ihold(inode);
+	d_make_persistent(dentry, inode);
+	dput(dentry);
+	return dentry;
+}
+
+/*
+ * A delayed work item that calls back vexfs_ticker_run(@owner). The Rust
+ * workqueue API cannot cancel a work item, and one that outlives its
+ * superblock (or the module) must not run: vexfs_ticker_free() cancels it
+ * and waits for a running callback first.
+ */
+struct vexfs_ticker {
+	struct delayed_work dwork;
+	void *owner;
+};
+
+static void vexfs_ticker_fn(struct work_struct *work)
+{
+	struct vexfs_ticker *t = container_of(to_delayed_work(work),
+					      struct vexfs_ticker, dwork);
+
+	vexfs_ticker_run(t->owner);
+}
+
+struct vexfs_ticker *vexfs_ticker_new(void *owner)
+{
+	struct vexfs_ticker *t = kzalloc(sizeof(*t), GFP_KERNEL_ACCOUNT);
+
+	if (!t)
+		return NULL;
+	INIT_DELAYED_WORK(&t->dwork, vexfs_ticker_fn);
+	t->owner = owner;
+	return t;
+}
+
+/* Runs the callback once, @msecs from now, unless it is pending already. */
+void vexfs_ticker_arm(struct vexfs_ticker *t, unsigned int msecs)
+{
+	queue_delayed_work(system_dfl_long_wq, &t->dwork, msecs_to_jiffies(msecs));
+}
+
+void vexfs_ticker_free(struct vexfs_ticker *t)
+{
+	cancel_delayed_work_sync(&t->dwork);
+	kfree(t);
+}
+
+/* iocb_is_dsync() is an inline: O_DSYNC, O_SYNC, RWF_DSYNC, a sync mount. */
+bool vexfs_iocb_is_dsync(const struct kiocb *iocb)
+{
+	return iocb_is_dsync(iocb);
+}
+
+/*
+ * vm_flags sits in an anonymous union of struct vm_area_struct: whether
+ * the mapping is shared and may write, so stores through it change the
+ * file without a write call.
+ */
+bool vexfs_vma_shared_writable(struct vm_area_struct *vma)
+{
+	return (vma->vm_flags & (VM_SHARED | VM_MAYWRITE)) ==
+	       (VM_SHARED | VM_MAYWRITE);
 }

@@ -19,6 +19,10 @@ use kernel::prelude::*;
 #[path = "../userland/vexfs-abi/src/abi.rs"]
 mod abi;
 mod collection;
+mod disk;
+// Shared with userland: parts only the tools use.
+#[allow(dead_code, unreachable_pub, missing_docs)]
+mod disk_format;
 mod file;
 mod file_vector;
 // Shared with userland, which uses all of its API.

@@ -18,6 +18,8 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
+use crate::disk::{self, OpExt};
+use crate::disk_format as fmt;
 use crate::inode;
 use crate::super_block::SbInfo;
 use crate::vfs::task::{self, Capability};
@@ -131,6 +133,20 @@ impl XattrStore {
         Ok(())
     }
 
+    /// Sets (`Some`) or removes (`None`) `name` as read from disk at mount,
+    /// charged as [`Self::set`] charges.
+    pub(crate) fn load(&self, sbi: &SbInfo, name: &[u8], value: Option<&[u8]>) -> Result {
+        self.set(sbi, name, value, 0)
+    }
+
+    /// Calls `f` with each attribute's full name and value.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        let list = self.list.lock();
+        for x in list.iter() {
+            f(&x.name, &x.value);
+        }
+    }
+
     /// Appends the names the caller may list (`trusted.*` only with
     /// `CAP_SYS_ADMIN`), NUL-terminated, to `out`.
     fn list_names(&self, out: &mut NameList<'_>) -> Result {
@@ -192,11 +208,17 @@ impl XattrHandler for Xattrs {
 
     extern "C" fn set(inode: &Inode, name: &CStr, value: Option<&[u8]>, flags: u32) -> Result {
         let sbi = inode::sb_info(inode);
-        inode
-            .data()
-            .xattrs
-            .set(sbi, name.to_bytes(), value, flags)?;
+        let room = disk::Reserve::xattr(value.map_or(0, <[u8]>::len));
+        let mut op = disk::begin(inode.super_block(), room)?;
+        let name = name.to_bytes();
+        inode.data().xattrs.set(sbi, name, value, flags)?;
         inode.touch_ctime();
+        let ino = inode.ino();
+        op.log(&match value {
+            Some(value) => fmt::Record::Xattr { ino, name, value },
+            None => fmt::Record::XattrRemove { ino, name },
+        });
+        op.dirty(inode);
         Ok(())
     }
 }

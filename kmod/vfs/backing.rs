@@ -14,7 +14,7 @@ use kernel::error::{from_err_ptr, to_result};
 use kernel::ffi::{c_char, c_int};
 use kernel::prelude::*;
 
-use super::file::{count_result, offset_result, File, IovIter, Kiocb, Pipe, Vma};
+use super::file::{count_result, falloc, offset_result, File, IovIter, Kiocb, Pipe, Vma};
 use super::fs::SuperBlock;
 use super::glue;
 
@@ -124,6 +124,68 @@ impl DataFile {
     pub(crate) fn blocks(&self) -> u64 {
         // SAFETY: The inode is live; a plain read, as stat() does.
         unsafe { (*self.inode()).i_blocks }
+    }
+
+    /// Reads up to `buf.len()` bytes at `pos`; returns how many (fewer at
+    /// the end of the data).
+    pub(crate) fn read_at(&self, pos: u64, buf: &mut [u8]) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let mut at = (pos + done as u64) as bindings::loff_t;
+            let rest = &mut buf[done..];
+            // SAFETY: An open file; `rest` is valid for writes of its
+            // length for the call.
+            let n = unsafe {
+                bindings::kernel_read(self.file(), rest.as_mut_ptr().cast(), rest.len(), &mut at)
+            };
+            let n = count_result(n)?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// Writes all of `buf` at `pos` (extending the data if needed).
+    pub(crate) fn write_at(&self, pos: u64, buf: &[u8]) -> Result {
+        let mut done = 0;
+        while done < buf.len() {
+            let mut at = (pos + done as u64) as bindings::loff_t;
+            let rest = &buf[done..];
+            // SAFETY: An open, writable file (`new_file`); `rest` is valid
+            // for reads of its length for the call.
+            let n = unsafe {
+                bindings::kernel_write(self.file(), rest.as_ptr().cast(), rest.len(), &mut at)
+            };
+            match count_result(n)? {
+                0 => return Err(EIO),
+                n => done += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the pages of `offset..offset + len` (they read as zeros), the
+    /// size unchanged.
+    pub(crate) fn punch(&self, offset: i64, len: i64) -> Result {
+        // SAFETY: An open, writable file; fallocate with these flags
+        // frees pages and changes nothing else.
+        to_result(unsafe {
+            bindings::vfs_fallocate(
+                self.file(),
+                (falloc::PUNCH_HOLE | falloc::KEEP_SIZE) as i32,
+                offset,
+                len,
+            )
+        })
+    }
+
+    /// The data's size.
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: The inode is live; a plain read, as `i_size_read()` on
+        // 64-bit.
+        unsafe { (*self.inode()).i_size }
     }
 
     /// Truncates or extends the data to `size` bytes (`notify_change` on

@@ -24,7 +24,7 @@ use core::{
     slice, //
 };
 
-use super::fs::SuperBlock;
+use super::fs::{NewSuperBlock, SuperBlock};
 use super::glue::{
     vexfs_bdev_fua, vexfs_bdev_logical_block_size, vexfs_bdev_nr_bytes, vexfs_bdev_read_only,
     vexfs_bdev_write_cache, vexfs_bio_alloc, vexfs_blk_open_mode, vexfs_block_buf_alloc,
@@ -135,6 +135,22 @@ impl<'a> BlockDevice<'a> {
         // SAFETY: `file` is a block-device file opened for `sb`, which lives
         // for `'a`; the new value owns it.
         unsafe { Self::from_file(file, Hold::SuperFile(file, sb), write) }
+    }
+
+    /// The device `get_tree_bdev()` opened for a superblock being filled
+    /// (`s_bdev`), or [`None`] for one without a device.
+    pub(crate) fn from_new_super(sb: &'a NewSuperBlock<'_>) -> Option<Self> {
+        // SAFETY: `get_tree_bdev()` sets `s_bdev` before it calls
+        // `fill_super`, and keeps the device open until the superblock is
+        // killed, after `sb` (borrowed from `fill_super`) is gone.
+        let bdev = NonNull::new(unsafe { (*sb.as_raw()).s_bdev })?;
+        // INVARIANT: As above.
+        Some(Self {
+            bdev,
+            hold: Hold::Borrowed,
+            writable: true,
+            _life: PhantomData,
+        })
     }
 
     /// The device the VFS opened for `sb` (`s_bdev`, set up by
@@ -340,6 +356,20 @@ impl BlockBuf {
             len,
             order,
         })
+    }
+}
+
+impl BlockBuf {
+    /// Makes the buffer `len` bytes long: a multiple of 512 within what
+    /// was allocated ([`EINVAL`] otherwise). Bytes that come back into view
+    /// keep what they held.
+    pub(crate) fn set_len(&mut self, len: usize) -> Result {
+        if len == 0 || len % bindings::SECTOR_SIZE as usize != 0 || len > PAGE_SIZE << self.order {
+            return Err(EINVAL);
+        }
+        // INVARIANT: At most the size of the pages.
+        self.len = len;
+        Ok(())
     }
 }
 

@@ -9,12 +9,15 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use kernel::alloc::flags::GFP_KERNEL;
 use kernel::bindings;
-use kernel::error::to_result;
+use kernel::error::{from_err_ptr, to_result};
+use kernel::ffi::c_uint;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
 use super::fs::SuperBlock;
+use super::glue;
 use super::inode::{Inode, MntIdmap, NewInode};
 
 /// A dentry of a VexFS mount, borrowed.
@@ -87,6 +90,95 @@ impl Dentry {
     }
 }
 
+/// The longest name of a directory entry (`NAME_MAX`).
+pub(crate) const NAME_MAX: usize = 255;
+
+impl Dentry {
+    /// The name, copied into `buf` under the dentry's lock (a rename may
+    /// change it at any time after).
+    pub(crate) fn name<'b>(&self, buf: &'b mut [u8; NAME_MAX]) -> &'b [u8] {
+        // SAFETY: The dentry is live (borrowed); `buf` holds `NAME_MAX`
+        // bytes, the most the glue copies.
+        let len = unsafe { glue::vexfs_dentry_name(self.as_raw(), buf.as_mut_ptr()) };
+        &buf[..len as usize]
+    }
+
+    /// The positive children (names with an inode), each held.
+    pub(crate) fn children(&self) -> Result<KVec<DentryRef>> {
+        let mut raw: KVec<*mut bindings::dentry> = KVec::new();
+        loop {
+            let room = raw.capacity();
+            // SAFETY: The dentry is live; `raw` has room for `room`
+            // pointers, which the glue fills with held dentries.
+            let n = unsafe {
+                glue::vexfs_dentry_children(self.as_raw(), raw.as_mut_ptr(), room as c_uint)
+            } as usize;
+            let held = n.min(room);
+            let mut out = KVec::with_capacity(held, GFP_KERNEL)?;
+            for i in 0..held {
+                // SAFETY: The glue stored `held` non-null held dentries;
+                // each reference moves into one `DentryRef` (the push
+                // cannot fail: the capacity is there).
+                let d = unsafe { NonNull::new_unchecked(*raw.as_ptr().add(i)) };
+                out.push(DentryRef(d), GFP_KERNEL)?;
+            }
+            if n <= room {
+                return Ok(out);
+            }
+            // Grew since the count: let go and try again with room for
+            // more.
+            drop(out);
+            raw = KVec::with_capacity(n + n / 4 + 8, GFP_KERNEL)?;
+        }
+    }
+}
+
+/// A directory of a superblock being filled from disk, which nothing else
+/// can reach yet: names are added to it without the directory lock.
+pub(crate) struct LoadingDir<'a>(NonNull<bindings::dentry>, PhantomData<&'a Dentry>);
+
+impl<'a> LoadingDir<'a> {
+    /// Adds the persistent name `name` for `inode` (a hashed inode of the
+    /// same superblock, see [`NewInode::into_loaded`]); returns the new
+    /// entry, for a directory to add names to.
+    pub(crate) fn add(&self, name: &[u8], inode: &Inode) -> Result<LoadingDir<'a>> {
+        if name.is_empty()
+            || name.len() > NAME_MAX
+            || name == b"."
+            || name == b".."
+            || name.iter().any(|&b| b == b'/' || b == 0)
+        {
+            return Err(EINVAL);
+        }
+        // SAFETY: The directory is a live dentry of a superblock being
+        // filled, reachable by no one else (type invariant); `name` is
+        // valid for `len` bytes; the inode is live and takes a reference
+        // of its own.
+        let d = unsafe {
+            glue::vexfs_dentry_add_persistent(
+                self.0.as_ptr(),
+                name.as_ptr(),
+                name.len() as c_uint,
+                inode.as_raw(),
+            )
+        };
+        let d = from_err_ptr(d)?;
+        // SAFETY: Kept by its persistent reference until it is unlinked,
+        // which cannot happen before the superblock is filled.
+        Ok(LoadingDir(
+            unsafe { NonNull::new_unchecked(d) },
+            PhantomData,
+        ))
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` is the root dentry of a superblock being filled, for `'a`.
+    pub(super) unsafe fn from_root(ptr: NonNull<bindings::dentry>) -> Self {
+        Self(ptr, PhantomData)
+    }
+}
+
 /// A counted reference to a dentry, `dput` on drop.
 pub(crate) struct DentryRef(NonNull<bindings::dentry>);
 
@@ -124,6 +216,12 @@ impl<'a> NewEntry<'a> {
     #[inline]
     pub(super) fn as_raw(&self) -> *mut bindings::dentry {
         self.0.as_ptr()
+    }
+
+    /// The name being created (stable: the parent is locked).
+    pub(crate) fn name<'b>(&self, buf: &'b mut [u8; NAME_MAX]) -> &'b [u8] {
+        // SAFETY: A live dentry (type invariant).
+        unsafe { Dentry::from_raw(self.as_raw()) }.name(buf)
     }
 
     /// Hands `inode` (now complete: it goes into the inode hash, where

@@ -13,6 +13,7 @@ use kernel::types::Opaque;
 
 use super::backing::{BackingFile, DataFile};
 use super::dentry::Dentry;
+use super::glue;
 use super::inode::{Inode, MntIdmap, NewInode};
 
 /// `lseek` whence values VexFS handles itself.
@@ -235,6 +236,20 @@ impl Kiocb {
         unsafe { File::from_raw((*self.as_raw()).ki_filp) }
     }
 
+    /// The file position of the request (after [`Self::write_checks`], where
+    /// a write starts).
+    pub(crate) fn pos(&self) -> i64 {
+        // SAFETY: A live request; a plain read by its own task.
+        unsafe { (*self.as_raw()).ki_pos }
+    }
+
+    /// Whether the write must be durable when it returns (`O_DSYNC`,
+    /// `O_SYNC`, `RWF_DSYNC`, a `sync` mount).
+    pub(crate) fn dsync(&self) -> bool {
+        // SAFETY: A live request.
+        unsafe { glue::vexfs_iocb_is_dsync(self.as_raw()) }
+    }
+
     /// The checks of a generic write (`O_APPEND`, `RLIMIT_FSIZE`, the size
     /// limit), which may shorten `from`: the bytes left to write. The
     /// caller holds the inode lock.
@@ -308,6 +323,13 @@ impl Vma {
         // A transparent wrapper: its address is the C object\'s (no call
         // to `Opaque::get`, which the compiler may keep out of line).
         core::ptr::from_ref(self).cast_mut().cast()
+    }
+
+    /// Whether stores through the mapping reach the file (shared, may
+    /// write).
+    pub(crate) fn shared_writable(&self) -> bool {
+        // SAFETY: The mapping of an mmap in progress, live.
+        unsafe { glue::vexfs_vma_shared_writable(self.as_raw()) }
     }
 }
 

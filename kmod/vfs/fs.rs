@@ -6,6 +6,7 @@
 //! superblock as filesystem code sees it.
 
 use core::ffi::{c_void, CStr};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::alloc::flags::GFP_KERNEL;
@@ -15,6 +16,7 @@ use kernel::ffi::{c_char, c_int, c_uint};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
+use super::dentry::{Dentry, LoadingDir};
 use super::errno;
 use super::glue;
 use super::inode::{Kgid, Kuid, NewInode};
@@ -46,6 +48,13 @@ pub(crate) trait FileSystem: Sized + 'static {
         opts: &Self::Options,
     ) -> core::result::Result<(), &'static CStr>;
 
+    /// At unmount, before anything is torn down: the whole filesystem is
+    /// still there (a disk filesystem writes it back here).
+    fn shutdown(sb: &SuperBlock);
+
+    /// The periodic callback of a [`Ticker`](super::sync::Ticker) of `sb`.
+    fn tick(sb: &SuperBlock);
+
     /// After unmount: every inode is evicted; the mount's state goes.
     fn kill_sb(data: PoolBox<Self::SbData>);
 }
@@ -69,6 +78,8 @@ pub(crate) enum Param<'a> {
     Uid(Kuid),
     /// `gid=`: mapped and checked by the glue.
     Gid(Kgid),
+    /// `commit=`: seconds.
+    Commit(u32),
 }
 
 /// A mounted VexFS superblock, borrowed.
@@ -108,6 +119,21 @@ impl SuperBlock {
         unsafe { &*(*self.as_raw()).s_fs_info.cast::<SbData>() }
     }
 
+    /// Whether writes are synchronous (`SB_SYNCHRONOUS`, the `sync` mount
+    /// option).
+    pub(crate) fn synchronous(&self) -> bool {
+        // SAFETY: The superblock is live; `s_flags` is read as
+        // `sb_rdonly()` reads it.
+        unsafe { (*self.as_raw()).s_flags & SB_SYNCHRONOUS != 0 }
+    }
+
+    /// The root dentry.
+    pub(crate) fn root(&self) -> &Dentry {
+        // SAFETY: Set up (type invariant): `s_root` is set by `fill_super`
+        // and kept until the superblock is killed.
+        unsafe { Dentry::from_raw((*self.as_raw()).s_root) }
+    }
+
     /// The device number (`s_dev`, anonymous for a nodev mount).
     pub(crate) fn dev(&self) -> u32 {
         // SAFETY: Set at mount, never changed.
@@ -129,11 +155,26 @@ pub(crate) struct SuperParams {
 /// `SB_POSIXACL` (the kernel's `SB_*` flags equal uapi `MS_*`, but its
 /// `BIT()` macro hides them from bindgen).
 const SB_POSIXACL: usize = 1 << 16;
+/// `SB_RDONLY`, as [`SB_POSIXACL`].
+const SB_RDONLY: usize = 1 << 0;
+/// `SB_SYNCHRONOUS`, as [`SB_POSIXACL`].
+const SB_SYNCHRONOUS: usize = 1 << 4;
 
 /// A superblock being filled by [`FileSystem::fill_super`].
 pub(crate) struct NewSuperBlock<'a>(&'a Opaque<bindings::super_block>);
 
 impl<'a> NewSuperBlock<'a> {
+    #[inline]
+    pub(super) fn as_raw(&self) -> *mut bindings::super_block {
+        self.0.get()
+    }
+
+    /// Whether the mount is to be read-only.
+    pub(crate) fn read_only(&self) -> bool {
+        // SAFETY: A new superblock the VFS handed us; `s_flags` is set.
+        unsafe { (*self.as_raw()).s_flags & SB_RDONLY != 0 }
+    }
+
     /// Sets the superblock up with `data` and `p`; from here on it is a
     /// [`SuperBlock`] (on a later error, `kill_sb` frees `data`).
     pub(crate) fn init(self, data: PoolBox<SbData>, p: SuperParams) -> SuperBlockRoot<'a> {
@@ -165,6 +206,23 @@ impl<'a> SuperBlockRoot<'a> {
     #[inline]
     pub(crate) fn super_block(&self) -> &'a SuperBlock {
         self.0
+    }
+
+    /// Makes `root` the root dentry, then has `load` add the names read
+    /// from disk under it (on an error the VFS kills the superblock, which
+    /// lets go of every name added).
+    pub(crate) fn set_root_loading(
+        self,
+        root: NewInode,
+        load: impl FnOnce(LoadingDir<'_>) -> Result,
+    ) -> Result<Rooted> {
+        let sb = self.0;
+        let rooted = self.set_root(root)?;
+        // SAFETY: Set just now by `set_root`; the superblock is still being
+        // filled, so nothing else reaches the root.
+        let root = unsafe { LoadingDir::from_root(NonNull::new_unchecked((*sb.as_raw()).s_root)) };
+        load(root)?;
+        Ok(rooted)
     }
 
     /// Makes `root` the root dentry.
@@ -286,6 +344,17 @@ unsafe extern "C" fn vexfs_opt_gid(opts: *mut c_void, gid: bindings::kgid_t) -> 
     unsafe { parse(opts, Param::Gid(Kgid(gid))) }
 }
 
+/// `commit=SECONDS`.
+///
+/// # Safety
+///
+/// As for [`parse`].
+#[no_mangle]
+unsafe extern "C" fn vexfs_opt_commit(opts: *mut c_void, secs: c_uint) -> c_int {
+    // SAFETY: Guaranteed by the caller.
+    unsafe { parse(opts, Param::Commit(secs)) }
+}
+
 /// Fills a new superblock: called by `get_tree_nodev()` from the glue with
 /// the parsed options.
 ///
@@ -328,11 +397,25 @@ unsafe extern "C" fn vexfs_reconfigure(
 ///
 /// Called only by the VFS, once, for a superblock of this type.
 unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
-    // SAFETY: After `kill_anon_super` every inode is evicted, so nothing
-    // uses `s_fs_info` any more; it is null or our data (fill_super).
+    // SAFETY: Called once by the VFS for a superblock of ours: still
+    // whole (s_root, if `fill_super` got that far, and every inode).
     unsafe {
         let data = (*sb).s_fs_info.cast::<SbData>();
-        bindings::kill_anon_super(sb);
+        if !data.is_null() && !(*sb).s_root.is_null() {
+            Fs::shutdown(SuperBlock::from_raw(sb));
+        }
+    }
+    // SAFETY: After `kill_block_super` or `kill_anon_super` every inode is
+    // evicted, so nothing uses `s_fs_info` any more; it is null or our data
+    // (fill_super). A superblock on a device (`get_tree_bdev()`) lets go of
+    // it in `kill_block_super`.
+    unsafe {
+        let data = (*sb).s_fs_info.cast::<SbData>();
+        if (*sb).s_bdev.is_null() {
+            bindings::kill_anon_super(sb);
+        } else {
+            bindings::kill_block_super(sb);
+        }
         if !data.is_null() {
             Fs::kill_sb(PoolBox::from_raw(data));
         }

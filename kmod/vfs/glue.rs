@@ -84,6 +84,24 @@ unsafe extern "C" {
         acl: *mut bindings::posix_acl,
         type_: c_int,
     ) -> c_int;
+    pub(super) fn vexfs_dentry_children(
+        dir: *mut bindings::dentry,
+        out: *mut *mut bindings::dentry,
+        max: c_uint,
+    ) -> c_uint;
+    pub(super) fn vexfs_dentry_name(dentry: *mut bindings::dentry, buf: *mut u8) -> c_uint;
+    pub(super) fn vexfs_dentry_add_persistent(
+        dir: *mut bindings::dentry,
+        name: *const u8,
+        len: c_uint,
+        inode: *mut bindings::inode,
+    ) -> *mut bindings::dentry;
+    /// `struct vexfs_ticker` is the glue's own: only pointers cross.
+    pub(super) fn vexfs_ticker_new(owner: *mut c_void) -> *mut c_void;
+    pub(super) fn vexfs_ticker_arm(ticker: *mut c_void, msecs: c_uint);
+    pub(super) fn vexfs_ticker_free(ticker: *mut c_void);
+    pub(super) fn vexfs_iocb_is_dsync(iocb: *const bindings::kiocb) -> bool;
+    pub(super) fn vexfs_vma_shared_writable(vma: *mut bindings::vm_area_struct) -> bool;
     /// `generic_setlease()` of `linux/filelock.h`, which is not among the
     /// Rust bindings' headers: file leases as on any local filesystem.
     pub(super) fn generic_setlease(

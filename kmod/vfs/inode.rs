@@ -73,6 +73,26 @@ impl Kgid {
     }
 }
 
+/// A time stamp of an inode: seconds and nanoseconds.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Timestamp {
+    pub(crate) sec: i64,
+    pub(crate) nsec: u32,
+}
+
+/// What a disk filesystem stores of an inode besides its type and data.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct StoredAttrs {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) nlink: u32,
+    pub(crate) rdev: u32,
+    pub(crate) size: i64,
+    pub(crate) atime: Timestamp,
+    pub(crate) mtime: Timestamp,
+    pub(crate) ctime: Timestamp,
+}
+
 /// The id mapping of a mount (`struct mnt_idmap`).
 #[repr(transparent)]
 pub(crate) struct MntIdmap(Opaque<bindings::mnt_idmap>);
@@ -176,6 +196,57 @@ impl Inode {
         // SAFETY: The inode is live; a plain read, as `inode->i_nlink` is
         // read everywhere.
         unsafe { (*self.as_raw()).__bindgen_anon_1.i_nlink }
+    }
+
+    /// Owner, group, links, device, size and times, as a disk filesystem
+    /// writes them back. The caller excludes concurrent changes where it
+    /// needs them consistent (VexFS's commit lock).
+    pub(crate) fn stored_attrs(&self) -> StoredAttrs {
+        let raw = self.as_raw();
+        // SAFETY: The inode is live; plain reads of its fields, as the VFS
+        // and disk filesystems' `write_inode` read them.
+        unsafe {
+            StoredAttrs {
+                uid: (*raw).i_uid.val,
+                gid: (*raw).i_gid.val,
+                nlink: (*raw).__bindgen_anon_1.i_nlink,
+                rdev: (*raw).i_rdev,
+                size: (*raw).i_size,
+                atime: Timestamp {
+                    sec: (*raw).i_atime_sec,
+                    nsec: (*raw).i_atime_nsec,
+                },
+                mtime: Timestamp {
+                    sec: (*raw).i_mtime_sec,
+                    nsec: (*raw).i_mtime_nsec,
+                },
+                ctime: Timestamp {
+                    sec: (*raw).i_ctime_sec,
+                    nsec: (*raw).i_ctime_nsec,
+                },
+            }
+        }
+    }
+
+    /// A symlink's target (without its NUL), [`None`] for other inodes.
+    pub(crate) fn symlink_target(&self) -> Option<&[u8]> {
+        if self.mode() & mode::S_IFMT != mode::S_IFLNK {
+            return None;
+        }
+        let raw = self.as_raw();
+        // SAFETY: A live symlink: `i_link` is the layer's copy of its
+        // target (`NewInode::set_link`), `i_size` bytes and a NUL, freed
+        // only with the inode.
+        unsafe {
+            let link = (*raw).__bindgen_anon_5.i_link;
+            if link.is_null() {
+                return None;
+            }
+            Some(core::slice::from_raw_parts(
+                link.cast::<u8>(),
+                (*raw).i_size as usize,
+            ))
+        }
     }
 
     /// Increments the link count.
@@ -401,6 +472,43 @@ impl NewInode {
                 (*raw).i_gid = gid.0;
             }
         }
+    }
+
+    /// Sets what a disk filesystem stored of the inode (read at mount),
+    /// the device number excepted (given to [`NewInode::new`]).
+    pub(crate) fn set_stored_attrs(&self, a: &StoredAttrs) {
+        let raw = self.0.as_ptr();
+        // SAFETY: A new inode only we can see; `set_nlink` keeps the
+        // superblock's count of unlinked inodes right.
+        unsafe {
+            (*raw).i_uid.val = a.uid;
+            (*raw).i_gid.val = a.gid;
+            bindings::set_nlink(raw, a.nlink);
+            (*raw).i_size = a.size;
+            (*raw).i_atime_sec = a.atime.sec;
+            (*raw).i_atime_nsec = a.atime.nsec;
+            (*raw).i_mtime_sec = a.mtime.sec;
+            (*raw).i_mtime_nsec = a.mtime.nsec;
+            (*raw).i_ctime_sec = a.ctime.sec;
+            (*raw).i_ctime_nsec = a.ctime.nsec;
+        }
+    }
+
+    /// Sets the permission bits (and set-id and sticky bits) read from
+    /// disk; the type stays.
+    pub(crate) fn set_mode(&self, mode: u16) {
+        let raw = self.0.as_ptr();
+        // SAFETY: A new inode only we can see.
+        unsafe { (*raw).i_mode = ((*raw).i_mode & mode::S_IFMT) | (mode & !mode::S_IFMT) };
+    }
+
+    /// Hashes the complete inode (as [`NewInode::into_hashed`]) and keeps
+    /// a counted reference: an inode read from disk, named by
+    /// [`LoadingDir::add`](super::dentry::LoadingDir::add) later.
+    pub(crate) fn into_loaded(self) -> InodeRef {
+        // SAFETY: `into_hashed` hands over our reference, which the new
+        // value owns.
+        InodeRef(unsafe { NonNull::new_unchecked(self.into_hashed()) })
     }
 
     /// ACLs of the new inode from its directory's default ACL (and the

@@ -29,7 +29,8 @@
 //! features, signals, and block I/O for the on-disk work.
 
 pub(crate) mod backing;
-// Block I/O for the on-disk format (issue 12), which nothing calls yet.
+// Block I/O: opening a further device (an external log, say) and the
+// device's cache queries have no caller yet.
 #[allow(dead_code)]
 pub(crate) mod block;
 pub(crate) mod cpu;

@@ -32,10 +32,21 @@ pub(crate) trait SuperOperations: Sized + 'static {
     extern "C" fn show_options(_m: &SeqFile, _root: &Dentry) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// The inode is being evicted (its pages are gone): release what its
-    /// data holds. No other user of it is left; the data itself is freed
-    /// after an RCU grace period.
-    extern "C" fn evict_inode(_sb: &SuperBlock, _data: Pin<&mut InodeData>) {
+    /// The inode `ino` is being evicted (its pages are gone): release what
+    /// its data holds; `deleted` if its last link is gone too (rather than
+    /// the superblock going). No other user of it is left; the data itself
+    /// is freed after an RCU grace period.
+    extern "C" fn evict_inode(
+        _sb: &SuperBlock,
+        _ino: u64,
+        _deleted: bool,
+        _data: Pin<&mut InodeData>,
+    ) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// Makes what the filesystem holds durable (`syncfs`, `sync`, umount;
+    /// `wait` false is a first pass that may start work only).
+    extern "C" fn sync_fs(_sb: &SuperBlock, _wait: bool) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -71,6 +82,11 @@ impl<T: SuperOperations> Adapter<T> {
             None
         },
         evict_inode: Some(Self::evict_inode),
+        sync_fs: if T::HAS_SYNC_FS {
+            Some(Self::sync_fs)
+        } else {
+            None
+        },
         free_inode: Some(Self::free_inode),
         ..pin_init::zeroed()
     };
@@ -106,6 +122,7 @@ impl<T: SuperOperations> Adapter<T> {
         // SAFETY: See `Adapter`; every VexFS inode has its data
         // (`NewInode::new`).
         let i = unsafe { Inode::from_raw(inode) };
+        let (ino, deleted) = (i.ino(), i.nlink() == 0);
         i.truncate_pages_final();
         i.clear();
         if !T::HAS_EVICT_INODE {
@@ -115,7 +132,15 @@ impl<T: SuperOperations> Adapter<T> {
         // lockless path walks may still read a symlink's target, which the
         // layer keeps outside the data. The data stays pinned.
         let data = unsafe { Pin::new_unchecked(&mut *i.private().cast::<InodeData>()) };
-        T::evict_inode(i.super_block(), data);
+        T::evict_inode(i.super_block(), ino, deleted, data);
+    }
+
+    /// # Safety
+    ///
+    /// A VFS `sync_fs` (see [`Adapter`]), with `s_umount` held.
+    unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+        // SAFETY: See `Adapter`.
+        errno(T::sync_fs(unsafe { SuperBlock::from_raw(sb) }, wait != 0))
     }
 
     /// # Safety

@@ -14,7 +14,10 @@ use kernel::prelude::*;
 use kernel::sync::LockClassKey;
 use kernel::types::{NotThreadSafe, Opaque};
 
-use super::glue::vexfs_down_write_killable_nested;
+use kernel::ffi::c_void;
+
+use super::fs::{FileSystem, Fs, SuperBlock};
+use super::glue::{self, vexfs_down_write_killable_nested};
 
 /// A reader-writer semaphore (`struct rw_semaphore`) guarding a `T`: any
 /// number of readers, or one writer. Both sides may sleep while holding it
@@ -76,6 +79,36 @@ impl<T> RwSem<T> {
             return Err(EINTR);
         }
         Ok(WriteGuard(self, NotThreadSafe))
+    }
+
+    /// Shared access; waits while a writer holds it, whatever signals come
+    /// (for work that must be done: a checkpoint at unmount).
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        // SAFETY: As above.
+        unsafe { bindings::down_read(self.sem_ptr()) };
+        ReadGuard(self, NotThreadSafe)
+    }
+
+    /// Exclusive access; waits for current readers and writers, whatever
+    /// signals come (for work that must be done: a commit at unmount).
+    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+        // SAFETY: As above.
+        unsafe { bindings::down_write(self.sem_ptr()) };
+        WriteGuard(self, NotThreadSafe)
+    }
+
+    /// Shared access if no writer holds it now.
+    pub(crate) fn try_read(&self) -> Option<ReadGuard<'_, T>> {
+        // SAFETY: As above.
+        (unsafe { bindings::down_read_trylock(self.sem_ptr()) } != 0)
+            .then(|| ReadGuard(self, NotThreadSafe))
+    }
+
+    /// Exclusive access if no one holds it now.
+    pub(crate) fn try_write(&self) -> Option<WriteGuard<'_, T>> {
+        // SAFETY: As above.
+        (unsafe { bindings::down_write_trylock(self.sem_ptr()) } != 0)
+            .then(|| WriteGuard(self, NotThreadSafe))
     }
 
     /// [`Self::write_killable`] for a second semaphore of the same lock
@@ -217,4 +250,57 @@ pub(crate) fn workqueue() -> &'static kernel::workqueue::Queue {
         // Not reachable (see above); the system queue is a safe fallback.
         None => kernel::workqueue::system(),
     }
+}
+
+/// A callback that runs once per [`Ticker::arm`], on the system's unbound long
+/// workqueue, for a mounted superblock: VexFS's periodic commit.
+///
+/// # Invariants
+///
+/// `raw` is the glue's ticker, calling [`FileSystem::tick`] with `sb`; it is
+/// owned by the superblock's data (`s_fs_info`), and dropping it cancels it
+/// and waits for a running callback, before that data is freed.
+pub(crate) struct Ticker {
+    raw: NonNull<c_void>,
+}
+
+// SAFETY: The glue's work item may be armed and cancelled from any task.
+unsafe impl Send for Ticker {}
+// SAFETY: `queue_delayed_work()` is safe to call concurrently.
+unsafe impl Sync for Ticker {}
+
+impl Ticker {
+    /// A ticker of `sb`, to be kept in its data: it must not outlive them.
+    pub(crate) fn new(sb: &SuperBlock) -> Result<Self> {
+        // SAFETY: The glue only stores the pointer and hands it back to
+        // `vexfs_ticker_run`, while the ticker lives (see the invariants).
+        let raw = unsafe { glue::vexfs_ticker_new(sb.as_raw().cast()) };
+        NonNull::new(raw).map(|raw| Self { raw }).ok_or(ENOMEM)
+    }
+
+    /// Runs the callback once, `msecs` from now, unless it is pending.
+    pub(crate) fn arm(&self, msecs: u32) {
+        // SAFETY: Live (type invariant).
+        unsafe { glue::vexfs_ticker_arm(self.raw.as_ptr(), msecs) };
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        // SAFETY: Ours; cancelled and freed once.
+        unsafe { glue::vexfs_ticker_free(self.raw.as_ptr()) };
+    }
+}
+
+/// The glue's callback of a [`Ticker`].
+///
+/// # Safety
+///
+/// Called by the glue's work item with the superblock its ticker was made
+/// for, which (see [`Ticker`]'s invariants) is still set up.
+#[no_mangle]
+unsafe extern "C" fn vexfs_ticker_run(owner: *mut c_void) {
+    // SAFETY: As guaranteed by the caller.
+    let sb = unsafe { SuperBlock::from_raw(owner.cast()) };
+    Fs::tick(sb);
 }

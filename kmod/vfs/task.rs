@@ -92,3 +92,15 @@ impl Drop for ActiveMemcg {
         unsafe { glue::vexfs_memcg_activate(self.0) };
     }
 }
+
+/// A random number from the kernel's CSPRNG (`get_random_u64()`).
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: No preconditions; may be called from any context.
+    unsafe { bindings::get_random_u64() }
+}
+
+/// Seconds since the epoch (`ktime_get_real_seconds()`).
+pub(crate) fn real_seconds() -> i64 {
+    // SAFETY: No preconditions.
+    unsafe { bindings::ktime_get_real_seconds() }
+}

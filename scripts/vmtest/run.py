@@ -29,6 +29,7 @@ import profiler  # noqa: E402
 import hnsw  # noqa: E402
 import hardening  # noqa: E402
 import parity  # noqa: E402
+import disk  # noqa: E402
 
 KO = os.environ["VEXFS_KO"]
 VEXFS_MAGIC = 0x56455846
@@ -541,6 +542,9 @@ def main():
         ("hnsw-bounds", lambda: hardening.test_hnsw_bounds(t, mnt)),
         ("locks", lambda: hardening.test_short_lock_holds(t, mnt)),
         ("profiler", lambda: profiler.test_profile(t)),
+        ("disk", lambda: disk.test_all(t)),
+        ("disk-reboot-write", lambda: disk.test_reboot_write(t)),
+        ("disk-reboot-read", lambda: disk.test_reboot_read(t)),
         ("unload", lambda: test_unmount_unload(t, mnt)),
         ("memory-limit", lambda: vectors.test_memory_limit(t, KO)),
         ("vector-memory", lambda: hardening.test_vector_memory(t, KO)),
@@ -553,6 +557,9 @@ def main():
         print(f"unknown groups {sorted(unknown)}; groups: {' '.join(name for name, _ in steps)}")
         return 2
     for name, fn in steps:
+        # The second boot of the reboot pair runs only when named.
+        if name == "disk-reboot-read" and name not in only:
+            continue
         if not only or name in only or name in ("module", "unload", "kmemleak"):
             fn()
     return t.summary()
