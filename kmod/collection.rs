@@ -781,9 +781,7 @@ impl Collection {
         stored: impl FnOnce(&[u64], &[f32]),
     ) -> Result<Change> {
         self.prepare_norms(&mut b);
-        let change = self.commit_locked(&mut b)?;
-        stored(&b.ids, &b.rows);
-        Ok(change)
+        self.commit_locked(&mut b, stored)
     }
 
     /// What the collection was made with, defaults resolved: dimension,
@@ -928,7 +926,9 @@ impl Collection {
         Ok(())
     }
 
-    fn commit_locked(&self, b: &mut Batch) -> Result<Change> {
+    /// `stored` runs under the lock, so what it logs is in the order the
+    /// store changed.
+    fn commit_locked(&self, b: &mut Batch, stored: impl FnOnce(&[u64], &[f32])) -> Result<Change> {
         let n = b.ids.len();
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
@@ -1001,6 +1001,7 @@ impl Collection {
         }
         uncharge((n as u64 - new_ids) * MAP_NODE_BYTES);
         self.trim(s);
+        stored(&b.ids, &b.rows);
         Ok(Change {
             rows: base..s.ids.len(),
         })
@@ -1272,10 +1273,13 @@ impl Collection {
     /// that is a file's vector, `may_change(id)` decides (an error, such as
     /// `EACCES`, refuses the whole batch).
     /// The caller then passes the [`Change`] to [`Self::follow_up`].
+    /// `removed` runs under the lock once they are gone (a disk mount logs
+    /// the delete there, in the order the store changed).
     pub(crate) fn delete(
         &self,
         ids: &[u64],
         mut may_change: impl FnMut(u64) -> Result,
+        removed: impl FnOnce(),
     ) -> Result<Change> {
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
@@ -1293,6 +1297,7 @@ impl Collection {
             }
         }
         self.remove_ids(s, ids);
+        removed();
         Ok(Change { rows: 0..0 })
     }
 

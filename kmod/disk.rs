@@ -173,6 +173,9 @@ pub(crate) struct Disk {
     read_only: bool,
     /// The log had commits at mount: they go into a checkpoint first.
     recovered: AtomicBool,
+    /// The mount completed: only then does unmount write a checkpoint (a
+    /// failed mount's tree is partial).
+    started: AtomicBool,
 }
 
 /// Room an operation reserves in the running transaction.
@@ -505,7 +508,15 @@ fn read_frame(
     let bs = layout.block_size as usize;
     let mut head = BlockBuf::new(bs)?;
     dev.read_at(layout.offset(block), &mut head)?;
-    let h = match fmt::decode_header_block(&head, layout.block_size) {
+    // A log commit's header block may be torn past its first sector (it is
+    // written after the payload, with FUA, but a device writes sectors):
+    // only the header itself counts there (`nonce` is the log's).
+    let decoded = if nonce == 0 {
+        fmt::decode_header_block(&head, layout.block_size)
+    } else {
+        fmt::FrameHeader::decode(&head, layout.block_size)
+    };
+    let h = match decoded {
         Ok(h) => h,
         Err(e) => return Ok(Frame::NoHeader(e, fmt::damaged_header(&head, nonce))),
     };
@@ -609,6 +620,17 @@ fn corrupt(msg: &str) -> Error {
 
 impl<'a> Loader<'a> {
     fn apply(&mut self, rec: &fmt::Record<'_>) -> Result {
+        // An inode made and freed between two commits was never written
+        // back: the log still holds the records that named or changed it.
+        // Records set state, so for an inode that is not there they set
+        // nothing.
+        if self.in_log {
+            if let Some(ino) = subject(rec) {
+                if self.inodes.get(&ino).is_none() {
+                    return Ok(());
+                }
+            }
+        }
         match *rec {
             fmt::Record::Inode(a) => self.inode(&a),
             fmt::Record::Link { dir, ino, name } => {
@@ -618,10 +640,10 @@ impl<'a> Loader<'a> {
             }
             fmt::Record::Unlink { dir, name } => {
                 let key = NameKey::new(dir, name)?;
-                self.names
-                    .remove(&key)
-                    .map(|_| ())
-                    .ok_or_else(|| corrupt("log removes a name that does not exist"))
+                if self.names.remove(&key).is_none() && !self.in_log {
+                    return Err(corrupt("a checkpoint removes a name"));
+                }
+                Ok(())
             }
             fmt::Record::Data { ino, offset, bytes } => {
                 let data = self.data_file(ino)?;
@@ -656,7 +678,10 @@ impl<'a> Loader<'a> {
             }
             fmt::Record::XattrRemove { ino, name } => {
                 let inode = self.known(ino)?;
-                inode.data().xattrs.load(inode::sb_info(inode), name, None)
+                match inode.data().xattrs.load(inode::sb_info(inode), name, None) {
+                    Err(e) if e == ENODATA && self.in_log => Ok(()),
+                    r => r,
+                }
             }
             fmt::Record::Free { ino } => {
                 // Its inode (if it was ever written back) goes now.
@@ -678,6 +703,18 @@ impl<'a> Loader<'a> {
                 let dir = self.known(ino)?;
                 if !dir.is_dir() || dir.data().collection().is_some() {
                     return Err(corrupt("a collection on a non-directory or twice"));
+                }
+                let (m_min, m_max) = abi::HNSW_M_RANGE;
+                let valid = match index {
+                    abi::index::FLAT => m == 0 && ef_construction == 0,
+                    abi::index::HNSW => {
+                        (m_min..=m_max).contains(&m)
+                            && (1..=abi::HNSW_MAX_EF).contains(&ef_construction)
+                    }
+                    _ => false,
+                };
+                if !valid || !(1..=abi::MAX_DIM).contains(&dim) {
+                    return Err(corrupt("bad collection parameters"));
                 }
                 let params = abi::CollectionParams {
                     dim,
@@ -786,6 +823,9 @@ impl<'a> Loader<'a> {
     }
 
     fn inode(&mut self, a: &fmt::InodeAttrs) -> Result {
+        if a.ino >= u64::MAX / 2 {
+            return Err(corrupt("an inode number out of range"));
+        }
         let mode = (a.mode & 0o177777) as u16;
         let stored = StoredAttrs {
             uid: a.uid,
@@ -813,6 +853,12 @@ impl<'a> Loader<'a> {
             if new.inode().mode() & mode::S_IFMT != mode & mode::S_IFMT {
                 return Err(corrupt("inode changes its type"));
             }
+            let mut stored = stored;
+            if let Some(target) = new.inode().symlink_target() {
+                // A symlink's size is its target's length, whatever the
+                // record says.
+                stored.size = target.len() as i64;
+            }
             new.set_stored_attrs(&stored);
             new.set_mode(mode);
             if let Some(data) = new.inode().data().data.as_ref() {
@@ -821,6 +867,11 @@ impl<'a> Loader<'a> {
             return Ok(());
         }
         let new = inode::load_inode(self.sb, a.ino, mode, a.rdev)?;
+        let mut stored = stored;
+        if mode & mode::S_IFMT == mode::S_IFLNK {
+            // Set with its target (`set_link`).
+            stored.size = 0;
+        }
         new.set_stored_attrs(&stored);
         if let Some(data) = new.inode().data().data.as_ref() {
             data.set_size(stored.size)?;
@@ -841,12 +892,45 @@ impl<'a> Loader<'a> {
     /// Adds every name, from the root down; inodes left without one (open
     /// but unlinked when the system went down) are dropped.
     pub(crate) fn materialize(mut self, root: LoadingDir<'_>) -> Result {
-        let mut queue: KVec<(u64, LoadingDir<'_>)> = KVec::new();
+        // Link counts must be what the names make them: the VFS warns on
+        // any other when a name goes. Inodes without a name (open but
+        // unlinked when the system went down) are dropped instead.
+        let mut names: RBTree<u64, u32> = RBTree::new();
+        let mut subdirs: RBTree<u64, u32> = RBTree::new();
+        let mut cursor = self.names.cursor_front_mut();
+        while let Some(c) = cursor {
+            let (k, &ino) = c.current();
+            let is_dir = self
+                .inodes
+                .get(&ino)
+                .and_then(Loaded::inode)
+                .is_some_and(|i| i.is_dir());
+            count(&mut names, ino)?;
+            if is_dir {
+                count(&mut subdirs, k.dir)?;
+            }
+            cursor = c.move_next();
+        }
+        for (&ino, l) in self.inodes.iter() {
+            let Some(inode) = l.inode() else { continue };
+            let Some(&named) = names.get(&ino) else {
+                continue;
+            };
+            let want = if inode.is_dir() {
+                2u32.saturating_add(subdirs.get(&ino).copied().unwrap_or(0))
+            } else {
+                named
+            };
+            if want != inode.nlink() {
+                return Err(corrupt("a link count that the names do not make"));
+            }
+        }
+        let mut queue: KVVec<(u64, LoadingDir<'_>)> = KVVec::new();
         queue.push((fmt::ROOT_INO, root), GFP_KERNEL)?;
         let mut named_dirs = 0usize;
         while let Some((dir, loading)) = queue.pop() {
             let start = NameKey::new(dir, b"")?;
-            let mut entries: KVec<(KVec<u8>, u64)> = KVec::new();
+            let mut entries: KVVec<(KVec<u8>, u64)> = KVVec::new();
             let mut cursor = self.names.cursor_lower_bound_mut(&start);
             while let Some(c) = cursor {
                 let (k, &ino) = c.current();
@@ -959,6 +1043,7 @@ impl Disk {
                 commit_ms: opts.commit_ms(),
                 read_only,
                 recovered: AtomicBool::new(false),
+                started: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -1065,6 +1150,7 @@ impl Disk {
         drop(log);
         let ticker = Ticker::new(sb)?;
         let _ = self.ticker.populate(ticker);
+        self.started.store(true, Relaxed);
         Ok(())
     }
 
@@ -1128,7 +1214,7 @@ impl Disk {
 
     /// At unmount: a last checkpoint, and the superblock says clean.
     pub(crate) fn shutdown(&self, sb: &SuperBlock) {
-        if self.read_only {
+        if self.read_only || !self.started.load(Relaxed) {
             return;
         }
         let mut log = self.log.write();
@@ -1186,9 +1272,15 @@ impl Disk {
             )
         };
         let r = self.write_commit(sb, log, &records, dirty, lost);
-        if r.is_err() {
-            log.failed = true;
-            pr_err!("write to the device failed: the filesystem stops writing (EIO)\n");
+        match r {
+            Err(e) if e == EIO => {
+                log.failed = true;
+                pr_err!("write to the device failed: the filesystem stops writing (EIO)\n");
+            }
+            // What was taken out of the transaction is still in memory:
+            // the next commit writes a checkpoint of it all.
+            Err(_) => self.txn.lock().lost = true,
+            Ok(()) => {}
         }
         r
     }
@@ -1202,7 +1294,7 @@ impl Disk {
         lost: bool,
     ) -> Result {
         // The dirty inodes still alive, with their data ranges.
-        let mut inodes: KVec<(InodeRef, Ranges, usize)> = KVec::new();
+        let mut inodes: KVVec<(InodeRef, Ranges, usize)> = KVVec::new();
         let mut bytes = records.len() as u64;
         for &ino in dirty.iter() {
             let Some(r) = InodeRef::lookup(sb, ino) else {
@@ -1210,12 +1302,13 @@ impl Disk {
             };
             let (mut ranges, n) = r.inode().data().dirty.lock().take();
             let size = r.inode().size().max(0) as u64;
-            bytes += (fmt::RECORD_HEADER_SIZE + 76) as u64;
+            bytes = bytes.saturating_add((fmt::RECORD_HEADER_SIZE + 76) as u64);
             for rg in ranges[..n].iter_mut() {
                 rg.1 = rg.1.min(size);
                 if rg.0 < rg.1 {
                     let len = rg.1 - rg.0;
-                    bytes += len + len.div_ceil(DATA_CHUNK as u64) * fmt::DATA_HEADER_SIZE as u64;
+                    let headers = (len / DATA_CHUNK as u64 + 1) * fmt::DATA_HEADER_SIZE as u64;
+                    bytes = bytes.saturating_add(len).saturating_add(headers);
                 }
             }
             inodes.push((r, ranges, n), GFP_KERNEL)?;
@@ -1242,6 +1335,12 @@ impl Disk {
             for &(start, end) in &ranges[..*n] {
                 let mut pos = start;
                 while pos < end {
+                    // Holes are not logged: a range of a sparse file is
+                    // mostly one (and reads as zeros after a replay).
+                    match data.next_data(pos)? {
+                        Some(p) if p < end => pos = p,
+                        _ => break,
+                    }
                     let want = ((end - pos) as usize).min(DATA_CHUNK);
                     chunk.resize(want, 0, GFP_KERNEL)?;
                     let got = data.read_at(pos, &mut chunk)?;
@@ -1465,6 +1564,11 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
         let mut chunk = core::mem::take(&mut self.chunk);
         let r = (|| -> Result {
             while pos < a.size {
+                // Holes are skipped (they read as zeros after a mount).
+                match data.next_data(pos)? {
+                    Some(p) if p < a.size => pos = p,
+                    _ => break,
+                }
                 let want = ((a.size - pos) as usize).min(DATA_CHUNK);
                 chunk.resize(want, 0, GFP_KERNEL)?;
                 let got = data.read_at(pos, &mut chunk)?;
@@ -1486,7 +1590,7 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
             Ok(())
         })();
         self.chunk = chunk;
-        self.data_bytes += last_end;
+        self.data_bytes = self.data_bytes.saturating_add(last_end);
         r
     }
 
@@ -1497,7 +1601,7 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
         let root_inode = root.inode().ok_or(EIO)?;
         self.inode(root_inode)?;
         let mut seen: RBTree<u64, ()> = RBTree::new();
-        let mut queue: KVec<crate::vfs::dentry::DentryRef> = KVec::new();
+        let mut queue: KVVec<crate::vfs::dentry::DentryRef> = KVVec::new();
         self.dir(root, &mut seen, &mut queue)?;
         while let Some(d) = queue.pop() {
             self.dir(d.dentry(), &mut seen, &mut queue)?;
@@ -1509,7 +1613,7 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
         &mut self,
         dir: &Dentry,
         seen: &mut RBTree<u64, ()>,
-        queue: &mut KVec<crate::vfs::dentry::DentryRef>,
+        queue: &mut KVVec<crate::vfs::dentry::DentryRef>,
     ) -> Result {
         let dir_ino = dir.inode().ok_or(EIO)?.ino();
         let mut name = [0u8; NAME_MAX];
@@ -1587,6 +1691,31 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
     fn finish(&mut self) -> Result<u64> {
         self.close_frame(fmt::FRAME_LAST)?;
         Ok(self.frame_start - self.start)
+    }
+}
+
+/// Counts one more for `key`.
+fn count(map: &mut RBTree<u64, u32>, key: u64) -> Result {
+    match map.get_mut(&key) {
+        Some(n) => *n = n.saturating_add(1),
+        None => {
+            map.try_create_and_insert(key, 1, GFP_KERNEL)?;
+        }
+    }
+    Ok(())
+}
+
+/// The inode a record changes (not its names), if it has one.
+fn subject(rec: &fmt::Record<'_>) -> Option<u64> {
+    match *rec {
+        fmt::Record::Data { ino, .. }
+        | fmt::Record::Zero { ino, .. }
+        | fmt::Record::Symlink { ino, .. }
+        | fmt::Record::Xattr { ino, .. }
+        | fmt::Record::XattrRemove { ino, .. }
+        | fmt::Record::Collection { ino, .. } => Some(ino),
+        fmt::Record::Rows { coll, .. } | fmt::Record::RowsDelete { coll, .. } => Some(coll),
+        _ => None,
     }
 }
 

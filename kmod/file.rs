@@ -146,17 +146,24 @@ impl FileOperations for RegularFile {
         let _lock = inode.lock();
         let mut op = disk::begin(inode.super_block(), Reserve::INODE)?;
         let backing = backing(file)?;
+        let zeroes = mode & (falloc::PUNCH_HOLE | falloc::ZERO_RANGE) != 0;
+        // Whether the range reads as zeros now (then it is logged so, even
+        // if allocating it again fails).
+        let mut zeroed = false;
         let result = if mode & falloc::ZERO_RANGE != 0 {
             // tmpfs has no ZERO_RANGE: free the range's pages (holes read as
             // zeros), then allocate it again.
             backing
                 .fallocate(falloc::PUNCH_HOLE | falloc::KEEP_SIZE, offset, len)
+                .inspect(|()| zeroed = true)
                 .and_then(|()| backing.fallocate(keep, offset, len))
         } else {
-            backing.fallocate(mode, offset, len)
+            backing
+                .fallocate(mode, offset, len)
+                .inspect(|()| zeroed = zeroes)
         };
         inode.set_size(backing.size());
-        if result.is_ok() && mode & (falloc::PUNCH_HOLE | falloc::ZERO_RANGE) != 0 {
+        if zeroed {
             let (start, end) = (
                 offset.max(0) as u64,
                 offset.saturating_add(len).max(0) as u64,
@@ -164,6 +171,8 @@ impl FileOperations for RegularFile {
             op.zeroed(inode, start, end);
         }
         op.dirty(inode);
+        // Before the privileges go: that is a setattr, another operation.
+        drop(op);
         // As tmpfs: setuid, setgid and capabilities go, as on a write.
         result.and_then(|()| file.modified())
     }

@@ -439,7 +439,13 @@ impl InodeOperations for DirInode {
             ino: file.ino(),
             name,
         });
-        op.dirty(file);
+        if extra_name {
+            op.dirty(file);
+        } else {
+            // An O_TMPFILE file's first name: no checkpoint holds its data
+            // (it was in no tree), so the commit writes all of it.
+            op.dirty_data(file, 0, file.size().max(0) as u64);
+        }
         op.dirty(dir);
         Ok(done)
     }

@@ -243,11 +243,16 @@ fn delete(file: &File, arg: usize) -> Result {
     read_ids(req.ids, &mut ids)?;
     let caller = Caller::of_collection(file);
     let mut op = disk::begin(dir.super_block(), Reserve::rows(count, 0))?;
-    let change = coll.delete(&ids, |ino| caller.check_change_ino(dir, ino))?;
-    op.log(&fmt::Record::RowsDelete {
-        coll: dir.ino(),
-        ids: AsBytes::as_bytes(&ids[..]),
-    });
+    let change = coll.delete(
+        &ids,
+        |ino| caller.check_change_ino(dir, ino),
+        || {
+            op.log(&fmt::Record::RowsDelete {
+                coll: dir.ino(),
+                ids: AsBytes::as_bytes(&ids[..]),
+            })
+        },
+    )?;
     drop(op);
     drop(write);
     coll.follow_up(change);

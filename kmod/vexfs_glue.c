@@ -416,6 +416,13 @@ int vexfs_set_acl(struct mnt_idmap *idmap, struct dentry *dentry,
 	struct inode *inode = d_inode(dentry);
 	int error;
 
+	/*
+	 * A disk mount does not write ACLs to its device yet: one set here
+	 * would vanish (and grant what it denied) at the next mount.
+	 * Documentation/durability.rst.
+	 */
+	if (inode->i_sb->s_bdev)
+		return -EOPNOTSUPP;
 	if (type == ACL_TYPE_ACCESS) {
 		error = posix_acl_update_mode(idmap, inode, &inode->i_mode, &acl);
 		if (error)
@@ -494,7 +501,8 @@ unsigned int vexfs_dentry_children(struct dentry *dir, struct dentry **out,
 	spin_lock(&dir->d_lock);
 	hlist_for_each_entry(child, &dir->d_children, d_sib) {
 		spin_lock_nested(&child->d_lock, DENTRY_D_LOCK_NESTED);
-		if (simple_positive(child)) {
+		if (simple_positive(child) &&
+		    (child->d_flags & DCACHE_PERSISTENT)) {
 			if (n < max)
 				out[n] = dget_dlock(child);
 			n++;

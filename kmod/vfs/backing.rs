@@ -181,6 +181,25 @@ impl DataFile {
         })
     }
 
+    /// The first byte of data at or after `pos` (`SEEK_DATA`), or [`None`]
+    /// if only holes follow.
+    pub(crate) fn next_data(&self, pos: u64) -> Result<Option<u64>> {
+        // SAFETY: An open file; llseek on a file private to us changes a
+        // position no one else uses.
+        let r = unsafe {
+            bindings::vfs_llseek(
+                self.file(),
+                pos as bindings::loff_t,
+                super::file::whence::SEEK_DATA,
+            )
+        };
+        match offset_result(r) {
+            Ok(p) => Ok(Some(p as u64)),
+            Err(e) if e == ENXIO => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The data's size.
     pub(crate) fn size(&self) -> i64 {
         // SAFETY: The inode is live; a plain read, as `i_size_read()` on

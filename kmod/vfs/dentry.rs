@@ -104,31 +104,36 @@ impl Dentry {
     }
 
     /// The positive children (names with an inode), each held.
-    pub(crate) fn children(&self) -> Result<KVec<DentryRef>> {
-        let mut raw: KVec<*mut bindings::dentry> = KVec::new();
+    pub(crate) fn children(&self) -> Result<KVVec<DentryRef>> {
+        let mut raw: KVVec<*mut bindings::dentry> = KVVec::new();
+        let mut out: KVVec<DentryRef> = KVVec::new();
         loop {
             let room = raw.capacity();
+            // Room for what the glue may hand over, before it takes
+            // references (a failure after would leak them).
+            out.reserve(room, GFP_KERNEL)?;
             // SAFETY: The dentry is live; `raw` has room for `room`
             // pointers, which the glue fills with held dentries.
             let n = unsafe {
                 glue::vexfs_dentry_children(self.as_raw(), raw.as_mut_ptr(), room as c_uint)
             } as usize;
             let held = n.min(room);
-            let mut out = KVec::with_capacity(held, GFP_KERNEL)?;
             for i in 0..held {
                 // SAFETY: The glue stored `held` non-null held dentries;
                 // each reference moves into one `DentryRef` (the push
                 // cannot fail: the capacity is there).
                 let d = unsafe { NonNull::new_unchecked(*raw.as_ptr().add(i)) };
-                out.push(DentryRef(d), GFP_KERNEL)?;
+                // Cannot fail: the room is reserved (a failure would drop,
+                // hence put, the reference).
+                let _ = out.push_within_capacity(DentryRef(d));
             }
             if n <= room {
                 return Ok(out);
             }
             // Grew since the count: let go and try again with room for
             // more.
-            drop(out);
-            raw = KVec::with_capacity(n + n / 4 + 8, GFP_KERNEL)?;
+            out.clear();
+            raw = KVVec::with_capacity(n + n / 4 + 8, GFP_KERNEL)?;
         }
     }
 }
@@ -457,5 +462,17 @@ pub(crate) fn simple_rename(
             flags,
         )
     })?;
+    // The filesystem moves the names itself (`FS_RENAME_DOES_D_MOVE`), so
+    // that the rename is whole before the operation ends: a disk mount's
+    // checkpoint walks the dcache.
+    // SAFETY: Both dentries are held by the rename in progress, their
+    // directories locked by the VFS, as `d_move()` and `d_exchange()` need.
+    unsafe {
+        if flags & rename::EXCHANGE != 0 {
+            bindings::d_exchange(old.0.as_raw(), new.0.as_raw());
+        } else {
+            bindings::d_move(old.0.as_raw(), new.0.as_raw());
+        }
+    }
     Ok(Removed(()))
 }

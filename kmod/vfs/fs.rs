@@ -455,6 +455,8 @@ impl FsRegistration {
             fs.write(bindings::file_system_type {
                 name: Fs::NAME.as_char_ptr(),
                 init_fs_context: Some(glue::vexfs_init_fs_context),
+                // `dentry::simple_rename` moves the names.
+                fs_flags: bindings::FS_RENAME_DOES_D_MOVE as i32,
                 kill_sb: Some(kill_sb),
                 owner: module.as_ptr(),
                 ..pin_init::zeroed()

@@ -438,8 +438,18 @@ def metadata_ranges(dev):
     r = run(["fsck.vexfs", "-n", "--json", dev])
     used = json.loads(r.stdout)["summary"]["log_blocks_used"]
     start = area[ckpt_area] * bs
-    return [(0, 512), (4096, 4096 + 512), (start, start + ckpt_blocks * bs),
-            (log_start * bs, (log_start + used) * bs)]
+    ranges = [(0, 512), (4096, 4096 + 512), (start, start + ckpt_blocks * bs)]
+    # Each log commit: its 64-byte header (the rest of its header block is
+    # not checked: a torn write may leave anything there), its payload.
+    block, end = log_start, log_start + used
+    with open(dev, "rb") as f:
+        while block < end:
+            f.seek(block * bs)
+            blocks = struct.unpack_from("<I", f.read(64), 24)[0]
+            ranges.append((block * bs, block * bs + 64))
+            ranges.append(((block + 1) * bs, (block + blocks) * bs))
+            block += blocks
+    return ranges
 
 
 def test_corruption(t, dev, copy, flips):
@@ -463,7 +473,7 @@ def test_corruption(t, dev, copy, flips):
         t.eq("the image to corrupt checks clean", fsck(copy, "-n")[0], 0)
         ranges = metadata_ranges(copy)
         total = sum(b - a for a, b in ranges)
-        t.check("its log holds commits", ranges[3][1] > ranges[3][0], str(ranges))
+        t.check("its log holds commits", len(ranges) > 3, str(ranges))
         rng = random.Random(12)
         print(f"# disk-corruption: seed 12, {flips} single-bit flips over {total} metadata bytes",
               flush=True)

@@ -40,12 +40,20 @@ enum FrameRead {
     BadPayload(FrameHeader, FormatError),
 }
 
-/// Reads the frame at `block`, which must end before block `end`.
-fn read_frame(dev: &Device, layout: &Layout, block: u64, end: u64) -> Result<FrameRead> {
+/// Reads the frame at `block`, which must end before block `end`. In the
+/// log (`log`), only a header block's header counts: the rest of the block
+/// may be torn (the header is written with FUA after the payload, but a
+/// device writes sectors).
+fn read_frame(dev: &Device, layout: &Layout, block: u64, end: u64, log: bool) -> Result<FrameRead> {
     let bs = layout.block_size as usize;
     let mut first = vec![0u8; bs];
     dev.read_at(layout.offset(block), &mut first)?;
-    let h = match decode_header_block(&first, layout.block_size) {
+    let decoded = if log {
+        FrameHeader::decode(&first, layout.block_size)
+    } else {
+        decode_header_block(&first, layout.block_size)
+    };
+    let h = match decoded {
         Ok(h) => h,
         Err(e) => return Ok(FrameRead::NoHeader(e, first)),
     };
@@ -92,7 +100,7 @@ pub fn read_checkpoint(dev: &Device, sb: &SuperBlock) -> Result<Result<Vec<Vec<u
                 error,
             }))
         };
-        let (h, payload) = match read_frame(dev, &sb.layout, block, end)? {
+        let (h, payload) = match read_frame(dev, &sb.layout, block, end, false)? {
             FrameRead::Good(h, p) => (h, p),
             FrameRead::NoHeader(error, _) | FrameRead::BadPayload(_, error) => return fault(error),
         };
@@ -146,7 +154,7 @@ pub fn scan_log(dev: &Device, sb: &SuperBlock) -> Result<(Vec<Vec<u8>>, LogEnd, 
         }
         let seq = out.len() as u64;
         let corrupt = |error| LogEnd::Corrupt { seq, block, error };
-        let how = match read_frame(dev, layout, block, end)? {
+        let how = match read_frame(dev, layout, block, end, true)? {
             FrameRead::Good(h, payload)
                 if h.kind == FrameKind::Commit && h.nonce == sb.log_nonce =>
             {
