@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup module userland demo test test-long test-vm bench bench-ab fmt clippy clean
+.PHONY: all setup module userland demo test test-long test-vm crash-test bench bench-ab fmt clippy clean
 
 all: module userland
 
@@ -25,6 +25,16 @@ test: module userland
 # The same suite with full-size data sets and soaks (see Documentation/admin-guide.rst).
 test-long: module userland
 	@VEXFS_TEST_LONG=1 scripts/test
+
+# Power cuts: 500 boots of the test kernel, each killed at a random instant
+# (CUTS=N to change), then 1,000 corrupted images mounted; see
+# Documentation/durability.rst.
+CUTS ?= 500
+crash-test: module userland
+	@scripts/crash-test $(CUTS)
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	VEXFS_VM_DISK="$$d/a.img,$$d/b.img" VEXFS_VM_DISK_SIZE=64M VEXFS_VM_MEM=1G \
+	scripts/vm-exec 'VEXFS_DISK_FLIPS=1000 $$VEXFS_PYTHON scripts/vmtest/run.py disk'
 
 # Benchmarks (criterion natively, then in the VM); tables + bench-results/*.json.
 bench: module userland

@@ -20,7 +20,7 @@
 //!   superblock slot that names it (with FUA); the log starts over.
 
 use core::cmp::Ordering as CmpOrdering;
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use kernel::alloc::flags::{GFP_KERNEL, GFP_KERNEL_ACCOUNT};
 use kernel::alloc::{KVVec, KVec};
@@ -51,6 +51,14 @@ const IO_BYTES: usize = BlockBuf::MAX_LEN;
 const DATA_CHUNK: usize = 256 << 10;
 /// Checkpoint frames are closed at about this size.
 const CKPT_FRAME_TARGET: u64 = 4 << 20;
+/// How a checkpoint area is shared: file data (the private tmpfs's size),
+/// inodes with their names, attributes and symlink targets (the inode
+/// space), collections (rows and graphs); the rest is frame overhead and
+/// slack. So the largest checkpoint fits its area.
+const DATA_PERCENT: u64 = 60;
+const INODE_PERCENT: u64 = 15;
+const VECTOR_PERCENT: u64 = 20;
+
 /// Graph records of a checkpoint hold about this many bytes each.
 const GRAPH_PIECE: usize = 1 << 20;
 /// A transaction of this many bytes is committed when the operation that
@@ -176,6 +184,12 @@ pub(crate) struct Disk {
     /// The mount completed: only then does unmount write a checkpoint (a
     /// failed mount's tree is partial).
     started: AtomicBool,
+    /// Bytes a checkpoint may spend on collections (rows and graphs), and
+    /// an upper bound of what it would spend now: exact after each
+    /// checkpoint (and at mount), each insert adds its estimate, deletes
+    /// take nothing off until the next checkpoint.
+    vector_cap: u64,
+    vector_used: AtomicU64,
 }
 
 /// Room an operation reserves in the running transaction.
@@ -611,6 +625,8 @@ pub(crate) struct Loader<'a> {
     graphs: RBTree<u64, KVVec<u8>>,
     /// The collections read, for their maintenance once mounted.
     collections: KVec<Arc<Collection>>,
+    /// Bytes of collection records read.
+    vector_bytes: u64,
 }
 
 fn corrupt(msg: &str) -> Error {
@@ -630,6 +646,12 @@ impl<'a> Loader<'a> {
                     return Ok(());
                 }
             }
+        }
+        if matches!(
+            rec,
+            fmt::Record::Collection { .. } | fmt::Record::Rows { .. } | fmt::Record::Graph { .. }
+        ) {
+            self.vector_bytes = self.vector_bytes.saturating_add(rec.encoded_len() as u64);
         }
         match *rec {
             fmt::Record::Inode(a) => self.inode(&a),
@@ -666,6 +688,9 @@ impl<'a> Loader<'a> {
                 t.extend_from_slice(target, GFP_KERNEL)?;
                 t.push(0, GFP_KERNEL)?;
                 let t = CStr::from_bytes_with_nul(&t).map_err(|_| corrupt("bad symlink target"))?;
+                new.inode()
+                    .data()
+                    .charge_target(self.sb.data(), target.len())?;
                 new.set_link(t, inode::SYMLINK_IOPS)
                     .map_err(|_| corrupt("symlink target of a non-symlink"))
             }
@@ -1022,6 +1047,7 @@ impl Disk {
             pr_err!("cannot mount: block size below the device's logical block size\n");
             return Err(EINVAL);
         }
+        let sb_area = sb.layout.area_bytes();
         let log = Log {
             next: sb.layout.log_start,
             seq: 0,
@@ -1044,6 +1070,8 @@ impl Disk {
                 read_only,
                 recovered: AtomicBool::new(false),
                 started: AtomicBool::new(false),
+                vector_cap: sb_area / 100 * VECTOR_PERCENT,
+                vector_used: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )
@@ -1056,9 +1084,28 @@ impl Disk {
         // No one else holds the lock while mounting.
         let log = self.log.try_read().ok_or(EBUSY)?;
         let area = log.sb.layout.area_bytes();
-        let pages = area / 10 * 7 / crate::vfs::mem::PAGE_SIZE as u64;
-        let inodes = (area / 5 / crate::mount_opts::BOGO_INODE_SIZE).max(16);
+        let pages = area / 100 * DATA_PERCENT / crate::vfs::mem::PAGE_SIZE as u64;
+        let inodes = (area / 100 * INODE_PERCENT / crate::mount_opts::BOGO_INODE_SIZE).max(16);
         Ok((pages, inodes))
+    }
+
+    /// Takes room for `bytes` of collection rows and graph in the next
+    /// checkpoint: `ENOSPC` past its share of an area.
+    pub(crate) fn charge_vectors(&self, bytes: u64) -> Result {
+        let mut cur = self.vector_used.load(Relaxed);
+        loop {
+            let next = cur
+                .checked_add(bytes)
+                .filter(|&n| n <= self.vector_cap)
+                .ok_or(ENOSPC)?;
+            match self
+                .vector_used
+                .compare_exchange(cur, next, Relaxed, Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(seen) => cur = seen,
+            }
+        }
     }
 
     /// Reads the checkpoint and the log into `sb`'s in-memory filesystem.
@@ -1071,6 +1118,7 @@ impl Disk {
             in_log: false,
             graphs: RBTree::new(),
             collections: KVec::new(),
+            vector_bytes: 0,
         };
         let log = self.log.try_read().ok_or(EBUSY)?;
         let fs = log.sb.clone();
@@ -1124,6 +1172,7 @@ impl Disk {
                 _ => break,
             }
         }
+        self.vector_used.store(loader.vector_bytes, Relaxed);
         let mut log = self.log.try_write().ok_or(EBUSY)?;
         log.next = block;
         log.seq = seq;
@@ -1422,6 +1471,8 @@ impl Disk {
             chunk: KVVec::new(),
             inodes: 0,
             data_bytes: 0,
+            vector_bytes: 0,
+            closed_bytes: 0,
         };
         let r = w.tree(sb).and_then(|()| w.finish());
         let blocks = match r {
@@ -1455,6 +1506,8 @@ impl Disk {
         self.write_super(sb, log, next)?;
         log.next = layout.log_start;
         log.seq = 0;
+        // Exact again (inserts since are charged on top).
+        self.vector_used.store(w.vector_bytes, Relaxed);
         Ok(())
     }
 
@@ -1492,6 +1545,10 @@ struct CkptWriter<'a, 'd> {
     chunk: KVVec<u8>,
     inodes: u64,
     data_bytes: u64,
+    /// Bytes of collection records written.
+    vector_bytes: u64,
+    /// Payload bytes of the frames closed so far.
+    closed_bytes: u64,
 }
 
 impl<'a, 'd> CkptWriter<'a, 'd> {
@@ -1514,6 +1571,7 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
     fn close_frame(&mut self, flags: u16) -> Result {
         let s = self.stream.take().expect("a frame is open");
         let (len, crc) = s.finish()?;
+        self.closed_bytes += len;
         let h = header(
             fmt::FrameKind::Checkpoint,
             flags,
@@ -1648,6 +1706,21 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
     /// A collection, after its directory's names: its parameters, its rows
     /// in slot order, its graph.
     fn collection(&mut self, ino: u64, coll: &Collection) -> Result {
+        let before = self.stream.as_ref().map_or(0, |s| s.len) + self.written_frames();
+        let r = self.collection_records(ino, coll);
+        let after = self.stream.as_ref().map_or(0, |s| s.len) + self.written_frames();
+        self.vector_bytes = self
+            .vector_bytes
+            .saturating_add(after.saturating_sub(before));
+        r
+    }
+
+    /// Payload bytes of the frames already closed.
+    fn written_frames(&self) -> u64 {
+        self.closed_bytes
+    }
+
+    fn collection_records(&mut self, ino: u64, coll: &Collection) -> Result {
         let (dim, metric, index, m, ef_construction) = coll.params()?;
         self.record(&fmt::Record::Collection {
             ino,

@@ -15,7 +15,7 @@
 
 use core::ffi::CStr;
 
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -54,6 +54,9 @@ pub(crate) struct InodeInfo {
     /// A shared writable mapping was made: stores may have changed the
     /// data without a write call (an fsync writes all of it back).
     pub(crate) mapped: AtomicBool,
+    /// Inode space taken besides the inode's own: a symlink's target (up
+    /// to 4 KiB, stored whole by a disk mount's checkpoint).
+    pub(crate) extra_space: AtomicU32,
 }
 
 impl InodeInfo {
@@ -84,7 +87,15 @@ impl InodeInfo {
             coll.set_dying();
         }
         drop(coll);
-        this.xattrs.clear()
+        this.xattrs.clear() + u64::from(this.extra_space.load(Ordering::Relaxed))
+    }
+
+    /// Takes inode space for a symlink's target of `len` bytes (given back
+    /// at eviction).
+    pub(crate) fn charge_target(&self, sbi: &SbInfo, len: usize) -> Result {
+        sbi.reserve_ispace(len as u64)?;
+        self.extra_space.store(len as u32, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -161,6 +172,7 @@ fn build_inode(
             xattrs <- XattrStore::new(),
             dirty <- new_mutex!(Dirty::default()),
             mapped: AtomicBool::new(false),
+            extra_space: AtomicU32::new(0),
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
@@ -186,6 +198,10 @@ fn make_node(
     let mut op = disk::begin(dir.super_block(), Reserve::NAMESPACE)?;
     let inode = new_inode(dir.super_block(), Some(dir), mode, dev)?;
     if let Some(target) = target {
+        inode
+            .inode()
+            .data()
+            .charge_target(dir.super_block().data(), target.to_bytes().len())?;
         inode.set_link(target, SYMLINK_IOPS)?;
     }
     let mut name = [0u8; NAME_MAX];

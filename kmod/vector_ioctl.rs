@@ -145,6 +145,18 @@ fn create(file: &File, arg: usize) -> Result {
     Ok(())
 }
 
+/// On a disk mount, takes room in the next checkpoint for `n` rows of
+/// `coll`: the ids, vectors and record headers, and a graph node's lists
+/// (`1 + 2M` links on level 0, a little more above) in an HNSW collection.
+fn charge_rows(dir: &Inode, coll: &Collection, n: usize) -> Result {
+    let Some(disk) = dir.super_block().data().disk.as_deref() else {
+        return Ok(());
+    };
+    let (dim, _, _, m, _) = coll.params()?;
+    let per_row = u64::from(dim) * 4 + 8 + 16 + (2 * u64::from(m) + 4) * 4;
+    disk.charge_vectors(per_row.saturating_mul(n as u64))
+}
+
 /// The record of a stored batch, for a disk mount's log.
 fn rows_record<'b>(
     dir: &Inode,
@@ -209,6 +221,7 @@ fn insert(file: &File, arg: usize) -> Result {
         &mut user(req.vectors, count * dim * 4).reader(),
         &mut batch.rows,
     )?;
+    charge_rows(dir, coll, count)?;
     let mut op = disk::begin(dir.super_block(), Reserve::rows(count, dim))?;
     let change = coll.commit(batch, |ids, rows| {
         op.log(&rows_record(dir, false, dim, ids, rows));
@@ -382,6 +395,7 @@ fn attach(file: &File, arg: usize) -> Result {
         // moving the file's last name in the collection is what deletes
         // the vector, so it must not happen in between.
         let _dir_lock = dir.lock_killable()?;
+        charge_rows(dir, coll, 1)?;
         let mut op = disk::begin(dir.super_block(), Reserve::rows(1, coll.dim()))?;
         if !file.dentry().is_child_of(parent.dentry()) {
             return Err(ENOENT);
