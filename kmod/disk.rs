@@ -729,18 +729,6 @@ impl<'a> Loader<'a> {
                 if !dir.is_dir() || dir.data().collection().is_some() {
                     return Err(corrupt("a collection on a non-directory or twice"));
                 }
-                let (m_min, m_max) = abi::HNSW_M_RANGE;
-                let valid = match index {
-                    abi::index::FLAT => m == 0 && ef_construction == 0,
-                    abi::index::HNSW => {
-                        (m_min..=m_max).contains(&m)
-                            && (1..=abi::HNSW_MAX_EF).contains(&ef_construction)
-                    }
-                    _ => false,
-                };
-                if !valid || !(1..=abi::MAX_DIM).contains(&dim) {
-                    return Err(corrupt("bad collection parameters"));
-                }
                 let params = abi::CollectionParams {
                     dim,
                     metric,
@@ -749,6 +737,15 @@ impl<'a> Loader<'a> {
                     ef_construction,
                     reserved: [0; 3],
                 };
+                // As `VEXFS_IOC_CREATE` checks them (with the defaults
+                // resolved, as a checkpoint stores them).
+                if !crate::vector_ioctl::index_params_valid(&params)
+                    || !(1..=abi::MAX_DIM).contains(&dim)
+                    || metric as usize >= abi::metric::NAMES.len()
+                    || (index == abi::index::HNSW && (m == 0 || ef_construction == 0))
+                {
+                    return Err(corrupt("bad collection parameters"));
+                }
                 let coll = Collection::new(&params).map_err(|e| match e {
                     EINVAL => corrupt("bad collection parameters"),
                     e => e,

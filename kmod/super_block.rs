@@ -297,8 +297,15 @@ impl FileSystem for VexFs {
         }
     }
 
-    fn reconfigure(sb: &SuperBlock, opts: &MountOpts) -> core::result::Result<(), &'static CStr> {
+    fn reconfigure(
+        sb: &SuperBlock,
+        opts: &MountOpts,
+        read_only: Option<bool>,
+    ) -> core::result::Result<(), &'static CStr> {
         if sb.data().disk.is_some() {
+            if read_only.is_some_and(|ro| ro != sb.read_only()) {
+                return Err(c"a disk mount cannot change between read-only and read-write");
+            }
             if opts.has_memory_options() {
                 return Err(
                     c"size=, nr_inodes=, mode=, uid= and gid= are options of in-memory mounts",

@@ -176,7 +176,7 @@ fn rows_record<'b>(
 
 /// Whether the index kind and its parameters are valid (0 means the
 /// default; a flat collection takes none).
-fn index_params_valid(p: &abi::CollectionParams) -> bool {
+pub(crate) fn index_params_valid(p: &abi::CollectionParams) -> bool {
     let (m_min, m_max) = abi::HNSW_M_RANGE;
     match p.index {
         abi::index::FLAT => p.m == 0 && p.ef_construction == 0,

@@ -28,7 +28,8 @@
 
 /* In super_block.rs and mount_opts.rs. */
 int vexfs_fill_super(struct super_block *sb, void *opts);
-int vexfs_reconfigure(struct fs_context *fc, struct super_block *sb, void *opts);
+int vexfs_reconfigure(struct fs_context *fc, struct super_block *sb, void *opts,
+		      int read_only);
 void *vexfs_opts_new(void);
 void vexfs_opts_free(void *opts);
 int vexfs_opt_size(void *opts, const char *value);
@@ -163,9 +164,14 @@ static int vexfs_get_tree(struct fs_context *fc)
 	return get_tree_nodev(fc, vexfs_fill_super_fc);
 }
 
+/* @read_only: 1 or 0 if the remount sets or clears SB_RDONLY, -1 if not. */
 static int vexfs_reconfigure_fc(struct fs_context *fc)
 {
-	return vexfs_reconfigure(fc, fc->root->d_sb, fc->fs_private);
+	int read_only = -1;
+
+	if (fc->sb_flags_mask & SB_RDONLY)
+		read_only = !!(fc->sb_flags & SB_RDONLY);
+	return vexfs_reconfigure(fc, fc->root->d_sb, fc->fs_private, read_only);
 }
 
 static void vexfs_free_fc(struct fs_context *fc)

@@ -143,14 +143,7 @@ impl<'a> BlockDevice<'a> {
         // SAFETY: `get_tree_bdev()` sets `s_bdev` before it calls
         // `fill_super`, and keeps the device open until the superblock is
         // killed, after `sb` (borrowed from `fill_super`) is gone.
-        let bdev = NonNull::new(unsafe { (*sb.as_raw()).s_bdev })?;
-        // INVARIANT: As above.
-        Some(Self {
-            bdev,
-            hold: Hold::Borrowed,
-            writable: true,
-            _life: PhantomData,
-        })
+        unsafe { Self::borrowed((*sb.as_raw()).s_bdev) }
     }
 
     /// The device the VFS opened for `sb` (`s_bdev`, set up by
@@ -164,9 +157,17 @@ impl<'a> BlockDevice<'a> {
     pub(crate) fn from_super(sb: &'a SuperBlock) -> Option<Self> {
         // SAFETY: `sb` is live; `s_bdev` is set before the filesystem sees
         // the superblock and kept until it is killed.
-        let bdev = NonNull::new(unsafe { (*sb.as_raw()).s_bdev })?;
-        // INVARIANT: The superblock keeps `bdev` open for `'a`.
-        Some(Self {
+        unsafe { Self::borrowed((*sb.as_raw()).s_bdev) }
+    }
+
+    /// A superblock's device, borrowed.
+    ///
+    /// # Safety
+    ///
+    /// `bdev` is null or a device that stays open for `'a`.
+    unsafe fn borrowed(bdev: *mut bindings::block_device) -> Option<Self> {
+        // INVARIANT: As guaranteed.
+        NonNull::new(bdev).map(|bdev| Self {
             bdev,
             hold: Hold::Borrowed,
             writable: true,

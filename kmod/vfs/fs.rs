@@ -42,10 +42,12 @@ pub(crate) trait FileSystem: Sized + 'static {
     /// Sets up a new superblock.
     fn fill_super(sb: NewSuperBlock<'_>, opts: &Self::Options) -> Result<Rooted>;
 
-    /// Applies a remount's options, or leaves them all and says why not.
+    /// Applies a remount's options (and `read_only`, if it sets or clears
+    /// read-only), or leaves them all and says why not.
     fn reconfigure(
         sb: &SuperBlock,
         opts: &Self::Options,
+        read_only: Option<bool>,
     ) -> core::result::Result<(), &'static CStr>;
 
     /// At unmount, before anything is torn down: the whole filesystem is
@@ -117,6 +119,13 @@ impl SuperBlock {
         // SAFETY: Set up (type invariant): `s_fs_info` is our data, which
         // lives until `kill_sb`.
         unsafe { &*(*self.as_raw()).s_fs_info.cast::<SbData>() }
+    }
+
+    /// Whether the mount is read-only (`SB_RDONLY`).
+    pub(crate) fn read_only(&self) -> bool {
+        // SAFETY: The superblock is live; `s_flags` is read as `sb_rdonly()`
+        // reads it.
+        unsafe { (*self.as_raw()).s_flags & SB_RDONLY != 0 }
     }
 
     /// Whether writes are synchronous (`SB_SYNCHRONOUS`, the `sync` mount
@@ -380,11 +389,17 @@ unsafe extern "C" fn vexfs_reconfigure(
     fc: *mut bindings::fs_context,
     sb: *mut bindings::super_block,
     opts: *mut c_void,
+    read_only: c_int,
 ) -> c_int {
     // SAFETY: The glue passes the context's options and the mounted
     // superblock being reconfigured (the VFS holds `s_umount`).
     let (opts, sb) = unsafe { (&*opts.cast::<Options>(), SuperBlock::from_raw(sb)) };
-    match Fs::reconfigure(sb, opts) {
+    let read_only = match read_only {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    };
+    match Fs::reconfigure(sb, opts, read_only) {
         Ok(()) => 0,
         // SAFETY: `fc` is the context being applied.
         Err(why) => unsafe { invalfc(fc, why) },

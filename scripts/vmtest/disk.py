@@ -289,6 +289,14 @@ def test_persistence(t, dev):
         umount(MEM)
         opts = [line.split()[3] for line in open("/proc/mounts") if line.split()[1] == MNT]
         t.check("/proc/mounts shows commit=5", opts and "commit=5" in opts[0].split(","), str(opts))
+        r = run(["mount", "-o", "remount,ro", MNT])
+        still_rw = [line.split()[3].split(",")[0] for line in open("/proc/mounts")
+                    if line.split()[1] == MNT]
+        t.check("remounting a disk mount read-only is refused (EINVAL, a kernel message)",
+                r.returncode != 0 and still_rw == ["rw"], f"{r.stderr.strip()} {still_rw}")
+        r = run(["setfacl", "-m", "u:1000:r", f"{MNT}/d"])
+        t.check("an ACL on a disk mount is refused (not written to disk yet)",
+                r.returncode != 0 and "not supported" in r.stderr.lower(), r.stderr.strip())
         umount(MNT)
         t.eq("fsck -n clean at the end", fsck(dev, "-n")[0], 0)
 
@@ -536,7 +544,8 @@ def test_reboot_write(t):
         sh(["mkfs.vexfs", "-q", "-f", "-L", "reboot", dev])
         mount_disk(dev, MNT)
         populate(MNT)
-        qfile = collections(MNT, 2000)
+        # The acceptance runs this pair with 20,000 vectors.
+        qfile = collections(MNT, int(os.environ.get("VEXFS_REBOOT_VECTORS", "2000")))
         eventually(lambda: json.loads(vexctl("info", f"{MNT}/hnsw", "--json").stdout)["unindexed"],
                    lambda u: u == 0, timeout=120)
         expect = {"searches": searches(MNT, qfile), "tree": tree(MNT)}
