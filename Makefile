@@ -48,7 +48,7 @@ bench-ab: module userland
 # The in-VM suite alone (assumes module and userland are built).
 test-vm:
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
-	VEXFS_VM_DISK="$$d/a.img,$$d/b.img" VEXFS_VM_DISK_SIZE=64M VEXFS_VM_MEM=1G \
+	VEXFS_VM_DISK="$$d/a.img,$$d/b.img,$$d/c.img" VEXFS_VM_DISK_SIZE=64M VEXFS_VM_MEM=1G \
 	scripts/vm-exec '$$VEXFS_PYTHON scripts/vmtest/run.py'
 
 fmt:

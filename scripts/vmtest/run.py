@@ -30,6 +30,7 @@ import hnsw  # noqa: E402
 import hardening  # noqa: E402
 import parity  # noqa: E402
 import disk  # noqa: E402
+import replay  # noqa: E402
 
 KO = os.environ["VEXFS_KO"]
 VEXFS_MAGIC = 0x56455846
@@ -543,6 +544,7 @@ def main():
         ("locks", lambda: hardening.test_short_lock_holds(t, mnt)),
         ("profiler", lambda: profiler.test_profile(t)),
         ("disk", lambda: disk.test_all(t)),
+        ("disk-replay", lambda: replay.test_all(t)),
         ("disk-reboot-write", lambda: disk.test_reboot_write(t)),
         ("disk-reboot-read", lambda: disk.test_reboot_read(t)),
         ("unload", lambda: test_unmount_unload(t, mnt)),
