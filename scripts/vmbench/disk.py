@@ -56,7 +56,9 @@ def fresh():
 
 def fsmark(mnt, files):
     os.makedirs(f"{mnt}/fsmark", exist_ok=True)
-    out = sh("fs_mark", "-d", f"{mnt}/fsmark", "-s", "4096", "-n", str(files), "-S", "1", "-L", "1")
+    # fs_mark writes its log (fs_log.txt) where it runs: not in the repository.
+    out = sh("fs_mark", "-d", f"{mnt}/fsmark", "-s", "4096", "-n", str(files), "-S", "1", "-L", "1",
+             cwd="/tmp")
     # The result line: "FSUse%  Count  Size  Files/sec  App Overhead".
     rows = [line.split() for line in out.splitlines() if re.match(r"^\s*\d+\s+\d+\s+\d+\s+[\d.]+", line)]
     return float(rows[-1][3])
