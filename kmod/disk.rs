@@ -1792,11 +1792,8 @@ fn subject(rec: &fmt::Record<'_>) -> Option<u64> {
 /// Little-endian `u64`s of a record (which need not be aligned).
 fn le_u64s(bytes: &[u8]) -> Result<KVVec<u64>> {
     let mut out = KVVec::with_capacity(bytes.len() / 8, GFP_KERNEL)?;
-    for c in bytes.chunks_exact(8) {
-        out.push(
-            u64::from_le_bytes(c.try_into().map_err(|_| EINVAL)?),
-            GFP_KERNEL,
-        )?;
+    for id in fmt::row_ids(bytes) {
+        out.push(id, GFP_KERNEL)?;
     }
     Ok(out)
 }
@@ -1805,11 +1802,8 @@ fn le_u64s(bytes: &[u8]) -> Result<KVVec<u64>> {
 /// which no collection stores.
 fn le_f32s(bytes: &[u8]) -> Result<KVVec<f32>> {
     let mut out = KVVec::with_capacity(bytes.len() / 4, GFP_KERNEL)?;
-    for c in bytes.chunks_exact(4) {
-        out.push(
-            f32::from_bits(u32::from_le_bytes(c.try_into().map_err(|_| EINVAL)?)),
-            GFP_KERNEL,
-        )?;
+    for v in fmt::row_values(bytes) {
+        out.push(v, GFP_KERNEL)?;
     }
     if !crate::simd::all_finite(&out) {
         return Err(corrupt("a vector that is not finite"));

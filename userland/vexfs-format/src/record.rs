@@ -626,6 +626,29 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The ids of a [`Record::Rows`] or [`Record::RowsDelete`] (whose length
+/// the decoder checked is a multiple of 8).
+pub fn row_ids(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes.chunks_exact(8).map(|c| {
+        let mut a = [0u8; 8];
+        for (d, s) in a.iter_mut().zip(c) {
+            *d = *s;
+        }
+        u64::from_le_bytes(a)
+    })
+}
+
+/// The vector values of a [`Record::Rows`], row after row.
+pub fn row_values(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    bytes.chunks_exact(4).map(|c| {
+        let mut a = [0u8; 4];
+        for (d, s) in a.iter_mut().zip(c) {
+            *d = *s;
+        }
+        f32::from_le_bytes(a)
+    })
+}
+
 /// Bytes of a [`Record::Data`] before its data.
 pub const DATA_HEADER_SIZE: usize = RECORD_HEADER_SIZE + 16;
 

@@ -69,12 +69,6 @@ pub const CKPT_FRAME_TARGET: usize = 1 << 20;
 /// File data goes into checkpoint records of at most this many bytes.
 const DATA_CHUNK: usize = 256 << 10;
 
-fn le_u64s(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-}
-
 impl Model {
     /// A new filesystem: an empty root directory owned by `uid`:`gid`.
     pub fn new(uid: u32, gid: u32, now: Time) -> Self {
@@ -233,16 +227,13 @@ impl Model {
                         c.dim
                     ));
                 }
-                let floats: Vec<f32> = vectors
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
+                let floats: Vec<f32> = vexfs_format::row_values(vectors).collect();
                 if kind & vexfs_format::ROWS_DEAD != 0 {
                     // Deleted rows the graph still routes through.
                     c.dead_rows += ids.len() as u64 / 8;
                     return Ok(());
                 }
-                for (id, v) in le_u64s(ids).zip(floats.chunks_exact(dim as usize)) {
+                for (id, v) in vexfs_format::row_ids(ids).zip(floats.chunks_exact(dim as usize)) {
                     c.rows.insert(
                         id,
                         Row {
@@ -257,7 +248,7 @@ impl Model {
                     .collections
                     .get_mut(&coll)
                     .ok_or(format!("delete in missing collection {coll}"))?;
-                for id in le_u64s(ids) {
+                for id in vexfs_format::row_ids(ids) {
                     c.rows.remove(&id);
                 }
             }
