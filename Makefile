@@ -27,11 +27,13 @@ test-long: module userland
 	@VEXFS_TEST_LONG=1 scripts/test
 
 # Power cuts: 500 boots of the test kernel, each killed at a random instant
-# (CUTS=N to change), then 1,000 corrupted images mounted; see
+# (CUTS=N to change; JOBS=N chains of boots at once, default 2), then 1,000
+# corrupted images mounted; see
 # Documentation/durability.rst.
 CUTS ?= 500
+JOBS ?= 2
 crash-test: module userland
-	@scripts/crash-test $(CUTS)
+	@scripts/crash-test $(CUTS) --jobs $(JOBS)
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	VEXFS_VM_DISK="$$d/a.img,$$d/b.img" VEXFS_VM_DISK_SIZE=64M VEXFS_VM_MEM=1G \
 	scripts/vm-exec 'VEXFS_DISK_FLIPS=1000 $$VEXFS_PYTHON scripts/vmtest/run.py disk'

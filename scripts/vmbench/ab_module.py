@@ -57,7 +57,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
 from harness import BAD_KERNEL_LOG, KernelLog, mount, run, sh, umount  # noqa: E402
 from profiler import OPS, FastSearch, Profiler, by_op, make_collection  # noqa: E402
-from vectors import INDEX_HNSW, IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ, create_raw  # noqa: E402
+from abi import INDEX_HNSW, IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ, create_raw  # noqa: E402
 from results import write_result  # noqa: E402
 
 MNT = "/mnt/vexab"

@@ -23,7 +23,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vmtest"))
-from vectors import SEARCH_EXACT, Coll, reference, save_npy  # noqa: E402
+from abi import SEARCH_EXACT  # noqa: E402
+from vectors import Coll, reference, save_npy  # noqa: E402
 from results import write_result  # noqa: E402
 
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")

@@ -24,7 +24,8 @@ import numpy as np
 
 from harness import LONG, as_uid, eventually, mount, mount_options, run, sh, umount, vexctl_json
 from hnsw import wait_linking, wait_repaired
-from vectors import IOC_INSERT, SEARCH_EXACT, Coll
+from abi import IOC_INSERT, SEARCH_EXACT
+from vectors import Coll
 import uffd
 
 USER_PYTHON = "/usr/bin/python3"
@@ -543,7 +544,7 @@ def search_ids(uid, coll, vector, k, *extra):
 
 def test_file_vector_privacy(t, mnt):
     with t.group("file vectors are as private as their files (uid 1000 and 1001)"):
-        from vectors import IOC_ATTACH
+        from abi import IOC_ATTACH
         coll = f"{mnt}/shared"
         sh(["vexctl", "create", coll, "--dim", "3", "--metric", "l2"])
         os.chmod(coll, 0o1777)
@@ -834,7 +835,7 @@ def killed_insert_round(mnt, rows):
 
 
 def short_lock_round(mnt, rows):
-    from vectors import IOC_ATTACH
+    from abi import IOC_ATTACH
     coll = f"{mnt}/busy"
     sh(["vexctl", "create", coll, "--dim", "16", "--metric", "l2", "--index", "hnsw", "--m", "16",
         "--ef-construction", "64"])

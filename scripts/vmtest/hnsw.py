@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from harness import LONG, eventually, run, sh, vexctl, vexctl_json
-from vectors import (GLOVE, INDEX_FLAT, INDEX_HNSW, SEARCH_EXACT, Coll, compare, create_raw, reference,
-                     save_npy)
+from abi import INDEX_FLAT, INDEX_HNSW, SEARCH_EXACT, create_raw
+from vectors import GLOVE, Coll, compare, reference, save_npy
 
 TMP = "/tmp/hnsw"
 K = 10

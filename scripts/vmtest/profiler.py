@@ -24,7 +24,7 @@ import numpy as np
 
 import uffd
 from harness import Background, as_uid, eventually, mount, run, sh
-from vectors import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ
+from abi import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ
 
 # Operations in the profiler's default order, and the probe function of each.
 OPS = ("lookup", "create", "unlink", "read", "write", "fsync", "insert", "delete", "search", "simd")

@@ -19,6 +19,7 @@ import subprocess
 import numpy as np
 
 from harness import run, sh
+import abi
 import vectors
 
 DATA, LOGDEV, TARGET, CHECK = "/dev/vdb", "/dev/vdc", "/dev/vdd", "/dev/vda"
@@ -65,7 +66,7 @@ def workload():
 
     os.makedirs(f"{MNT}/d")
     os.makedirs(f"{MNT}/c")
-    vectors.create_raw(f"{MNT}/c", DIM, "l2", vectors.INDEX_HNSW)
+    abi.create_raw(f"{MNT}/c", DIM, "l2", abi.INDEX_HNSW)
     durable(MNT)
     coll = vectors.Coll(f"{MNT}/c")
     try:

@@ -13,43 +13,13 @@ import time
 
 import numpy as np
 
+from abi import IOC_ATTACH, IOC_DELETE, IOC_GET, IOC_INSERT, IOC_SEARCH, SEARCH_REQ, create_raw
+from abi import info as raw_info
 from harness import LONG, mount, run, sh, vexctl, vexctl_json
 
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
 METRICS = ("l2", "cosine", "dot")
 MAX_K, MAX_BATCH = 1024, 1 << 20
-
-
-def ioc(direction, nr, size):
-    return (direction << 30) | (size << 16) | (ord("V") << 8) | nr
-
-
-# ABI version 2: CollectionParams 32 bytes, CollectionInfo 72, SearchRequest 48.
-IOC_CREATE = ioc(1, 0x10, 32)
-IOC_INFO = ioc(2, 0x11, 72)
-IOC_INSERT = ioc(1, 0x12, 24)
-IOC_DELETE = ioc(1, 0x13, 16)
-IOC_GET = ioc(3, 0x14, 24)
-IOC_SEARCH = ioc(1, 0x15, 48)
-IOC_ATTACH = ioc(1, 0x16, 16)
-METRIC = {"l2": 0, "cosine": 1, "dot": 2}
-INDEX_FLAT, INDEX_HNSW = 0, 1
-SEARCH_EXACT = 1
-# struct SearchRequest: nq, k, dim, flags, ef, reserved, queries, hits, counts.
-SEARCH_REQ = "<IIIIIIQQQ"
-# struct CollectionInfo.
-INFO_FIELDS = ("dim", "metric", "index", "m", "ef_construction", "reserved", "count", "file_vectors",
-               "memory", "index_bytes", "deleted_pending", "unindexed")
-
-
-def create_raw(path, dim, metric, index=INDEX_FLAT, m=0, ef_construction=0, reserved=(0, 0, 0)):
-    """VEXFS_IOC_CREATE on an existing empty directory."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.ioctl(fd, IOC_CREATE, struct.pack("<8I", dim, METRIC.get(metric, metric), index, m,
-                                                ef_construction, *reserved))
-    finally:
-        os.close(fd)
 
 
 class Coll:
@@ -63,9 +33,7 @@ class Coll:
         os.close(self.fd)
 
     def info(self):
-        buf = bytearray(72)
-        fcntl.ioctl(self.fd, IOC_INFO, buf)
-        return dict(zip(INFO_FIELDS, struct.unpack("<6I6Q", buf)))
+        return raw_info(self.fd)
 
     def insert(self, ids, vecs, ids_addr=None, vec_addr=None, count=None, dim=None):
         ids = np.ascontiguousarray(ids, dtype=np.uint64)

@@ -1,0 +1,81 @@
+"""The VexFS ioctl ABI as the guest tests call it, without numpy.
+
+vectors.py builds its numpy-based helpers on these numbers; the power-cut
+guest (crash.py) uses them directly, because a boot per cut should not pay
+for importing numpy over 9p.
+"""
+
+import ctypes
+import fcntl
+import os
+import struct
+
+
+def ioc(direction, nr, size):
+    return (direction << 30) | (size << 16) | (ord("V") << 8) | nr
+
+
+# ABI version 2: CollectionParams 32 bytes, CollectionInfo 72, SearchRequest 48.
+IOC_CREATE = ioc(1, 0x10, 32)
+IOC_INFO = ioc(2, 0x11, 72)
+IOC_INSERT = ioc(1, 0x12, 24)
+IOC_DELETE = ioc(1, 0x13, 16)
+IOC_GET = ioc(3, 0x14, 24)
+IOC_SEARCH = ioc(1, 0x15, 48)
+IOC_ATTACH = ioc(1, 0x16, 16)
+METRIC = {"l2": 0, "cosine": 1, "dot": 2}
+INDEX_FLAT, INDEX_HNSW = 0, 1
+SEARCH_EXACT = 1
+# struct SearchRequest: nq, k, dim, flags, ef, reserved, queries, hits, counts.
+SEARCH_REQ = "<IIIIIIQQQ"
+# struct CollectionInfo.
+INFO_FIELDS = ("dim", "metric", "index", "m", "ef_construction", "reserved", "count", "file_vectors",
+               "memory", "index_bytes", "deleted_pending", "unindexed")
+
+
+def create_raw(path, dim, metric, index=INDEX_FLAT, m=0, ef_construction=0, reserved=(0, 0, 0)):
+    """VEXFS_IOC_CREATE on an existing empty directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.ioctl(fd, IOC_CREATE, struct.pack("<8I", dim, METRIC.get(metric, metric), index, m,
+                                                ef_construction, *reserved))
+    finally:
+        os.close(fd)
+
+
+def info(fd):
+    """VEXFS_IOC_INFO of an open collection directory, as a dict."""
+    buf = bytearray(72)
+    fcntl.ioctl(fd, IOC_INFO, buf)
+    return dict(zip(INFO_FIELDS, struct.unpack("<6I6Q", buf)))
+
+
+class PlainColl:
+    """Insert, delete, get and info on a collection with Python lists."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+    def close(self):
+        os.close(self.fd)
+
+    def info(self):
+        return info(self.fd)
+
+    def insert(self, ids, vecs):
+        """`vecs`: one list of floats per id."""
+        dim = len(vecs[0])
+        id_buf = (ctypes.c_uint64 * len(ids))(*ids)
+        vec_buf = (ctypes.c_float * (len(ids) * dim))(*[x for v in vecs for x in v])
+        fcntl.ioctl(self.fd, IOC_INSERT, struct.pack("<IIQQ", len(ids), dim, ctypes.addressof(id_buf),
+                                                     ctypes.addressof(vec_buf)))
+
+    def delete(self, ids):
+        id_buf = (ctypes.c_uint64 * len(ids))(*ids)
+        fcntl.ioctl(self.fd, IOC_DELETE, struct.pack("<IIQ", len(ids), 0, ctypes.addressof(id_buf)))
+
+    def get(self, vid, dim):
+        """The stored vector of `vid` as a list of float32 values."""
+        out = (ctypes.c_float * dim)()
+        fcntl.ioctl(self.fd, IOC_GET, bytearray(struct.pack("<QIIQ", vid, dim, 0, ctypes.addressof(out))))
+        return list(out)
