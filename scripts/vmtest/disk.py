@@ -20,6 +20,7 @@ import struct
 
 import numpy as np
 
+import parity
 from harness import eventually, mount, run, sh, umount, vexctl
 
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
@@ -299,6 +300,34 @@ def test_persistence(t, dev):
                 r.returncode != 0 and "not supported" in r.stderr.lower(), r.stderr.strip())
         umount(MNT)
         t.eq("fsck -n clean at the end", fsck(dev, "-n")[0], 0)
+
+
+def test_differential(t, dev, ops=3000):
+    """The tmpfs-parity random operations (parity.Stress) on a disk mount:
+    every result as on tmpfs, then the whole tree again after a remount
+    and a clean fsck."""
+    with t.group(f"disk-differential: {ops} random operations agree with tmpfs and survive a remount"):
+        sh(["mkfs.vexfs", "-q", "-f", dev])
+        mount_disk(dev, MNT)
+        mount(parity.TMPFS, None, "tmpfs", source="tmpfs")
+        runs = {}
+        for root in (parity.TMPFS, MNT):
+            s = parity.Stress(root, seed=20261202)
+            runs[root] = [s.op() for _ in range(ops)]
+        diff = [(i, a, b) for i, (a, b) in enumerate(zip(runs[parity.TMPFS], runs[MNT])) if a != b]
+        t.check("every operation's result equals tmpfs'", not diff, str(diff[:3]))
+        before = parity.tree(MNT)
+        t.eq("the trees are equal (names, modes, links, xattrs, sizes, blocks, contents)", before,
+             parity.tree(parity.TMPFS))
+        umount(parity.TMPFS)
+        umount(MNT)
+        t.eq("fsck -n after unmount exits 0", fsck(dev, "-n")[0], 0)
+        mount_disk(dev, MNT)
+        after = parity.tree(MNT)
+        diff = [(a, b) for a, b in zip(before, after) if a != b]
+        t.check("the tree after a remount is the same", before == after,
+                str(diff[:3]) if diff else f"{len(before)} entries before, {len(after)} after")
+        umount(MNT)
 
 
 def snapshot_mount(t, dev, copy):
@@ -593,6 +622,7 @@ def test_all(t):
     # `make test` mounts 200 corrupted images; `make crash-test` 1,000.
     flips = int(os.environ.get("VEXFS_DISK_FLIPS", "200"))
     test_persistence(t, dev)
+    test_differential(t, dev)
     test_durability(t, dev, copy)
     test_capacity(t, dev)
     test_corruption(t, dev, copy, flips)
