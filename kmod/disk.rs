@@ -305,6 +305,18 @@ impl Op<'_> {
             });
         }
     }
+
+    /// Logs that `start..end` of a file's data is allocated (`fallocate`),
+    /// in or past its size.
+    pub(crate) fn allocated(&mut self, inode: &Inode, start: u64, end: u64) {
+        if start < end && end <= i64::MAX as u64 {
+            self.log(&fmt::Record::Alloc {
+                ino: inode.ino(),
+                offset: start,
+                len: end - start,
+            });
+        }
+    }
 }
 
 impl Drop for Op<'_> {
@@ -342,6 +354,7 @@ pub(crate) trait OpExt {
     fn dirty(&mut self, inode: &Inode);
     fn dirty_data(&mut self, inode: &Inode, pos: u64, len: u64);
     fn zeroed(&mut self, inode: &Inode, start: u64, end: u64);
+    fn allocated(&mut self, inode: &Inode, start: u64, end: u64);
 }
 
 impl OpExt for Option<Op<'_>> {
@@ -363,6 +376,11 @@ impl OpExt for Option<Op<'_>> {
     fn zeroed(&mut self, inode: &Inode, start: u64, end: u64) {
         if let Some(op) = self {
             op.zeroed(inode, start, end);
+        }
+    }
+    fn allocated(&mut self, inode: &Inode, start: u64, end: u64) {
+        if let Some(op) = self {
+            op.allocated(inode, start, end);
         }
     }
 }
@@ -671,14 +689,14 @@ impl<'a> Loader<'a> {
                 let data = self.data_file(ino)?;
                 data.write_at(offset, bytes)
             }
+            // The decoder bounds both ranges by `i64::MAX`; space past the
+            // size is freed or allocated too (`fallocate` may have put it
+            // there).
             fmt::Record::Zero { ino, offset, len } => {
-                let data = self.data_file(ino)?;
-                let size = data.size().max(0) as u64;
-                let end = offset.saturating_add(len).min(size);
-                if offset < end {
-                    data.punch(offset as i64, (end - offset) as i64)?;
-                }
-                Ok(())
+                self.data_file(ino)?.punch(offset as i64, len as i64)
+            }
+            fmt::Record::Alloc { ino, offset, len } => {
+                self.data_file(ino)?.allocate(offset as i64, len as i64)
             }
             fmt::Record::Symlink { ino, target } => {
                 let Some(Loaded::New(new)) = self.inodes.get(&ino) else {
@@ -883,8 +901,13 @@ impl<'a> Loader<'a> {
             }
             new.set_stored_attrs(&stored);
             new.set_mode(mode);
+            // Only a size change: setting the same size would free what
+            // `fallocate` allocated past it (a truncation logs that as a
+            // `Zero` record of its own).
             if let Some(data) = new.inode().data().data.as_ref() {
-                data.set_size(stored.size)?;
+                if data.size() != stored.size {
+                    data.set_size(stored.size)?;
+                }
             }
             return Ok(());
         }
@@ -1353,7 +1376,11 @@ impl Disk {
                 rg.1 = rg.1.min(size);
                 if rg.0 < rg.1 {
                     let len = rg.1 - rg.0;
-                    let headers = (len / DATA_CHUNK as u64 + 1) * fmt::DATA_HEADER_SIZE as u64;
+                    // A record per chunk of a data run; a run per page at
+                    // most (holes are whole pages).
+                    let records =
+                        len / DATA_CHUNK as u64 + len / crate::vfs::mem::PAGE_SIZE as u64 + 2;
+                    let headers = records * fmt::DATA_HEADER_SIZE as u64;
                     bytes = bytes.saturating_add(len).saturating_add(headers);
                 }
             }
@@ -1380,14 +1407,17 @@ impl Disk {
             };
             for &(start, end) in &ranges[..*n] {
                 let mut pos = start;
+                let mut run_end = start;
                 while pos < end {
                     // Holes are not logged: a range of a sparse file is
-                    // mostly one (and reads as zeros after a replay).
-                    match data.next_data(pos)? {
-                        Some(p) if p < end => pos = p,
-                        _ => break,
+                    // mostly one (and stays one after a replay).
+                    if pos >= run_end {
+                        match data.next_data(pos, end)? {
+                            Some((p, e)) => (pos, run_end) = (p, e),
+                            None => break,
+                        }
                     }
-                    let want = ((end - pos) as usize).min(DATA_CHUNK);
+                    let want = ((run_end - pos) as usize).min(DATA_CHUNK);
                     chunk.resize(want, 0, GFP_KERNEL)?;
                     let got = data.read_at(pos, &mut chunk)?;
                     // The data may have shrunk since the size was read: the
@@ -1614,31 +1644,44 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
         let Some(data) = inode.data().data.as_ref() else {
             return Ok(());
         };
+        // The space allocated (written or only reserved by `fallocate`,
+        // in or past the size) first, then the data runs into it.
+        let mut pos = 0u64;
+        while let Some((start, end)) = data.next_allocated(pos) {
+            self.record(&fmt::Record::Alloc {
+                ino: a.ino,
+                offset: start,
+                len: end - start,
+            })?;
+            pos = end;
+            task::cond_resched();
+        }
         let mut pos = 0u64;
         let mut last_end = 0u64;
         let mut chunk = core::mem::take(&mut self.chunk);
         let r = (|| -> Result {
+            let mut run_end = 0u64;
             while pos < a.size {
-                // Holes are skipped (they read as zeros after a mount).
-                match data.next_data(pos)? {
-                    Some(p) if p < a.size => pos = p,
-                    _ => break,
+                // Holes are not stored: the size says how long the file is,
+                // and a hole stays a hole after a mount (taking no space),
+                // while the data runs, zeros written included, stay data.
+                if pos >= run_end {
+                    match data.next_data(pos, a.size)? {
+                        Some((p, e)) => (pos, run_end) = (p, e),
+                        None => break,
+                    }
                 }
-                let want = ((a.size - pos) as usize).min(DATA_CHUNK);
+                let want = ((run_end - pos) as usize).min(DATA_CHUNK);
                 chunk.resize(want, 0, GFP_KERNEL)?;
                 let got = data.read_at(pos, &mut chunk)?;
                 if got == 0 {
                     break;
                 }
-                // Holes (and zeros) are not stored: the size says how long
-                // the file is, and unstored bytes read as zeros.
-                if chunk[..got].iter().any(|&b| b != 0) {
-                    self.room(fmt::DATA_HEADER_SIZE + got)?;
-                    let s = self.stream();
-                    s.put(&fmt::data_record_header(a.ino, pos, got))?;
-                    s.put(&chunk[..got])?;
-                    last_end = pos + got as u64;
-                }
+                self.room(fmt::DATA_HEADER_SIZE + got)?;
+                let s = self.stream();
+                s.put(&fmt::data_record_header(a.ino, pos, got))?;
+                s.put(&chunk[..got])?;
+                last_end = pos + got as u64;
                 pos += got as u64;
                 task::cond_resched();
             }
@@ -1780,6 +1823,7 @@ fn subject(rec: &fmt::Record<'_>) -> Option<u64> {
     match *rec {
         fmt::Record::Data { ino, .. }
         | fmt::Record::Zero { ino, .. }
+        | fmt::Record::Alloc { ino, .. }
         | fmt::Record::Symlink { ino, .. }
         | fmt::Record::Xattr { ino, .. }
         | fmt::Record::XattrRemove { ino, .. }

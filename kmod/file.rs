@@ -163,12 +163,17 @@ impl FileOperations for RegularFile {
                 .inspect(|()| zeroed = zeroes)
         };
         inode.set_size(backing.size());
+        let (start, end) = (
+            offset.max(0) as u64,
+            offset.saturating_add(len).max(0) as u64,
+        );
         if zeroed {
-            let (start, end) = (
-                offset.max(0) as u64,
-                offset.saturating_add(len).max(0) as u64,
-            );
             op.zeroed(inode, start, end);
+        }
+        // Allocation and ZERO_RANGE leave the range allocated: logged, so
+        // that a mount reserves it again.
+        if result.is_ok() && mode & falloc::PUNCH_HOLE == 0 {
+            op.allocated(inode, start, end);
         }
         op.dirty(inode);
         // Before the privileges go: that is a setattr, another operation.

@@ -291,8 +291,12 @@ impl InodeOperations for NodeInode {
                 data.set_size(size)?;
             }
             inode.set_size(size);
-            // What a shrink cut off reads as zeros if the file grows again.
-            op.zeroed(inode, size as u64, old as u64);
+            // What a shrink cut off reads as zeros if the file grows again,
+            // and tmpfs frees everything past the size, space `fallocate`
+            // reserved there included, unless the file grows.
+            if size <= old {
+                op.zeroed(inode, size as u64, i64::MAX as u64);
+            }
         }
         inode_ops::setattr_copy(idmap, inode, attr);
         if attr.valid() & inode_ops::attr::MODE != 0 {

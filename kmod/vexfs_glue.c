@@ -18,6 +18,8 @@
 #include <linux/magic.h>
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/folio_batch.h>
 #include <linux/posix_acl.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
@@ -70,6 +72,7 @@ int vexfs_statfs_fill(struct kstatfs *buf, struct vfsmount *mnt,
 void vexfs_set_cached_link(struct inode *inode, char *link, int len);
 int vexfs_data_mount_resize(struct vfsmount *mnt, unsigned long blocks,
 			    const char **why);
+unsigned long vexfs_data_next_present(struct file *file, pgoff_t *index);
 struct file *vexfs_backing_open(struct file *user_file, struct file *data);
 ssize_t vexfs_backing_read_iter(struct file *backing, struct kiocb *iocb,
 				struct iov_iter *to);
@@ -290,6 +293,46 @@ struct file *vexfs_data_file(struct vfsmount *mnt)
 {
 	return shmem_file_setup_with_mnt(mnt, "vexfs-data", 0,
 					 mk_vma_flags(VMA_NORESERVE_BIT));
+}
+
+/*
+ * The next run of pages present in a data file's page cache from page
+ * *index on: written ones, and those fallocate() only allocated (tmpfs
+ * keeps them, not uptodate, and SEEK_DATA calls them a hole). Sets *index
+ * to the run's first page and returns its length in pages; 0 if no page
+ * follows. Folio batches (linux/folio_batch.h) have only inline helpers.
+ */
+unsigned long vexfs_data_next_present(struct file *file, pgoff_t *index)
+{
+	struct address_space *mapping = file->f_mapping;
+	struct folio_batch fbatch;
+	pgoff_t from = *index, next = *index, first = 0, end = 0;
+	bool found = false, gap = false;
+	unsigned int i, n;
+
+	folio_batch_init(&fbatch);
+	while (!gap &&
+	       (n = filemap_get_folios(mapping, &next, (pgoff_t)-1, &fbatch))) {
+		for (i = 0; i < n; i++) {
+			struct folio *folio = fbatch.folios[i];
+			pgoff_t start = max(folio->index, from);
+
+			if (found && start != end) {
+				gap = true;
+				break;
+			}
+			if (!found)
+				first = start;
+			found = true;
+			end = folio_next_index(folio);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	if (!found)
+		return 0;
+	*index = first;
+	return end - first;
 }
 
 /*

@@ -181,18 +181,50 @@ impl DataFile {
         })
     }
 
-    /// The first byte of data at or after `pos` (`SEEK_DATA`), or [`None`]
-    /// if only holes follow.
-    pub(crate) fn next_data(&self, pos: u64) -> Result<Option<u64>> {
+    /// The next run of data that starts before `end`, from `pos` on: the
+    /// run from `SEEK_DATA` to `SEEK_HOLE`, cut at `end`; [`None`] if only
+    /// holes follow. What is outside the runs reads as zeros and takes no
+    /// space, so only the runs are stored.
+    pub(crate) fn next_data(&self, pos: u64, end: u64) -> Result<Option<(u64, u64)>> {
+        let Some(start) = self.seek(pos, super::file::whence::SEEK_DATA)? else {
+            return Ok(None);
+        };
+        if start >= end {
+            return Ok(None);
+        }
+        // A hole always follows data: the size ends the last run.
+        let stop = self
+            .seek(start, super::file::whence::SEEK_HOLE)?
+            .unwrap_or(end);
+        Ok(Some((start, stop.min(end))))
+    }
+
+    /// The next run of allocated space at or after byte `pos`, in bytes
+    /// (whole pages): written pages and those `fallocate` reserved, in or
+    /// past the size; [`None`] if no page follows. Swapped-out pages are
+    /// not in it (they are data, which `next_data` finds).
+    pub(crate) fn next_allocated(&self, pos: u64) -> Option<(u64, u64)> {
+        let shift = super::mem::PAGE_SHIFT;
+        let mut index = pos >> shift;
+        // SAFETY: An open file; the glue only reads its page cache.
+        let pages = unsafe { glue::vexfs_data_next_present(self.file(), &mut index) };
+        (pages != 0).then(|| (index << shift, (index + pages) << shift))
+    }
+
+    /// Allocates `offset..offset + len` (`fallocate` with
+    /// `FALLOC_FL_KEEP_SIZE`): reads as before, takes space.
+    pub(crate) fn allocate(&self, offset: i64, len: i64) -> Result {
+        // SAFETY: An open, writable file; allocation changes no byte.
+        to_result(unsafe {
+            bindings::vfs_fallocate(self.file(), falloc::KEEP_SIZE as i32, offset, len)
+        })
+    }
+
+    /// `SEEK_DATA` or `SEEK_HOLE` from `pos`; [`None`] past the data.
+    fn seek(&self, pos: u64, whence: i32) -> Result<Option<u64>> {
         // SAFETY: An open file; llseek on a file private to us changes a
         // position no one else uses.
-        let r = unsafe {
-            bindings::vfs_llseek(
-                self.file(),
-                pos as bindings::loff_t,
-                super::file::whence::SEEK_DATA,
-            )
-        };
+        let r = unsafe { bindings::vfs_llseek(self.file(), pos as bindings::loff_t, whence) };
         match offset_result(r) {
             Ok(p) => Ok(Some(p as u64)),
             Err(e) if e == ENXIO => Ok(None),

@@ -41,6 +41,7 @@ unsafe extern "C" {
         why: *mut *const c_char,
     ) -> c_int;
     pub(super) fn vexfs_data_file(mnt: *mut bindings::vfsmount) -> *mut bindings::file;
+    pub(super) fn vexfs_data_next_present(file: *mut bindings::file, index: *mut u64) -> u64;
     pub(super) fn vexfs_allow_direct_io(file: *mut bindings::file);
     pub(super) fn vexfs_backing_open(
         user_file: *mut bindings::file,

@@ -302,11 +302,13 @@ def test_persistence(t, dev):
         t.eq("fsck -n clean at the end", fsck(dev, "-n")[0], 0)
 
 
-def test_differential(t, dev, ops=3000):
+def test_differential(t, dev, copy, ops=3000):
     """The tmpfs-parity random operations (parity.Stress) on a disk mount:
-    every result as on tmpfs, then the whole tree again after a remount
-    and a clean fsck."""
-    with t.group(f"disk-differential: {ops} random operations agree with tmpfs and survive a remount"):
+    every result as on tmpfs; the whole tree (sizes, allocated blocks,
+    holes, contents) in the crash state right after a syncfs (the log
+    replayed) and after a remount (a checkpoint)."""
+    with t.group(f"disk-differential: {ops} random operations agree with tmpfs, in a crash state and "
+                 "after a remount"):
         sh(["mkfs.vexfs", "-q", "-f", dev])
         mount_disk(dev, MNT)
         mount(parity.TMPFS, None, "tmpfs", source="tmpfs")
@@ -320,6 +322,13 @@ def test_differential(t, dev, ops=3000):
         t.eq("the trees are equal (names, modes, links, xattrs, sizes, blocks, contents)", before,
              parity.tree(parity.TMPFS))
         umount(parity.TMPFS)
+        sh(["sync", "-f", MNT])
+        snapshot_mount(t, dev, copy)
+        crashed = parity.tree(SNAP)
+        umount(SNAP)
+        diff = [(a, b) for a, b in zip(before, crashed) if a != b]
+        t.check("the crash state after a syncfs holds the same tree", before == crashed,
+                str(diff[:3]) if diff else f"{len(before)} entries before, {len(crashed)} after")
         umount(MNT)
         t.eq("fsck -n after unmount exits 0", fsck(dev, "-n")[0], 0)
         mount_disk(dev, MNT)
@@ -622,7 +631,7 @@ def test_all(t):
     # `make test` mounts 200 corrupted images; `make crash-test` 1,000.
     flips = int(os.environ.get("VEXFS_DISK_FLIPS", "200"))
     test_persistence(t, dev)
-    test_differential(t, dev)
+    test_differential(t, dev, copy)
     test_durability(t, dev, copy)
     test_capacity(t, dev)
     test_corruption(t, dev, copy, flips)

@@ -146,6 +146,16 @@ pub enum Record<'a> {
         /// Length.
         len: u64,
     },
+    /// File space `offset..offset + len` is allocated (`fallocate`), in
+    /// or past the size; what it holds comes from `Data` records.
+    Alloc {
+        /// The file.
+        ino: u64,
+        /// Byte offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
     /// The target of symlink `ino`.
     Symlink {
         /// The symlink.
@@ -240,6 +250,7 @@ mod ty {
     pub(super) const ROWS_DELETE: u16 = 12;
     pub(super) const GRAPH: u16 = 13;
     pub(super) const NEXT_INO: u16 = 14;
+    pub(super) const ALLOC: u16 = 15;
 }
 
 /// Checks a directory-entry name.
@@ -380,6 +391,18 @@ impl<'a> Record<'a> {
                     len: zlen,
                 }
             }
+            ty::ALLOC => {
+                exact(24)?;
+                let (offset, alen) = (le.u64(8)?, le.u64(16)?);
+                if alen == 0 || offset.checked_add(alen).is_none_or(|e| e > i64::MAX as u64) {
+                    return Err(FormatError::BadValue("allocated range out of range"));
+                }
+                Record::Alloc {
+                    ino: nonzero_ino(le.u64(0)?)?,
+                    offset,
+                    len: alen,
+                }
+            }
             ty::SYMLINK => {
                 at_least(9)?;
                 let target = &body[8..];
@@ -504,6 +527,7 @@ impl<'a> Record<'a> {
             Record::Unlink { name, .. } => (ty::UNLINK, 8 + name.len()),
             Record::Data { bytes, .. } => (ty::DATA, 16 + bytes.len()),
             Record::Zero { .. } => (ty::ZERO, 24),
+            Record::Alloc { .. } => (ty::ALLOC, 24),
             Record::Symlink { target, .. } => (ty::SYMLINK, 8 + target.len()),
             Record::Xattr { name, value, .. } => (ty::XATTR, 12 + name.len() + value.len()),
             Record::XattrRemove { name, .. } => (ty::XATTR_REMOVE, 8 + name.len()),
@@ -562,7 +586,7 @@ impl<'a> Record<'a> {
                 le.u64(b + 8, offset);
                 le.put(b + 16, bytes);
             }
-            Record::Zero { ino, offset, len } => {
+            Record::Zero { ino, offset, len } | Record::Alloc { ino, offset, len } => {
                 le.u64(b, ino);
                 le.u64(b + 8, offset);
                 le.u64(b + 16, len);

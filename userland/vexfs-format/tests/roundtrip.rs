@@ -83,6 +83,20 @@ proptest! {
     }
 
     #[test]
+    fn ranges(ino in 1u64.., offset in 0u64..1 << 40, len in 1u64..1 << 40) {
+        roundtrip(Record::Zero { ino, offset, len });
+        roundtrip(Record::Alloc { ino, offset, len });
+        // A range past i64::MAX, or empty, is refused.
+        for (o, l) in [(i64::MAX as u64, 1), (offset, 0)] {
+            for rec in [Record::Zero { ino, offset: o, len: l }, Record::Alloc { ino, offset: o, len: l }] {
+                let mut buf = vec![0u8; rec.encoded_len()];
+                rec.encode(&mut buf);
+                prop_assert!(Record::decode(&buf).is_err());
+            }
+        }
+    }
+
+    #[test]
     fn rows(coll in 1u64.., dim in 1u32..64, count in 0usize..20, file in any::<bool>()) {
         let ids: Vec<u8> = (0..count as u64).flat_map(|i| (i * 7).to_le_bytes()).collect();
         let vectors: Vec<u8> = (0..count * dim as usize).flat_map(|i| (i as f32).to_le_bytes()).collect();

@@ -202,7 +202,12 @@ fn replay(r: &mut Report, model: &mut Model, payload: &[u8], what: &str, area: &
     for rec in Records::new(payload) {
         match rec {
             Ok(rec) => {
-                if let Err(e) = model.apply(&rec) {
+                let applied = if area == "log" {
+                    model.apply_logged(&rec)
+                } else {
+                    model.apply(&rec)
+                };
+                if let Err(e) = applied {
                     r.problem(area, true, format!("{what}: {e}"));
                 }
             }
