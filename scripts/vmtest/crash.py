@@ -39,6 +39,9 @@ STATE_DIR = sys.argv[sys.argv.index("--state") + 1]
 LOG = os.path.join(STATE_DIR, "ops.jsonl")
 STATE = os.path.join(STATE_DIR, "state.json")
 DIM, BATCH = 8, 40
+# The tree and the collection stay bounded over hundreds of cuts: past these
+# the workload deletes (a full disk would end every later workload early).
+MAX_FILES, MAX_BATCHES = 200, 200
 
 
 def rows(base):
@@ -133,6 +136,9 @@ def check(state, ops):
     whole = sum(BATCH for v in new["batches"].values() if v)
     if seen["count"] != whole:
         problems.append(f"the collection holds {seen['count']} rows, the whole batches {whole}")
+    # What is gone stays gone (names and ids are never reused): only what
+    # is there is checked again after the next cut.
+    new = {kind: {k: v for k, v in items.items() if v} for kind, items in new.items()}
     return problems, new, checked
 
 
@@ -173,6 +179,10 @@ def run(seed, state):
     while True:
         n += 1
         op = rng.random()
+        if len(files) >= MAX_FILES:
+            op = 0.55  # an unlink
+        elif len(batches) >= MAX_BATCHES:
+            op = 0.9  # a batch delete
         if op < 0.35 or not files:
             name = f"s{seed}-{n}"
             data = rng.randbytes(rng.choice([0, 1, 100, 4096, 5000, 70000]))
