@@ -289,6 +289,16 @@ fn nonzero_ino(ino: u64) -> Result<u64> {
     Ok(ino)
 }
 
+/// The inode, offset and length of a `Zero` or `Alloc` body: a range of
+/// at least one byte that ends by `i64::MAX`.
+fn file_range(le: &Le<'_>, what: &'static str) -> Result<(u64, u64, u64)> {
+    let (offset, len) = (le.u64(8)?, le.u64(16)?);
+    if len == 0 || offset.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+        return Err(FormatError::BadValue(what));
+    }
+    Ok((nonzero_ino(le.u64(0)?)?, offset, len))
+}
+
 impl<'a> Record<'a> {
     /// Decodes the record at the start of `buf`; returns it and the bytes
     /// it took.
@@ -381,27 +391,13 @@ impl<'a> Record<'a> {
             }
             ty::ZERO => {
                 exact(24)?;
-                let (offset, zlen) = (le.u64(8)?, le.u64(16)?);
-                if zlen == 0 || offset.checked_add(zlen).is_none_or(|e| e > i64::MAX as u64) {
-                    return Err(FormatError::BadValue("zeroed range out of range"));
-                }
-                Record::Zero {
-                    ino: nonzero_ino(le.u64(0)?)?,
-                    offset,
-                    len: zlen,
-                }
+                let (ino, offset, len) = file_range(&le, "zeroed range out of range")?;
+                Record::Zero { ino, offset, len }
             }
             ty::ALLOC => {
                 exact(24)?;
-                let (offset, alen) = (le.u64(8)?, le.u64(16)?);
-                if alen == 0 || offset.checked_add(alen).is_none_or(|e| e > i64::MAX as u64) {
-                    return Err(FormatError::BadValue("allocated range out of range"));
-                }
-                Record::Alloc {
-                    ino: nonzero_ino(le.u64(0)?)?,
-                    offset,
-                    len: alen,
-                }
+                let (ino, offset, len) = file_range(&le, "allocated range out of range")?;
+                Record::Alloc { ino, offset, len }
             }
             ty::SYMLINK => {
                 at_least(9)?;
