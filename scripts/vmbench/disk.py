@@ -159,18 +159,19 @@ def main():
         subprocess.run(["umount", mnt], capture_output=True)
     print()
     print(f"{'benchmark':40} {'VexFS':>14} {'peer':>14} {'ratio':>8}")
+
+    def row(label, ours, peer, ratio, digits=3):
+        print(f"{label:40} {ours:14.2f} {peer:14.2f} {ratio:8.{digits}f}")
+
     f = out["fsync_small_files"]
-    print(f"{'fsync 4 KiB files (files/s), ext4':40} {f['vexfs_files_per_s']:14.1f} "
-          f"{f['ext4_files_per_s']:14.1f} {f['ratio']:8.3f}")
+    row("fsync 4 KiB files (files/s), ext4", f["vexfs_files_per_s"], f["ext4_files_per_s"], f["ratio"])
     w = out["random_4k_writes"]
-    print(f"{'4 KiB random writes (MB/s), ext4':40} {w['vexfs_bytes_per_s'] / 1e6:14.2f} "
-          f"{w['ext4_bytes_per_s'] / 1e6:14.2f} {w['ratio']:8.3f}")
+    row("4 KiB random writes (MB/s), ext4", w["vexfs_bytes_per_s"] / 1e6, w["ext4_bytes_per_s"] / 1e6,
+        w["ratio"])
     v = out["vector_insert_fsync"]
-    print(f"{'insert+fsync (vectors/s), in-memory':40} {v['disk_vectors_per_s']:14.1f} "
-          f"{v['memory_vectors_per_s']:14.1f} {v['ratio']:8.3f}")
+    row("insert+fsync (vectors/s), in-memory", v["disk_vectors_per_s"], v["memory_vectors_per_s"], v["ratio"])
     m = out["mount_vs_build"]
-    print(f"{'mount vs build of ' + str(m['rows']) + ' HNSW (s)':40} {m['mount_s']:14.2f} "
-          f"{m['build_s']:14.2f} {m['ratio']:8.4f}")
+    row(f"mount vs build of {m['rows']} HNSW (s)", m["mount_s"], m["build_s"], m["ratio"], 4)
     print(f"device bytes per user byte: small files VexFS {f['vexfs_device_bytes_per_user_byte']:.2f}, "
           f"ext4 {f['ext4_device_bytes_per_user_byte']:.2f}; random writes VexFS "
           f"{w['vexfs_device_bytes_per_user_byte']:.2f}, ext4 {w['ext4_device_bytes_per_user_byte']:.2f}; "
