@@ -1,23 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Recall@10 on real data: a 20,000-vector subset of GloVe 6B 50-d,
+//! Recall@10 on real data: a 5,000-vector subset of GloVe 6B 50-d (20,000
+//! under `make test-long`),
 //! cosine, default parameters, against a float64 exact ground truth; then
 //! again after deleting 30%, inserting other GloVe rows and repairing.
 //!
 //! Needs `$VEXFS_CACHE/data/glove_6B_50d.npy` (default VEXFS_CACHE:
 //! ~/.cache/vexfs), which `make setup` downloads: without it the test fails.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::Rng;
+use crate::common::{long, Rng};
 use vexfs_hnsw::{
     read_npy_f32, Hnsw, Metric, NativeQuery, NativeStore, Neighbour, Params, StdAlloc, DEFAULT_EF,
 };
 
 const K: usize = 10;
-const BASE: usize = 20_000;
 const QUERIES: usize = 200;
 const DELETE_PERCENT: usize = 30;
 
@@ -97,21 +95,22 @@ fn recall(
 #[test]
 fn glove_recall_before_and_after_churn() {
     let t0 = Instant::now();
+    let base = if long() { 20_000 } else { 5_000 };
     let (rows, dim, data) = glove();
     assert!(
-        rows >= 2 * BASE && dim == 50,
+        rows >= 2 * base && dim == 50,
         "unexpected shape {rows} x {dim}"
     );
     // A seeded sample of distinct rows: the base, the held-out queries,
     // then the rows inserted after the deletions.
-    let added = BASE * DELETE_PERCENT / 100;
+    let added = base * DELETE_PERCENT / 100;
     let mut rng = Rng(20_000);
     let mut pick: Vec<usize> = (0..rows).collect();
-    for i in 0..BASE + QUERIES + added {
+    for i in 0..base + QUERIES + added {
         let j = i + rng.below(rows - i);
         pick.swap(i, j);
     }
-    let (base_rows, rest) = pick.split_at(BASE);
+    let (base_rows, rest) = pick.split_at(base);
     let (query_rows, rest) = rest.split_at(QUERIES);
     let new_rows = &rest[..added];
     let queries: Vec<(Vec<f32>, Vec<f64>)> = query_rows
@@ -129,16 +128,16 @@ fn glove_recall_before_and_after_churn() {
     assert_eq!((params.m, params.ef_construction), (16, 200));
     let mut idx = Hnsw::new(params, StdAlloc).unwrap();
     let t = Instant::now();
-    for s in 0..BASE as u32 {
+    for s in 0..base as u32 {
         idx.insert(&mut store, s).unwrap();
     }
     println!(
-        "glove: build {BASE} x {dim} ({}): {:?}",
+        "glove: build {base} x {dim} ({}): {:?}",
         store.path().name(),
         t.elapsed()
     );
     idx.check().unwrap();
-    let mut live: Vec<u32> = (0..BASE as u32).collect();
+    let mut live: Vec<u32> = (0..base as u32).collect();
     let r = recall(&idx, &mut store, &units, &live, &queries);
     assert!(r >= 0.95, "recall@{K} {r} < 0.95 on the GloVe subset");
 
@@ -147,7 +146,7 @@ fn glove_recall_before_and_after_churn() {
     for i in (1..live.len()).rev() {
         live.swap(i, rng.below(i + 1));
     }
-    let del = live.split_off(live.len() - BASE * DELETE_PERCENT / 100);
+    let del = live.split_off(live.len() - base * DELETE_PERCENT / 100);
     let t = Instant::now();
     let mut repairs = 0;
     for &s in &del {

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Recall@10 against float64 brute force, before and after churn.
 
-mod common;
-
 use std::time::Instant;
 
-use common::{brute, Gen, Rng, Store};
+use crate::common::{brute, Gen, Rng, Store};
 use vexfs_hnsw::{Hnsw, Neighbour, Params, StdAlloc, DEFAULT_EF};
 
 const K: usize = 10;

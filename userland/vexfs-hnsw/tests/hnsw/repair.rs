@@ -2,9 +2,7 @@
 //! Incremental repair (`repair_step`): searches between steps, the final
 //! state, mutations between steps, allocation failures in the middle.
 
-mod common;
-
-use common::{brute, FailAlloc, Gen, Rng, Store};
+use crate::common::{brute, FailAlloc, Gen, Rng, Store};
 use vexfs_hnsw::{Alloc, Error, Hnsw, Neighbour, Params, StdAlloc};
 
 const K: usize = 10;

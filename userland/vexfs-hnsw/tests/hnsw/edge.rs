@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Edge cases and allocation failures.
 
-mod common;
-
-use common::{brute, FailAlloc, Gen, Store};
+use crate::common::{brute, FailAlloc, Gen, Store};
 use vexfs_hnsw::{Error, Hnsw, Neighbour, Params, StdAlloc};
 
 fn small(n: u32, seed: u64) -> (Hnsw<StdAlloc>, Store) {

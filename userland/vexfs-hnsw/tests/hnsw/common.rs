@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-#![allow(dead_code)]
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use vexfs_hnsw::{Alloc, Distances, StdAlloc, Target};
+
+/// `make test-long` (VEXFS_TEST_LONG=1): full-size data sets and sweeps.
+pub fn long() -> bool {
+    std::env::var_os("VEXFS_TEST_LONG").is_some_and(|v| v == "1")
+}
 
 pub struct Rng(pub u64);
 
