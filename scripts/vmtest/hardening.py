@@ -292,13 +292,15 @@ def test_memcg_and_swap(t):
 def test_worker_charge(t, m):
     """The linking the module's worker does (here: what a killed insert
     left) is charged to the cgroup of the collection's creator, a cgroup
-    with no task left that nothing else charges."""
+    with no task left that nothing else charges. M 32 for graph memory
+    (neighbour lists take their full size), a low ef_construction so that
+    the worker links the batch in seconds, not minutes, under TCG."""
     owner = cgroup_setup("vexfs-owner")
     coll = f"{m}/h"
     os.mkdir(coll)
     os.chmod(coll, 0o777)
     create = ("import subprocess, sys; sys.exit(subprocess.run(['vexctl', 'create', %r, '--dim', '16', "
-              "'--metric', 'l2', '--index', 'hnsw', '--m', '32']).returncode)" % coll)
+              "'--metric', 'l2', '--index', 'hnsw', '--m', '32', '--ef-construction', '40']).returncode)" % coll)
     t.eq("uid 1000 creates an HNSW collection from its cgroup", as_user(A, create, cgroup=owner).returncode, 0)
     start, got = 0, None
     # The kill must leave at least half the batch to the worker (over 1 MiB
