@@ -127,7 +127,14 @@ def mount_vs_build(glove, rows):
     np.save("/tmp/bench-glove.npy", np.ascontiguousarray(glove[:rows], dtype=np.float32))
     t0 = time.monotonic()
     sh("vexctl", "insert", coll, "--npy", "/tmp/bench-glove.npy")
-    while json.loads(sh("vexctl", "info", coll, "--json"))["unindexed"] > 0:
+    # The module links rows in the background; poll until none is left,
+    # with a line every few minutes so a long build shows it is moving.
+    shown = t0
+    while (left := json.loads(sh("vexctl", "info", coll, "--json"))["unindexed"]) > 0:
+        if time.monotonic() - shown >= 300:
+            shown = time.monotonic()
+            print(f"  build of {rows} rows: {rows - left} linked after {shown - t0:.0f} s",
+                  file=sys.stderr, flush=True)
         time.sleep(0.5)
     build = time.monotonic() - t0
     sh("umount", VMNT)

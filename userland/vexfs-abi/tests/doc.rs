@@ -75,13 +75,19 @@ fn row<'a>(doc: &'a str, name: &str) -> &'a str {
     &rest[..end]
 }
 
+/// Documentation/ioctl-abi.rst of the checkout under test. The path comes
+/// from cargo at run time, not compile time: the build cache is shared by
+/// clones, so a binary built in one clone may run in another.
+fn abi_document() -> String {
+    let crate_dir =
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR");
+    let path = std::path::Path::new(&crate_dir).join("../../Documentation/ioctl-abi.rst");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
 #[test]
 fn the_ioctl_table_matches_the_abi() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../Documentation/ioctl-abi.rst"
-    );
-    let doc = std::fs::read_to_string(path).expect("read Documentation/ioctl-abi.rst");
+    let doc = abi_document();
     for (name, number, strukt, size) in ioctls() {
         let row = row(&doc, name);
         assert!(
@@ -97,11 +103,7 @@ fn the_ioctl_table_matches_the_abi() {
 
 #[test]
 fn the_document_names_the_abi_version() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../Documentation/ioctl-abi.rst"
-    );
-    let doc = std::fs::read_to_string(path).expect("read Documentation/ioctl-abi.rst");
+    let doc = abi_document();
     assert!(
         doc.contains(&format!(
             "``VEXFS_ABI_VERSION`` ({})",
