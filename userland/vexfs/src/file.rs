@@ -1,0 +1,127 @@
+//! A regular file in a collection, as the holder of a file vector.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use vexfs_abi as abi;
+
+use crate::handle::{busy_retry, Handle};
+use crate::{sys, Operation, Result};
+
+/// An open regular file on a VexFS mount, for setting its vector.
+///
+/// A file directly inside a collection directory can carry one vector,
+/// whose id is the file's inode number ([`vector_id`](Self::vector_id)).
+/// Searches of the collection name it ([`Hit::is_file`](crate::Hit::is_file));
+/// the collection reads it back with [`Collection::get`](crate::Collection::get)
+/// and removes it with [`Collection::delete`](crate::Collection::delete),
+/// both by that id; the kernel removes it when the file's last link goes.
+///
+/// # Examples
+///
+/// ```no_run
+/// use vexfs::{Collection, CollectionFile};
+///
+/// let file = CollectionFile::open("/mnt/vex/docs/readme.txt")?;
+/// let id = file.attach(&[0.1, 0.2, 0.3])?;
+/// let coll = Collection::open("/mnt/vex/docs")?;
+/// assert!(coll.get(id, 3)?.is_file);
+/// coll.delete(&[id])?; // detach
+/// # Ok::<(), vexfs::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct CollectionFile {
+    handle: Handle,
+}
+
+impl CollectionFile {
+    /// Opens the regular file `path` read-only (the kernel checks write
+    /// permission when the vector changes) and checks that it is on VexFS
+    /// and that the module speaks this crate's ABI.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let handle = Handle::open_file(path.as_ref())?;
+        handle.check_abi()?;
+        Ok(Self { handle })
+    }
+
+    /// The path the file was opened by.
+    pub fn path(&self) -> &Path {
+        self.handle.path()
+    }
+
+    /// The id of the file's vector: its inode number.
+    pub fn vector_id(&self) -> Result<u64> {
+        self.handle.ino()
+    }
+
+    /// Sets (or replaces) the file's vector, which must have the
+    /// collection's dimension; answers its id, the inode number.
+    ///
+    /// While other calls hold the kernel's in-flight memory budget
+    /// (`EAGAIN`), it retries for a few seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument), before
+    /// any ioctl, for an empty vector; `ENODATA` if the file is not in a
+    /// collection, `EEXIST` if its inode number is the id of a vector
+    /// inserted by id, `EINVAL` for a wrong dimension.
+    pub fn attach(&self, vector: &[f32]) -> Result<u64> {
+        let dim = attach_dim(vector).map_err(|r| self.handle.invalid("ATTACH", r))?;
+        let ino = self.vector_id()?;
+        let req = abi::AttachRequest {
+            dim,
+            reserved: 0,
+            vector: vector.as_ptr() as u64,
+        };
+        // SAFETY: the fd is open and `req` is a readable AttachRequest, the
+        // type the ioctl number encodes. `vector` is borrowed for the whole
+        // call, holds `dim` aligned f32s, and the kernel only reads it.
+        busy_retry(|| unsafe { sys::attach(self.handle.raw_fd(), &req) })
+            .map_err(self.handle.failed(Operation::Attach { dim, ino }))?;
+        Ok(ino)
+    }
+}
+
+impl AsFd for CollectionFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.handle.fd()
+    }
+}
+
+/// The ATTACH dimension of `vector`, or why none can carry it.
+fn attach_dim(vector: &[f32]) -> Result<u32, String> {
+    match u32::try_from(vector.len()) {
+        Ok(0) => Err("an empty vector".into()),
+        Ok(dim) => Ok(dim),
+        Err(_) => Err(format!("a vector of {} values", vector.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_takes_a_nonempty_vector() {
+        assert_eq!(attach_dim(&[1.0, 2.0]), Ok(2));
+        assert_eq!(attach_dim(&[]).unwrap_err(), "an empty vector");
+    }
+
+    #[test]
+    fn directories_and_other_filesystems_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = CollectionFile::open(dir.path()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: not a regular file", dir.path().display())
+        );
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let err = CollectionFile::open(&file).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: not a VexFS filesystem", file.display())
+        );
+    }
+}
