@@ -1,6 +1,6 @@
-//! The vector collection commands: check arguments, read input, call the
-//! ioctls through [`Vexfs`], print. Everything a user can get wrong is
-//! checked here before the first ioctl that changes anything.
+//! The vector collection commands: check arguments, read input, call
+//! VexFS through the `vexfs` crate, print. Everything a user can get wrong
+//! is checked here before the first call that changes anything.
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder};
@@ -11,11 +11,11 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
-use nix::errno::Errno;
-use vexfs_abi as abi;
+use vexfs::{
+    abi, Collection, CollectionFile, CollectionParams, Errno, HnswParams, Index, SearchMode,
+};
 
 use crate::batch::{self, span, Batch};
-use crate::device::{self, Vexfs};
 use crate::input::{Rank, Source};
 use crate::names;
 use crate::report;
@@ -32,11 +32,11 @@ pub enum Metric {
 }
 
 impl Metric {
-    fn abi(self) -> u32 {
+    fn lib(self) -> vexfs::Metric {
         match self {
-            Metric::L2 => abi::metric::L2,
-            Metric::Cosine => abi::metric::COSINE,
-            Metric::Dot => abi::metric::DOT,
+            Metric::L2 => vexfs::Metric::L2,
+            Metric::Cosine => vexfs::Metric::Cosine,
+            Metric::Dot => vexfs::Metric::Dot,
         }
     }
 }
@@ -48,15 +48,6 @@ pub enum IndexKind {
     Flat,
     /// HNSW graph: approximate search.
     Hnsw,
-}
-
-impl IndexKind {
-    fn abi(self) -> u32 {
-        match self {
-            IndexKind::Flat => abi::index::FLAT,
-            IndexKind::Hnsw => abi::index::HNSW,
-        }
-    }
 }
 
 /// The index flags of `vexctl create`.
@@ -71,9 +62,8 @@ pub struct IndexArgs {
 }
 
 impl IndexArgs {
-    /// The checked index part of a CREATE: (index, m, ef_construction),
-    /// 0 standing for the kernel's default.
-    fn params(&self) -> Result<(u32, u32, u32)> {
+    /// The checked index part of a CREATE (`None`: the kernel's default).
+    fn params(&self) -> Result<Index> {
         let kind = self.kind.unwrap_or(IndexKind::Flat);
         if kind != IndexKind::Hnsw {
             let given: Vec<&str> = [
@@ -91,7 +81,7 @@ impl IndexArgs {
                     if given.len() == 1 { "applies" } else { "apply" }
                 );
             }
-            return Ok((kind.abi(), 0, 0));
+            return Ok(Index::Flat);
         }
         let (m_min, m_max) = abi::HNSW_M_RANGE;
         if let Some(m) = self.m {
@@ -105,42 +95,20 @@ impl IndexArgs {
                 "ef_construction",
             )?;
         }
-        Ok((
-            kind.abi(),
-            self.m.unwrap_or(0),
-            self.ef_construction.unwrap_or(0),
-        ))
+        Ok(Index::Hnsw(HnswParams {
+            m: self.m,
+            ef_construction: self.ef_construction,
+        }))
     }
 }
 
-/// How `vexctl search` searches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SearchMode {
-    /// The collection's own way: exact on flat, HNSW with the default ef.
-    Default,
-    /// HNSW with this beam width (`--ef`).
-    Ef(u32),
-    /// Scan every vector (`--exact`).
-    Exact,
-}
-
-impl SearchMode {
-    /// From `--ef` and `--exact` (which clap keeps apart).
-    pub fn new(ef: Option<u32>, exact: bool) -> Self {
-        match (ef, exact) {
-            (_, true) => SearchMode::Exact,
-            (Some(ef), false) => SearchMode::Ef(ef),
-            (None, false) => SearchMode::Default,
-        }
-    }
-
-    /// The request's (ef, flags).
-    fn abi(self) -> (u32, u32) {
-        match self {
-            SearchMode::Default => (0, 0),
-            SearchMode::Ef(ef) => (ef, 0),
-            SearchMode::Exact => (0, abi::SEARCH_EXACT),
-        }
+/// How `vexctl search` searches, from `--ef` and `--exact` (which clap
+/// keeps apart).
+pub fn search_mode(ef: Option<u32>, exact: bool) -> SearchMode {
+    match (ef, exact) {
+        (_, true) => SearchMode::Exact,
+        (Some(ef), false) => SearchMode::Ef(ef),
+        (None, false) => SearchMode::Default,
     }
 }
 
@@ -176,17 +144,15 @@ fn vectors(n: usize) -> String {
 }
 
 /// What `create` says it made: "index flat" or "index hnsw, M 16,
-/// ef_construction 200" (the kernel's defaults for zeros).
-fn index_text(index: u32, m: u32, ef_construction: u32) -> String {
-    if index == abi::index::HNSW {
-        let or = |v: u32, default: u32| if v == 0 { default } else { v };
-        format!(
+/// ef_construction 200" (the kernel's defaults where none was given).
+fn index_text(index: &Index) -> String {
+    match index {
+        Index::Hnsw(h) => format!(
             "index hnsw, M {}, ef_construction {}",
-            or(m, abi::HNSW_DEFAULT_M),
-            or(ef_construction, abi::HNSW_DEFAULT_EF_CONSTRUCTION)
-        )
-    } else {
-        format!("index {}", device::index_name(index).unwrap_or("?"))
+            h.m_or_default(),
+            h.ef_construction_or_default()
+        ),
+        Index::Flat => format!("index {}", index.kind()),
     }
 }
 
@@ -200,26 +166,18 @@ pub fn create(dir: &Path, dim: u32, metric: Metric, index: &IndexArgs) -> Result
         abi::MAX_DIM,
         "a collection's dimension",
     )?;
-    let (index, m, ef_construction) = index.params()?;
+    let index = index.params()?;
     let made = match DirBuilder::new().mode(0o755).create(dir) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
         Err(e) => bail!(
             "{}: cannot create directory: {}",
             dir.display(),
-            device::io_text(&e)
+            vexfs::io_error_message(&e)
         ),
     };
-    let params = abi::CollectionParams {
-        dim,
-        metric: metric.abi(),
-        index,
-        m,
-        ef_construction,
-        reserved: [0; 3],
-    };
-    let created = Vexfs::open_dir(dir).and_then(|c| c.create(&params));
-    if let Err(e) = created {
+    let params = CollectionParams::new(dim, metric.lib()).with_index(index);
+    if let Err(e) = Collection::create(dir, &params) {
         if made {
             let _ = fs::remove_dir(dir);
         }
@@ -228,15 +186,15 @@ pub fn create(dir: &Path, dim: u32, metric: Metric, index: &IndexArgs) -> Result
     println!(
         "created collection {} (dim {dim}, metric {}, {})",
         dir.display(),
-        device::metric_name(metric.abi()).unwrap_or("?"),
-        index_text(index, m, ef_construction)
+        metric.lib(),
+        index_text(&index)
     );
     Ok(())
 }
 
 /// `vexctl info`.
 pub fn info(dir: &Path, json: bool) -> Result<()> {
-    let info = Vexfs::open_dir(dir)?.info()?;
+    let info = Collection::open(dir)?.info()?;
     crate::print(json, &report::Info::new(dir, &info), report::Info::table)
 }
 
@@ -261,7 +219,7 @@ fn progress_bar(rows: usize, batches: usize) -> ProgressBar {
 }
 
 /// What a failed batch leaves behind, for the error line.
-fn batch_failure(err: &device::Error, failed: &Batch, total: usize, start_id: u64) -> String {
+fn batch_failure(err: &vexfs::Error, failed: &Batch, total: usize, start_id: u64) -> String {
     let which = format!(
         "batch {} of {total} (rows {}, ids {})",
         failed.index + 1,
@@ -296,7 +254,7 @@ pub fn insert(
         abi::MAX_BATCH,
         "the batch size",
     )?;
-    let coll = Vexfs::open_dir(dir)?;
+    let coll = Collection::open(dir)?;
     let info = coll.info()?;
     let input = source.load(Rank::Matrix)?;
     check_dim(dir, &info, source, input.dim)?;
@@ -308,7 +266,7 @@ pub fn insert(
     let lines = progress && bar.is_hidden();
     for b in &batches {
         let values = &input.data[b.rows.start * dim..b.rows.end * dim];
-        if let Err(e) = coll.insert(&b.ids(), values, dim) {
+        if let Err(e) = coll.insert(&b.ids(), values) {
             bar.abandon();
             bail!(batch_failure(&e, b, batches.len(), start_id));
         }
@@ -352,27 +310,26 @@ pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool)
     if let SearchMode::Ef(ef) = mode {
         check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
     }
-    let coll = Vexfs::open_dir(dir)?;
+    let coll = Collection::open(dir)?;
     let info = coll.info()?;
     check_mode(dir, &info, mode)?;
     let queries = source.load(Rank::MatrixOrRow)?;
     check_dim(dir, &info, source, queries.dim)?;
 
-    let (ef, flags) = mode.abi();
-    let mut per_query = Vec::with_capacity(queries.rows);
+    let mut per_call = Vec::new();
     for chunk in queries.data.chunks(abi::MAX_QUERIES as usize * queries.dim) {
-        per_query.extend(coll.search(chunk, queries.dim, k, ef, flags)?);
+        per_call.push(coll.search(chunk, queries.dim, k, mode)?);
     }
-    let wanted: HashSet<u64> = per_query
-        .iter()
+    let per_query = || per_call.iter().flat_map(|results| results.iter());
+    let wanted: HashSet<u64> = per_query()
         .flatten()
-        .filter(|h| h.flags & abi::HIT_FILE != 0)
-        .map(|h| h.id)
+        .filter(|h| h.is_file())
+        .map(|h| h.id())
         .collect();
     let names = names::resolve(dir, &wanted);
 
     let mut out = BufWriter::new(io::stdout().lock());
-    for (i, hits) in per_query.iter().enumerate() {
+    for (i, hits) in per_query().enumerate() {
         let result = report::QueryResult::new(i, hits, &names);
         if json {
             writeln!(out, "{}", result.json_line())?;
@@ -389,10 +346,10 @@ pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool)
 
 /// `vexctl get`.
 pub fn get(dir: &Path, id: u64, json: bool) -> Result<()> {
-    let coll = Vexfs::open_dir(dir)?;
+    let coll = Collection::open(dir)?;
     let info = coll.info()?;
-    let (vector, file) = coll.get(id, info.dim)?;
-    let name = if file {
+    let stored = coll.get(id, info.dim as usize)?;
+    let name = if stored.is_file {
         names::resolve(dir, &HashSet::from([id]))
             .remove(&id)
             .map(|p| p.to_string_lossy().into_owned())
@@ -401,8 +358,8 @@ pub fn get(dir: &Path, id: u64, json: bool) -> Result<()> {
     };
     let v = report::Vector {
         id,
-        file,
-        vector,
+        file: stored.is_file,
+        vector: stored.values,
         name,
     };
     crate::print(json, &v, report::Vector::text)
@@ -420,8 +377,8 @@ const PROBE_MAX: usize = 100;
 
 /// The ids of `ids` that the collection does not hold, or `None` if that
 /// cannot be told.
-fn missing_ids(coll: &Vexfs, ids: &[u64]) -> Option<Vec<u64>> {
-    let dim = coll.info().ok()?.dim;
+fn missing_ids(coll: &Collection, ids: &[u64]) -> Option<Vec<u64>> {
+    let dim = coll.info().ok()?.dim as usize;
     let mut missing = Vec::new();
     for &id in ids {
         match coll.get(id, dim) {
@@ -457,7 +414,7 @@ pub fn delete(dir: &Path, ids: &[u64]) -> Result<()> {
             abi::MAX_BATCH
         );
     }
-    let coll = Vexfs::open_dir(dir)?;
+    let coll = Collection::open(dir)?;
     match coll.delete(&ids) {
         Ok(()) => {
             println!("deleted {}", vectors(ids.len()));
@@ -483,7 +440,7 @@ fn parent_dir(file: &Path) -> &Path {
 
 /// `vexctl attach`: one vector for one regular file.
 pub fn attach(file: &Path, source: &Source) -> Result<()> {
-    let handle = Vexfs::open_file(file)?;
+    let handle = CollectionFile::open(file)?;
     let v = source.load(Rank::MatrixOrRow)?;
     if v.rows != 1 {
         bail!(
@@ -496,7 +453,7 @@ pub fn attach(file: &Path, source: &Source) -> Result<()> {
     // sides when the parent's INFO can be read. If it cannot, ATTACH itself
     // says why.
     let dir = parent_dir(file);
-    if let Ok(info) = Vexfs::open_dir(dir).and_then(|d| d.info()) {
+    if let Ok(info) = Collection::open(dir).and_then(|d| d.info()) {
         check_dim(dir, &info, source, v.dim)?;
     }
     let ino = handle.attach(&v.data)?;
@@ -514,24 +471,28 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
-    fn metrics_map_to_the_abi() {
-        assert_eq!(Metric::L2.abi(), abi::metric::L2);
-        assert_eq!(Metric::Cosine.abi(), abi::metric::COSINE);
-        assert_eq!(Metric::Dot.abi(), abi::metric::DOT);
+    fn metrics_map_to_the_library() {
+        assert_eq!(Metric::L2.lib(), vexfs::Metric::L2);
+        assert_eq!(Metric::Cosine.lib(), vexfs::Metric::Cosine);
+        assert_eq!(Metric::Dot.lib(), vexfs::Metric::Dot);
         for m in Metric::value_variants() {
             let name = m.to_possible_value().unwrap().get_name().to_string();
-            assert_eq!(device::metric_name(m.abi()), Some(name.as_str()));
+            assert_eq!(m.lib().name(), name);
         }
     }
 
     #[test]
-    fn index_kinds_map_to_the_abi() {
-        assert_eq!(IndexKind::Flat.abi(), abi::index::FLAT);
-        assert_eq!(IndexKind::Hnsw.abi(), abi::index::HNSW);
-        for kind in IndexKind::value_variants() {
+    fn index_kinds_are_named_as_the_library_names_them() {
+        let ours = IndexKind::value_variants();
+        assert_eq!(ours.len(), vexfs::IndexKind::ALL.len());
+        for (kind, lib) in ours.iter().zip(vexfs::IndexKind::ALL) {
             let name = kind.to_possible_value().unwrap().get_name().to_string();
-            assert_eq!(device::index_name(kind.abi()), Some(name.as_str()));
+            assert_eq!(lib.name(), name);
         }
+        assert_eq!(
+            IndexArgs::default().params().unwrap().kind(),
+            vexfs::IndexKind::Flat
+        );
     }
 
     fn hnsw(m: Option<u32>, ef_construction: Option<u32>) -> IndexArgs {
@@ -545,16 +506,17 @@ mod tests {
     #[test]
     fn index_flags_are_checked() {
         let err = |a: IndexArgs| a.params().unwrap_err().to_string();
-        assert_eq!(
-            IndexArgs::default().params().unwrap(),
-            (abi::index::FLAT, 0, 0)
-        );
-        assert_eq!(hnsw(None, None).params().unwrap(), (abi::index::HNSW, 0, 0));
+        let tuned = |m, ef_construction| Index::Hnsw(HnswParams { m, ef_construction });
+        assert_eq!(IndexArgs::default().params().unwrap(), Index::Flat);
+        assert_eq!(hnsw(None, None).params().unwrap(), tuned(None, None));
         assert_eq!(
             hnsw(Some(2), Some(4096)).params().unwrap(),
-            (abi::index::HNSW, 2, 4096)
+            tuned(Some(2), Some(4096))
         );
-        assert_eq!(hnsw(Some(127), Some(1)).params().unwrap().1, 127);
+        assert_eq!(
+            hnsw(Some(127), Some(1)).params().unwrap(),
+            tuned(Some(127), Some(1))
+        );
         assert_eq!(
             err(hnsw(Some(1), None)),
             "--m 1 is out of range: HNSW M is 2 to 127"
@@ -590,22 +552,26 @@ mod tests {
 
     #[test]
     fn create_names_the_index_it_made() {
-        assert_eq!(index_text(abi::index::FLAT, 0, 0), "index flat");
+        assert_eq!(index_text(&Index::Flat), "index flat");
         assert_eq!(
-            index_text(abi::index::HNSW, 0, 0),
+            index_text(&Index::Hnsw(HnswParams::default())),
             "index hnsw, M 16, ef_construction 200"
         );
         assert_eq!(
-            index_text(abi::index::HNSW, 8, 50),
+            index_text(&Index::Hnsw(HnswParams {
+                m: Some(8),
+                ef_construction: Some(50)
+            })),
             "index hnsw, M 8, ef_construction 50"
         );
     }
 
     #[test]
     fn search_modes() {
-        assert_eq!(SearchMode::new(None, false).abi(), (0, 0));
-        assert_eq!(SearchMode::new(Some(32), false).abi(), (32, 0));
-        assert_eq!(SearchMode::new(None, true).abi(), (0, abi::SEARCH_EXACT));
+        assert_eq!(search_mode(None, false), SearchMode::Default);
+        assert_eq!(search_mode(Some(32), false), SearchMode::Ef(32));
+        assert_eq!(search_mode(None, true), SearchMode::Exact);
+        assert_eq!(search_mode(Some(32), true), SearchMode::Exact);
         let flat = abi::CollectionInfo::default();
         let hnsw = abi::CollectionInfo {
             index: abi::index::HNSW,
@@ -716,10 +682,10 @@ mod tests {
         assert!(!wants_bar(40, false));
     }
 
-    fn enospc() -> device::Error {
-        device::Error::Ioctl {
+    fn enospc() -> vexfs::Error {
+        vexfs::Error::Ioctl {
             path: PathBuf::from("DIR"),
-            request: device::Request::Insert { count: 10, dim: 4 },
+            operation: vexfs::Operation::Insert { count: 10, dim: 4 },
             errno: Errno::ENOSPC,
         }
     }

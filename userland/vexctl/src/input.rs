@@ -10,7 +10,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use npyz::{DType, NpyFile, Order};
-use vexfs_abi as abi;
+use vexfs::abi;
 
 /// Vectors as one row-major buffer of `rows * dim` values.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,7 +72,7 @@ impl Error {
     }
 
     fn io(path: &Path, e: &io::Error) -> Self {
-        Self::new(path.display(), crate::device::io_text(e))
+        Self::new(path.display(), vexfs::io_error_message(e))
     }
 }
 

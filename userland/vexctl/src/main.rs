@@ -2,7 +2,6 @@
 
 mod batch;
 mod commands;
-mod device;
 mod input;
 mod names;
 mod profile;
@@ -13,7 +12,6 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use commands::{IndexKind, Metric};
-use device::Vexfs;
 use input::Source;
 use serde::Serialize;
 
@@ -235,11 +233,11 @@ fn print<T: Serialize>(
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Version { path, json } => {
-            let info = Vexfs::open(&path)?.version()?;
+            let info = vexfs::Mount::open(&path)?.version()?;
             print(json, &report::Version::new(&info), report::Version::table)
         }
         Command::Stats { path, json } => {
-            let stats = Vexfs::open(&path)?.stats()?;
+            let stats = vexfs::Mount::open(&path)?.stats()?;
             print(json, &report::Stats::new(&stats), report::Stats::table)
         }
         Command::Create {
@@ -278,7 +276,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &dir,
             &input.source(),
             k,
-            commands::SearchMode::new(ef, exact),
+            commands::search_mode(ef, exact),
             json,
         ),
         Command::Get { dir, id, json } => commands::get(&dir, id, json),

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
-use vexfs_abi as abi;
+use vexfs::abi;
 
 /// `vexctl version` as printed.
 #[derive(Serialize)]
@@ -194,8 +194,14 @@ impl Info {
         Self {
             path: path.display().to_string(),
             dim: info.dim,
-            metric: known_or_number(crate::device::metric_name(info.metric), info.metric),
-            index: known_or_number(crate::device::index_name(info.index), info.index),
+            metric: known_or_number(
+                vexfs::Metric::from_abi(info.metric).map(vexfs::Metric::name),
+                info.metric,
+            ),
+            index: known_or_number(
+                vexfs::IndexKind::from_abi(info.index).map(vexfs::IndexKind::name),
+                info.index,
+            ),
             m: info.m,
             ef_construction: info.ef_construction,
             count: info.count,
@@ -271,18 +277,18 @@ impl QueryResult {
     /// Query `query`'s hits, file hits named from `names` (inode -> path).
     pub fn new(
         query: usize,
-        hits: &[abi::SearchHit],
+        hits: &[vexfs::Hit],
         names: &std::collections::HashMap<u64, std::path::PathBuf>,
     ) -> Self {
         let results = hits
             .iter()
             .map(|h| {
-                let file = h.flags & abi::HIT_FILE != 0;
+                let file = h.is_file();
                 Hit {
-                    id: h.id,
-                    distance: h.distance,
+                    id: h.id(),
+                    distance: h.distance(),
                     name: file
-                        .then(|| names.get(&h.id))
+                        .then(|| names.get(&h.id()))
                         .flatten()
                         .map(|p| p.to_string_lossy().into_owned()),
                     file,
@@ -476,12 +482,12 @@ mod tests {
         }
     }
 
-    fn hit(id: u64, distance: f32, flags: u32) -> abi::SearchHit {
-        abi::SearchHit {
+    fn hit(id: u64, distance: f32, flags: u32) -> vexfs::Hit {
+        vexfs::Hit::from(abi::SearchHit {
             id,
             distance,
             flags,
-        }
+        })
     }
 
     #[test]
