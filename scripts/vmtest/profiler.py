@@ -591,17 +591,24 @@ def cleanup_mixed(root):
             os.unlink(f"{root}/{name}")
 
 
-def run_counts(t, label, end_by):
-    """One profiler over mixed_workload, ended by --duration or a signal.
+def run_counts(t, label, end_by, workload_s=None):
+    """One profiler over mixed_workload, ended by --duration or a signal;
+    returns how long the workload took (None if it did not run).
     Counting by --duration needs the workload to end before the duration
-    does: the precondition is retried with a longer duration if this
-    machine is too slow for the first."""
-    for duration in (8, 32, 128) if end_by == "duration" else (None,):
+    does: the first duration is twice `workload_s` (the same workload's time
+    measured by the SIGINT round) plus a margin, and the round is retried
+    with longer ones if the workload still outlasted it (a busy host)."""
+    if end_by != "duration":
+        return counts_round(t, label, end_by, None)
+    first = max(4, math.ceil(2 * workload_s + 2)) if workload_s else 8
+    for duration in (first, 4 * first, 16 * first):
         got = counts_round(t, label, end_by, duration)
         if got != "precondition":
-            return
+            return got
         print(f"#   the workload outlasted --duration {duration}s: running again with a longer one", flush=True)
-    t.check(f"{label}: the workload ended before the profiler's --duration", False, "even 128 s was too short")
+    t.check(f"{label}: the workload ended before the profiler's --duration", False,
+            f"even {16 * first} s was too short")
+    return None
 
 
 def counts_round(t, label, end_by, duration):
@@ -636,7 +643,7 @@ def counts_round(t, label, end_by, duration):
         if end_by == "duration":
             t.eq(f"{label}: lists the default ops in order", [o["op"] for o in p.records()[1]["ops"]]
                  if p.records()[1] else None, list(OPS))
-        return None
+        return res["elapsed"]
     finally:
         w.kill()
         p.kill()
@@ -645,10 +652,11 @@ def counts_round(t, label, end_by, duration):
 
 
 def test_counts(t):
-    with t.group("profile: exact counts of a known workload, ended by --duration"):
-        run_counts(t, "by duration", "duration")
+    # SIGINT first: its workload's time sizes the --duration round's.
     with t.group("profile: exact counts of a known workload, ended by SIGINT"):
-        run_counts(t, "by SIGINT", "sigint")
+        workload_s = run_counts(t, "by SIGINT", "sigint")
+    with t.group("profile: exact counts of a known workload, ended by --duration"):
+        run_counts(t, "by duration", "duration", workload_s)
 
 
 def test_filters(t):
