@@ -1,8 +1,10 @@
 //! The userland side of the VexFS on-disk format: reading and writing
 //! images (`device`), the filesystem a checkpoint and its log describe
-//! (`model`), and the checks of `fsck.vexfs` (`check`).
+//! (`model`), the checks of `fsck.vexfs` (`check`), and the two tools'
+//! command lines (`cli`).
 
 pub mod check;
+pub mod cli;
 pub mod device;
 pub mod image;
 pub mod model;

@@ -1,7 +1,6 @@
 //! `fsck.vexfs`: check a VexFS filesystem and repair what can be repaired,
 //! with e2fsck's exit codes.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,6 +9,7 @@ use clap::Parser;
 use serde::Serialize;
 use vexfs_format::{FsState, SuperBlock};
 use vexfs_tools::check::{check, Problem, Report, Summary};
+use vexfs_tools::cli::FsckArgs;
 use vexfs_tools::device::{random_u64, Device};
 use vexfs_tools::image::{write_checkpoint, write_slot};
 
@@ -21,36 +21,6 @@ const EXIT_CORRECTED: u8 = 1;
 const EXIT_UNCORRECTED: u8 = 4;
 /// The check could not be made (cannot open, read or recognise).
 const EXIT_OPERATIONAL: u8 = 8;
-
-/// Check a VexFS filesystem.
-///
-/// Reads the superblocks, the checkpoint and the log as a mount does,
-/// then checks every structure and cross-reference: link counts,
-/// reachability, names, symlinks, file sizes, free space, vector-to-file
-/// and row links. Without -n, repairs what it found by writing a new
-/// checkpoint (copy-on-write: the old one stays until the new one is
-/// complete). Exit status as e2fsck: 0 clean, 1 errors corrected, 4
-/// errors left, 8 operational error.
-#[derive(Parser)]
-#[command(name = "fsck.vexfs", version)]
-struct Args {
-    /// Block device or image file (not mounted).
-    device: PathBuf,
-    /// Open read-only and change nothing.
-    #[arg(short = 'n')]
-    no_change: bool,
-    /// Print a JSON report instead of text.
-    #[arg(long)]
-    json: bool,
-    /// Accepted for e2fsck compatibility (repairs are automatic): -p, -a,
-    /// -y, -f.
-    #[arg(short = 'p', short_alias = 'a', hide = true)]
-    preen: bool,
-    #[arg(short = 'y', hide = true)]
-    yes: bool,
-    #[arg(short = 'f', hide = true)]
-    force: bool,
-}
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -115,7 +85,7 @@ fn repair(dev: &Device, report: &Report) -> Result<()> {
     Ok(())
 }
 
-fn run(args: &Args) -> (u8, Option<Report>, Option<String>) {
+fn run(args: &FsckArgs) -> (u8, Option<Report>, Option<String>) {
     let dev = match Device::open(&args.device, !args.no_change) {
         Ok(d) => d,
         Err(e) => return (EXIT_OPERATIONAL, None, Some(format!("{e:#}"))),
@@ -150,7 +120,7 @@ fn run(args: &Args) -> (u8, Option<Report>, Option<String>) {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = FsckArgs::parse();
     let (code, report, error) = run(&args);
     let status = match code {
         EXIT_CLEAN => "clean",

@@ -1,42 +1,16 @@
 //! `mkfs.vexfs`: make a VexFS filesystem on a block device or image file.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use nix::unistd::{getgid, getuid};
-use vexfs_format::{FsState, Layout, SuperBlock, Time, DEFAULT_BLOCK_SIZE, LABEL_LEN, SUPER_SIZE};
+use vexfs_format::{FsState, Layout, SuperBlock, Time, LABEL_LEN, SUPER_SIZE};
+use vexfs_tools::cli::MkfsArgs;
 use vexfs_tools::device::{random, random_u64, Device};
 use vexfs_tools::image::{write_checkpoint, write_slot};
 use vexfs_tools::model::Model;
-
-/// Make a VexFS filesystem.
-///
-/// The filesystem takes the whole device (or file). Its root directory
-/// belongs to the user running mkfs.vexfs, as with mke2fs.
-#[derive(Parser)]
-#[command(name = "mkfs.vexfs", version)]
-struct Args {
-    /// Block device or image file.
-    device: PathBuf,
-    /// Make the image file this size first (e.g. 512M, 4G): created if
-    /// missing, never shrunk.
-    size: Option<String>,
-    /// Volume label, at most 32 bytes.
-    #[arg(short = 'L', long)]
-    label: Option<String>,
-    /// Block size in bytes: 1024, 2048 or 4096.
-    #[arg(short = 'b', long = "block-size", default_value_t = DEFAULT_BLOCK_SIZE)]
-    block_size: u32,
-    /// Overwrite an existing filesystem.
-    #[arg(short, long)]
-    force: bool,
-    /// Print nothing but errors.
-    #[arg(short, long)]
-    quiet: bool,
-}
 
 fn parse_size(s: &str) -> Result<u64> {
     let (num, mult) = match s.as_bytes().last().map(|c| c.to_ascii_uppercase()) {
@@ -72,7 +46,7 @@ fn existing(dev: &Device) -> Result<Option<&'static str>> {
     )
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(args: MkfsArgs) -> Result<()> {
     let label = args.label.unwrap_or_default();
     if label.len() > LABEL_LEN || label.contains('\0') {
         bail!("label {label:?} is longer than {LABEL_LEN} bytes or holds a NUL");
@@ -179,7 +153,7 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    match run(MkfsArgs::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mkfs.vexfs: {e:#}");
