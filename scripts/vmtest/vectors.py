@@ -220,6 +220,17 @@ def test_glove(t, mnt):
         info = vexctl_json("info", coll)
         t.eq(f"vexctl info counts {n}", info["count"], n)
         t.check("vexctl info reports memory used", info["memory_bytes"] >= n * 50 * 4, str(info))
+        # Standard error is a pipe here: the same rows again (an upsert) in
+        # batches of 1,000 draw no progress bar, and --progress logs a line
+        # per batch.
+        r = vexctl("insert", coll, "--npy", f"{tmp}/glove.npy", "--batch", "1000")
+        t.check("vexctl insert in batches prints no progress on a pipe",
+                r.returncode == 0 and r.stderr == "", r.stderr[-300:])
+        r = vexctl("insert", coll, "--npy", f"{tmp}/glove.npy", "--batch", "1000", "--progress")
+        lines = r.stderr.splitlines()
+        t.check("vexctl insert --progress logs a line per batch on a pipe",
+                r.returncode == 0 and len(lines) == -(-n // 1000)
+                and lines[-1] == f"inserted {n} of {n} vectors (100%)", r.stderr[-300:])
         check_search(t, "GloVe cosine k=10", coll, base, queries, "cosine", 10, tmp)
         got = vexctl_json("get", coll, "123")
         t.check("vexctl get returns the stored vector",

@@ -160,7 +160,8 @@ pub enum Command {
     /// Insert (or replace) vectors; row r of the file gets id START_ID + r.
     ///
     /// Each batch is applied whole or not at all; if one fails, the rows of
-    /// the batches before it stay inserted and the error says which.
+    /// the batches before it stay inserted and the error says which. On a
+    /// terminal, a progress bar on standard error follows the batches.
     #[command(after_long_help = INSERT_EXAMPLES)]
     Insert {
         /// Collection directory.
@@ -182,6 +183,8 @@ pub enum Command {
     /// Find the K nearest vectors of each query.
     ///
     /// Hits that are files' vectors are named by their path in the collection.
+    /// Without --json, on a terminal, a search of more than 1024 queries
+    /// shows a progress bar on standard error.
     #[command(after_long_help = SEARCH_EXAMPLES)]
     Search {
         /// Collection directory.

@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use anyhow::{bail, Result};
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressStyle};
 use vexfs::{
     abi, Collection, CollectionFile, CollectionParams, Errno, HnswParams, Index, SearchMode,
 };
@@ -18,6 +17,7 @@ use vexfs::{
 use crate::batch::{self, span, Batch};
 use crate::input::{Rank, Source};
 use crate::names;
+use crate::progress::{Mode, Progress};
 use crate::report;
 
 /// Distance metric of a collection.
@@ -198,26 +198,6 @@ pub fn info(dir: &Path, json: bool) -> Result<()> {
     crate::print(json, &report::Info::new(dir, &info), report::Info::table)
 }
 
-/// Whether `insert` draws a progress bar: only when there is progress to
-/// see and someone to see it.
-fn wants_bar(batches: usize, stderr_is_terminal: bool) -> bool {
-    batches > 1 && stderr_is_terminal
-}
-
-fn progress_bar(rows: usize, batches: usize) -> ProgressBar {
-    if !wants_bar(batches, io::stderr().is_terminal()) {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(rows as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:40} {human_pos}/{human_len} vectors, {per_sec}, eta {eta}",
-        )
-        .expect("the template is valid"),
-    );
-    bar
-}
-
 /// What a failed batch leaves behind, for the error line.
 fn batch_failure(err: &vexfs::Error, failed: &Batch, total: usize, start_id: u64) -> String {
     let which = format!(
@@ -239,8 +219,9 @@ fn batch_failure(err: &vexfs::Error, failed: &Batch, total: usize, start_id: u64
 }
 
 /// `vexctl insert`: row `r` becomes id `start_id + r`, sent in batches of
-/// `batch` rows, each all or nothing. `progress` reports each batch on
-/// standard error even when it is not a terminal.
+/// `batch` rows, each all or nothing. On a terminal, a bar on standard
+/// error follows the batches; `progress` reports each batch there in a
+/// line when there is no bar.
 pub fn insert(
     dir: &Path,
     source: &Source,
@@ -262,25 +243,23 @@ pub fn insert(
         batch::plan(input.rows, batch_rows as usize, start_id).map_err(anyhow::Error::msg)?;
 
     let dim = input.dim;
-    let bar = progress_bar(input.rows, batches.len());
-    let lines = progress && bar.is_hidden();
+    let shown = Progress::new(
+        "inserted",
+        "vectors",
+        input.rows as u64,
+        batches.len(),
+        false,
+        progress,
+    );
     for b in &batches {
         let values = &input.data[b.rows.start * dim..b.rows.end * dim];
         if let Err(e) = coll.insert(&b.ids(), values) {
-            bar.abandon();
+            shown.abandon();
             bail!(batch_failure(&e, b, batches.len(), start_id));
         }
-        bar.inc(b.rows.len() as u64);
-        if lines {
-            eprintln!(
-                "inserted {} of {} vectors ({}%)",
-                b.rows.end,
-                input.rows,
-                b.rows.end * 100 / input.rows.max(1)
-            );
-        }
+        shown.advance(b.rows.len() as u64);
     }
-    bar.finish_and_clear();
+    shown.finish();
     println!(
         "inserted {} into {} (ids {})",
         vectors(input.rows),
@@ -302,9 +281,24 @@ fn check_mode(dir: &Path, info: &abi::CollectionInfo, mode: SearchMode) -> Resul
     Ok(())
 }
 
+/// Queries per SEARCH while a progress bar is drawn, so that it moves.
+const QUERIES_PER_STEP: usize = 1024;
+
+/// Queries per SEARCH: all of them (up to [`abi::MAX_QUERIES`]), or
+/// [`QUERIES_PER_STEP`] while a progress bar follows them.
+fn queries_per_call(mode: Mode) -> usize {
+    if mode == Mode::Bar {
+        QUERIES_PER_STEP
+    } else {
+        abi::MAX_QUERIES as usize
+    }
+}
+
 /// `vexctl search`: all queries of the input in one SEARCH (one per
 /// [`abi::MAX_QUERIES`] queries), file hits named by one walk of the
-/// collection.
+/// collection. On a terminal and without `json`, more than
+/// [`QUERIES_PER_STEP`] queries are sent that many at a time, with a
+/// progress bar on standard error.
 pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool) -> Result<()> {
     check_range("-k", k.into(), abi::MAX_K, "k")?;
     if let SearchMode::Ef(ef) = mode {
@@ -316,10 +310,27 @@ pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool)
     let queries = source.load(Rank::MatrixOrRow)?;
     check_dim(dir, &info, source, queries.dim)?;
 
+    let shown = Progress::new(
+        "searched",
+        "queries",
+        queries.rows as u64,
+        queries.rows.div_ceil(QUERIES_PER_STEP),
+        json,
+        false,
+    );
+    let per_call_rows = queries_per_call(shown.mode());
     let mut per_call = Vec::new();
-    for chunk in queries.data.chunks(abi::MAX_QUERIES as usize * queries.dim) {
-        per_call.push(coll.search(chunk, queries.dim, k, mode)?);
+    for chunk in queries.data.chunks(per_call_rows * queries.dim) {
+        match coll.search(chunk, queries.dim, k, mode) {
+            Ok(results) => per_call.push(results),
+            Err(e) => {
+                shown.abandon();
+                return Err(e.into());
+            }
+        }
+        shown.advance((chunk.len() / queries.dim) as u64);
     }
+    shown.finish();
     let per_query = || per_call.iter().flat_map(|results| results.iter());
     let wanted: HashSet<u64> = per_query()
         .flatten()
@@ -676,10 +687,10 @@ mod tests {
     }
 
     #[test]
-    fn progress_bar_only_for_several_batches_on_a_terminal() {
-        assert!(wants_bar(2, true));
-        assert!(!wants_bar(1, true));
-        assert!(!wants_bar(40, false));
+    fn searches_are_cut_small_only_under_a_bar() {
+        assert_eq!(queries_per_call(Mode::Bar), 1024);
+        assert_eq!(queries_per_call(Mode::Quiet), 65536);
+        assert_eq!(queries_per_call(Mode::Lines), 65536);
     }
 
     fn enospc() -> vexfs::Error {

@@ -7,6 +7,7 @@ mod commands;
 mod input;
 mod names;
 mod profile;
+mod progress;
 mod report;
 
 use std::io::{self, Write};
