@@ -17,8 +17,10 @@ LIBCLANG_PATH=/usr/lib/llvm-19/lib
 # `current` points at the kernel build of the newest successful setup.
 KBUILD=$VEXFS_CACHE/kernel/current
 # Cargo's build directory for `make userland` and `make test`: shared by
-# every clone on the machine, so their dependencies are compiled once.
-CARGO_CACHE_TARGET=$VEXFS_CACHE/cargo-target
+# every clone on the machine, so their dependencies are compiled once
+# (CARGO_CACHE_TARGET in the environment picks another, e.g. for a build
+# that must not wait for the shared one's lock).
+CARGO_CACHE_TARGET=${CARGO_CACHE_TARGET:-$VEXFS_CACHE/cargo-target}
 export VEXFS_CACHE RUST_LIB_SRC LIBCLANG_PATH
 export PATH=$HOME/.cargo/bin:$PATH
 
