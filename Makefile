@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup module userland demo test test-long test-vm crash-test bench bench-ab fmt clippy clean
+.PHONY: all setup module userland install uninstall demo test test-long test-vm crash-test bench bench-ab fmt clippy clean
 
 all: module userland
 
@@ -15,6 +15,18 @@ module: setup
 
 userland:
 	@scripts/build-userland
+
+# `make install [PREFIX=/usr/local] [DESTDIR=] [KVER=]`: vexctl, mkfs.vexfs,
+# fsck.vexfs, their man pages, vexctl's shell completions, and vexfs.ko
+# under /lib/modules/KVER/extra (then depmod); KVER defaults to the release
+# of the kernel the module is built against, not the running one.
+# `make uninstall` removes exactly what the install put. See scripts/install.
+PREFIX ?= /usr/local
+install: module userland
+	@PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' KVER='$(KVER)' DEPMOD='$(DEPMOD)' scripts/install
+
+uninstall:
+	@PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' DEPMOD='$(DEPMOD)' scripts/install --uninstall
 
 demo: module userland
 	@scripts/demo
