@@ -3,9 +3,9 @@
 
 CARGO ?= cargo
 
-.PHONY: all setup module userland install uninstall demo test test-long test-vm crash-test bench bench-ab fmt clippy clean
+.PHONY: all setup module userland python install uninstall demo test test-long test-vm crash-test bench bench-ab fmt clippy clean
 
-all: module userland
+all: module userland python
 
 setup:
 	@scripts/setup
@@ -28,14 +28,19 @@ install: module userland
 uninstall:
 	@PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' DEPMOD='$(DEPMOD)' scripts/install --uninstall
 
+# The `vexfs` Python package (userland/vexfs-python), built by maturin and
+# installed into $VEXFS_CACHE/venv, the in-VM tests' interpreter.
+python: setup
+	@scripts/build-python
+
 demo: module userland
 	@scripts/demo
 
-test: module userland
+test: module userland python
 	@scripts/test
 
 # The same suite with full-size data sets and soaks (see Documentation/admin-guide.rst).
-test-long: module userland
+test-long: module userland python
 	@VEXFS_TEST_LONG=1 scripts/test
 
 # Power cuts: 500 boots of the test kernel, each killed at a random instant
@@ -59,7 +64,7 @@ BASE ?= HEAD~1
 bench-ab: module userland
 	@scripts/bench-ab $(BASE)
 
-# The in-VM suite alone (assumes module and userland are built).
+# The in-VM suite alone (assumes module, userland and python are built).
 test-vm:
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
 	VEXFS_VM_DISK="$$d/a.img,$$d/b.img,$$d/c.img" VEXFS_VM_DISK_SIZE=64M VEXFS_VM_MEM=1G \
@@ -67,9 +72,11 @@ test-vm:
 
 fmt:
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path userland/vexfs-python/Cargo.toml
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --manifest-path userland/vexfs-python/Cargo.toml --all-targets -- -D warnings
 
 clean:
 	@scripts/build-module clean
