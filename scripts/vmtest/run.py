@@ -4,11 +4,13 @@
 
 Asserts file and directory semantics against what tmpfs does, the errors a
 user hits, the ioctls through vexctl, independent mounts, vector collections
-(vectors.py) and their HNSW index (hnsw.py), load/unload cycles, the eBPF
-profiler (`vexctl profile`, profiler.py), and a clean kernel log after every
-group. `run.py GROUP...` runs only those groups (the module is loaded before
-and unloaded after them), e.g. `run.py hnsw`; `run.py -GROUP...` runs all
-but those (scripts/test runs the disk groups in a VM of their own).
+(vectors.py) and their HNSW index (hnsw.py), the `vexfs` Python package
+(python_pkg.py, which runs test_vexfs_python.py with pytest), load/unload
+cycles, the eBPF profiler (`vexctl profile`, profiler.py), and a clean
+kernel log after every group. `run.py GROUP...` runs only those groups (the
+module is loaded before and unloaded after them), e.g. `run.py hnsw`;
+`run.py -GROUP...` runs all but those (scripts/test runs the disk groups in
+a VM of their own).
 """
 
 import ctypes
@@ -32,6 +34,7 @@ import hardening  # noqa: E402
 import parity  # noqa: E402
 import disk  # noqa: E402
 import replay  # noqa: E402
+import python_pkg  # noqa: E402
 
 KO = os.environ["VEXFS_KO"]
 VEXFS_MAGIC = 0x56455846
@@ -544,6 +547,7 @@ def main():
         ("hnsw", lambda: hnsw.test_all(t, mnt)),
         ("hnsw-bounds", lambda: hardening.test_hnsw_bounds(t, mnt)),
         ("locks", lambda: hardening.test_short_lock_holds(t, mnt)),
+        ("python", lambda: python_pkg.test_all(t, mnt)),
         ("profiler", lambda: profiler.test_profile(t)),
         ("disk", lambda: disk.test_all(t)),
         ("disk-replay", lambda: replay.test_all(t)),
