@@ -17,7 +17,7 @@ use crate::profile;
     version,
     about = "Control and inspect VexFS mounts",
     long_about = "Control and inspect VexFS mounts.\n\n\
-        vexctl talks to the VexFS module through ioctls on a mounted VexFS: it \
+        vexctl talks to the VexFS module of a mounted VexFS (through the vexfs library): it \
         shows the module's version and counters, makes directories vector \
         collections, inserts, searches, reads and deletes their vectors, gives \
         files vectors of their own, and profiles VexFS operations with eBPF.",
