@@ -382,39 +382,6 @@ fn unique(ids: &[u64]) -> Vec<u64> {
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
-/// Up to this many ids, a failed delete asks GET about each to name the
-/// missing ones.
-const PROBE_MAX: usize = 100;
-
-/// The ids of `ids` that the collection does not hold, or `None` if that
-/// cannot be told.
-fn missing_ids(coll: &Collection, ids: &[u64]) -> Option<Vec<u64>> {
-    let dim = coll.info().ok()?.dim as usize;
-    let mut missing = Vec::new();
-    for &id in ids {
-        match coll.get(id, dim) {
-            Ok(_) => {}
-            Err(e) if e.errno() == Some(Errno::ENOENT) => missing.push(id),
-            Err(_) => return None,
-        }
-    }
-    Some(missing)
-}
-
-fn missing_text(dir: &Path, missing: &[u64]) -> String {
-    let list: Vec<String> = missing.iter().map(u64::to_string).collect();
-    let what = if missing.len() == 1 {
-        "vector with id"
-    } else {
-        "vectors with ids"
-    };
-    format!(
-        "{}: no {what} {}; nothing deleted",
-        dir.display(),
-        list.join(", ")
-    )
-}
-
 /// `vexctl delete`: one DELETE with all ids, all or nothing.
 pub fn delete(dir: &Path, ids: &[u64]) -> Result<()> {
     let ids = unique(ids);
@@ -431,12 +398,10 @@ pub fn delete(dir: &Path, ids: &[u64]) -> Result<()> {
             println!("deleted {}", vectors(ids.len()));
             Ok(())
         }
-        Err(e) if e.errno() == Some(Errno::ENOENT) && ids.len() <= PROBE_MAX => {
-            match missing_ids(&coll, &ids) {
-                Some(missing) if !missing.is_empty() => bail!(missing_text(dir, &missing)),
-                _ => Err(e.into()),
-            }
-        }
+        Err(e) if e.errno() == Some(Errno::ENOENT) => match coll.explain_missing(&ids) {
+            Some(why) => bail!(why),
+            None => Err(e.into()),
+        },
         Err(e) => Err(e.into()),
     }
 }
@@ -725,16 +690,8 @@ mod tests {
     }
 
     #[test]
-    fn delete_dedups_and_names_missing_ids() {
+    fn delete_dedups_ids() {
         assert_eq!(unique(&[3, 1, 3, 2, 1]), [3, 1, 2]);
-        assert_eq!(
-            missing_text(Path::new("DIR"), &[7]),
-            "DIR: no vector with id 7; nothing deleted"
-        );
-        assert_eq!(
-            missing_text(Path::new("DIR"), &[7, 9]),
-            "DIR: no vectors with ids 7, 9; nothing deleted"
-        );
         assert_eq!(vectors(1), "1 vector");
         assert_eq!(vectors(400_000), "400000 vectors");
     }

@@ -24,10 +24,6 @@ use crate::convert::{self, Ctx};
 use crate::error::Failure;
 use crate::{MISSING_DISTANCE, MISSING_ID};
 
-/// Up to this many ids, a delete that finds one missing asks GET about
-/// each to name the missing ones (as `vexctl delete` does).
-const PROBE_MAX: usize = 100;
-
 /// A vector collection: a directory on a VexFS mount whose vectors the
 /// kernel stores, indexes and searches.
 ///
@@ -164,36 +160,6 @@ fn search_rows(
 fn unique(ids: &[u64]) -> Vec<u64> {
     let mut seen = HashSet::with_capacity(ids.len());
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
-}
-
-/// The ids of `ids` the collection does not hold, or `None` if that cannot
-/// be told.
-fn missing_ids(coll: &vexfs::Collection, ids: &[u64]) -> Option<Vec<u64>> {
-    let dim = coll.info().ok()?.dim as usize;
-    let mut missing = Vec::new();
-    for &id in ids {
-        match coll.get(id, dim) {
-            Ok(_) => {}
-            Err(e) if e.errno() == Some(Errno::ENOENT) => missing.push(id),
-            Err(_) => return None,
-        }
-    }
-    Some(missing)
-}
-
-/// `vexctl delete`'s message for ids that are not there.
-fn missing_text(path: &Path, missing: &[u64]) -> String {
-    let list: Vec<String> = missing.iter().map(u64::to_string).collect();
-    let what = if missing.len() == 1 {
-        "vector with id"
-    } else {
-        "vectors with ids"
-    };
-    format!(
-        "{}: no {what} {}; nothing deleted",
-        path.display(),
-        list.join(", ")
-    )
 }
 
 /// `(st_dev, st_ino)` of what `fd` is open on.
@@ -535,18 +501,15 @@ impl Collection {
     fn delete(&self, py: Python<'_>, ids: &Bound<'_, PyAny>) -> PyResult<()> {
         let ids = convert::ids(ids, &self.ctx("DELETE"))?;
         let ids = unique(ids.try_readonly()?.as_slice()?);
-        let path = &self.path;
         self.call(py, |c| match c.delete(&ids) {
             Ok(()) => Ok(()),
-            Err(e) if e.errno() == Some(Errno::ENOENT) && ids.len() <= PROBE_MAX => {
-                match missing_ids(c, &ids) {
-                    Some(missing) if !missing.is_empty() => Err(Failure::Os {
-                        errno: Some(Errno::ENOENT as i32),
-                        message: missing_text(path, &missing),
-                    }),
-                    _ => Err(e.into()),
-                }
-            }
+            Err(e) if e.errno() == Some(Errno::ENOENT) => match c.explain_missing(&ids) {
+                Some(message) => Err(Failure::Os {
+                    errno: Some(Errno::ENOENT as i32),
+                    message,
+                }),
+                None => Err(e.into()),
+            },
             Err(e) => Err(e.into()),
         })
     }

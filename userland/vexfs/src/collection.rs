@@ -135,6 +135,27 @@ impl Collection {
         Ok(())
     }
 
+    /// After a [`delete`](Self::delete) of `ids` answered `ENOENT`: a
+    /// message naming the ids the collection does not hold, found by a GET
+    /// on each. `None` for more than [`MISSING_PROBE_MAX`] ids (not worth
+    /// that many calls), when none is missing any more, or when it cannot
+    /// be told.
+    pub fn explain_missing(&self, ids: &[u64]) -> Option<String> {
+        if ids.len() > MISSING_PROBE_MAX {
+            return None;
+        }
+        let dim = self.info().ok()?.dim as usize;
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.get(id, dim) {
+                Ok(_) => {}
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => missing.push(id),
+                Err(_) => return None,
+            }
+        }
+        (!missing.is_empty()).then(|| missing_text(self.path(), &missing))
+    }
+
     /// Reads vector `id` of a collection of dimension `dim` (see
     /// [`info`](Self::info)).
     ///
@@ -461,8 +482,39 @@ fn search_shape(len: usize, dim: usize, k: u32) -> Result<(u32, u32), String> {
     Ok((nq as u32, dim))
 }
 
+/// Up to this many ids, [`Collection::explain_missing`] asks GET about each.
+pub const MISSING_PROBE_MAX: usize = 100;
+
+/// The message of a delete refused because the ids `missing` are absent.
+fn missing_text(dir: &Path, missing: &[u64]) -> String {
+    let list: Vec<String> = missing.iter().map(u64::to_string).collect();
+    let what = if missing.len() == 1 {
+        "vector with id"
+    } else {
+        "vectors with ids"
+    };
+    format!(
+        "{}: no {what} {}; nothing deleted",
+        dir.display(),
+        list.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn missing_ids_are_named() {
+        assert_eq!(
+            missing_text(Path::new("DIR"), &[7]),
+            "DIR: no vector with id 7; nothing deleted"
+        );
+        assert_eq!(
+            missing_text(Path::new("DIR"), &[7, 9]),
+            "DIR: no vectors with ids 7, 9; nothing deleted"
+        );
+    }
+
     use super::*;
     use std::path::PathBuf;
 

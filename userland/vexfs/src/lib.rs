@@ -76,7 +76,7 @@ mod mount;
 mod params;
 mod sys;
 
-pub use collection::{Collection, Hit, Iter, SearchResults, StoredVector};
+pub use collection::{Collection, Hit, Iter, SearchResults, StoredVector, MISSING_PROBE_MAX};
 pub use error::{io_error_message, Error, Operation, Result};
 pub use file::CollectionFile;
 pub use mount::Mount;
