@@ -215,6 +215,9 @@ impl TopK {
     }
 
     fn offer(&mut self, c: Candidate) {
+        if c.file && self.offer_same_file(c) {
+            return;
+        }
         let h = &mut self.heap;
         if self.len < h.len() {
             let mut i = self.len;
@@ -226,22 +229,46 @@ impl TopK {
             }
         } else if c.rank() < h[0].rank() {
             h[0] = c;
-            let (mut i, n) = (0, self.len);
-            loop {
-                let (l, r) = (2 * i + 1, 2 * i + 2);
-                let mut big = i;
-                if l < n && h[l].rank() > h[big].rank() {
-                    big = l;
-                }
-                if r < n && h[r].rank() > h[big].rank() {
-                    big = r;
-                }
-                if big == i {
-                    break;
-                }
-                h.swap(i, big);
-                i = big;
+            self.sift_down(0);
+        }
+    }
+
+    /// A file is found once, by its nearest vector: if the heap holds
+    /// another vector of `c`'s file, keeps the nearer of the two and
+    /// returns true.
+    fn offer_same_file(&mut self, c: Candidate) -> bool {
+        let ino = abi::file_vector_part(c.id).0;
+        let held = &self.heap[..self.len];
+        let Some(i) = held
+            .iter()
+            .position(|h| h.file && abi::file_vector_part(h.id).0 == ino)
+        else {
+            return false;
+        };
+        if c.rank() < self.heap[i].rank() {
+            self.heap[i] = c;
+            self.sift_down(i);
+        }
+        true
+    }
+
+    /// Restores the heap below `i` after its rank went down.
+    fn sift_down(&mut self, mut i: usize) {
+        let (h, n) = (&mut self.heap, self.len);
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut big = i;
+            if l < n && h[l].rank() > h[big].rank() {
+                big = l;
             }
+            if r < n && h[r].rank() > h[big].rank() {
+                big = r;
+            }
+            if big == i {
+                break;
+            }
+            h.swap(i, big);
+            i = big;
         }
     }
 
@@ -285,7 +312,12 @@ pub(crate) struct Store {
     norms: KVVec<simd::NormSq>,
     /// Id to row slot (live rows only).
     map: RBTree<u64, u32>,
+    /// Live rows that are files' vectors.
     file_rows: u64,
+    /// Live file rows past a file's first part: a search finds a file
+    /// once, so a collection holds `map_len() - extra_parts` findable
+    /// items.
+    extra_parts: u64,
     /// Rows with [`ROW_DEAD`].
     dead: usize,
     /// HNSW collections: the graph over rows `0..linked` (dead ones are
@@ -331,6 +363,23 @@ impl Store {
     /// Live rows (each has one map entry).
     fn map_len(&self) -> u64 {
         (self.ids.len() - self.dead) as u64
+    }
+
+    /// Live rows a search can return as distinct hits (a file once).
+    fn findable(&self) -> usize {
+        (self.map_len() - self.extra_parts) as usize
+    }
+
+    /// Counts a file row with id `id` in (`live`) or out.
+    fn count_file_row(&mut self, id: u64, live: bool) {
+        let extra = u64::from(abi::file_vector_part(id).1 != 0);
+        if live {
+            self.file_rows += 1;
+            self.extra_parts += extra;
+        } else {
+            self.file_rows -= 1;
+            self.extra_parts -= extra;
+        }
     }
 
     /// Bytes of the three per-row arrays' current capacity.
@@ -531,6 +580,7 @@ impl Collection {
                         norms: KVVec::new(),
                         map: RBTree::new(),
                         file_rows: 0,
+                        extra_parts: 0,
                         dead: 0,
                         graph,
                         linked: 0,
@@ -877,7 +927,7 @@ impl Collection {
                 s.map.insert(r.into_node(b.ids[i], at as u32));
             }
             if kind & ROW_FILE != 0 {
-                s.file_rows += 1;
+                s.count_file_row(b.ids[i], true);
             }
         }
         Ok(())
@@ -930,6 +980,15 @@ impl Collection {
     /// store changed.
     fn commit_locked(&self, b: &mut Batch, stored: impl FnOnce(&[u64], &[f32])) -> Result<Change> {
         let n = b.ids.len();
+        // A file's batch is all its vectors, parts `0..n` in order.
+        let file_ino = abi::file_vector_part(b.ids.first().copied().unwrap_or(0)).0;
+        if b.file
+            && (n == 0
+                || n > abi::MAX_FILE_PARTS as usize
+                || (0..n).any(|p| b.ids[p] != abi::file_vector_id(file_ino, p as u32)))
+        {
+            return Err(EINVAL);
+        }
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
         for id in b.ids.iter() {
@@ -996,10 +1055,15 @@ impl Collection {
                 }
             }
             if b.file {
-                s.file_rows += 1;
+                s.count_file_row(id, true);
             }
         }
         uncharge((n as u64 - new_ids) * MAP_NODE_BYTES);
+        if b.file {
+            // They replace all the file's vectors: drop the parts past them.
+            let gone = self.remove_parts_from(s, file_ino, n as u32);
+            uncharge(gone * MAP_NODE_BYTES);
+        }
         self.trim(s);
         stored(&b.ids, &b.rows);
         Ok(Change {
@@ -1175,7 +1239,7 @@ impl Collection {
     /// The caller has removed (or moved) its id in the map.
     fn mark_dead(&self, s: &mut Store, slot: usize) {
         if s.flags[slot] & ROW_FILE != 0 {
-            s.file_rows -= 1;
+            s.count_file_row(s.ids[slot], false);
         }
         s.flags[slot] |= ROW_DEAD;
         s.dead += 1;
@@ -1270,8 +1334,10 @@ impl Collection {
     }
 
     /// Deletes `ids`: all or nothing. `ENOENT` if one is absent; for an id
-    /// that is a file's vector, `may_change(id)` decides (an error, such as
-    /// `EACCES`, refuses the whole batch).
+    /// that is a file's vector, `may_change(ino)` decides (an error, such as
+    /// `EACCES`, refuses the whole batch). A file's id (its first part)
+    /// deletes all its vectors; the id of a later part is refused
+    /// (`EINVAL`).
     /// The caller then passes the [`Change`] to [`Self::follow_up`].
     /// `removed` runs under the lock once they are gone (a disk mount logs
     /// the delete there, in the order the store changed).
@@ -1286,7 +1352,12 @@ impl Collection {
         for (i, id) in ids.iter().enumerate() {
             let slot = *s.map.get(id).ok_or(ENOENT)?;
             if s.flags[slot as usize] & ROW_FILE != 0 {
-                may_change(*id)?;
+                // A file's vectors go together, by its first part's id.
+                let (ino, part) = abi::file_vector_part(*id);
+                if part != 0 {
+                    return Err(EINVAL);
+                }
+                may_change(ino)?;
             }
             // Nothing is changed yet: a kill may end the checks here.
             if i % DELETE_CHECKS_PER_YIELD == DELETE_CHECKS_PER_YIELD - 1 {
@@ -1303,16 +1374,42 @@ impl Collection {
 
     /// Removes the rows of `ids` that are present (a repeated id was
     /// removed by its first occurrence).
+    /// A file's first part (its inode number) stands for all its vectors.
     fn remove_ids(&self, s: &mut Store, ids: &[u64]) {
         let mut removed = 0;
-        for id in ids {
-            if let Some(slot) = s.map.remove(id) {
-                self.remove_slot(s, slot as usize);
-                removed += 1;
+        for &id in ids {
+            let Some(slot) = s.map.remove(&id) else {
+                continue;
+            };
+            let file = s.flags[slot as usize] & ROW_FILE != 0;
+            self.remove_slot(s, slot as usize);
+            removed += 1;
+            let (ino, part) = abi::file_vector_part(id);
+            if file && part == 0 {
+                removed += self.remove_parts_from(s, ino, 1);
             }
         }
         uncharge(removed * MAP_NODE_BYTES);
         self.trim(s);
+    }
+
+    /// Removes the vectors of the file `ino` from part `from` on (a file's
+    /// parts are contiguous from 0); returns how many. The caller uncharges
+    /// their map nodes and trims.
+    fn remove_parts_from(&self, s: &mut Store, ino: u64, from: u32) -> u64 {
+        let mut removed = 0;
+        for part in from..abi::MAX_FILE_PARTS {
+            let id = abi::file_vector_id(ino, part);
+            match s.map.get(&id) {
+                Some(&slot) if s.flags[slot as usize] & ROW_FILE != 0 => {
+                    s.map.remove(&id);
+                    self.remove_slot(s, slot as usize);
+                    removed += 1;
+                }
+                _ => break,
+            }
+        }
+        removed
     }
 
     /// The write side, for removing file vectors while the VFS changes
@@ -1327,8 +1424,8 @@ impl Collection {
         }
     }
 
-    /// Deletes the vector of the file with inode number `ino`, if it has
-    /// one, under a guard from [`Self::lock_for_removal`]. The caller then
+    /// Deletes the vectors of the file with inode number `ino`, if it has
+    /// any, under a guard from [`Self::lock_for_removal`]. The caller then
     /// schedules maintenance.
     pub(crate) fn remove_file_vector(&self, s: &mut Store, ino: u64) -> bool {
         match s.map.get(&ino) {
@@ -1350,7 +1447,7 @@ impl Collection {
         }
         let last = s.ids.len() - 1;
         if s.flags[slot] & ROW_FILE != 0 {
-            s.file_rows -= 1;
+            s.count_file_row(s.ids[slot], false);
         }
         if slot != last {
             self.copy_row(s, last, slot);
@@ -1370,7 +1467,7 @@ impl Collection {
     }
 
     /// Copies the vector of `id` into `out` (`dim` values); returns whether
-    /// it belongs to a file. For a file's vector, `may_read(id)` decides
+    /// it belongs to a file. For a file's vector, `may_read(ino)` decides
     /// first.
     pub(crate) fn get(
         &self,
@@ -1385,27 +1482,30 @@ impl Collection {
         }
         let file = s.flags[slot] & ROW_FILE != 0;
         if file {
-            may_read(id)?;
+            may_read(abi::file_vector_part(id).0)?;
         }
         copy_f32(out, self.rows(&s, slot, 1));
         Ok(file)
     }
 
     /// k-NN search: fills `scratch.top` with the nearest live rows to
-    /// `query` (`dim` finite values) that the caller may see: plain vectors,
-    /// and files for which `may_read(ino)` is true. Through the graph if
-    /// there is one and `mode` is not exact (plus an exact scan of rows not
-    /// linked yet), otherwise by scanning every row. If the graph finds
-    /// fewer than `k` visible rows while more exist (a filter that refuses
-    /// much of the neighbourhood), an exact scan answers instead, so `k`
-    /// results come back whenever `k` visible rows exist. Ties: ascending id.
+    /// `query` (`dim` finite values) that `admit(id, is_file)` lets the
+    /// caller see (the files it may read, the filters of the request), a
+    /// file once, by its nearest vector. Through the graph if there is one
+    /// and `mode` is not exact (plus an exact scan of rows not linked yet),
+    /// otherwise by scanning every row. The filter applies during the walk
+    /// and the scan. If the graph finds fewer than `k` admitted items while
+    /// more may exist (a filter that refuses much of the neighbourhood, or
+    /// files whose parts crowd the beam), an exact scan answers instead, so
+    /// `k` results come back whenever `k` admitted items exist. Ties:
+    /// ascending id.
     pub(crate) fn search(
         &self,
         simd: Simd,
         query: &[f32],
         mode: SearchMode,
         scratch: &mut SearchScratch,
-        may_read: &mut dyn FnMut(u64) -> bool,
+        admit: &mut dyn FnMut(u64, bool) -> bool,
     ) -> Result {
         scratch.top.clear();
         let query_norm = if self.kernel == simd::Metric::Cosine {
@@ -1416,14 +1516,14 @@ impl Collection {
         let s = self.store.read_killable()?;
         let rows = s.ids.len();
         let Some(g) = s.graph.as_ref().filter(|_| !mode.exact) else {
-            self.scan(&s, simd, query, query_norm, 0..rows, scratch, may_read);
+            self.scan(&s, simd, query, query_norm, 0..rows, scratch, admit);
             return Ok(());
         };
         let k = scratch.top.heap.len();
         {
             let mut accept = |slot: u32| {
                 let slot = slot as usize;
-                s.flags[slot] & ROW_FILE == 0 || may_read(s.ids[slot])
+                admit(s.ids[slot], s.flags[slot] & ROW_FILE != 0)
             };
             let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
             d.query_norm = query_norm;
@@ -1458,17 +1558,17 @@ impl Collection {
             query_norm,
             s.linked..rows,
             scratch,
-            may_read,
+            admit,
         );
-        if scratch.top.len() < k.min(rows - s.dead) {
+        if scratch.top.len() < k.min(s.findable()) {
             scratch.top.clear();
-            self.scan(&s, simd, query, query_norm, 0..rows, scratch, may_read);
+            self.scan(&s, simd, query, query_norm, 0..rows, scratch, admit);
         }
         Ok(())
     }
 
-    /// Exact search over the rows in `range`, skipping dead ones and files
-    /// the caller may not read, into `scratch.top`.
+    /// Exact search over the rows in `range`, skipping dead ones and those
+    /// `admit(id, is_file)` refuses, into `scratch.top`.
     #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
@@ -1478,7 +1578,7 @@ impl Collection {
         query_norm: simd::NormSq,
         range: core::ops::Range<usize>,
         scratch: &mut SearchScratch,
-        may_read: &mut dyn FnMut(u64) -> bool,
+        admit: &mut dyn FnMut(u64, bool) -> bool,
     ) {
         let cosine = self.kernel == simd::Metric::Cosine;
         let dist = &mut scratch.dist;
@@ -1517,7 +1617,7 @@ impl Collection {
                     id: s.ids[at],
                     file: flags & ROW_FILE != 0,
                 };
-                if !scratch.top.would_take(c.rank()) || (c.file && !may_read(c.id)) {
+                if !scratch.top.would_take(c.rank()) || !admit(c.id, c.file) {
                     continue;
                 }
                 scratch.top.offer(c);

@@ -801,6 +801,8 @@ impl<'a> Loader<'a> {
                 let _ = c.commit(b, |_, _| {}).map_err(|e| {
                     if e == EEXIST {
                         corrupt("a file vector that is not")
+                    } else if e == EINVAL {
+                        corrupt("a file's vectors out of order")
                     } else {
                         e
                     }

@@ -69,12 +69,18 @@ impl<'a> Caller<'a> {
         InodeRef::lookup(self.sb, ino).filter(|i| i.inode().is_reg())
     }
 
+    /// The file with inode number `ino`, if the caller may read it.
+    pub(crate) fn readable(&self, ino: u64) -> Option<InodeRef> {
+        if !self.reaches_files {
+            return None;
+        }
+        self.file(ino)
+            .filter(|f| f.inode().permission(self.idmap, Access::READ).is_ok())
+    }
+
     /// Whether the caller may read the file with inode number `ino`.
     pub(crate) fn may_read(&self, ino: u64) -> bool {
-        self.reaches_files
-            && self
-                .file(ino)
-                .is_some_and(|f| f.inode().permission(self.idmap, Access::READ).is_ok())
+        self.readable(ino).is_some()
     }
 
     /// `EACCES` unless the caller may read the file with inode number `ino`.

@@ -20,6 +20,7 @@ use crate::collection::{Collection, Inflight, SearchMode, SearchScratch};
 use crate::disk::{self, OpExt, Reserve};
 use crate::disk_format as fmt;
 use crate::file_vector::Caller;
+use crate::search_filter::SearchFilter;
 use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
 use crate::super_block::SbInfo;
@@ -308,9 +309,8 @@ fn search(file: &File, arg: usize) -> Result {
     if !(1..=abi::MAX_QUERIES).contains(&req.nq)
         || !(1..=abi::MAX_K).contains(&req.k)
         || req.dim as usize != coll.dim()
-        || req.flags & !abi::SEARCH_EXACT != 0
+        || req.flags & !abi::SEARCH_FLAGS != 0
         || req.ef > abi::HNSW_MAX_EF
-        || req.reserved != 0
     {
         return Err(EINVAL);
     }
@@ -329,14 +329,17 @@ fn search(file: &File, arg: usize) -> Result {
     };
     let beam = mode.ef.max(k);
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
-    let _inflight =
-        Inflight::take((dim * 4 + k * hit_bytes) as u64 + SearchScratch::bytes(k, beam))?;
+    let _inflight = Inflight::take(
+        (dim * 4 + k * hit_bytes) as u64
+            + SearchScratch::bytes(k, beam)
+            + SearchFilter::bytes(&req),
+    )?;
+    let filter = SearchFilter::new(file, &req)?;
     let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
     let mut scratch = SearchScratch::new(k, beam)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
-    let caller = Caller::of_collection(file);
-    let mut may_read = |ino: u64| caller.may_read(ino);
+    let mut admit = |id: u64, is_file: bool| filter.admits(id, is_file);
     for q in 0..nq {
         // A large search can take long: let a signal end it, and others
         // run between queries.
@@ -345,7 +348,7 @@ fn search(file: &File, arg: usize) -> Result {
         }
         task::cond_resched();
         read_finite(&mut queries, &mut query)?;
-        coll.search(Simd::detect(), &query, mode, &mut scratch, &mut may_read)?;
+        coll.search(Simd::detect(), &query, mode, &mut scratch, &mut admit)?;
         let found = scratch.top.sorted();
         for (h, c) in hits.iter_mut().zip(found) {
             *h = c.hit();
@@ -379,24 +382,32 @@ fn attach(file: &File, arg: usize) -> Result {
     Caller::of_file(file).check_change(dir, inode)?;
     let write = WriteAccess::new(file)?;
     let req: abi::AttachRequest = read_arg(arg)?;
-    if req.dim as usize != coll.dim() || req.reserved != 0 {
+    let count = req.count.max(1);
+    if req.dim as usize != coll.dim() || count > abi::MAX_FILE_PARTS {
         return Err(EINVAL);
     }
+    // Part ids keep the inode number in their low bits.
+    if inode.ino() > abi::FILE_INO_MASK {
+        return Err(EOVERFLOW);
+    }
     check_align(req.vector, 4)?;
+    let (count, dim) = (count as usize, coll.dim());
     // Copy before taking locks: a user fault must not stall the directory.
-    let mut batch = coll.stage(1, true)?;
-    batch.ids[0] = inode.ino();
+    let mut batch = coll.stage(count, true)?;
+    for (part, id) in batch.ids.iter_mut().enumerate() {
+        *id = abi::file_vector_id(inode.ino(), part as u32);
+    }
     read_finite(
-        &mut user(req.vector, coll.dim() * 4).reader(),
+        &mut user(req.vector, count * dim * 4).reader(),
         &mut batch.rows,
     )?;
     let change = {
         // The directory's lock keeps the name where it is: unlinking or
         // moving the file's last name in the collection is what deletes
-        // the vector, so it must not happen in between.
+        // the vectors, so it must not happen in between.
         let _dir_lock = dir.lock_killable()?;
-        charge_rows(dir, coll, 1)?;
-        let mut op = disk::begin(dir.super_block(), Reserve::rows(1, coll.dim()))?;
+        charge_rows(dir, coll, count)?;
+        let mut op = disk::begin(dir.super_block(), Reserve::rows(count, dim))?;
         if !file.dentry().is_child_of(parent.dentry()) {
             return Err(ENOENT);
         }

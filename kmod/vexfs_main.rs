@@ -32,6 +32,7 @@ mod hnsw_glue;
 mod inode;
 mod ioctl;
 mod mount_opts;
+mod search_filter;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../userland/vexfs-simd/src/simd.rs"]
 mod simd;

@@ -76,6 +76,13 @@ impl XattrStore {
         }
     }
 
+    /// Whether the attribute `name` exists and holds exactly `value` (a
+    /// search's filter; the caller checked that it may read it).
+    pub(crate) fn value_is(&self, name: &[u8], value: &[u8]) -> bool {
+        let list = self.list.lock();
+        list.iter().any(|x| x.name == name && x.value[..] == *value)
+    }
+
     /// Sets (`Some`) or removes (`None`) `name`, with the VFS's
     /// `XATTR_CREATE` and `XATTR_REPLACE` rules, charging the difference
     /// in inode space to `sbi`.

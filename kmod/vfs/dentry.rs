@@ -88,6 +88,47 @@ impl Dentry {
             (*d).d_parent == dir.as_raw() && !(*d).d_hash.pprev.is_null()
         }
     }
+
+    /// Whether the directory `dir` is this directory or below it.
+    pub(crate) fn has_dir_in_tree(&self, dir: &Dentry) -> bool {
+        // SAFETY: Both dentries are held (`is_subdir()`'s requirement).
+        unsafe { bindings::is_subdir(dir.as_raw(), self.as_raw()) }
+    }
+
+    /// Whether one of `inode`'s names lies in the tree of this directory
+    /// (the directory itself or any below it). On VexFS every name is a
+    /// pinned dentry, so the inode's dcache aliases are all its names.
+    /// Regular files only (false for anything else).
+    pub(crate) fn has_in_tree(&self, inode: &Inode) -> bool {
+        if !inode.is_reg() {
+            return false;
+        }
+        let raw = inode.as_raw();
+        let dir = self.as_raw();
+        // SAFETY: Both are held. The alias list is walked under `i_lock`,
+        // as the dcache does; an alias on it is live while the lock is held
+        // (`dentry_unlink_inode()` takes it to unhook one).
+        // `is_subdir()` takes `rename_lock` for reading and RCU, which
+        // nests under `i_lock` of a non-directory: the dcache takes
+        // `rename_lock` for writing under `i_lock` only for directories
+        // (`d_splice_alias()`), and these are regular files.
+        unsafe {
+            bindings::spin_lock(&raw mut (*raw).i_lock);
+            let mut found = false;
+            let mut node = (*raw).__bindgen_anon_2.i_dentry.first;
+            while !node.is_null() {
+                let alias: *mut bindings::dentry =
+                    kernel::container_of!(node, bindings::dentry, __bindgen_anon_2.d_alias);
+                if !(*alias).d_hash.pprev.is_null() && bindings::is_subdir(alias, dir) {
+                    found = true;
+                    break;
+                }
+                node = (*node).next;
+            }
+            bindings::spin_unlock(&raw mut (*raw).i_lock);
+            found
+        }
+    }
 }
 
 /// The longest name of a directory entry (`NAME_MAX`).

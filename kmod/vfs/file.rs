@@ -14,6 +14,7 @@ use kernel::types::Opaque;
 use super::backing::{BackingFile, DataFile};
 use super::dentry::Dentry;
 use super::glue;
+use super::fs::SuperBlock;
 use super::inode::{Inode, MntIdmap, NewInode};
 
 /// `lseek` whence values VexFS handles itself.
@@ -386,5 +387,41 @@ impl Drop for WriteAccess<'_> {
     fn drop(&mut self) {
         // SAFETY: Pairs with the successful mnt_want_write_file in `new`.
         unsafe { bindings::mnt_drop_write_file(self.0.as_raw()) };
+    }
+}
+
+/// An open file of this VexFS superblock found by a caller's descriptor
+/// (`fget()`), held until dropped (`fput()`).
+pub(crate) struct FileRef(NonNull<bindings::file>);
+
+impl FileRef {
+    /// The file open as `fd` in the calling task: `EBADF` if there is
+    /// none, `EXDEV` if it is not a file of `sb` (another mount or
+    /// filesystem).
+    pub(crate) fn from_fd(fd: i32, sb: &SuperBlock) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        // SAFETY: `fget()` checks the descriptor itself and returns a
+        // referenced file or NULL.
+        let file = NonNull::new(unsafe { bindings::fget(fd) }).ok_or(EBADF)?;
+        let held = Self(file);
+        // SAFETY: We hold a reference, so the file and its inode live.
+        if unsafe { (*(*file.as_ptr()).f_inode).i_sb } != sb.as_raw() {
+            return Err(EXDEV);
+        }
+        Ok(held)
+    }
+
+    /// The file.
+    pub(crate) fn file(&self) -> &File {
+        // SAFETY: A held file of a VexFS superblock (checked in
+        // `from_fd`), open while we hold it.
+        unsafe { File::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference `fget()` took.
+        unsafe { bindings::fput(self.0.as_ptr()) };
     }
 }

@@ -15,19 +15,41 @@ def ioc(direction, nr, size):
     return (direction << 30) | (size << 16) | (ord("V") << 8) | nr
 
 
-# ABI version 2: CollectionParams 32 bytes, CollectionInfo 72, SearchRequest 48.
+# ABI version 4: CollectionParams 32 bytes, CollectionInfo 72, SearchRequest 72.
 IOC_CREATE = ioc(1, 0x10, 32)
 IOC_INFO = ioc(2, 0x11, 72)
 IOC_INSERT = ioc(1, 0x12, 24)
 IOC_DELETE = ioc(1, 0x13, 16)
 IOC_GET = ioc(3, 0x14, 24)
-IOC_SEARCH = ioc(1, 0x15, 48)
+IOC_SEARCH = ioc(1, 0x15, 72)
 IOC_ATTACH = ioc(1, 0x16, 16)
 METRIC = {"l2": 0, "cosine": 1, "dot": 2}
 INDEX_FLAT, INDEX_HNSW = 0, 1
-SEARCH_EXACT = 1
-# struct SearchRequest: nq, k, dim, flags, ef, reserved, queries, hits, counts.
-SEARCH_REQ = "<IIIIIIQQQ"
+SEARCH_EXACT, SEARCH_UNDER, SEARCH_XATTR = 1, 2, 4
+# struct SearchRequest: nq, k, dim, flags, ef, under_fd, queries, hits,
+# counts, xattr_name, xattr_value, xattr_name_len, xattr_value_len.
+SEARCH_REQ = "<IIIIIiQQQQQII"
+# A file's vectors: ids ino + (part << FILE_PART_SHIFT).
+FILE_PART_SHIFT = 48
+HIT_FILE = 1
+
+
+def search_request(nq, k, dim, flags, ef, queries, hits, counts, under_fd=0, xattr=None):
+    """A packed SearchRequest. `xattr`: (name, value) ctypes buffers (or
+    bytes objects kept alive by the caller) of the attribute filter."""
+    name_addr = value_addr = name_len = value_len = 0
+    if xattr is not None:
+        name, value = xattr
+        name_addr, name_len = _addr_len(name)
+        value_addr, value_len = _addr_len(value)
+    return struct.pack(SEARCH_REQ, nq, k, dim, flags, ef, under_fd, queries, hits, counts,
+                       name_addr, value_addr, name_len, value_len)
+
+
+def _addr_len(buf):
+    """Address and length of a ctypes char buffer (its last byte, a NUL
+    that create_string_buffer adds, not counted)."""
+    return ctypes.addressof(buf), ctypes.sizeof(buf) - 1
 # struct CollectionInfo.
 INFO_FIELDS = ("dim", "metric", "index", "m", "ef_construction", "reserved", "count", "file_vectors",
                "memory", "index_bytes", "deleted_pending", "unindexed")

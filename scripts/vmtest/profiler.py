@@ -24,7 +24,7 @@ import numpy as np
 
 import uffd
 from harness import Background, as_uid, eventually, mount, run, sh
-from abi import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_REQ
+from abi import IOC_DELETE, IOC_INSERT, IOC_SEARCH, search_request
 
 # Operations in the profiler's default order, and the probe function of each.
 OPS = ("lookup", "create", "unlink", "read", "write", "fsync", "insert", "delete", "search", "simd")
@@ -188,8 +188,8 @@ class FastSearch:
         nq, dim = self.q.shape
         self.hits = np.zeros(nq * k * 2, dtype=np.uint64)
         self.counts = np.zeros(nq, dtype=np.uint32)
-        self.req = struct.pack(SEARCH_REQ, nq, k, dim, 0, 0, 0, self.q.ctypes.data, self.hits.ctypes.data,
-                               self.counts.ctypes.data)
+        self.req = search_request(nq, k, dim, 0, 0, self.q.ctypes.data, self.hits.ctypes.data,
+                                  self.counts.ctypes.data)
 
     def __call__(self):
         fcntl.ioctl(self.fd, IOC_SEARCH, self.req)
@@ -431,8 +431,7 @@ def burst_then_spin(root, threads, spin_s):
 
     def body(i):
         tids.append(threading.get_native_id())
-        req = struct.pack(SEARCH_REQ, 1, 5, 32, 0, 0, 0, stall.addr, hits[i * 10:].ctypes.data,
-                          counts[i:].ctypes.data)
+        req = search_request(1, 5, 32, 0, 0, stall.addr, hits[i * 10:].ctypes.data, counts[i:].ctypes.data)
         try:
             fcntl.ioctl(fd, IOC_SEARCH, req)
         except OSError as e:

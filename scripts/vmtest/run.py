@@ -28,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import LONG, Suite, mount, run, sh, umount, vexctl, vexctl_json  # noqa: E402
 import vectors  # noqa: E402
+import filters  # noqa: E402
 import profiler  # noqa: E402
 import hnsw  # noqa: E402
 import hardening  # noqa: E402
@@ -385,7 +386,7 @@ def test_ioctl(t, mnt):
         t.check("vexctl version succeeds", r.returncode == 0 and "ABI version" in r.stdout, r.stderr)
         print(r.stdout, end="")
         v = vexctl_json("version", mnt)
-        t.eq("module reports ABI version 3", v["abi_version"], 3)
+        t.eq("module reports ABI version 4", v["abi_version"], 4)
         t.eq("module reports its release", v["module_version"], "0.1.0")
         t.check("kernel detected SSE2 at least", "sse2" in v["cpu_features"], str(v["cpu_features"]))
 
@@ -543,6 +544,7 @@ def main():
         ("vectors", lambda: (vectors.test_exact_search(t, mnt), vectors.test_glove(t, mnt),
                              vectors.test_errors(t, mnt), vectors.test_files(t, mnt))),
         ("privacy", lambda: hardening.test_file_vector_privacy(t, mnt)),
+        ("filters", lambda: filters.test_all(t, mnt)),
         ("vector-concurrency", lambda: vectors.test_concurrency(t, mnt)),
         ("hnsw", lambda: hnsw.test_all(t, mnt)),
         ("hnsw-bounds", lambda: hardening.test_hnsw_bounds(t, mnt)),

@@ -164,7 +164,7 @@ def test_module_constants_and_docs():
     assert vexfs.MISSING_DISTANCE == float("inf")
     assert (vexfs.MAX_DIM, vexfs.MAX_K, vexfs.MAX_BATCH, vexfs.MAX_QUERIES, vexfs.MAX_EF) == \
         (4096, 1024, 1 << 20, 65536, 4096)
-    assert vexfs.ABI_VERSION == 3
+    assert vexfs.ABI_VERSION == 4
     for name in ("create", "info", "insert", "search", "get", "delete", "attach", "close"):
         assert getattr(vexfs.Collection, name).__doc__, name
 

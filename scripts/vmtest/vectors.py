@@ -2,6 +2,7 @@
 float64 brute force, the ioctl error cases, files carrying vectors,
 permissions, the memory limit and a concurrent workload."""
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from abi import IOC_ATTACH, IOC_DELETE, IOC_GET, IOC_INSERT, IOC_SEARCH, SEARCH_REQ, create_raw
+from abi import IOC_ATTACH, IOC_DELETE, IOC_GET, IOC_INSERT, IOC_SEARCH, SEARCH_XATTR, create_raw, search_request
 from abi import info as raw_info
 from harness import LONG, mount, run, sh, vexctl, vexctl_json
 
@@ -54,17 +55,23 @@ class Coll:
         fcntl.ioctl(self.fd, IOC_GET, req)
         return out, struct.unpack_from("<I", req, 12)[0]
 
-    def search(self, queries, k, nq=None, dim=None, q_addr=None, hits_addr=None, flags=0, ef=0, reserved=0,
-               with_flags=False):
+    def search(self, queries, k, nq=None, dim=None, q_addr=None, hits_addr=None, flags=0, ef=0, under_fd=0,
+               xattr=None, with_flags=False):
         """One SEARCH ioctl; per query (ids, distances) or, with_flags,
-        (ids, distances, hit flags)."""
+        (ids, distances, hit flags). `xattr`: (name, value) bytes of an
+        attribute filter (sets SEARCH_XATTR)."""
         q = np.ascontiguousarray(queries, dtype=np.float32)
         n = q.shape[0] if nq is None else nq
         hits = np.zeros(max(n, 1) * max(k, 1) * 2, dtype=np.uint64)
         counts = np.zeros(max(n, 1), dtype=np.uint32)
-        req = struct.pack(SEARCH_REQ, n, k, q.shape[1] if dim is None else dim, flags, ef, reserved,
-                          q.ctypes.data if q_addr is None else q_addr,
-                          hits.ctypes.data if hits_addr is None else hits_addr, counts.ctypes.data)
+        bufs = None
+        if xattr is not None:
+            bufs = tuple(ctypes.create_string_buffer(b, len(b) + 1) for b in xattr)
+            flags |= SEARCH_XATTR
+        req = search_request(n, k, q.shape[1] if dim is None else dim, flags, ef,
+                             q.ctypes.data if q_addr is None else q_addr,
+                             hits.ctypes.data if hits_addr is None else hits_addr, counts.ctypes.data,
+                             under_fd=under_fd, xattr=bufs)
         fcntl.ioctl(self.fd, IOC_SEARCH, req)
         raw = hits.view(np.uint8).reshape(-1, 16)
         out = []

@@ -76,11 +76,12 @@ impl QueryInput {
     }
 }
 
-/// The vector of a file: one row.
+/// The vectors of a file: one row per part.
 #[derive(Args)]
 #[group(required = true, multiple = false)]
-pub struct OneVector {
-    /// float32 .npy file of shape (1, dim) or (dim,).
+pub struct FileVectors {
+    /// float32 .npy file of shape (dim,), or (parts, dim) for a file with
+    /// several vectors (1 to 1024 parts, e.g. one per chunk of a text).
     #[arg(long, value_name = "FILE")]
     npy: Option<PathBuf>,
     /// The vector as comma-separated numbers, e.g. 0.5,-1,2.
@@ -88,7 +89,7 @@ pub struct OneVector {
     vector: Option<String>,
 }
 
-impl OneVector {
+impl FileVectors {
     pub fn source(self) -> Source {
         match (self.npy, self.vector) {
             (Some(p), _) => Source::Npy(p),
@@ -96,6 +97,44 @@ impl OneVector {
             (None, None) => unreachable!("clap requires one of the group"),
         }
     }
+}
+
+/// Which files a search may return (besides those the caller may read).
+#[derive(Args)]
+pub struct FilterArgs {
+    /// Only files with a name under this directory of the collection.
+    #[arg(long, value_name = "SUBDIR")]
+    pub under: Option<PathBuf>,
+    /// Only files whose user.* extended attribute NAME holds exactly VALUE.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = parse_xattr)]
+    pub xattr: Option<(String, String)>,
+}
+
+impl FilterArgs {
+    /// The library's filter.
+    pub fn filter(self) -> vexfs::SearchFilter {
+        let mut f = vexfs::SearchFilter::new();
+        if let Some(dir) = self.under {
+            f = f.under(dir);
+        }
+        if let Some((name, value)) = self.xattr {
+            f = f.xattr(name, value);
+        }
+        f
+    }
+}
+
+/// `NAME=VALUE` of `--xattr`.
+fn parse_xattr(arg: &str) -> Result<(String, String), String> {
+    let (name, value) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?} is not NAME=VALUE"))?;
+    if !name.starts_with("user.") || name.len() == "user.".len() {
+        return Err(format!(
+            "{name:?}: a search filters on user.* attributes only"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 #[derive(Subcommand)]
@@ -201,8 +240,11 @@ pub enum Command {
         /// Scan every vector (exact k-NN) even on an HNSW collection.
         #[arg(long, conflicts_with = "ef")]
         exact: bool,
+        #[command(flatten)]
+        filter: FilterArgs,
         /// Print one JSON object per query per line:
-        /// {"query": i, "results": [{"id", "distance", "name"}]}.
+        /// {"query": i, "results": [{"id", "distance", "name"}]} (files
+        /// also with "part", the index of their nearest vector).
         #[arg(long)]
         json: bool,
     },
@@ -226,13 +268,17 @@ pub enum Command {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<u64>,
     },
-    /// Set the vector of a regular file in a collection (its id is the inode number).
+    /// Set the vectors of a regular file in a collection (the first one's id is
+    /// the inode number).
+    ///
+    /// They replace all the file's vectors. A search returns the file once, by
+    /// its nearest vector.
     #[command(after_long_help = ATTACH_EXAMPLES)]
     Attach {
         /// Regular file directly inside a collection directory.
         file: PathBuf,
         #[command(flatten)]
-        input: OneVector,
+        input: FileVectors,
     },
     /// Print a completion script for a shell to standard output.
     ///
@@ -312,7 +358,9 @@ Examples:
   The 10 nearest of each row of queries.npy, one JSON line per query, wider HNSW beam:
     vexctl search /mnt/vex/docs --npy queries.npy -k 10 --ef 128 --json
   Exact results on an HNSW collection, e.g. to measure its recall:
-    vexctl search /mnt/vex/docs --npy queries.npy -k 10 --exact --json";
+    vexctl search /mnt/vex/docs --npy queries.npy -k 10 --exact --json
+  Only files under guides/ whose user.lang attribute is en:
+    vexctl search /mnt/vex/docs --npy query.npy -k 5 --under /mnt/vex/docs/guides --xattr user.lang=en";
 
 const GET_EXAMPLES: &str = "\
 Examples:
@@ -331,7 +379,9 @@ Examples:
   Give a file in a 3-dimensional collection its vector (its id is the file's inode number):
     vexctl attach /mnt/vex/points/notes.txt --vector 0.5,-1,2
   Attach a (384,) or (1, 384) float32 .npy file as the vector of a document:
-    vexctl attach /mnt/vex/docs/report.pdf --npy report.npy";
+    vexctl attach /mnt/vex/docs/report.pdf --npy report.npy
+  One vector per chunk of a long text, a (chunks, 384) float32 .npy file:
+    vexctl attach /mnt/vex/docs/manual.txt --npy manual-chunks.npy";
 
 const PROFILE_EXAMPLES: &str = "\
 Examples:

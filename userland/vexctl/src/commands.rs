@@ -11,7 +11,8 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use clap::ValueEnum;
 use vexfs::{
-    abi, Collection, CollectionFile, CollectionParams, Errno, HnswParams, Index, SearchMode,
+    abi, Collection, CollectionFile, CollectionParams, Errno, HnswParams, Index, SearchFilter,
+    SearchMode,
 };
 
 use crate::batch::{self, span, Batch};
@@ -299,7 +300,14 @@ fn queries_per_call(mode: Mode) -> usize {
 /// collection. On a terminal and without `json`, more than
 /// [`QUERIES_PER_STEP`] queries are sent that many at a time, with a
 /// progress bar on standard error.
-pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool) -> Result<()> {
+pub fn search(
+    dir: &Path,
+    source: &Source,
+    k: u32,
+    mode: SearchMode,
+    filter: &SearchFilter,
+    json: bool,
+) -> Result<()> {
     check_range("-k", k.into(), abi::MAX_K, "k")?;
     if let SearchMode::Ef(ef) = mode {
         check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
@@ -321,7 +329,7 @@ pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool)
     let per_call_rows = queries_per_call(shown.mode());
     let mut per_call = Vec::new();
     for chunk in queries.data.chunks(per_call_rows * queries.dim) {
-        match coll.search(chunk, queries.dim, k, mode) {
+        match coll.search_filtered(chunk, queries.dim, k, mode, filter) {
             Ok(results) => per_call.push(results),
             Err(e) => {
                 shown.abandon();
@@ -332,11 +340,7 @@ pub fn search(dir: &Path, source: &Source, k: u32, mode: SearchMode, json: bool)
     }
     shown.finish();
     let per_query = || per_call.iter().flat_map(|results| results.iter());
-    let wanted: HashSet<u64> = per_query()
-        .flatten()
-        .filter(|h| h.is_file())
-        .map(|h| h.id())
-        .collect();
+    let wanted: HashSet<u64> = per_query().flatten().filter_map(|h| h.ino()).collect();
     let names = names::resolve(dir, &wanted);
 
     let mut out = BufWriter::new(io::stdout().lock());
@@ -418,11 +422,12 @@ fn parent_dir(file: &Path) -> &Path {
 pub fn attach(file: &Path, source: &Source) -> Result<()> {
     let handle = CollectionFile::open(file)?;
     let v = source.load(Rank::MatrixOrRow)?;
-    if v.rows != 1 {
+    if v.rows > abi::MAX_FILE_PARTS as usize {
         bail!(
-            "{}: holds {} rows, attach takes exactly one",
+            "{}: holds {} rows, a file carries 1 to {} vectors",
             source.name(),
-            v.rows
+            v.rows,
+            abi::MAX_FILE_PARTS
         );
     }
     // The kernel answers a wrong dimension with a bare EINVAL: name both
@@ -432,12 +437,22 @@ pub fn attach(file: &Path, source: &Source) -> Result<()> {
     if let Ok(info) = Collection::open(dir).and_then(|d| d.info()) {
         check_dim(dir, &info, source, v.dim)?;
     }
-    let ino = handle.attach(&v.data)?;
-    println!(
-        "attached a {}-dimensional vector to {} (id = inode {ino})",
-        v.dim,
-        file.display()
-    );
+    let ino = handle.attach_parts(&v.data, v.dim)?;
+    if v.rows == 1 {
+        println!(
+            "attached a {}-dimensional vector to {} (id = inode {ino})",
+            v.dim,
+            file.display()
+        );
+    } else {
+        println!(
+            "attached {} {}-dimensional vectors to {} (ids: inode {ino} + part << {})",
+            v.rows,
+            v.dim,
+            file.display(),
+            abi::FILE_PART_SHIFT
+        );
+    }
     Ok(())
 }
 
@@ -601,13 +616,17 @@ mod tests {
         assert!(err(insert(dir, &src, 0, 0, false)).starts_with("--batch 0 is out of range"));
         assert!(err(insert(dir, &src, 0, abi::MAX_BATCH + 1, false)).starts_with("--batch 1048577"));
         let plain = SearchMode::Default;
-        assert!(err(search(dir, &src, 0, plain, false)).starts_with("-k 0 is out of range"));
-        assert!(err(search(dir, &src, 1025, plain, true)).starts_with("-k 1025 is out of range"));
+        let none = SearchFilter::new();
+        assert!(err(search(dir, &src, 0, plain, &none, false)).starts_with("-k 0 is out of range"));
+        assert!(
+            err(search(dir, &src, 1025, plain, &none, true)).starts_with("-k 1025 is out of range")
+        );
         assert_eq!(
-            err(search(dir, &src, 10, SearchMode::Ef(4097), false)),
+            err(search(dir, &src, 10, SearchMode::Ef(4097), &none, false)),
             "--ef 4097 is out of range: ef is 1 to 4096"
         );
-        assert!(err(search(dir, &src, 10, SearchMode::Ef(0), false)).starts_with("--ef 0 is out"));
+        assert!(err(search(dir, &src, 10, SearchMode::Ef(0), &none, false))
+            .starts_with("--ef 0 is out"));
     }
 
     #[test]

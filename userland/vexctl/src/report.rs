@@ -248,8 +248,12 @@ impl Info {
 /// One search hit as printed.
 #[derive(Serialize)]
 pub struct Hit {
+    /// The vector's id; for a file, its inode number.
     pub id: u64,
     pub distance: f32,
+    /// For a file, which of its vectors was nearest (0 for the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
     /// Path of the file relative to the collection, for file hits whose
     /// file was found.
     pub name: Option<String>,
@@ -283,15 +287,15 @@ impl QueryResult {
         let results = hits
             .iter()
             .map(|h| {
-                let file = h.is_file();
+                let file = h.ino();
                 Hit {
-                    id: h.id(),
+                    id: file.unwrap_or(h.id()),
                     distance: h.distance(),
+                    part: file.map(|_| h.part()),
                     name: file
-                        .then(|| names.get(&h.id()))
-                        .flatten()
+                        .and_then(|ino| names.get(&ino))
                         .map(|p| p.to_string_lossy().into_owned()),
-                    file,
+                    file: file.is_some(),
                 }
             })
             .collect();
@@ -496,12 +500,12 @@ mod tests {
         let hits = [
             hit(3, 0.5, 0),
             hit(77, 1.25, abi::HIT_FILE),
-            hit(78, 2.0, abi::HIT_FILE),
+            hit(abi::file_vector_id(78, 2), 2.0, abi::HIT_FILE),
         ];
         let q = QueryResult::new(4, &hits, &names);
         assert_eq!(
             q.json_line(),
-            r#"{"query":4,"results":[{"id":3,"distance":0.5,"name":null},{"id":77,"distance":1.25,"name":"docs/a.txt"},{"id":78,"distance":2.0,"name":null}]}"#
+            r#"{"query":4,"results":[{"id":3,"distance":0.5,"name":null},{"id":77,"distance":1.25,"part":0,"name":"docs/a.txt"},{"id":78,"distance":2.0,"part":2,"name":null}]}"#
         );
         let v: serde_json::Value = serde_json::from_str(&q.json_line()).unwrap();
         assert_eq!(v["results"][0]["name"], serde_json::Value::Null);

@@ -18,7 +18,7 @@ pub const VEXFS_MAGIC: u32 = 0x5645_5846;
 pub const VEXFS_RELEASE: &str = "0.1.0";
 
 /// Version of this ABI. Bumped on any incompatible change.
-pub const VEXFS_ABI_VERSION: u32 = 3;
+pub const VEXFS_ABI_VERSION: u32 = 4;
 
 /// ioctl "type" byte of every VexFS ioctl.
 pub const VEXFS_IOC_MAGIC: u8 = b'V';
@@ -494,14 +494,16 @@ pub struct SearchRequest {
     pub k: u32,
     /// Dimension of each query; must equal the collection's.
     pub dim: u32,
-    /// [`SEARCH_EXACT`] or 0.
+    /// [`SEARCH_EXACT`], [`SEARCH_UNDER`], [`SEARCH_XATTR`], or 0.
     pub flags: u32,
     /// HNSW beam width, 0 for [`HNSW_DEFAULT_EF`], at most
     /// [`HNSW_MAX_EF`]; raised to `k` when smaller. Ignored by exact
     /// searches.
     pub ef: u32,
-    /// Must be zero.
-    pub reserved: u32,
+    /// With [`SEARCH_UNDER`]: a file descriptor open on a directory of the
+    /// collection's tree (the collection itself or below it); only files
+    /// with a name in that directory's tree are found. Otherwise zero.
+    pub under_fd: i32,
     /// User address of `nq * dim` f32 values, row-major (4-byte aligned).
     pub queries: u64,
     /// User address of `nq * k` [`SearchHit`]s (8-byte aligned). Query `i`'s
@@ -510,20 +512,71 @@ pub struct SearchRequest {
     /// User address of `nq` u32 counts of valid hits per query (`min(k,
     /// count)`) (4-byte aligned).
     pub counts: u64,
+    /// With [`SEARCH_XATTR`]: user address of an extended attribute's name,
+    /// `xattr_name_len` bytes (no NUL), in the `user.` namespace; only files
+    /// whose attribute of that name holds exactly the value below are found.
+    /// Otherwise zero.
+    pub xattr_name: u64,
+    /// With [`SEARCH_XATTR`]: user address of the value, `xattr_value_len`
+    /// bytes. Otherwise zero.
+    pub xattr_value: u64,
+    /// Length of the name, 6 (`user.` and one byte) to
+    /// [`MAX_XATTR_NAME`].
+    pub xattr_name_len: u32,
+    /// Length of the value, 0 to [`MAX_XATTR_FILTER_VALUE`].
+    pub xattr_value_len: u32,
 }
 
-const _: () = assert!(size_of::<SearchRequest>() == 48);
+const _: () = assert!(size_of::<SearchRequest>() == 72);
 const _: () = assert!(offset_of!(SearchRequest, queries) == 24);
+const _: () = assert!(offset_of!(SearchRequest, xattr_name) == 48);
 
 /// [`SearchRequest::flags`]: scan every vector (exact k-NN) even when the
 /// collection has an index.
 pub const SEARCH_EXACT: u32 = 1;
+/// [`SearchRequest::flags`]: find only files with a name under the
+/// directory [`SearchRequest::under_fd`].
+pub const SEARCH_UNDER: u32 = 2;
+/// [`SearchRequest::flags`]: find only files whose extended attribute
+/// [`SearchRequest::xattr_name`] equals [`SearchRequest::xattr_value`].
+pub const SEARCH_XATTR: u32 = 4;
+/// Every [`SearchRequest::flags`] bit.
+pub const SEARCH_FLAGS: u32 = SEARCH_EXACT | SEARCH_UNDER | SEARCH_XATTR;
+/// Longest extended attribute name (`XATTR_NAME_MAX`).
+pub const MAX_XATTR_NAME: u32 = 255;
+/// Longest value a search's xattr filter compares.
+pub const MAX_XATTR_FILTER_VALUE: u32 = 1024;
+/// The namespace a search's xattr filter may name: its values are as
+/// private as the file's content (reading them needs read permission on
+/// the file, which a search checks for every file it returns).
+pub const XATTR_FILTER_PREFIX: &[u8] = b"user.";
+
+/// A file's vectors: a regular file carries 1 to [`MAX_FILE_PARTS`]
+/// vectors (one per chunk of its content, say), with ids
+/// `ino + (part << FILE_PART_SHIFT)`: part 0's id is the inode number.
+pub const FILE_PART_SHIFT: u32 = 48;
+/// Inode numbers that can carry vectors are below `1 << FILE_PART_SHIFT`.
+pub const FILE_INO_MASK: u64 = (1 << FILE_PART_SHIFT) - 1;
+/// Most vectors one file carries.
+pub const MAX_FILE_PARTS: u32 = 1024;
+
+/// The id of part `part` of the vectors of the file with inode number
+/// `ino`.
+pub const fn file_vector_id(ino: u64, part: u32) -> u64 {
+    ino | ((part as u64) << FILE_PART_SHIFT)
+}
+
+/// The inode number and the part of a file vector's id.
+pub const fn file_vector_part(id: u64) -> (u64, u32) {
+    (id & FILE_INO_MASK, (id >> FILE_PART_SHIFT) as u32)
+}
 
 /// One search result. (No `PartialEq`: the kernel must not compare floats.)
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SearchHit {
-    /// Vector id (a file's inode number if `flags` has [`HIT_FILE`]).
+    /// Vector id (a file's inode number and part if `flags` has
+    /// [`HIT_FILE`], see [`file_vector_part`]).
     pub id: u64,
     /// Distance under the collection's metric.
     pub distance: f32,
@@ -533,19 +586,23 @@ pub struct SearchHit {
 
 const _: () = assert!(size_of::<SearchHit>() == 16);
 
-/// The vector belongs to a regular file of the collection; the id is its
-/// inode number.
+/// The vector belongs to a regular file of the collection; the id is
+/// [`file_vector_id`]`(ino, part)` (see [`file_vector_part`]). A search
+/// returns each file once, by its nearest vector.
 pub const HIT_FILE: u32 = 1;
 
 /// Argument of [`VEXFS_IOC_ATTACH`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AttachRequest {
-    /// Dimension of the vector; must equal the collection's.
+    /// Dimension of the vectors; must equal the collection's.
     pub dim: u32,
-    /// Always zero.
-    pub reserved: u32,
-    /// User address of `dim` f32 values (4-byte aligned).
+    /// Number of vectors, 1 to [`MAX_FILE_PARTS`] (0 means 1). They
+    /// replace all the file's vectors; vector `p` gets the id
+    /// [`file_vector_id`]`(ino, p)`.
+    pub count: u32,
+    /// User address of `count * dim` f32 values, row-major (4-byte
+    /// aligned).
     pub vector: u64,
 }
 

@@ -439,7 +439,7 @@ fn check_model(r: &mut Report, m: &mut Model) {
             .collect();
         let c = m.collections.get_mut(&coll).unwrap();
         c.rows.retain(|id, row| {
-            if !row.file || files.contains(id) {
+            if !row.file || files.contains(&vexfs_abi::file_vector_part(*id).0) {
                 return true;
             }
             r.problems.push(Problem {

@@ -53,6 +53,20 @@ pub struct Collection {
     pub dead_rows: u64,
 }
 
+impl Collection {
+    /// Drops the file `ino`'s vectors from part `from` on (its parts are
+    /// contiguous from 0), as the module does.
+    pub fn remove_parts_from(&mut self, ino: u64, from: u32) {
+        for part in from..vexfs_abi::MAX_FILE_PARTS {
+            let id = vexfs_abi::file_vector_id(ino, part);
+            if !self.rows.get(&id).is_some_and(|r| r.file) {
+                break;
+            }
+            self.rows.remove(&id);
+        }
+    }
+}
+
 /// The whole filesystem.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Model {
@@ -130,7 +144,25 @@ impl Model {
         if skip {
             return Ok(());
         }
-        self.apply(rec)
+        self.apply(rec)?;
+        // A file's rows in the log are all its vectors (an ATTACH): the
+        // parts past them go, as the module's replay drops them.
+        if let Record::Rows {
+            coll, kind, ids, ..
+        } = *rec
+        {
+            if kind & ROWS_FILE != 0 && kind & vexfs_format::ROWS_DEAD == 0 {
+                let n = vexfs_format::row_ids(ids).count() as u32;
+                if let (Some(first), Some(c)) = (
+                    vexfs_format::row_ids(ids).next(),
+                    self.collections.get_mut(&coll),
+                ) {
+                    let ino = vexfs_abi::file_vector_part(first).0;
+                    c.remove_parts_from(ino, n);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Applies one record. An `Err` says why the record does not fit the
@@ -291,7 +323,13 @@ impl Model {
                     .get_mut(&coll)
                     .ok_or(format!("delete in missing collection {coll}"))?;
                 for id in vexfs_format::row_ids(ids) {
-                    c.rows.remove(&id);
+                    // A file's first part stands for all its vectors.
+                    if c.rows.remove(&id).is_some_and(|r| r.file) {
+                        let (ino, part) = vexfs_abi::file_vector_part(id);
+                        if part == 0 {
+                            c.remove_parts_from(ino, 1);
+                        }
+                    }
                 }
             }
             Record::Graph { coll, bytes } => {

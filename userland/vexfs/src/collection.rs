@@ -11,7 +11,7 @@ use std::path::Path;
 use vexfs_abi as abi;
 
 use crate::handle::{busy_retry, Handle};
-use crate::{sys, CollectionParams, Operation, Result, SearchMode};
+use crate::{sys, CollectionParams, Operation, Result, SearchFilter, SearchMode};
 
 /// An open collection directory on a VexFS mount.
 ///
@@ -232,23 +232,63 @@ impl Collection {
         k: u32,
         mode: SearchMode,
     ) -> Result<SearchResults> {
+        self.search_filtered(queries, dim, k, mode, &SearchFilter::new())
+    }
+
+    /// [`search`](Self::search), limited by `filter` to some of the
+    /// collection's files: the kernel applies it during the search, so each
+    /// query gets `k` hits whenever `k` matching files exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`search`](Self::search); [`Error::Open`](crate::Error::Open) or
+    /// [`Error::NotVexfs`](crate::Error::NotVexfs) for the filter's
+    /// directory, [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    /// for an attribute outside the `user.` namespace; `EINVAL` from the
+    /// kernel for a directory outside the collection's tree.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use vexfs::{Collection, SearchFilter, SearchMode};
+    ///
+    /// let coll = Collection::open("/mnt/vex/docs")?;
+    /// let query = vec![0.1f32; 384];
+    /// let only = SearchFilter::new().under("/mnt/vex/docs/guides").xattr("user.lang", "en");
+    /// let results = coll.search_filtered(&query, 384, 5, SearchMode::Default, &only)?;
+    /// for hit in results.get(0).unwrap() {
+    ///     println!("file {:?}, part {}", hit.ino(), hit.part());
+    /// }
+    /// # Ok::<(), vexfs::Error>(())
+    /// ```
+    pub fn search_filtered(
+        &self,
+        queries: &[f32],
+        dim: usize,
+        k: u32,
+        mode: SearchMode,
+        filter: &SearchFilter,
+    ) -> Result<SearchResults> {
         let (nq, dim) =
             search_shape(queries.len(), dim, k).map_err(|r| self.handle.invalid("SEARCH", r))?;
+        let filter = filter.prepare(&self.handle)?;
         let k_len = k as usize;
         let mut hits = vec![Hit::default(); nq as usize * k_len];
         let mut counts = vec![0u32; nq as usize];
         let (ef, flags) = mode.ef_and_flags();
-        let req = abi::SearchRequest {
+        let mut req = abi::SearchRequest {
             nq,
             k,
             dim,
             flags,
             ef,
-            reserved: 0,
             queries: queries.as_ptr() as u64,
             hits: hits.as_mut_ptr() as u64,
             counts: counts.as_mut_ptr() as u64,
+            ..Default::default()
         };
+        filter.apply(&mut req);
+        let flags = req.flags;
         // SAFETY: the fd is open and `req` is a readable SearchRequest, the
         // type the ioctl number encodes. `queries` is borrowed for the whole
         // call and holds `nq * dim` aligned f32s (checked by
@@ -256,7 +296,9 @@ impl Collection {
         // live until the end of this function, are not otherwise used during
         // the call, and have room for the `nq * k` SearchHits (`Hit` is a
         // `repr(transparent)` SearchHit, aligned as one) and `nq` u32s the
-        // kernel writes.
+        // kernel writes. The filter's directory and attribute bytes live in
+        // `filter` until the end of this function; the kernel only reads
+        // them.
         busy_retry(|| unsafe { sys::search(self.handle.raw_fd(), &req) }).map_err(
             self.handle.failed(Operation::Search {
                 nq,
@@ -314,9 +356,27 @@ pub struct StoredVector {
 pub struct Hit(abi::SearchHit);
 
 impl Hit {
-    /// The vector's id (a file's inode number if [`is_file`](Self::is_file)).
+    /// The vector's id: for a file's vector, the file's inode number plus
+    /// its part shifted by [`abi::FILE_PART_SHIFT`] (see
+    /// [`ino`](Self::ino) and [`part`](Self::part)).
     pub fn id(&self) -> u64 {
         self.0.id
+    }
+
+    /// For a file's vector, the file's inode number.
+    pub fn ino(&self) -> Option<u64> {
+        self.is_file().then(|| abi::file_vector_part(self.0.id).0)
+    }
+
+    /// For a file's vector, which of the file's vectors (0 for the first,
+    /// or only, one) was its nearest: a search returns each file once. 0
+    /// for a plain vector.
+    pub fn part(&self) -> u32 {
+        if self.is_file() {
+            abi::file_vector_part(self.0.id).1
+        } else {
+            0
+        }
     }
 
     /// Distance to the query under the collection's metric; smaller is

@@ -81,15 +81,18 @@ pub enum Operation {
         dim: u32,
         /// HNSW beam width (0: the kernel's default).
         ef: u32,
-        /// [`abi::SEARCH_EXACT`] or 0.
+        /// [`abi::SEARCH_EXACT`], [`abi::SEARCH_UNDER`],
+        /// [`abi::SEARCH_XATTR`], or 0.
         flags: u32,
     },
     /// `VEXFS_IOC_ATTACH` of a vector of `dim` values to the file with
     /// inode number `ino`.
     Attach {
-        /// Values in the vector.
+        /// Values in each vector.
         dim: u32,
-        /// The file's inode number (the vector's id).
+        /// Vectors (parts) sent.
+        count: u32,
+        /// The file's inode number (the first vector's id).
         ino: u64,
     },
 }
@@ -170,14 +173,25 @@ impl Operation {
                 if ef != 0 {
                     text += &format!(", ef = {ef} (at most {})", abi::HNSW_MAX_EF);
                 }
-                if flags != 0 {
+                if flags & !(abi::SEARCH_UNDER | abi::SEARCH_XATTR) != 0 {
                     text += &format!(", flags {flags:#x}");
+                }
+                if flags & abi::SEARCH_UNDER != 0 {
+                    text += ", a directory filter (it must be in the collection's tree)";
+                }
+                if flags & abi::SEARCH_XATTR != 0 {
+                    text += ", an attribute filter (user.* only)";
                 }
                 text
             }
-            Operation::Attach { dim, .. } => {
+            Operation::Attach { dim, count: 1, .. } => {
                 format!("a vector of dim {dim} (it must equal the collection's)")
             }
+            Operation::Attach { dim, count, .. } => format!(
+                "{count} vectors of dim {dim} (it must equal the collection's; a file carries \
+                 1 to {})",
+                abi::MAX_FILE_PARTS
+            ),
         }
     }
 }
@@ -410,6 +424,13 @@ fn ioctl_message(path: &Path, operation: &Operation, errno: Errno) -> String {
             format!("{p}: no vector with one of the given ids; nothing deleted")
         }
         (Operation::Get { id, .. }, Errno::ENOENT) => format!("{p}: no vector with id {id}"),
+        (Operation::Search { .. }, Errno::EXDEV | Errno::EBADF) => {
+            format!("{p}: the directory to search under is not on this VexFS mount")
+        }
+        (Operation::Attach { .. }, Errno::EOVERFLOW) => format!(
+            "{p}: its inode number is too large to carry vectors (at most 2^{})",
+            abi::FILE_PART_SHIFT
+        ),
         (_, Errno::EROFS) => format!("{p}: read-only filesystem"),
         _ => generic(),
     }
@@ -452,7 +473,7 @@ mod tests {
                 "/mnt/c: not a vector collection (create one with `vexctl create`)",
             ),
             (
-                Operation::Attach { dim: 4, ino: 12 },
+                Operation::Attach { dim: 4, count: 1, ino: 12 },
                 Errno::ENODATA,
                 "/mnt/c: not in a vector collection (create one with `vexctl create`)",
             ),
@@ -593,18 +614,18 @@ mod tests {
                 "/mnt/c: GET failed: out of memory (ENOMEM)",
             ),
             (
-                Operation::Attach { dim: 4, ino: 12 },
+                Operation::Attach { dim: 4, count: 1, ino: 12 },
                 Errno::EEXIST,
                 "/mnt/c: its inode number 12 is the id of a vector inserted with \
                  `vexctl insert` (delete that one first)",
             ),
             (
-                Operation::Attach { dim: 4, ino: 12 },
+                Operation::Attach { dim: 4, count: 1, ino: 12 },
                 Errno::EINVAL,
                 "/mnt/c: invalid request: a vector of dim 4 (it must equal the collection's)",
             ),
             (
-                Operation::Attach { dim: 4, ino: 12 },
+                Operation::Attach { dim: 4, count: 1, ino: 12 },
                 Errno::EACCES,
                 "/mnt/c: permission denied (changing a file's vector needs write permission on the \
                  file, and in a sticky collection owning the file or the collection)",

@@ -67,18 +67,36 @@ impl CollectionFile {
     /// collection, `EEXIST` if its inode number is the id of a vector
     /// inserted by id, `EINVAL` for a wrong dimension.
     pub fn attach(&self, vector: &[f32]) -> Result<u64> {
-        let dim = attach_dim(vector).map_err(|r| self.handle.invalid("ATTACH", r))?;
+        self.attach_parts(vector, vector.len())
+    }
+
+    /// Sets the file's vectors, one per part of it (chunks of a long text,
+    /// say): `vectors` holds them row-major, `dim` values each (the
+    /// collection's dimension), 1 to [`abi::MAX_FILE_PARTS`] of them. They
+    /// replace all the file's vectors at once; part `p` gets the id
+    /// [`abi::file_vector_id`]`(ino, p)`, and a search returns the file
+    /// once, by its nearest part. Answers the inode number.
+    ///
+    /// # Errors
+    ///
+    /// As [`attach`](Self::attach);
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if
+    /// `vectors` is not 1 to [`abi::MAX_FILE_PARTS`] whole rows.
+    pub fn attach_parts(&self, vectors: &[f32], dim: usize) -> Result<u64> {
+        let (count, dim) =
+            attach_shape(vectors.len(), dim).map_err(|r| self.handle.invalid("ATTACH", r))?;
         let ino = self.vector_id()?;
         let req = abi::AttachRequest {
             dim,
-            reserved: 0,
-            vector: vector.as_ptr() as u64,
+            count,
+            vector: vectors.as_ptr() as u64,
         };
         // SAFETY: the fd is open and `req` is a readable AttachRequest, the
-        // type the ioctl number encodes. `vector` is borrowed for the whole
-        // call, holds `dim` aligned f32s, and the kernel only reads it.
+        // type the ioctl number encodes. `vectors` is borrowed for the whole
+        // call, holds `count * dim` aligned f32s, and the kernel only reads
+        // it.
         busy_retry(|| unsafe { sys::attach(self.handle.raw_fd(), &req) })
-            .map_err(self.handle.failed(Operation::Attach { dim, ino }))?;
+            .map_err(self.handle.failed(Operation::Attach { dim, count, ino }))?;
         Ok(ino)
     }
 }
@@ -90,12 +108,24 @@ impl AsFd for CollectionFile {
 }
 
 /// The ATTACH dimension of `vector`, or why none can carry it.
-fn attach_dim(vector: &[f32]) -> Result<u32, String> {
-    match u32::try_from(vector.len()) {
-        Ok(0) => Err("an empty vector".into()),
-        Ok(dim) => Ok(dim),
-        Err(_) => Err(format!("a vector of {} values", vector.len())),
+/// `(count, dim)` of `len` values in rows of `dim`: 1 to
+/// [`abi::MAX_FILE_PARTS`] non-empty rows.
+fn attach_shape(len: usize, dim: usize) -> Result<(u32, u32), String> {
+    if len == 0 || dim == 0 {
+        return Err("an empty vector".into());
     }
+    if len % dim != 0 {
+        return Err(format!("{len} values are not rows of {dim}"));
+    }
+    let count = len / dim;
+    if count > abi::MAX_FILE_PARTS as usize {
+        return Err(format!(
+            "{count} vectors (a file carries 1 to {})",
+            abi::MAX_FILE_PARTS
+        ));
+    }
+    let dim = u32::try_from(dim).map_err(|_| format!("a vector of {dim} values"))?;
+    Ok((count as u32, dim))
 }
 
 #[cfg(test)]
@@ -103,9 +133,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attach_takes_a_nonempty_vector() {
-        assert_eq!(attach_dim(&[1.0, 2.0]), Ok(2));
-        assert_eq!(attach_dim(&[]).unwrap_err(), "an empty vector");
+    fn attach_takes_whole_nonempty_rows() {
+        assert_eq!(attach_shape(2, 2), Ok((1, 2)));
+        assert_eq!(attach_shape(6, 2), Ok((3, 2)));
+        assert_eq!(attach_shape(0, 2).unwrap_err(), "an empty vector");
+        assert_eq!(
+            attach_shape(5, 2).unwrap_err(),
+            "5 values are not rows of 2"
+        );
+        let max = abi::MAX_FILE_PARTS as usize;
+        assert_eq!(attach_shape(max * 3, 3), Ok((max as u32, 3)));
+        assert_eq!(
+            attach_shape((max + 1) * 3, 3).unwrap_err(),
+            "1025 vectors (a file carries 1 to 1024)"
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@
 mod collection;
 mod error;
 mod file;
+mod filter;
 mod handle;
 mod mount;
 mod params;
@@ -79,6 +80,7 @@ mod sys;
 pub use collection::{Collection, Hit, Iter, SearchResults, StoredVector, MISSING_PROBE_MAX};
 pub use error::{io_error_message, Error, Operation, Result};
 pub use file::CollectionFile;
+pub use filter::SearchFilter;
 pub use mount::Mount;
 pub use nix::errno::Errno;
 pub use params::{
