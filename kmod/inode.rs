@@ -26,7 +26,7 @@ use crate::collection::Collection;
 use crate::disk::{self, Dirty, OpExt, Reserve};
 use crate::disk_format as fmt;
 use crate::file::{DirFile, RegularFile};
-use crate::file_vector::{FileLeaving, VectorRemoval};
+use crate::file_vector::{same_owner, Loss, Owner, VectorRemoval};
 use crate::mount_opts::BOGO_INODE_SIZE;
 use crate::super_block::SbInfo;
 use crate::vfs::dentry::NewDentry;
@@ -242,6 +242,25 @@ fn log_unlink(op: &mut Option<disk::Op<'_>>, dir: &Inode, child: &Child<'_>) {
     if let Some(inode) = child.inode() {
         op.dirty(inode);
     }
+}
+
+/// `EXDEV` if `moving` is a directory, other than a collection, that a
+/// rename would take from one collection's tree to another tree (`mv`
+/// then copies it): the names below it would change collections, and the
+/// vectors of their files with them. (A collection directory takes its
+/// tree with it; one from outside any tree brings no vectors.)
+fn refuse_tree_change(moving: Option<&Inode>, from: &Dentry, to: &Dentry) -> Result {
+    let Some(dir) = moving.filter(|i| i.is_dir()) else {
+        return Ok(());
+    };
+    if dir.data().collection().is_some() {
+        return Ok(());
+    }
+    let from = Owner::of(from);
+    if from.is_some() && !same_owner(&from, &Owner::of(to)) {
+        return Err(EXDEV);
+    }
+    Ok(())
 }
 
 /// Whether `child` is a name whose file keeps another: its inode space
@@ -476,14 +495,17 @@ impl InodeOperations for DirInode {
         let sbi = sb_info(dir);
         sbi.count(Op::Unlink);
         let mut op = disk::begin(dir.super_block(), Reserve::NAMESPACE)?;
-        let held = {
-            let leaving = FileLeaving::new(dir, &child)?;
-            VectorRemoval::prepare([&leaving])?
-        };
+        let losses = [Loss::of(&child, None)?];
+        let held = VectorRemoval::prepare(&losses)?;
         let extra = is_extra_name(&child);
         log_unlink(&mut op, dir, &child);
+        let name = child.dentry();
         // Drops the link and unpins the dentry.
         let done = dentry::simple_unlink(child)?;
+        // Unhashed now rather than when the VFS deletes it, after the
+        // file's lock is released: the next change of the file's names
+        // must not count this one among its names (file_vector.rs).
+        name.drop_hash();
         if extra {
             sbi.release_ispace(BOGO_INODE_SIZE);
         }
@@ -525,25 +547,31 @@ impl InodeOperations for DirInode {
             return Err(ENOTEMPTY);
         }
         let same_dir = core::ptr::eq(old_dir, new_dir);
+        let (old_parent, new_parent) = (old.parent(), new.parent());
+        if !same_dir {
+            refuse_tree_change(old.inode(), old_parent, new_parent)?;
+            if exchange {
+                refuse_tree_change(new.inode(), new_parent, old_parent)?;
+            }
+        }
         let mut op = disk::begin(old_dir.super_block(), Reserve::NAMESPACE)?;
-        // Which files lose their last name in a collection, and with it
-        // their vector: the moved file leaves `old_dir`; a replaced file
-        // leaves `new_dir`; in an exchange, each file leaves its directory.
-        let held = {
-            let leaving = [
-                if same_dir {
-                    None
-                } else {
-                    Some(FileLeaving::new(old_dir, &old)?)
-                },
-                if target_positive && (!exchange || !same_dir) {
-                    Some(FileLeaving::new(new_dir, &new)?)
-                } else {
-                    None
-                },
-            ];
-            VectorRemoval::prepare(leaving.iter().flatten())?
-        };
+        // Which files lose their last name in a collection's tree, and with
+        // it their vectors: the moved file leaves `old_dir` for `new_dir`;
+        // a replaced file leaves `new_dir`; in an exchange, each file
+        // leaves its directory for the other.
+        let losses = [
+            if same_dir {
+                None
+            } else {
+                Loss::of(&old, Some(new_parent))?
+            },
+            if target_positive && (!exchange || !same_dir) {
+                Loss::of(&new, exchange.then_some(old_parent))?
+            } else {
+                None
+            },
+        ];
+        let held = VectorRemoval::prepare(&losses)?;
         // Everything that can fail before anything is logged.
         let white = if flags & rename::WHITEOUT != 0 {
             Some(whiteout(old_dir, &old)?)

@@ -19,7 +19,7 @@ use crate::abi::Op;
 use crate::collection::{Collection, Inflight, SearchMode, SearchScratch};
 use crate::disk::{self, OpExt, Reserve};
 use crate::disk_format as fmt;
-use crate::file_vector::Caller;
+use crate::file_vector::{Caller, Owner};
 use crate::search_filter::SearchFilter;
 use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
@@ -377,8 +377,11 @@ fn attach(file: &File, arg: usize) -> Result {
     }
     let parent = file.dentry().parent();
     let dir = parent.dentry().inode().ok_or(ENOENT)?;
-    let coll = collection_of(dir).ok_or(ENODATA)?;
-    // Changing a file's vector needs what writing the file needs.
+    // The collection whose tree the name is in.
+    let owner = Owner::of(parent.dentry()).ok_or(ENODATA)?;
+    let (coll_dir, coll) = (owner.dir(), owner.collection());
+    // Changing a file's vectors needs what writing the file needs (and,
+    // in a sticky directory, what removing its name there needs).
     Caller::of_file(file).check_change(dir, inode)?;
     let write = WriteAccess::new(file)?;
     let req: abi::AttachRequest = read_arg(arg)?;
@@ -406,13 +409,13 @@ fn attach(file: &File, arg: usize) -> Result {
         // moving the file's last name in the collection is what deletes
         // the vectors, so it must not happen in between.
         let _dir_lock = dir.lock_killable()?;
-        charge_rows(dir, coll, count)?;
+        charge_rows(coll_dir, coll, count)?;
         let mut op = disk::begin(dir.super_block(), Reserve::rows(count, dim))?;
         if !file.dentry().is_child_of(parent.dentry()) {
             return Err(ENOENT);
         }
         coll.commit(batch, |ids, rows| {
-            op.log(&rows_record(dir, true, coll.dim(), ids, rows));
+            op.log(&rows_record(coll_dir, true, coll.dim(), ids, rows));
         })?
     };
     // Linking, after the directory's lock and write access are released.

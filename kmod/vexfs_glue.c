@@ -52,6 +52,8 @@ int vexfs_init_fs_context(struct fs_context *fc);
 unsigned int vexfs_dentry_children(struct dentry *dir, struct dentry **out,
 				   unsigned int max);
 unsigned int vexfs_dentry_name(struct dentry *dentry, unsigned char *buf);
+unsigned int vexfs_inode_names(struct inode *inode, struct dentry **out,
+			       unsigned int max);
 struct dentry *vexfs_dentry_add_persistent(struct dentry *dir,
 					   const unsigned char *name,
 					   unsigned int len, struct inode *inode);
@@ -559,6 +561,34 @@ unsigned int vexfs_dentry_children(struct dentry *dir, struct dentry **out,
 		spin_unlock(&child->d_lock);
 	}
 	spin_unlock(&dir->d_lock);
+	return n;
+}
+
+/*
+ * The names of a non-directory inode: its hashed dcache aliases (on VexFS
+ * every name is a pinned dentry), each with a reference taken
+ * (dget_dlock() under the alias's d_lock, nested in the inode's i_lock, as
+ * d_find_alias() takes them): at most @max into @out. Returns how many
+ * there are, which may exceed @max. The alias list and its locking are not
+ * reachable from Rust.
+ */
+unsigned int vexfs_inode_names(struct inode *inode, struct dentry **out,
+			       unsigned int max)
+{
+	struct dentry *alias;
+	unsigned int n = 0;
+
+	spin_lock(&inode->i_lock);
+	hlist_for_each_entry(alias, &inode->i_dentry, d_alias) {
+		spin_lock(&alias->d_lock);
+		if (!d_unhashed(alias)) {
+			if (n < max)
+				out[n] = dget_dlock(alias);
+			n++;
+		}
+		spin_unlock(&alias->d_lock);
+	}
+	spin_unlock(&inode->i_lock);
 	return n;
 }
 

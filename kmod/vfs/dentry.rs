@@ -95,39 +95,15 @@ impl Dentry {
         unsafe { bindings::is_subdir(dir.as_raw(), self.as_raw()) }
     }
 
-    /// Whether one of `inode`'s names lies in the tree of this directory
-    /// (the directory itself or any below it). On VexFS every name is a
-    /// pinned dentry, so the inode's dcache aliases are all its names.
-    /// Regular files only (false for anything else).
+    /// Whether one of `inode`'s names (a non-directory's) lies in the tree
+    /// of this directory (the directory itself or any below it).
     pub(crate) fn has_in_tree(&self, inode: &Inode) -> bool {
-        if !inode.is_reg() {
-            return false;
-        }
-        let raw = inode.as_raw();
-        let dir = self.as_raw();
-        // SAFETY: Both are held. The alias list is walked under `i_lock`,
-        // as the dcache does; an alias on it is live while the lock is held
-        // (`dentry_unlink_inode()` takes it to unhook one).
-        // `is_subdir()` takes `rename_lock` for reading and RCU, which
-        // nests under `i_lock` of a non-directory: the dcache takes
-        // `rename_lock` for writing under `i_lock` only for directories
-        // (`d_splice_alias()`), and these are regular files.
-        unsafe {
-            bindings::spin_lock(&raw mut (*raw).i_lock);
-            let mut found = false;
-            let mut node = (*raw).__bindgen_anon_2.i_dentry.first;
-            while !node.is_null() {
-                let alias: *mut bindings::dentry =
-                    kernel::container_of!(node, bindings::dentry, __bindgen_anon_2.d_alias);
-                if !(*alias).d_hash.pprev.is_null() && bindings::is_subdir(alias, dir) {
-                    found = true;
-                    break;
-                }
-                node = (*node).next;
-            }
-            bindings::spin_unlock(&raw mut (*raw).i_lock);
-            found
-        }
+        // SAFETY: Both dentries are held (`is_subdir()`'s requirement).
+        names_of(inode).is_ok_and(|names| {
+            names
+                .iter()
+                .any(|n| unsafe { bindings::is_subdir(n.dentry().as_raw(), self.as_raw()) })
+        })
     }
 }
 
@@ -146,36 +122,69 @@ impl Dentry {
 
     /// The positive children (names with an inode), each held.
     pub(crate) fn children(&self) -> Result<KVVec<DentryRef>> {
-        let mut raw: KVVec<*mut bindings::dentry> = KVVec::new();
-        let mut out: KVVec<DentryRef> = KVVec::new();
-        loop {
-            let room = raw.capacity();
-            // Room for what the glue may hand over, before it takes
-            // references (a failure after would leak them).
-            out.reserve(room, GFP_KERNEL)?;
-            // SAFETY: The dentry is live; `raw` has room for `room`
-            // pointers, which the glue fills with held dentries.
-            let n = unsafe {
-                glue::vexfs_dentry_children(self.as_raw(), raw.as_mut_ptr(), room as c_uint)
-            } as usize;
-            let held = n.min(room);
-            for i in 0..held {
-                // SAFETY: The glue stored `held` non-null held dentries;
-                // each reference moves into one `DentryRef` (the push
-                // cannot fail: the capacity is there).
-                let d = unsafe { NonNull::new_unchecked(*raw.as_ptr().add(i)) };
-                // Cannot fail: the room is reserved (a failure would drop,
-                // hence put, the reference).
-                let _ = out.push_within_capacity(DentryRef(d));
-            }
-            if n <= room {
-                return Ok(out);
-            }
-            // Grew since the count: let go and try again with room for
-            // more.
-            out.clear();
-            raw = KVVec::with_capacity(n + n / 4 + 8, GFP_KERNEL)?;
+        // SAFETY: The dentry is live; the glue fills at most `max` pointers
+        // at `out` with held dentries.
+        held_dentries(|out, max| unsafe { glue::vexfs_dentry_children(self.as_raw(), out, max) })
+    }
+
+    /// Whether this is its tree's root (its own parent).
+    pub(crate) fn is_root(&self) -> bool {
+        // SAFETY: A held dentry; `d_parent` is always a valid pointer.
+        unsafe { (*self.as_raw()).d_parent == self.as_raw() }
+    }
+
+    /// Whether `other` is this very dentry.
+    pub(crate) fn is(&self, other: &Dentry) -> bool {
+        core::ptr::eq(self, other)
+    }
+
+    /// Unhashes the name (`d_drop()`): lookups and alias walks stop
+    /// finding it at once, rather than when the VFS deletes it after the
+    /// operation (an unlink's `d_delete()` runs after the inode's lock is
+    /// released).
+    pub(crate) fn drop_hash(&self) {
+        // SAFETY: A held dentry.
+        unsafe { bindings::d_drop(self.as_raw()) }
+    }
+}
+
+/// The names of `inode`, a non-directory: its hashed dcache aliases (on
+/// VexFS every name is a pinned dentry), each held.
+pub(crate) fn names_of(inode: &Inode) -> Result<KVVec<DentryRef>> {
+    // SAFETY: The inode is live; the glue fills at most `max` pointers at
+    // `out` with held dentries.
+    held_dentries(|out, max| unsafe { glue::vexfs_inode_names(inode.as_raw(), out, max) })
+}
+
+/// Collects the held dentries a glue walk hands over: `fill(out, max)`
+/// stores at most `max` held dentries at `out` and returns how many there
+/// are; with too little room, it is called again with more.
+fn held_dentries(
+    mut fill: impl FnMut(*mut *mut bindings::dentry, c_uint) -> c_uint,
+) -> Result<KVVec<DentryRef>> {
+    let mut raw: KVVec<*mut bindings::dentry> = KVVec::new();
+    let mut out: KVVec<DentryRef> = KVVec::new();
+    loop {
+        let room = raw.capacity();
+        // Room for what the glue may hand over, before it takes references
+        // (a failure after would leak them).
+        out.reserve(room, GFP_KERNEL)?;
+        let n = fill(raw.as_mut_ptr(), room as c_uint) as usize;
+        let held = n.min(room);
+        for i in 0..held {
+            // SAFETY: The glue stored `held` non-null held dentries; each
+            // reference moves into one `DentryRef`.
+            let d = unsafe { NonNull::new_unchecked(*raw.as_ptr().add(i)) };
+            // Cannot fail: the room is reserved (a failure would drop,
+            // hence put, the reference).
+            let _ = out.push_within_capacity(DentryRef(d));
         }
+        if n <= room {
+            return Ok(out);
+        }
+        // Grew since the count: let go and try again with room for more.
+        out.clear();
+        raw = KVVec::with_capacity(n + n / 4 + 8, GFP_KERNEL)?;
     }
 }
 
@@ -318,43 +327,11 @@ impl<'a> Child<'a> {
         self.0.inode()
     }
 
-    /// Whether the name's inode has another name in the same directory
-    /// (its dcache aliases are its names on VexFS, where every name is a
-    /// pinned dentry).
-    pub(crate) fn has_other_name_in_parent(&self) -> bool {
-        let Some(inode) = self.inode() else {
-            return false;
-        };
-        // One link, one name: the common case needs no walk.
-        if inode.nlink() <= 1 {
-            return false;
-        }
-        let raw = inode.as_raw();
-        let dentry = self.0.as_raw();
-        // SAFETY: The dentry is held and its parent locked (type
-        // invariant), so names there do not change; the alias list is
-        // walked under `i_lock`, as the dcache does, and only pointers are
-        // compared.
-        unsafe {
-            let parent = (*dentry).d_parent;
-            bindings::spin_lock(&raw mut (*raw).i_lock);
-            let mut found = false;
-            let mut node = (*raw).__bindgen_anon_2.i_dentry.first;
-            while !node.is_null() {
-                let alias: *mut bindings::dentry =
-                    kernel::container_of!(node, bindings::dentry, __bindgen_anon_2.d_alias);
-                if alias != dentry
-                    && (*alias).d_parent == parent
-                    && !(*alias).d_hash.pprev.is_null()
-                {
-                    found = true;
-                    break;
-                }
-                node = (*node).next;
-            }
-            bindings::spin_unlock(&raw mut (*raw).i_lock);
-            found
-        }
+    /// The directory the name is in (locked by the caller).
+    pub(crate) fn parent(&self) -> &'a Dentry {
+        // SAFETY: A held dentry whose parent is locked for 'a (type
+        // invariant), so it stays its parent and is pinned by it.
+        unsafe { Dentry::from_raw((*self.0.as_raw()).d_parent) }
     }
 
     /// The inode of the directory the name is in.

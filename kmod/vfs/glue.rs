@@ -91,6 +91,11 @@ unsafe extern "C" {
         max: c_uint,
     ) -> c_uint;
     pub(super) fn vexfs_dentry_name(dentry: *mut bindings::dentry, buf: *mut u8) -> c_uint;
+    pub(super) fn vexfs_inode_names(
+        inode: *mut bindings::inode,
+        out: *mut *mut bindings::dentry,
+        max: c_uint,
+    ) -> c_uint;
     pub(super) fn vexfs_dentry_add_persistent(
         dir: *mut bindings::dentry,
         name: *const u8,

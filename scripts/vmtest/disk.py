@@ -21,7 +21,7 @@ import struct
 import numpy as np
 
 import parity
-from harness import eventually, mount, run, sh, umount, vexctl
+from harness import eventually, mount, run, sh, umount, vexctl, vexctl_json
 
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
 # What the first boot of the reboot pair leaves for the second (target/ is
@@ -300,6 +300,46 @@ def test_persistence(t, dev):
                 r.returncode != 0 and "not supported" in r.stderr.lower(), r.stderr.strip())
         umount(MNT)
         t.eq("fsck -n clean at the end", fsck(dev, "-n")[0], 0)
+
+
+def test_file_parts(t, dev, copy):
+    with t.group("disk-file-parts: a file's vectors in a subdirectory, replaced, in a crash state and remounted"):
+        sh(["mkfs.vexfs", "-q", "-f", "-L", "parts", dev])
+        mount_disk(dev, MNT)
+        coll = f"{MNT}/docs"
+        sh(["vexctl", "create", coll, "--dim", "4", "--metric", "l2", "--index", "hnsw"])
+        os.makedirs(f"{coll}/sub/deeper")
+        work = "/tmp/vexparts"
+        os.makedirs(work, exist_ok=True)
+        rows = np.arange(20, dtype=np.float32).reshape(5, 4)
+        np.save(f"{work}/five.npy", rows)
+        np.save(f"{work}/two.npy", rows[:2] + 100)
+        for name in ("a.txt", "b.txt"):
+            with open(f"{coll}/sub/deeper/{name}", "w") as f:
+                f.write(name)
+            sh(["vexctl", "attach", f"{coll}/sub/deeper/{name}", "--npy", f"{work}/five.npy"])
+        sh(["sync", "-f", MNT])
+        # Logged after the last commit: a replay must drop a.txt's parts
+        # 2..4 and all of b.txt's.
+        sh(["vexctl", "attach", f"{coll}/sub/deeper/a.txt", "--npy", f"{work}/two.npy"])
+        os.unlink(f"{coll}/sub/deeper/b.txt")
+        sh(["sync", "-f", MNT])
+        want = vexctl_json("info", coll)["count"]
+        t.eq("live: a.txt's 2 parts left", want, 2)
+        snapshot_mount(t, dev, copy)
+        t.eq("the crash state replays the replacement and the unlink",
+             vexctl_json("info", f"{SNAP}/docs")["count"], 2)
+        r = vexctl("search", f"{SNAP}/docs", "--vector", "100,101,102,103", "-k", "3", "--json")
+        hits = json.loads(r.stdout)["results"] if r.returncode == 0 else r.stderr
+        t.eq("it finds a.txt once, by its first part, by its path in the tree",
+             [(h["name"], h["part"]) for h in hits] if isinstance(hits, list) else hits,
+             [("sub/deeper/a.txt", 0)])
+        umount(SNAP)
+        umount(MNT)
+        t.eq("fsck -n clean after unmount", fsck(dev, "-n")[0], 0)
+        mount_disk(dev, MNT)
+        t.eq("after a remount: the same 2 parts", vexctl_json("info", coll)["count"], 2)
+        umount(MNT)
 
 
 def test_differential(t, dev, copy, ops=3000):
@@ -631,6 +671,7 @@ def test_all(t):
     # `make test` mounts 200 corrupted images; `make crash-test` 1,000.
     flips = int(os.environ.get("VEXFS_DISK_FLIPS", "200"))
     test_persistence(t, dev)
+    test_file_parts(t, dev, copy)
     test_differential(t, dev, copy)
     test_durability(t, dev, copy)
     test_capacity(t, dev)

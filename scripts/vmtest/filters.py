@@ -200,6 +200,97 @@ def test_filters(t, mnt):
         sh(["rm", "-rf", coll])
 
 
+def search_names(coll, vec, k, *extra, user=None):
+    """`vexctl search --json` of one vector: the names found (None on
+    failure, with the error)."""
+    r = vexctl("search", coll, "--vector", ",".join(map(str, vec)), "-k", str(k), "--json", *extra, user=user)
+    if r.returncode != 0:
+        return None, r.stderr.strip()
+    return [h["name"] for h in json.loads(r.stdout)["results"]], ""
+
+
+def test_tree(t, mnt):
+    with t.group("files anywhere in a collection's tree carry vectors"):
+        coll = f"{mnt}/tree"
+        sh(["vexctl", "create", coll, "--dim", "2", "--metric", "l2"])
+        for d in ("a", "a/deep", "b", "private"):
+            os.mkdir(f"{coll}/{d}")
+        files = {"top.txt": (0, 0), "a/one.txt": (1, 0), "a/deep/two.txt": (2, 0), "b/three.txt": (3, 0),
+                 "private/four.txt": (4, 0)}
+        for name, vec in files.items():
+            with open(f"{coll}/{name}", "w") as f:
+                f.write(name)
+            r = vexctl("attach", f"{coll}/{name}", "--vector", f"{vec[0]},{vec[1]}")
+            t.check(f"attach {name}", r.returncode == 0, r.stderr.strip())
+        names, err = search_names(coll, (2, 0), 5)
+        t.eq("search names files by their path in the tree", names,
+             ["a/deep/two.txt", "a/one.txt", "b/three.txt", "top.txt", "private/four.txt"])
+        names, err = search_names(coll, (4, 0), 5, "--under", f"{coll}/a")
+        t.eq("--under a subdirectory: only the files in its tree", names, ["a/deep/two.txt", "a/one.txt"])
+        names, err = search_names(coll, (0, 0), 1, "--under", f"{coll}/a/deep")
+        t.eq("--under a deeper one", names, ["a/deep/two.txt"])
+        # Reaching a file needs search permission on every directory down
+        # to it, as a path lookup does.
+        os.chmod(f"{coll}/private", 0o700)
+        names, err = search_names(coll, (4, 0), 5, user=1000)
+        t.check("a file under a directory the caller may not search is not found",
+                names is not None and "private/four.txt" not in names and len(names) == 4, err + str(names))
+        os.chmod(f"{coll}/private", 0o755)
+        names, err = search_names(coll, (4, 0), 1, user=1000)
+        t.eq("once it may, it is", names, ["private/four.txt"])
+        # Moves inside the tree keep the vectors; a directory cannot leave.
+        os.rename(f"{coll}/a/deep", f"{coll}/b/deep")
+        names, err = search_names(coll, (2, 0), 1)
+        t.eq("a directory moved inside the tree keeps its files' vectors", names, ["b/deep/two.txt"])
+        os.mkdir(f"{mnt}/outside")
+        try:
+            os.rename(f"{coll}/b", f"{mnt}/outside/b")
+            moved = None
+        except OSError as e:
+            moved = e.errno
+        t.eq("a directory cannot be moved out of the tree: EXDEV", moved, errno.EXDEV)
+        sh(["mv", f"{coll}/b", f"{mnt}/outside/b"])
+        count = vexctl_json("info", coll)["count"]
+        t.eq("mv copies it out instead, and its files' vectors go", count, 3)
+        os.mkdir(f"{mnt}/newcomer")
+        with open(f"{mnt}/newcomer/n.txt", "w") as f:
+            f.write("n")
+        os.rename(f"{mnt}/newcomer", f"{coll}/newcomer")
+        r = vexctl("attach", f"{coll}/newcomer/n.txt", "--vector", "9,9")
+        t.check("a directory from outside any tree may move in; its files can then carry vectors",
+                r.returncode == 0, r.stderr.strip())
+        # Hard links in two directories of the tree: the vectors stay while
+        # one remains there.
+        os.link(f"{coll}/a/one.txt", f"{coll}/top-link.txt")
+        os.link(f"{coll}/a/one.txt", f"{mnt}/outside/one-link.txt")
+        os.unlink(f"{coll}/a/one.txt")
+        names, err = search_names(coll, (1, 0), 1)
+        t.eq("unlinking one name keeps the vectors while another name is in the tree", names, ["top-link.txt"])
+        os.rename(f"{coll}/top-link.txt", f"{mnt}/outside/moved.txt")
+        t.eq("moving the last name in the tree out deletes them", vexctl_json("info", coll)["count"], 3)
+        os.rename(f"{coll}/top.txt", f"{coll}/newcomer/top.txt")
+        names, err = search_names(coll, (0, 0), 1)
+        t.eq("a file moved between directories of the tree keeps its vectors", names, ["newcomer/top.txt"])
+        # A collection nested in the tree has a tree of its own.
+        os.mkdir(f"{coll}/inner")
+        sh(["vexctl", "create", f"{coll}/inner", "--dim", "2", "--metric", "l2"])
+        with open(f"{coll}/inner/i.txt", "w") as f:
+            f.write("i")
+        sh(["vexctl", "attach", f"{coll}/inner/i.txt", "--vector", "7,7"])
+        t.eq("a file in a nested collection belongs to it, not to the outer one",
+             (vexctl_json("info", coll)["count"], vexctl_json("info", f"{coll}/inner")["count"]), (3, 1))
+        try:
+            os.rename(f"{coll}/newcomer", f"{coll}/inner/newcomer")
+            moved = None
+        except OSError as e:
+            moved = e.errno
+        t.eq("a directory cannot move into a nested collection's tree: EXDEV", moved, errno.EXDEV)
+        os.rename(f"{coll}/inner", f"{mnt}/outside/inner")
+        t.eq("a collection directory moves with its tree", vexctl_json("info", f"{mnt}/outside/inner")["count"], 1)
+        sh(["rm", "-rf", coll, f"{mnt}/outside"])
+
+
 def test_all(t, mnt):
     test_parts(t, mnt)
+    test_tree(t, mnt)
     test_filters(t, mnt)

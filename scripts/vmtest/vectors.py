@@ -377,9 +377,12 @@ def test_files(t, mnt):
         for name, vec in (("a.txt", "1,0,0"), ("b.txt", "0,1,0")):
             r = vexctl("attach", f"{coll}/{name}", "--vector", vec)
             t.check(f"vexctl attach {name}", r.returncode == 0, r.stderr.strip())
-        r = vexctl("attach", f"{coll}/sub/c.txt", "--vector", "0,0,1")
-        t.check("attach outside the collection's own entries is refused",
-                r.returncode != 0 and "collection" in r.stderr, r.stderr.strip())
+        with open(f"{mnt}/outside.txt", "w") as f:
+            f.write("o")
+        r = vexctl("attach", f"{mnt}/outside.txt", "--vector", "0,0,1")
+        t.check("attach outside any collection's tree is refused",
+                r.returncode != 0 and "not in a vector collection" in r.stderr, r.stderr.strip())
+        os.unlink(f"{mnt}/outside.txt")
         c = Coll(coll)
         c.insert([7], np.array([[0.9, 0.1, 0]]))
         c.close()

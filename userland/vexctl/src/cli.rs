@@ -275,7 +275,7 @@ pub enum Command {
     /// its nearest vector.
     #[command(after_long_help = ATTACH_EXAMPLES)]
     Attach {
-        /// Regular file directly inside a collection directory.
+        /// Regular file in a collection's tree (the collection directory or below).
         file: PathBuf,
         #[command(flatten)]
         input: FileVectors,

@@ -431,12 +431,7 @@ fn check_model(r: &mut Report, m: &mut Model) {
             m.collections.remove(&coll);
             continue;
         }
-        let entries = &m.dirs[&coll];
-        let files: BTreeSet<u64> = entries
-            .values()
-            .copied()
-            .filter(|i| m.inodes[i].attrs.is_reg())
-            .collect();
+        let files = files_in_tree(m, coll);
         let c = m.collections.get_mut(&coll).unwrap();
         c.rows.retain(|id, row| {
             if !row.file || files.contains(&vexfs_abi::file_vector_part(*id).0) {
@@ -446,7 +441,7 @@ fn check_model(r: &mut Report, m: &mut Model) {
                 area: "collection",
                 fixable: true,
                 message: format!(
-                    "collection {coll}: file vector of inode {id}, which is not a file in it"
+                    "collection {coll}: file vector of inode {id}, which is not a file in its tree"
                 ),
             });
             false
@@ -515,4 +510,30 @@ fn lost_found(m: &mut Model) -> u64 {
         .unwrap()
         .insert(b"lost+found".to_vec(), ino);
     ino
+}
+
+/// The regular files with a name in the tree of the collection directory
+/// `coll`: in it and in the directories below, down to collections nested
+/// in it (whose trees are their own), as the module counts a file's names.
+fn files_in_tree(m: &Model, coll: u64) -> BTreeSet<u64> {
+    let mut files = BTreeSet::new();
+    let mut seen = BTreeSet::from([coll]);
+    let mut todo = vec![coll];
+    while let Some(dir) = todo.pop() {
+        let Some(entries) = m.dirs.get(&dir) else {
+            continue;
+        };
+        for &ino in entries.values() {
+            let Some(inode) = m.inodes.get(&ino) else {
+                continue;
+            };
+            if inode.attrs.is_reg() {
+                files.insert(ino);
+            } else if inode.attrs.is_dir() && !m.collections.contains_key(&ino) && seen.insert(ino)
+            {
+                todo.push(ino);
+            }
+        }
+    }
+    files
 }

@@ -477,6 +477,51 @@ fn subtract(ranges: &[(u64, u64)], start: u64, end: u64) -> Vec<(u64, u64)> {
 mod tests {
     use super::*;
 
+    fn le_bytes<T: Copy, const N: usize>(xs: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+        xs.iter().flat_map(|&x| f(x)).collect()
+    }
+
+    #[test]
+    fn a_logged_attach_replaces_all_parts_and_a_delete_takes_them_all() {
+        let mut m = Model::new(0, 0, Time::default());
+        let coll = ROOT_INO;
+        m.apply_logged(&Record::Collection {
+            ino: coll,
+            dim: 1,
+            metric: 0,
+            index: 0,
+            m: 0,
+            ef_construction: 0,
+        })
+        .unwrap();
+        let attach = |m: &mut Model, parts: u32| {
+            let ids: Vec<u64> = (0..parts).map(|p| vexfs_abi::file_vector_id(7, p)).collect();
+            let rows: Vec<f32> = (0..parts).map(|p| p as f32).collect();
+            m.apply_logged(&Record::Rows {
+                coll,
+                kind: ROWS_FILE,
+                dim: 1,
+                ids: &le_bytes(&ids, u64::to_le_bytes),
+                vectors: &le_bytes(&rows, f32::to_le_bytes),
+            })
+            .unwrap();
+        };
+        let ids = |m: &Model| m.collections[&coll].rows.keys().copied().collect::<Vec<_>>();
+        attach(&mut m, 4);
+        assert_eq!(ids(&m).len(), 4);
+        attach(&mut m, 2);
+        assert_eq!(
+            ids(&m),
+            [vexfs_abi::file_vector_id(7, 0), vexfs_abi::file_vector_id(7, 1)]
+        );
+        m.apply_logged(&Record::RowsDelete {
+            coll,
+            ids: &7u64.to_le_bytes(),
+        })
+        .unwrap();
+        assert!(ids(&m).is_empty());
+    }
+
     #[test]
     fn log_records_of_inodes_never_written_set_nothing() {
         let mut m = Model::new(0, 0, Time::default());

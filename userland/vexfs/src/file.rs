@@ -8,14 +8,16 @@ use vexfs_abi as abi;
 use crate::handle::{busy_retry, Handle};
 use crate::{sys, Operation, Result};
 
-/// An open regular file on a VexFS mount, for setting its vector.
+/// An open regular file on a VexFS mount, for setting its vectors.
 ///
-/// A file directly inside a collection directory can carry one vector,
-/// whose id is the file's inode number ([`vector_id`](Self::vector_id)).
-/// Searches of the collection name it ([`Hit::is_file`](crate::Hit::is_file));
-/// the collection reads it back with [`Collection::get`](crate::Collection::get)
-/// and removes it with [`Collection::delete`](crate::Collection::delete),
-/// both by that id; the kernel removes it when the file's last link goes.
+/// A file anywhere in a collection's tree can carry 1 to
+/// [`abi::MAX_FILE_PARTS`] vectors; the first one's id is the file's inode
+/// number ([`vector_id`](Self::vector_id)). Searches of the collection
+/// return it once, by its nearest vector ([`Hit::ino`](crate::Hit::ino),
+/// [`Hit::part`](crate::Hit::part)); the collection reads them back with
+/// [`Collection::get`](crate::Collection::get) and removes them all with
+/// [`Collection::delete`](crate::Collection::delete) of the inode number;
+/// the kernel removes them when the file's last name in the tree goes.
 ///
 /// # Examples
 ///
