@@ -21,7 +21,10 @@ KBUILD=$VEXFS_CACHE/kernel/current
 # (CARGO_CACHE_TARGET in the environment picks another, e.g. for a build
 # that must not wait for the shared one's lock).
 CARGO_CACHE_TARGET=${CARGO_CACHE_TARGET:-$VEXFS_CACHE/cargo-target}
-export VEXFS_CACHE RUST_LIB_SRC LIBCLANG_PATH
+# The all-MiniLM-L6-v2 text-embedding model (scripts/setup's fetch_minilm);
+# exported so vexfs-embed's tests and vexctl find it under a moved cache.
+VEXFS_MINILM=$VEXFS_CACHE/models/all-minilm-l6-v2
+export VEXFS_CACHE RUST_LIB_SRC LIBCLANG_PATH VEXFS_MINILM
 export PATH=$HOME/.cargo/bin:$PATH
 
 kmake() {
