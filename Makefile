@@ -33,7 +33,7 @@ uninstall:
 python: setup
 	@scripts/build-python
 
-demo: module userland
+demo: module userland python
 	@scripts/demo
 
 test: module userland python

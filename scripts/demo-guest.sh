@@ -12,67 +12,76 @@ say() {
 }
 OUT=$VEXFS_ROOT/target/demo
 mkdir -p "$OUT"
-GLOVE=$VEXFS_CACHE/data/glove_6B_50d.npy
-echo "VexFS demo: Linux $(uname -r) under QEMU, $(nproc) CPUs"
+DISK=${VEXFS_VM_DISKS%% *}
+echo "VexFS demo: Linux $(uname -r) under QEMU, $(nproc) CPUs, a disk at $DISK"
 
-say 'Load the module and mount an in-memory VexFS with tmpfs-style limits.'
+say 'Load the module; make a VexFS on the disk and mount it (durable, crash-consistent).'
 step 'insmod $VEXFS_KO'
-step 'mkdir -p /mnt/vex && mount -t vexfs -o size=256m,mode=1777 none /mnt/vex'
-step "grep ' vexfs ' /proc/mounts"
-step 'df -h /mnt/vex'
+step "mkfs.vexfs -q -L demo $DISK && mkdir -p /mnt/vex && mount -t vexfs $DISK /mnt/vex"
+step "grep ' vexfs ' /proc/mounts && df -h /mnt/vex"
 
-say 'Files behave as on tmpfs.'
-step 'echo "hello from VexFS" > /mnt/vex/hello.txt && cat /mnt/vex/hello.txt'
-step 'mkdir /mnt/vex/docs && seq 1 1000 > /mnt/vex/docs/numbers && ls -la /mnt/vex /mnt/vex/docs'
+say 'Files behave as on any Linux filesystem.'
+step 'echo "hello from VexFS" > /mnt/vex/hello.txt && cat /mnt/vex/hello.txt && ls -la /mnt/vex'
 
-say 'A vector collection: 5,000 GloVe word vectors (50-d, cosine) with an HNSW index.'
-"$VEXFS_PYTHON" - "$GLOVE" <<'EOF'
-import sys
-import numpy as np
-g = np.load(sys.argv[1], mmap_mode="r")
-np.save("/tmp/glove.npy", np.ascontiguousarray(g[:5000], dtype=np.float32))
-np.save("/tmp/queries.npy", np.ascontiguousarray(g[[42, 1234]], dtype=np.float32))
-for i, row in enumerate((100, 200, 300)):
-    np.save(f"/tmp/file{i}.npy", np.ascontiguousarray(g[row], dtype=np.float32))
-np.save("/tmp/near-file1.npy", np.ascontiguousarray(g[[200]] * 0.9 + g[[201]] * 0.1, dtype=np.float32))
-print("(prepared /tmp/glove.npy: 5,000 x 50 float32, and query files)")
-EOF
-step 'vexctl create /mnt/vex/glove --dim 50 --metric cosine --index hnsw --m 16 --ef-construction 100'
-step 'vexctl insert /mnt/vex/glove --npy /tmp/glove.npy --batch 1000 --progress'
-step 'vexctl info /mnt/vex/glove'
-say 'Exact search (every vector scanned) and HNSW search (the graph walked) agree.'
-step 'vexctl search /mnt/vex/glove --npy /tmp/queries.npy -k 5 --exact'
-step 'vexctl search /mnt/vex/glove --npy /tmp/queries.npy -k 5 --ef 64'
+say 'Find files by meaning: the project'"'"'s own documentation in a collection of 384-d vectors.'
+step 'vexctl create /mnt/vex/docs --dim 384 --metric cosine --index hnsw'
+step 'mkdir /mnt/vex/docs/guides && cp $VEXFS_ROOT/Documentation/admin-guide.rst $VEXFS_ROOT/Documentation/profiling.rst /mnt/vex/docs/guides/ && cp $VEXFS_ROOT/README.md $(ls $VEXFS_ROOT/Documentation/*.rst | grep -v -e admin-guide -e profiling) /mnt/vex/docs/ && ls -R /mnt/vex/docs'
+say 'vexctl embed gives each text file one vector per chunk, from all-MiniLM-L6-v2 run locally.'
+step 'vexctl embed /mnt/vex/docs --progress'
+step 'vexctl search /mnt/vex/docs --text "How do I mount VexFS and set its size limit?" -k 3'
+step 'vexctl search /mnt/vex/docs --text "flame graphs of kernel stacks" -k 3'
+step 'vexctl search /mnt/vex/docs --text "what does ef_construction change in the graph?" -k 3'
+say 'Filters a filesystem can offer, applied inside the search: a subtree, an attribute.'
+step 'vexctl search /mnt/vex/docs --text "how do I mount it?" -k 3 --under /mnt/vex/docs/guides'
+step 'setfattr -n user.topic -v index /mnt/vex/docs/hnsw.rst && vexctl search /mnt/vex/docs --text "how do I mount it?" -k 3 --xattr user.topic=index'
 
-say 'Files carry vectors, and a search names the files it found.'
-step 'vexctl create /mnt/vex/notes --dim 50 --metric cosine'
-step 'for n in rivers mountains cities; do echo "notes on $n" > /mnt/vex/notes/$n.txt; done'
-step 'vexctl attach /mnt/vex/notes/rivers.txt --npy /tmp/file0.npy && vexctl attach /mnt/vex/notes/mountains.txt --npy /tmp/file1.npy && vexctl attach /mnt/vex/notes/cities.txt --npy /tmp/file2.npy'
-step 'vexctl search /mnt/vex/notes --npy /tmp/near-file1.npy -k 2'
-step 'vexctl search /mnt/vex/notes --npy /tmp/near-file1.npy -k 1 --json'
-say 'A file vector is as private as the file: another user cannot see it in a search.'
-step 'chmod 600 /mnt/vex/notes/mountains.txt && chmod 755 /mnt/vex/notes'
-step 'setpriv --reuid=1000 --regid=1000 --clear-groups vexctl search /mnt/vex/notes --npy /tmp/near-file1.npy -k 2'
+say 'Words as files: 5,000 GloVe words, each a file carrying its 50-d vector (the Python package).'
+step "\"\$VEXFS_PYTHON\" - <<'PY'
+import os, numpy as np, vexfs
+g = np.load(os.environ['VEXFS_CACHE'] + '/data/glove_6B_50d.npy', mmap_mode='r')
+words = open(os.environ['VEXFS_CACHE'] + '/data/glove_6B_50d.words', encoding='utf-8').read().split('\\n')
+c = vexfs.Collection.create('/mnt/vex/words', 50, 'cosine', index='hnsw', ef_construction=100)
+n = 0
+for i, w in enumerate(words[:6000]):
+    if w.isalpha() and n < 5000:
+        path = f'/mnt/vex/words/{w}'
+        open(path, 'w').close()
+        c.attach(path, np.asarray(g[i], dtype=np.float32))
+        n += 1
+np.save('/tmp/king.npy', np.asarray(g[words.index('king')], dtype=np.float32))
+print(f'{n} word files, each with its vector')
+PY"
+step 'vexctl search /mnt/vex/words --npy /tmp/king.npy -k 8'
+say 'The HNSW walk against an exact scan of every vector: the same neighbours.'
+step 'vexctl search /mnt/vex/words --npy /tmp/king.npy -k 8 --exact --json'
 
-say 'Profile the searches with eBPF: a table per interval and a flame graph.'
-vexctl profile --duration 8s --interval 8s --ops search,simd --flamegraph "$OUT/vexfs-flamegraph.svg" \
+say 'A file'"'"'s vectors are as private as the file: another user does not see it in a search.'
+step 'chmod 600 /mnt/vex/words/queen && setpriv --reuid=1000 --regid=1000 --clear-groups vexctl search /mnt/vex/words --npy /tmp/king.npy -k 4'
+
+say 'Profile searches with eBPF: a table per interval and a flame graph.'
+vexctl profile --duration 6s --interval 6s --ops search,simd --flamegraph "$OUT/vexfs-flamegraph.svg" \
 	>/tmp/profile.out 2>/tmp/profile.err &
 prof=$!
-printf '\n$ vexctl profile --duration 8s --interval 8s --ops search,simd --flamegraph %s &\n' "$OUT/vexfs-flamegraph.svg"
+printf '\n$ vexctl profile --duration 6s --interval 6s --ops search,simd --flamegraph %s &\n' "$OUT/vexfs-flamegraph.svg"
 until grep -q 'attached' /tmp/profile.err 2>/dev/null; do
 	kill -0 $prof 2>/dev/null || break
 	sleep 0.2
 done
 cat /tmp/profile.err
-printf '$ for i in $(seq 20); do vexctl search /mnt/vex/glove --npy /tmp/queries.npy -k 10 --exact >/dev/null; done\n'
-for i in $(seq 20); do vexctl search /mnt/vex/glove --npy /tmp/queries.npy -k 10 --exact >/dev/null; done
+printf '$ for i in $(seq 20); do vexctl search /mnt/vex/words --npy /tmp/king.npy -k 10 --exact >/dev/null; done\n'
+for i in $(seq 20); do vexctl search /mnt/vex/words --npy /tmp/king.npy -k 10 --exact >/dev/null; done
 wait $prof
 cat /tmp/profile.out
 step "ls -la $OUT/vexfs-flamegraph.svg"
 
-step 'vexctl stats /mnt/vex'
-step 'umount /mnt/vex'
+say 'Durable: unmount, mount again, and the collections are still there, graph and all.'
+step 'vexctl stats /mnt/vex | head -5'
+step "umount /mnt/vex && mount -t vexfs $DISK /mnt/vex"
+step 'vexctl search /mnt/vex/docs --text "How do I mount VexFS and set its size limit?" -k 1'
+step 'vexctl info /mnt/vex/words'
+step "umount /mnt/vex && fsck.vexfs -n $DISK"
 step 'rmmod vexfs'
-printf '\nVexFS demo finished: mounted, stored files and vectors, searched exactly and\n'
-printf 'through HNSW, found files by their vectors, profiled, unmounted and unloaded.\n'
+printf '\nVexFS demo finished: a durable mount, files found by meaning through a local\n'
+printf 'model, words found by their vectors (HNSW and exact), filters, privacy, an eBPF\n'
+printf 'profile, and everything still there after a remount. Unmounted and unloaded.\n'
 printf 'The flame graph is %s on the host.\n' "$OUT/vexfs-flamegraph.svg"

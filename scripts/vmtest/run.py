@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import LONG, Suite, mount, run, sh, umount, vexctl, vexctl_json  # noqa: E402
 import vectors  # noqa: E402
 import filters  # noqa: E402
+import embed  # noqa: E402
 import profiler  # noqa: E402
 import hnsw  # noqa: E402
 import hardening  # noqa: E402
@@ -545,6 +546,7 @@ def main():
                              vectors.test_errors(t, mnt), vectors.test_files(t, mnt))),
         ("privacy", lambda: hardening.test_file_vector_privacy(t, mnt)),
         ("filters", lambda: filters.test_all(t, mnt)),
+        ("embed", lambda: embed.test_all(t, mnt)),
         ("vector-concurrency", lambda: vectors.test_concurrency(t, mnt)),
         ("hnsw", lambda: hnsw.test_all(t, mnt)),
         ("hnsw-bounds", lambda: hardening.test_hnsw_bounds(t, mnt)),

@@ -8,6 +8,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
 use crate::commands::{IndexKind, Metric};
+use crate::embed;
 use crate::input::Source;
 use crate::profile;
 
@@ -63,6 +64,11 @@ pub struct QueryInput {
     /// One query as comma-separated numbers, e.g. 0.5,-1,2.
     #[arg(long, value_name = "X,Y,...", allow_hyphen_values = true)]
     vector: Option<String>,
+    /// A question in words, embedded with the model of `vexctl embed`
+    /// (the collection holds its 384-d vectors); hits show the first line
+    /// of the file's nearest chunk.
+    #[arg(long, value_name = "QUERY")]
+    pub text: Option<String>,
 }
 
 impl QueryInput {
@@ -268,6 +274,47 @@ pub enum Command {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<u64>,
     },
+    /// Give the text files of a collection's tree vectors from a local
+    /// text-embedding model (all-MiniLM-L6-v2, 384-d), one per chunk.
+    ///
+    /// Incremental: a file whose content has not changed since its vectors
+    /// were made (its user.vexfs.embedded attribute records the model and the
+    /// content's SHA-256) is skipped. Chunk vectors are cached on disk by the
+    /// hash of their text (--cache-dir). With --watch, follows changes until
+    /// Ctrl-C. The collection needs dimension 384 (cosine).
+    #[command(after_long_help = EMBED_EXAMPLES)]
+    Embed {
+        /// Collection directory (with --cache-only, any directory).
+        dir: PathBuf,
+        /// The embedding model.
+        #[arg(long, value_enum, default_value = "minilm")]
+        model: embed::ModelName,
+        /// Where the model's files are (default: $VEXFS_MINILM, or the
+        /// copy `make setup` fetched under ~/.cache/vexfs/models).
+        #[arg(long, value_name = "DIR")]
+        model_dir: Option<PathBuf>,
+        /// After embedding, follow changes (inotify) until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Embed files whose content has not changed too.
+        #[arg(long)]
+        force: bool,
+        /// Only fill the embedding cache (any directory, no VexFS needed),
+        /// e.g. on a faster machine before embedding on a slow one.
+        #[arg(long, conflicts_with = "watch")]
+        cache_only: bool,
+        /// The embedding cache (default: $VEXFS_EMBED_CACHE, or
+        /// $VEXFS_CACHE/embeddings, or ~/.cache/vexfs/embeddings).
+        #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+        cache_dir: Option<PathBuf>,
+        /// Neither read nor write the embedding cache.
+        #[arg(long)]
+        no_cache: bool,
+        /// Report progress after each file even when standard error is not
+        /// a terminal.
+        #[arg(long)]
+        progress: bool,
+    },
     /// Set the vectors of a regular file in a collection (the first one's id is
     /// the inode number).
     ///
@@ -359,6 +406,8 @@ Examples:
     vexctl search /mnt/vex/docs --npy queries.npy -k 10 --ef 128 --json
   Exact results on an HNSW collection, e.g. to measure its recall:
     vexctl search /mnt/vex/docs --npy queries.npy -k 10 --exact --json
+  Files found by meaning, after `vexctl embed /mnt/vex/docs`:
+    vexctl search /mnt/vex/docs --text \"how do I mount a disk\" -k 3
   Only files under guides/ whose user.lang attribute is en:
     vexctl search /mnt/vex/docs --npy query.npy -k 5 --under /mnt/vex/docs/guides --xattr user.lang=en";
 
@@ -373,6 +422,15 @@ const DELETE_EXAMPLES: &str = "\
 Examples:
   Delete three vectors; if one of them is absent, none is deleted:
     vexctl delete /mnt/vex/docs 17 18 42";
+
+const EMBED_EXAMPLES: &str = "\
+Examples:
+  Give every text file under a 384-d collection its vectors, then search by meaning:
+    vexctl create /mnt/vex/docs --dim 384 --metric cosine --index hnsw
+    cp -r ~/notes/* /mnt/vex/docs/ && vexctl embed /mnt/vex/docs
+    vexctl search /mnt/vex/docs --text \"flame graphs of kernel stacks\" -k 5
+  Keep the vectors up to date while files change:
+    vexctl embed /mnt/vex/docs --watch";
 
 const ATTACH_EXAMPLES: &str = "\
 Examples:

@@ -16,6 +16,7 @@ use vexfs::{
 };
 
 use crate::batch::{self, span, Batch};
+use crate::embed;
 use crate::input::{Rank, Source};
 use crate::names;
 use crate::progress::{Mode, Progress};
@@ -354,6 +355,56 @@ pub fn search(
             }
             writeln!(out, "{}", result.table())?;
         }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `vexctl search --text`: the question embedded with `vexctl embed`'s
+/// model, one search, and per file found its path, distance and the first
+/// line of its nearest chunk.
+pub fn search_text(
+    dir: &Path,
+    text: &str,
+    k: u32,
+    mode: SearchMode,
+    filter: &SearchFilter,
+    json: bool,
+) -> Result<()> {
+    check_range("-k", k.into(), abi::MAX_K, "k")?;
+    if let SearchMode::Ef(ef) = mode {
+        check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
+    }
+    if text.trim().is_empty() {
+        bail!("--text: an empty question");
+    }
+    let coll = Collection::open(dir)?;
+    let info = coll.info()?;
+    check_mode(dir, &info, mode)?;
+    if info.dim as usize != vexfs_embed::DIM {
+        bail!(
+            "{}: has dimension {}; --text searches collections of the model's {}-d vectors \
+             (made by `vexctl embed`)",
+            dir.display(),
+            info.dim,
+            vexfs_embed::DIM
+        );
+    }
+    let model = embed::load_model(embed::ModelName::Minilm, None)?;
+    let query = embed::query_vector(&model, text)?;
+    let results = coll.search_filtered(&query, query.len(), k, mode, filter)?;
+    let hits = results.get(0).unwrap_or(&[]);
+    let wanted: HashSet<u64> = hits.iter().filter_map(|h| h.ino()).collect();
+    let names = names::resolve(dir, &wanted);
+    let found = report::TextResult::new(text, hits, &names, |ino, part| {
+        let path = dir.join(names.get(&ino)?);
+        embed::chunk_first_line(&model, &path, part)
+    });
+    let mut out = BufWriter::new(io::stdout().lock());
+    if json {
+        writeln!(out, "{}", found.json_line())?;
+    } else {
+        writeln!(out, "{}", found.table())?;
     }
     out.flush()?;
     Ok(())

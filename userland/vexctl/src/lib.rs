@@ -4,6 +4,7 @@
 mod batch;
 mod cli;
 mod commands;
+mod embed;
 mod input;
 mod names;
 mod profile;
@@ -70,6 +71,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => commands::insert(&dir, &input.source(), start_id, batch, progress),
         Command::Search {
             dir,
+            mut input,
+            k,
+            ef,
+            exact,
+            filter,
+            json,
+        } if input.text.is_some() => commands::search_text(
+            &dir,
+            &input.text.take().unwrap_or_default(),
+            k,
+            commands::search_mode(ef, exact),
+            &filter.filter(),
+            json,
+        ),
+        Command::Search {
+            dir,
             input,
             k,
             ef,
@@ -87,6 +104,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get { dir, id, json } => commands::get(&dir, id, json),
         Command::Delete { dir, ids } => commands::delete(&dir, &ids),
         Command::Attach { file, input } => commands::attach(&file, &input.source()),
+        Command::Embed {
+            dir,
+            model,
+            model_dir,
+            watch,
+            force,
+            cache_only,
+            cache_dir,
+            no_cache,
+            progress,
+        } => embed::run(&embed::EmbedOptions {
+            dir,
+            model,
+            model_dir,
+            cache_only,
+            cache_dir,
+            no_cache,
+            force,
+            progress,
+            watch,
+        }),
         Command::Profile(args) => profile::run(args),
         Command::Completions { shell } => {
             let mut out = io::stdout().lock();

@@ -107,6 +107,11 @@ impl Progress {
         )
     }
 
+    /// Runs `f` (which prints to the terminal) with the bar out of the way.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
     /// The operation is over: the bar goes away.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

@@ -262,6 +262,94 @@ pub struct Hit {
     pub file: bool,
 }
 
+/// One hit of `search --text`: a file, its distance, which chunk was
+/// nearest and that chunk's first line.
+#[derive(Serialize)]
+pub struct TextHit {
+    /// The file's inode number (or a plain vector's id).
+    pub id: u64,
+    pub distance: f32,
+    /// The nearest chunk's index.
+    pub part: u32,
+    /// Path relative to the collection, if found.
+    pub name: Option<String>,
+    /// First line of the nearest chunk, if the file could be read.
+    pub line: Option<String>,
+}
+
+/// The answer of `search --text`, as one JSON line or one table.
+#[derive(Serialize)]
+pub struct TextResult {
+    pub query: String,
+    pub results: Vec<TextHit>,
+}
+
+#[derive(Tabled)]
+struct TextRow {
+    rank: usize,
+    distance: String,
+    file: String,
+    #[tabled(rename = "nearest chunk begins")]
+    line: String,
+}
+
+impl TextResult {
+    /// The hits of the question `query`, files named from `names` (inode ->
+    /// path) and their chunk's first line from `line(ino, part)`.
+    pub fn new(
+        query: &str,
+        hits: &[vexfs::Hit],
+        names: &std::collections::HashMap<u64, std::path::PathBuf>,
+        mut line: impl FnMut(u64, u32) -> Option<String>,
+    ) -> Self {
+        let results = hits
+            .iter()
+            .map(|h| {
+                let ino = h.ino();
+                TextHit {
+                    id: ino.unwrap_or(h.id()),
+                    distance: h.distance(),
+                    part: h.part(),
+                    name: ino
+                        .and_then(|i| names.get(&i))
+                        .map(|p| p.to_string_lossy().into_owned()),
+                    line: ino.and_then(|i| line(i, h.part())),
+                }
+            })
+            .collect();
+        Self {
+            query: query.to_string(),
+            results,
+        }
+    }
+
+    /// One line of JSON: `{"query": text, "results": [{"id", "distance",
+    /// "part", "name", "line"}]}`.
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).expect("search results serialize")
+    }
+
+    pub fn table(&self) -> String {
+        if self.results.is_empty() {
+            return format!("{:?}: no files found", self.query);
+        }
+        let rows = self.results.iter().enumerate().map(|(i, h)| TextRow {
+            rank: i + 1,
+            distance: format!("{:.4}", h.distance),
+            file: h
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("(inode {})", h.id)),
+            line: h.line.clone().unwrap_or_default(),
+        });
+        format!(
+            "{:?}\n{}",
+            self.query,
+            Table::new(rows).with(Style::sharp())
+        )
+    }
+}
+
 /// The hits of one query, as one JSON line or one table.
 #[derive(Serialize)]
 pub struct QueryResult {

@@ -495,7 +495,9 @@ mod tests {
         })
         .unwrap();
         let attach = |m: &mut Model, parts: u32| {
-            let ids: Vec<u64> = (0..parts).map(|p| vexfs_abi::file_vector_id(7, p)).collect();
+            let ids: Vec<u64> = (0..parts)
+                .map(|p| vexfs_abi::file_vector_id(7, p))
+                .collect();
             let rows: Vec<f32> = (0..parts).map(|p| p as f32).collect();
             m.apply_logged(&Record::Rows {
                 coll,
@@ -506,13 +508,22 @@ mod tests {
             })
             .unwrap();
         };
-        let ids = |m: &Model| m.collections[&coll].rows.keys().copied().collect::<Vec<_>>();
+        let ids = |m: &Model| {
+            m.collections[&coll]
+                .rows
+                .keys()
+                .copied()
+                .collect::<Vec<_>>()
+        };
         attach(&mut m, 4);
         assert_eq!(ids(&m).len(), 4);
         attach(&mut m, 2);
         assert_eq!(
             ids(&m),
-            [vexfs_abi::file_vector_id(7, 0), vexfs_abi::file_vector_id(7, 1)]
+            [
+                vexfs_abi::file_vector_id(7, 0),
+                vexfs_abi::file_vector_id(7, 1)
+            ]
         );
         m.apply_logged(&Record::RowsDelete {
             coll,
