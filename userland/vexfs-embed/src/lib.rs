@@ -58,9 +58,10 @@
 //!   `&text[chunk.range.clone()]` is the chunk, and its first line is
 //!   something a caller can print. Since cuts fall between BERT words,
 //!   tokenizing that slice again gives the same tokens.
-//! - At most [`MAX_CHUNKS`] = 256 chunks (about 57,000 tokens, some 250 KB
-//!   of English prose) per text: the rest of a longer text is not embedded,
-//!   and [`Chunking::truncated`] says so, for the caller to report.
+//! - At most [`MAX_CHUNKS`] = 256 chunks per text (some 50,000 tokens; on
+//!   this repository's reStructuredText, about 150 KB): the rest of a
+//!   longer text is not embedded, and [`Chunking::truncated`] says so, for
+//!   the caller to report.
 
 #![deny(missing_docs)]
 
