@@ -396,9 +396,9 @@ impl Model {
         let types = ids.zeros_like()?;
         let hidden = self.bert.forward(&ids, &types, Some(&mask))?; // (n, len, DIM)
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
-        let sum = hidden.broadcast_mul(&mask)?.sum(1)?; // (n, DIM)
-                                                        // sentence-transformers clamps the count at 1e-9 and the norm at
-                                                        // 1e-12 (F.normalize): only an all-padding row could reach them.
+                                                             // (n, DIM); sentence-transformers clamps the count at 1e-9 and the
+                                                             // norm at 1e-12 (F.normalize): only an all-padding row reaches them.
+        let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
         let count = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (n, 1)
         let mean = sum.broadcast_div(&count)?;
         let norm = mean
