@@ -394,12 +394,13 @@ impl Model {
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
         let types = ids.zeros_like()?;
-        let hidden = self.bert.forward(&ids, &types, Some(&mask))?; // (n, len, DIM)
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
-                                                             // (n, DIM); sentence-transformers clamps the count at 1e-9 and the
-                                                             // norm at 1e-12 (F.normalize): only an all-padding row reaches them.
+        // hidden: (n, len, DIM); mask: (n, len, 1); sum: (n, DIM).
+        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let count = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (n, 1)
+        // sentence-transformers clamps the count at 1e-9 and the norm at
+        // 1e-12 (F.normalize): only an all-padding row would reach them.
+        let count = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
         let mean = sum.broadcast_div(&count)?;
         let norm = mean
             .sqr()?
