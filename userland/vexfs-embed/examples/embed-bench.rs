@@ -8,8 +8,8 @@
 //! ```
 //!
 //! Without RAYON_NUM_THREADS it runs itself once per thread count with the
-//! variable set (candle sizes its matrix products and rayon its pool from
-//! it, once per process); with it, it measures that count. The model is
+//! variable set (rayon sizes its pool from it once per process, and candle
+//! its matrix products); with it, it measures that count. The model is
 //! loaded from MODEL_DIR or vexfs_embed::default_dir().
 
 use std::path::{Path, PathBuf};

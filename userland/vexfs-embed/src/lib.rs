@@ -58,9 +58,10 @@
 //!   `&text[chunk.range.clone()]` is the chunk, and its first line is
 //!   something a caller can print. Since cuts fall between BERT words,
 //!   tokenizing that slice again gives the same tokens.
-//! - At most [`MAX_CHUNKS`] = 256 chunks (about 57,000 tokens, some 250 KB
-//!   of English prose) per text: the rest of a longer text is not embedded,
-//!   and [`Chunking::truncated`] says so, for the caller to report.
+//! - At most [`MAX_CHUNKS`] = 256 chunks per text (some 50,000 tokens; on
+//!   this repository's reStructuredText, about 150 KB): the rest of a
+//!   longer text is not embedded, and [`Chunking::truncated`] says so, for
+//!   the caller to report.
 
 #![deny(missing_docs)]
 
@@ -393,12 +394,13 @@ impl Model {
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
         let types = ids.zeros_like()?;
-        let hidden = self.bert.forward(&ids, &types, Some(&mask))?; // (n, len, DIM)
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
-        let sum = hidden.broadcast_mul(&mask)?.sum(1)?; // (n, DIM)
-                                                        // sentence-transformers clamps the count at 1e-9 and the norm at
-                                                        // 1e-12 (F.normalize): only an all-padding row could reach them.
-        let count = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?; // (n, 1)
+        // hidden: (n, len, DIM); mask: (n, len, 1); sum: (n, DIM).
+        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+        let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
+        // sentence-transformers clamps the count at 1e-9 and the norm at
+        // 1e-12 (F.normalize): only an all-padding row would reach them.
+        let count = mask.sum(1)?.clamp(1e-9f32, f32::MAX)?;
         let mean = sum.broadcast_div(&count)?;
         let norm = mean
             .sqr()?
