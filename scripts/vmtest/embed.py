@@ -30,11 +30,14 @@ def docs():
     return sorted(glob.glob(f"{ROOT}/Documentation/*.rst")) + [f"{ROOT}/README.md"]
 
 
-def text_search(coll, question, k, *extra):
-    r = vexctl("search", coll, "--text", question, "-k", str(k), "--json", *extra)
+def text_search(coll, questions, k, *extra):
+    """`vexctl search --text Q... --json`: one result object per question
+    (None on failure, with the error)."""
+    args = [a for q in questions for a in ("--text", q)]
+    r = vexctl("search", coll, *args, "-k", str(k), "--json", *extra)
     if r.returncode != 0:
         return None, r.stderr.strip()
-    return json.loads(r.stdout), ""
+    return [json.loads(line) for line in r.stdout.splitlines()], ""
 
 
 def test_all(t, mnt):
@@ -58,24 +61,25 @@ def test_all(t, mnt):
         t.check("it names the file it skipped and why", "logo.bin: binary" in r.stderr, r.stderr.strip()[-300:])
         info = vexctl_json("info", coll)
         t.check("each document carries one vector per chunk", info["file_vectors"] > n, str(info))
-        for question, want in QUESTIONS.items():
-            res, err = text_search(coll, question, 3)
+        answers, err = text_search(coll, list(QUESTIONS), 3)
+        t.check("one vexctl search answers several questions, a JSON line each",
+                answers is not None and [a["query"] for a in answers] == list(QUESTIONS), err)
+        for (question, want), res in zip(QUESTIONS.items(), answers or [None] * len(QUESTIONS)):
             first = res["results"][0] if res and res["results"] else {}
             t.eq(f"{question!r}: {want} first", os.path.basename(first.get("name") or "") if res else err, want)
-        res, err = text_search(coll, "flame graph", 1)
-        hit = res["results"][0] if res else {}
+        hit = answers[1]["results"][0] if answers else {}
         t.check("a hit names its nearest chunk and that chunk's first line",
                 isinstance(hit.get("part"), int) and bool(hit.get("line")), str(hit) + err)
         r = vexctl("search", coll, "--text", "flame graphs", "-k", "2")
         t.check("the table shows file and line", r.returncode == 0 and "profiling.rst" in r.stdout
                 and "nearest chunk begins" in r.stdout, r.stdout[-500:] + r.stderr)
         # Filters with text: a subtree, an attribute.
-        res, err = text_search(coll, "How do I mount a disk?", 5, "--under", f"{coll}/guides")
-        names = sorted(h["name"] for h in res["results"]) if res else err
+        res, err = text_search(coll, ["How do I mount a disk?"], 5, "--under", f"{coll}/guides")
+        names = sorted(h["name"] for h in res[0]["results"]) if res else err
         t.eq("--under guides: only the two guides", names, ["guides/admin-guide.rst", "guides/profiling.rst"])
         os.setxattr(f"{coll}/hnsw.rst", "user.topic", b"index")
-        res, err = text_search(coll, "How do I mount a disk?", 3, "--xattr", "user.topic=index")
-        t.eq("--xattr user.topic=index: only that file", [h["name"] for h in res["results"]] if res else err,
+        res, err = text_search(coll, ["How do I mount a disk?"], 3, "--xattr", "user.topic=index")
+        t.eq("--xattr user.topic=index: only that file", [h["name"] for h in res[0]["results"]] if res else err,
              ["hnsw.rst"])
         # Incremental.
         r = vexctl("embed", coll)
@@ -98,23 +102,27 @@ def test_all(t, mnt):
         # --watch: a file written after the first pass gets its vectors.
         watcher = subprocess.Popen(["vexctl", "embed", coll, "--watch"], stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
+        seen = []
         try:
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 120
             while time.monotonic() < deadline and watcher.poll() is None:
-                if "watching" in (watcher.stderr.readline() or ""):
+                line = watcher.stderr.readline()
+                seen.append(line)
+                if "watching" in line:
                     break
             with open(f"{coll}/guides/new-note.txt", "w") as f:
                 f.write("Unicorns graze in the meadows of the filesystem.\n")
             ino = os.stat(f"{coll}/guides/new-note.txt").st_ino
+            deadline = time.monotonic() + 120
             found = False
             while time.monotonic() < deadline and not found:
                 r = vexctl("get", coll, str(ino), "--json")
                 found = r.returncode == 0
                 time.sleep(0.5)
-            t.check("--watch embeds a file written meanwhile", found)
+            t.check("--watch embeds a file written meanwhile", found, "".join(seen)[-300:])
         finally:
             watcher.terminate()
             out, err = watcher.communicate(timeout=60)
         t.check("--watch stops cleanly on SIGTERM", watcher.returncode == 0 and "stopped watching" in err,
-                f"status {watcher.returncode}: {err.strip()[-300:]}")
+                f"status {watcher.returncode}: {''.join(seen)[-300:]}{err.strip()[-300:]}")
         sh(["rm", "-rf", coll, f"{mnt}/small"])

@@ -365,7 +365,7 @@ pub fn search(
 /// line of its nearest chunk.
 pub fn search_text(
     dir: &Path,
-    text: &str,
+    questions: &[String],
     k: u32,
     mode: SearchMode,
     filter: &SearchFilter,
@@ -375,7 +375,7 @@ pub fn search_text(
     if let SearchMode::Ef(ef) = mode {
         check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
     }
-    if text.trim().is_empty() {
+    if questions.iter().any(|q| q.trim().is_empty()) {
         bail!("--text: an empty question");
     }
     let coll = Collection::open(dir)?;
@@ -391,20 +391,25 @@ pub fn search_text(
         );
     }
     let model = embed::load_model(embed::ModelName::Minilm, None)?;
-    let query = embed::query_vector(&model, text)?;
-    let results = coll.search_filtered(&query, query.len(), k, mode, filter)?;
-    let hits = results.get(0).unwrap_or(&[]);
-    let wanted: HashSet<u64> = hits.iter().filter_map(|h| h.ino()).collect();
+    let texts: Vec<&str> = questions.iter().map(String::as_str).collect();
+    let queries: Vec<f32> = embed::query_vectors(&model, &texts)?;
+    let results = coll.search_filtered(&queries, vexfs_embed::DIM, k, mode, filter)?;
+    let wanted: HashSet<u64> = results.iter().flatten().filter_map(|h| h.ino()).collect();
     let names = names::resolve(dir, &wanted);
-    let found = report::TextResult::new(text, hits, &names, |ino, part| {
-        let path = dir.join(names.get(&ino)?);
-        embed::chunk_first_line(&model, &path, part)
-    });
     let mut out = BufWriter::new(io::stdout().lock());
-    if json {
-        writeln!(out, "{}", found.json_line())?;
-    } else {
-        writeln!(out, "{}", found.table())?;
+    for (i, (question, hits)) in questions.iter().zip(results.iter()).enumerate() {
+        let found = report::TextResult::new(question, hits, &names, |ino, part| {
+            let path = dir.join(names.get(&ino)?);
+            embed::chunk_first_line(&model, &path, part)
+        });
+        if json {
+            writeln!(out, "{}", found.json_line())?;
+        } else {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", found.table())?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -71,15 +71,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => commands::insert(&dir, &input.source(), start_id, batch, progress),
         Command::Search {
             dir,
-            mut input,
+            input,
             k,
             ef,
             exact,
             filter,
             json,
-        } if input.text.is_some() => commands::search_text(
+        } if !input.text.is_empty() => commands::search_text(
             &dir,
-            &input.text.take().unwrap_or_default(),
+            &input.text,
             k,
             commands::search_mode(ef, exact),
             &filter.filter(),
