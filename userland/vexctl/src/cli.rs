@@ -472,6 +472,27 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// `line` split as a shell splits words, with double quotes grouping.
+    fn shell_words(line: &str) -> Vec<String> {
+        let (mut words, mut word, mut quoted, mut any) = (Vec::new(), String::new(), false, false);
+        for c in line.chars() {
+            match c {
+                '"' => (quoted, any) = (!quoted, true),
+                c if c.is_whitespace() && !quoted => {
+                    if any {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    any = false;
+                }
+                c => (word, any) = (word + &c.to_string(), true),
+            }
+        }
+        if any {
+            words.push(word);
+        }
+        words
+    }
+
     /// The command lines of a subcommand's examples, as argument lists
     /// (shell redirections and what follows them dropped).
     fn example_commands(cmd: &clap::Command) -> Vec<Vec<String>> {
@@ -485,10 +506,9 @@ mod tests {
         for line in lines {
             if let Some(command) = line.strip_prefix("    ") {
                 out.push(
-                    command
-                        .split_whitespace()
+                    shell_words(command)
+                        .into_iter()
                         .take_while(|w| !w.contains('>'))
-                        .map(str::to_string)
                         .collect(),
                 );
             } else {

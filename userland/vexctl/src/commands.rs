@@ -344,9 +344,19 @@ pub fn search(
     let wanted: HashSet<u64> = per_query().flatten().filter_map(|h| h.ino()).collect();
     let names = names::resolve(dir, &wanted);
 
+    print_results(
+        json,
+        per_query()
+            .enumerate()
+            .map(|(i, hits)| report::QueryResult::new(i, hits, &names)),
+    )
+}
+
+/// Prints each query's results: a JSON line each, or tables a blank line
+/// apart.
+fn print_results<R: report::Printed>(json: bool, results: impl Iterator<Item = R>) -> Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
-    for (i, hits) in per_query().enumerate() {
-        let result = report::QueryResult::new(i, hits, &names);
+    for (i, result) in results.enumerate() {
         if json {
             writeln!(out, "{}", result.json_line())?;
         } else {
@@ -396,23 +406,14 @@ pub fn search_text(
     let results = coll.search_filtered(&queries, vexfs_embed::DIM, k, mode, filter)?;
     let wanted: HashSet<u64> = results.iter().flatten().filter_map(|h| h.ino()).collect();
     let names = names::resolve(dir, &wanted);
-    let mut out = BufWriter::new(io::stdout().lock());
-    for (i, (question, hits)) in questions.iter().zip(results.iter()).enumerate() {
-        let found = report::TextResult::new(question, hits, &names, |ino, part| {
-            let path = dir.join(names.get(&ino)?);
-            embed::chunk_first_line(&model, &path, part)
-        });
-        if json {
-            writeln!(out, "{}", found.json_line())?;
-        } else {
-            if i > 0 {
-                writeln!(out)?;
-            }
-            writeln!(out, "{}", found.table())?;
-        }
-    }
-    out.flush()?;
-    Ok(())
+    let first_line = |ino, part| embed::chunk_first_line(&model, &dir.join(names.get(&ino)?), part);
+    print_results(
+        json,
+        questions
+            .iter()
+            .zip(results.iter())
+            .map(|(question, hits)| report::TextResult::new(question, hits, &names, first_line)),
+    )
 }
 
 /// `vexctl get`.

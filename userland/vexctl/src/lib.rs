@@ -77,30 +77,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             exact,
             filter,
             json,
-        } if !input.text.is_empty() => commands::search_text(
-            &dir,
-            &input.text,
-            k,
-            commands::search_mode(ef, exact),
-            &filter.filter(),
-            json,
-        ),
-        Command::Search {
-            dir,
-            input,
-            k,
-            ef,
-            exact,
-            filter,
-            json,
-        } => commands::search(
-            &dir,
-            &input.source(),
-            k,
-            commands::search_mode(ef, exact),
-            &filter.filter(),
-            json,
-        ),
+        } => {
+            let (mode, filter) = (commands::search_mode(ef, exact), filter.filter());
+            if input.text.is_empty() {
+                commands::search(&dir, &input.source(), k, mode, &filter, json)
+            } else {
+                commands::search_text(&dir, &input.text, k, mode, &filter, json)
+            }
+        }
         Command::Get { dir, id, json } => commands::get(&dir, id, json),
         Command::Delete { dir, ids } => commands::delete(&dir, &ids),
         Command::Attach { file, input } => commands::attach(&file, &input.source()),

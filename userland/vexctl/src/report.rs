@@ -262,6 +262,12 @@ pub struct Hit {
     pub file: bool,
 }
 
+/// A search's answer to one query, printed as one JSON line or a table.
+pub trait Printed {
+    fn json_line(&self) -> String;
+    fn table(&self) -> String;
+}
+
 /// One hit of `search --text`: a file, its distance, which chunk was
 /// nearest and that chunk's first line.
 #[derive(Serialize)]
@@ -322,14 +328,16 @@ impl TextResult {
             results,
         }
     }
+}
 
+impl Printed for TextResult {
     /// One line of JSON: `{"query": text, "results": [{"id", "distance",
     /// "part", "name", "line"}]}`.
-    pub fn json_line(&self) -> String {
+    fn json_line(&self) -> String {
         serde_json::to_string(self).expect("search results serialize")
     }
 
-    pub fn table(&self) -> String {
+    fn table(&self) -> String {
         if self.results.is_empty() {
             return format!("{:?}: no files found", self.query);
         }
@@ -389,13 +397,15 @@ impl QueryResult {
             .collect();
         Self { query, results }
     }
+}
 
+impl Printed for QueryResult {
     /// One line of JSON: `{"query": i, "results": [{"id", "distance", "name"}]}`.
-    pub fn json_line(&self) -> String {
+    fn json_line(&self) -> String {
         serde_json::to_string(self).expect("search results serialize")
     }
 
-    pub fn table(&self) -> String {
+    fn table(&self) -> String {
         if self.results.is_empty() {
             return format!("query {}: no results (the collection is empty)", self.query);
         }
