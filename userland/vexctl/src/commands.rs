@@ -114,6 +114,15 @@ pub fn search_mode(ef: Option<u32>, exact: bool) -> SearchMode {
     }
 }
 
+/// Refuses a search's `-k` or `--ef` out of range.
+fn check_k_and_ef(k: u32, mode: SearchMode) -> Result<()> {
+    check_range("-k", k.into(), abi::MAX_K, "k")?;
+    if let SearchMode::Ef(ef) = mode {
+        check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
+    }
+    Ok(())
+}
+
 /// Refuses `value` outside 1..=max with a message naming the flag.
 fn check_range(flag: &str, value: u64, max: u32, what: &str) -> Result<()> {
     check_between(flag, value, 1, max, what)
@@ -309,10 +318,7 @@ pub fn search(
     filter: &SearchFilter,
     json: bool,
 ) -> Result<()> {
-    check_range("-k", k.into(), abi::MAX_K, "k")?;
-    if let SearchMode::Ef(ef) = mode {
-        check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
-    }
+    check_k_and_ef(k, mode)?;
     let coll = Collection::open(dir)?;
     let info = coll.info()?;
     check_mode(dir, &info, mode)?;
@@ -381,10 +387,7 @@ pub fn search_text(
     filter: &SearchFilter,
     json: bool,
 ) -> Result<()> {
-    check_range("-k", k.into(), abi::MAX_K, "k")?;
-    if let SearchMode::Ef(ef) = mode {
-        check_range("--ef", ef.into(), abi::HNSW_MAX_EF, "ef")?;
-    }
+    check_k_and_ef(k, mode)?;
     if questions.iter().any(|q| q.trim().is_empty()) {
         bail!("--text: an empty question");
     }
