@@ -28,7 +28,7 @@ step 'vexctl create /mnt/vex/docs --dim 384 --metric cosine --index hnsw'
 step 'mkdir /mnt/vex/docs/guides && cp $VEXFS_ROOT/Documentation/admin-guide.rst $VEXFS_ROOT/Documentation/profiling.rst /mnt/vex/docs/guides/ && cp $VEXFS_ROOT/README.md $(ls $VEXFS_ROOT/Documentation/*.rst | grep -v -e admin-guide -e profiling) /mnt/vex/docs/ && ls -R /mnt/vex/docs'
 say 'vexctl embed gives each text file one vector per chunk, from all-MiniLM-L6-v2 run locally.'
 step 'vexctl embed /mnt/vex/docs --progress'
-step 'vexctl search /mnt/vex/docs -k 3 --text "How do I mount VexFS and set its size limit?" --text "flame graphs of kernel stacks" --text "what does ef_construction change in the graph?"'
+step 'vexctl search /mnt/vex/docs -k 3 --text "What are the mount options size, nr_inodes, mode, uid and gid?" --text "How do I make a flame graph with vexctl profile?" --text "How does the graph pick neighbours with the heuristic?"'
 say 'Filters a filesystem can offer, applied inside the search: a subtree, an attribute.'
 step 'vexctl search /mnt/vex/docs --text "how do I mount it?" -k 3 --under /mnt/vex/docs/guides'
 step 'setfattr -n user.topic -v index /mnt/vex/docs/hnsw.rst && vexctl search /mnt/vex/docs --text "how do I mount it?" -k 3 --xattr user.topic=index'
@@ -75,7 +75,7 @@ step "ls -la $OUT/vexfs-flamegraph.svg"
 say 'Durable: unmount, mount again, and the collections are still there, graph and all.'
 step 'vexctl stats /mnt/vex | head -5'
 step "umount /mnt/vex && mount -t vexfs $DISK /mnt/vex"
-step 'vexctl search /mnt/vex/docs --text "How do I mount VexFS and set its size limit?" -k 1'
+step 'vexctl search /mnt/vex/docs --text "What happens to data after a power cut, and what survives a crash?" -k 1'
 step 'vexctl info /mnt/vex/words'
 step "umount /mnt/vex && fsck.vexfs -n $DISK"
 step 'rmmod vexfs'

@@ -16,6 +16,7 @@ def ioc(direction, nr, size):
 
 
 # ABI version 4: CollectionParams 32 bytes, CollectionInfo 72, SearchRequest 72.
+ABI_VERSION = 4
 IOC_CREATE = ioc(1, 0x10, 32)
 IOC_INFO = ioc(2, 0x11, 72)
 IOC_INSERT = ioc(1, 0x12, 24)

@@ -222,6 +222,9 @@ def test_tree(t, mnt):
                 f.write(name)
             r = vexctl("attach", f"{coll}/{name}", "--vector", f"{vec[0]},{vec[1]}")
             t.check(f"attach {name}", r.returncode == 0, r.stderr.strip())
+        r = vexctl("attach", f"{coll}/a/deep/two.txt", "--vector", "1,2,3")
+        t.check("vexctl attach deep in the tree: a wrong dimension names the collection",
+                r.returncode != 0 and f"dimension mismatch: {coll} has dim 2" in r.stderr, r.stderr.strip())
         names, err = search_names(coll, (2, 0), 5)
         t.eq("search names files by their path in the tree", names,
              ["a/deep/two.txt", "a/one.txt", "b/three.txt", "top.txt", "private/four.txt"])

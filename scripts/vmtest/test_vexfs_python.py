@@ -480,9 +480,36 @@ def test_attach_a_file(root):
         c.attach(f, [1, 2, 3])
     assert e.value.errno == errno.EINVAL
     assert str(e.value) == f"{f}: invalid request: a vector of dim 3 (it must equal the collection's)"
+    # Several rows: the file's parts, replaced together; a search names the
+    # file once, by its nearest part, with that part's id.
+    part1 = fid | (1 << 48)
+    assert c.attach(f, [[5, 5, 5, 5], [2, 2, 2, 2]]) == fid
+    assert (c.get(fid).tolist(), c.get(part1).tolist()) == ([5, 5, 5, 5], [2, 2, 2, 2])
+    ids, _ = c.search([2, 2, 2, 2], 3)
+    assert ids[0].tolist() == [part1, 1, 2]
+    hits = vexctl_json("search", p, "--vector", "2,2,2,2", "-k", "3")["results"]
+    assert [(h["id"], h.get("part")) for h in hits[:1]] == [(fid, 1)]
+    assert c.info()["file_vectors"] == 2
     with pytest.raises(ValueError) as e:
-        c.attach(f, np.ones((2, 4)))
-    assert str(e.value) == f"{f}: ATTACH not sent: 2 rows (a file has one vector)"
+        c.attach(f, np.ones((1025, 4)))
+    assert str(e.value) == f"{f}: ATTACH not sent: 1025 vectors (a file carries 1 to 1024)"
+    assert c.attach(f, [2, 2, 2, 2]) == fid  # one row again: part 1 is gone
+    with pytest.raises(FileNotFoundError):
+        c.get(part1)
+    # A file in a subdirectory belongs to the collection too.
+    os.mkdir(os.path.join(p, "sub"))
+    deep = os.path.join(p, "sub", "deep.txt")
+    open(deep, "w").close()
+    assert c.attach("sub/deep.txt", [3, 3, 3, 3]) == os.stat(deep).st_ino
+    c.delete(os.stat(deep).st_ino)
+    # A file of a collection nested in this one is that collection's.
+    nested = os.path.join(p, "nested")
+    vexfs.Collection.create(nested, 4, "l2", index="flat")
+    n = os.path.join(nested, "n")
+    open(n, "w").close()
+    with pytest.raises(ValueError) as e:
+        c.attach(n, [1, 1, 1, 1])
+    assert "not in the collection" in str(e.value)
     other_path = os.path.join(root, "files-other")
     other = vexfs.Collection.create(other_path, 4, "l2", index="flat")
     g = os.path.join(other_path, "g")
@@ -490,7 +517,7 @@ def test_attach_a_file(root):
     with pytest.raises(ValueError) as e:
         c.attach(g, [1, 1, 1, 1])
     assert str(e.value) == (f"{g}: not in the collection {p} (a file's vector belongs to the "
-                            "collection directory the file is in)")
+                            "nearest collection directory above the file)")
     assert other.info()["count"] == 0
     missing = os.path.join(p, "missing")
     with pytest.raises(FileNotFoundError) as e:
@@ -505,6 +532,44 @@ def test_attach_a_file(root):
 
     c.delete(fid)  # detaches; the file stays
     assert c.info()["file_vectors"] == 0 and os.path.exists(f)
+
+
+@needs_vexfs
+def test_search_filters(root):
+    """under= and xattr= filter inside the search, as vexctl's --under and
+    --xattr: a full row whenever k matching files exist."""
+    p = os.path.join(root, "filtered")
+    c = vexfs.Collection.create(p, 4, "l2", index="hnsw", ef_construction=16)
+    os.mkdir(os.path.join(p, "a"))
+    inos = []
+    for i in range(40):
+        f = os.path.join(p, "a" if i % 4 == 0 else "", f"f{i}")
+        open(f, "w").close()
+        if i % 5 == 0:
+            os.setxattr(f, "user.lang", b"en")
+        inos.append(c.attach(f, [i, 0, 0, 0]))
+    c.insert([1 << 40], [[0, 0, 0, 0]])  # a plain vector: no filter keeps it
+    q = np.array([[0, 0, 0, 0], [39, 0, 0, 0]], dtype=np.float32)
+    ids, d = c.search(q, 5, under=os.path.join(p, "a"))
+    want = [[inos[i] for i in (0, 4, 8, 12, 16)], [inos[i] for i in (36, 32, 28, 24, 20)]]
+    assert ids.tolist() == want
+    assert d.tolist() == [[0, 16, 64, 144, 256], [9, 49, 121, 225, 361]]
+    assert ids.tolist() == vexctl_search(p, q, 5, "--under", os.path.join(p, "a"))[0].tolist()
+    ids, _ = c.search(q, 3, xattr=("user.lang", "en"), exact=True)
+    assert ids.tolist() == [[inos[0], inos[5], inos[10]], [inos[35], inos[30], inos[25]]]
+    ids2, _ = c.search(q, 3, xattr=(b"user.lang", b"en"), under=p)
+    assert ids2.tolist() == ids.tolist()
+    ids, d = c.search(q[:1], 12, under=os.path.join(p, "a"), xattr=("user.lang", "en"))
+    assert ids[0].tolist()[:5] == [inos[i] for i in (0, 20)] + [vexfs.MISSING_ID] * 3
+    assert np.isinf(d[0][2:]).all()
+    with pytest.raises(ValueError) as e:
+        c.search(q, 3, xattr=("trusted.x", "1"))
+    assert "user." in str(e.value)
+    with pytest.raises(FileNotFoundError):
+        c.search(q, 3, under=os.path.join(p, "missing"))
+    with pytest.raises(ValueError) as e:
+        c.search(q, 3, under=root)
+    assert e.value.errno == errno.EINVAL
 
 
 @needs_vexfs

@@ -94,9 +94,12 @@ class Collection:
         k: int,
         ef: int | None = None,
         exact: bool = False,
+        under: _Path | None = None,
+        xattr: tuple[str | bytes, str | bytes] | None = None,
     ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The k nearest of each query: (ids, distances), each (nq, k);
-        short rows filled with MISSING_ID and MISSING_DISTANCE."""
+        short rows filled with MISSING_ID and MISSING_DISTANCE. ``under``
+        and ``xattr`` filter the files inside the search."""
     @overload
     def get(self, id: int, return_is_file: Literal[False] = False) -> npt.NDArray[np.float32]: ...
     @overload

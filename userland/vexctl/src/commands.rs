@@ -470,14 +470,6 @@ pub fn delete(dir: &Path, ids: &[u64]) -> Result<()> {
     }
 }
 
-/// The directory whose collection a file's vector goes to: its parent.
-fn parent_dir(file: &Path) -> &Path {
-    match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// `vexctl attach`: one vector for one regular file.
 pub fn attach(file: &Path, source: &Source) -> Result<()> {
     let handle = CollectionFile::open(file)?;
@@ -491,11 +483,12 @@ pub fn attach(file: &Path, source: &Source) -> Result<()> {
         );
     }
     // The kernel answers a wrong dimension with a bare EINVAL: name both
-    // sides when the parent's INFO can be read. If it cannot, ATTACH itself
-    // says why.
-    let dir = parent_dir(file);
-    if let Ok(info) = Collection::open(dir).and_then(|d| d.info()) {
-        check_dim(dir, &info, source, v.dim)?;
+    // sides when the owning collection's INFO can be read. If it cannot,
+    // ATTACH itself says why.
+    if let Some((dir, coll)) = handle.owner() {
+        if let Ok(info) = coll.info() {
+            check_dim(&dir, &info, source, v.dim)?;
+        }
     }
     let ino = handle.attach_parts(&v.data, v.dim)?;
     if v.rows == 1 {
@@ -759,13 +752,6 @@ mod tests {
              batch 3 of 3 (rows 20..24, ids 120..124) failed; \
              rows 0..19 (ids 100..119) were inserted before it"
         );
-    }
-
-    #[test]
-    fn a_file_vector_goes_to_the_parent_collection() {
-        assert_eq!(parent_dir(Path::new("c/f.txt")), Path::new("c"));
-        assert_eq!(parent_dir(Path::new("/mnt/c/f")), Path::new("/mnt/c"));
-        assert_eq!(parent_dir(Path::new("f")), Path::new("."));
     }
 
     #[test]

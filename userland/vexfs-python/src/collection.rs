@@ -10,17 +10,18 @@ use std::fs::{self, DirBuilder, File};
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{PoisonError, RwLock};
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use vexfs::{
-    abi, CollectionFile, CollectionParams, Errno, HnswParams, Index, IndexKind, Metric, SearchMode,
+    abi, CollectionFile, CollectionParams, Errno, HnswParams, Index, IndexKind, Metric,
+    SearchFilter, SearchMode,
 };
 
-use crate::convert::{self, Ctx};
+use crate::convert::{self, Bytes, Ctx};
 use crate::error::Failure;
 use crate::{MISSING_DISTANCE, MISSING_ID};
 
@@ -134,10 +135,11 @@ fn search_rows(
     dim: usize,
     k: u32,
     mode: SearchMode,
+    filter: &SearchFilter,
 ) -> Result<(Vec<u64>, Vec<f32>), Failure> {
     if queries.is_empty() || dim == 0 {
         // No rows: the library says what is wrong with that.
-        coll.search(queries, dim, k, mode)?;
+        coll.search_filtered(queries, dim, k, mode, filter)?;
         return Ok((Vec::new(), Vec::new()));
     }
     let k = k as usize;
@@ -145,7 +147,7 @@ fn search_rows(
     let mut ids = Vec::with_capacity(nq * k);
     let mut distances = Vec::with_capacity(nq * k);
     for chunk in queries.chunks(abi::MAX_QUERIES as usize * dim) {
-        let results = coll.search(chunk, dim, k as u32, mode)?;
+        let results = coll.search_filtered(chunk, dim, k as u32, mode, filter)?;
         for hits in &results {
             ids.extend(hits.iter().map(vexfs::Hit::id));
             distances.extend(hits.iter().map(vexfs::Hit::distance));
@@ -417,8 +419,17 @@ impl Collection {
     /// fewer the caller may read); the rest of the row is filled with
     /// ``MISSING_ID`` (2**64-1) and ``MISSING_DISTANCE`` (+inf), so
     /// ``ids != vexfs.MISSING_ID`` masks the hits.
-    #[pyo3(signature = (queries, k, ef = None, exact = false))]
-    #[allow(clippy::type_complexity)]
+    ///
+    /// Filters, applied by the kernel during the search (so a row is full
+    /// whenever k matching files exist), as ``vexctl search --under`` and
+    /// ``--xattr``: ``under`` (a path) keeps the files with a name in that
+    /// directory's tree, which must be the collection or a directory below
+    /// it; ``xattr=(name, value)`` keeps the files whose extended attribute
+    /// ``name`` (``user.`` namespace; str or bytes) holds exactly ``value``
+    /// (str, encoded as UTF-8, or bytes). Either filter leaves out the
+    /// vectors that are not files'.
+    #[pyo3(signature = (queries, k, ef = None, exact = false, under = None, xattr = None))]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn search<'py>(
         &self,
         py: Python<'py>,
@@ -426,8 +437,17 @@ impl Collection {
         k: i64,
         ef: Option<i64>,
         exact: bool,
+        under: Option<PathBuf>,
+        xattr: Option<(Bytes, Bytes)>,
     ) -> PyResult<(Bound<'py, PyArray2<u64>>, Bound<'py, PyArray2<f32>>)> {
         let ctx = self.ctx("SEARCH");
+        let mut filter = SearchFilter::new();
+        if let Some(dir) = under {
+            filter = filter.under(dir);
+        }
+        if let Some((name, value)) = xattr {
+            filter = filter.xattr(name.into_vec(), value.into_vec());
+        }
         let k = in_range(&ctx, "k", k, 1, abi::MAX_K, "k").map_err(|e| e.into_py(py))?;
         let mode = match (ef, exact) {
             (Some(_), true) => {
@@ -454,7 +474,7 @@ impl Collection {
                     path.display()
                 )));
             }
-            search_rows(c, values, dim, k, mode)
+            search_rows(c, values, dim, k, mode, &filter)
         })?;
         let k = k as usize;
         let ids = PyArray1::from_vec(py, ids).reshape([nq, k])?;
@@ -514,11 +534,15 @@ impl Collection {
         })
     }
 
-    /// Sets (or replaces) the vector of ``file``, a regular file directly
-    /// in this collection's directory; returns its id, the file's inode
-    /// number. A relative ``file`` is taken relative to the collection's
-    /// directory. ``vector``: dim float32 values (1-D, or one row),
-    /// converted once if need be.
+    /// Sets (or replaces) the vectors of ``file``, a regular file in this
+    /// collection's tree (the collection is the nearest one above the
+    /// file); returns its id, the file's inode number. A relative ``file``
+    /// is taken relative to the collection's directory. ``vector``: dim
+    /// float32 values (1-D, or one row), or up to 1024 rows for a file
+    /// with several parts (one per chunk of a text, say), converted once
+    /// if need be. The rows replace all the file's vectors at once; part
+    /// ``p`` has the id ``ino + (p << 48)``, and a search returns the file
+    /// once, by its nearest part.
     ///
     /// Searches name the file's vector by that id; ``get`` reads it and
     /// ``delete`` removes it; the kernel removes it with the file's last
@@ -540,12 +564,7 @@ impl Collection {
             op: "ATTACH",
         };
         let rows = convert::rows_f32(vector, "vector", &ctx)?;
-        let n = rows.shape()[0];
-        if n != 1 {
-            return Err(ctx
-                .value(format!("{n} rows (a file has one vector)"))
-                .into_py(py));
-        }
+        let dim = rows.shape()[1];
         let rows = rows.try_readonly()?;
         let values = rows.as_slice()?;
         let path = &self.path;
@@ -553,21 +572,17 @@ impl Collection {
             let handle = CollectionFile::open(&file)?;
             // The kernel attaches the vector to the collection the file is
             // in; refuse a file of another one rather than fill that.
-            let parent = fs::canonicalize(&file)
-                .ok()
-                .and_then(|f| f.parent().map(Path::to_path_buf))
-                .unwrap_or_default();
-            let parent_id = fs::metadata(&parent).map(|m| (m.dev(), m.ino())).ok();
             let ours = identity(c).map_err(|e| Failure::io(path, "", &e))?;
-            if parent_id != Some(ours) {
+            let owner = handle.owner().and_then(|(_, o)| identity(&o).ok());
+            if owner != Some(ours) {
                 return Err(Failure::Value(format!(
                     "{}: not in the collection {} (a file's vector belongs to the \
-                     collection directory the file is in)",
+                     nearest collection directory above the file)",
                     file.display(),
                     path.display()
                 )));
             }
-            Ok(handle.attach(values)?)
+            Ok(handle.attach_parts(values, dim)?)
         })
     }
 }

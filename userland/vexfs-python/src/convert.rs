@@ -164,3 +164,21 @@ pub(crate) fn one_id(obj: &Bound<'_, PyAny>, ctx: &Ctx<'_>) -> Result<u64, PyErr
             .into_py(py)),
     }
 }
+
+/// A str (taken as UTF-8) or bytes argument, as an attribute's name or
+/// value may be given.
+#[derive(FromPyObject)]
+pub(crate) enum Bytes {
+    Str(String),
+    Raw(Vec<u8>),
+}
+
+impl Bytes {
+    /// The bytes it stands for.
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        match self {
+            Self::Str(s) => s.into_bytes(),
+            Self::Raw(b) => b,
+        }
+    }
+}

@@ -1,12 +1,14 @@
 //! A regular file in a collection, as the holder of a file vector.
 
+use std::fs;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use vexfs_abi as abi;
 
 use crate::handle::{busy_retry, Handle};
-use crate::{sys, Operation, Result};
+use crate::{sys, Collection, Errno, Operation, Result};
 
 /// An open regular file on a VexFS mount, for setting its vectors.
 ///
@@ -54,6 +56,30 @@ impl CollectionFile {
     /// The id of the file's vector: its inode number.
     pub fn vector_id(&self) -> Result<u64> {
         self.handle.ino()
+    }
+
+    /// The collection the file's vectors go to, as the kernel decides it:
+    /// the nearest collection directory above the file (by its canonical
+    /// path, on the same mount), with that directory's path. `None` if
+    /// there is none, or a directory on the way cannot be opened (it might
+    /// be the one).
+    pub fn owner(&self) -> Option<(PathBuf, Collection)> {
+        let file = fs::canonicalize(self.path()).ok()?;
+        let dev = fs::metadata(&file).ok()?.dev();
+        let mut dir = file.parent();
+        while let Some(d) = dir {
+            if fs::metadata(d).ok()?.dev() != dev {
+                return None;
+            }
+            let coll = Collection::open(d).ok()?;
+            match coll.info() {
+                Ok(_) => return Some((d.to_path_buf(), coll)),
+                // A directory, not a collection: look further up.
+                Err(e) if e.errno() == Some(Errno::ENODATA) => dir = d.parent(),
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// Sets (or replaces) the file's vector, which must have the
