@@ -66,7 +66,7 @@ pub struct QueryInput {
     vector: Option<String>,
     /// A question in words, embedded with the model of `vexctl embed`
     /// (the collection holds its 384-d vectors); hits show the first line
-    /// of the file's nearest chunk. Repeat it for several questions (the
+    /// of prose of the file's nearest chunk. Repeat it for several questions (the
     /// model loads once).
     #[arg(long, value_name = "QUERY")]
     pub text: Vec<String>,

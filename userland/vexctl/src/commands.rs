@@ -409,13 +409,16 @@ pub fn search_text(
     let results = coll.search_filtered(&queries, vexfs_embed::DIM, k, mode, filter)?;
     let wanted: HashSet<u64> = results.iter().flatten().filter_map(|h| h.ino()).collect();
     let names = names::resolve(dir, &wanted);
-    let first_line = |ino, part| embed::chunk_first_line(&model, &dir.join(names.get(&ino)?), part);
+    let mut lines = embed::ChunkLines::new(&model);
+    let mut first_line = |ino, part| lines.first_line(&dir.join(names.get(&ino)?), part);
     print_results(
         json,
         questions
             .iter()
             .zip(results.iter())
-            .map(|(question, hits)| report::TextResult::new(question, hits, &names, first_line)),
+            .map(|(question, hits)| {
+                report::TextResult::new(question, hits, &names, &mut first_line)
+            }),
     )
 }
 

@@ -25,7 +25,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use sha2::{Digest, Sha256};
 use std::os::fd::AsFd;
 use vexfs::{Collection, CollectionFile, Errno};
-use vexfs_embed::Model;
+use vexfs_embed::{Chunk, Chunking, Model};
 
 use crate::progress::Progress;
 
@@ -539,22 +539,93 @@ pub fn query_vectors(model: &Model, texts: &[&str]) -> Result<Vec<f32>> {
     Ok(rows.into_iter().flatten().collect())
 }
 
-/// The first non-empty line of chunk `part` of the text file `path` (as
-/// `vexctl embed` cut it), at most 100 characters; `None` if the file
-/// cannot be read or has no such chunk any more.
-pub fn chunk_first_line(model: &Model, path: &Path, part: u32) -> Option<String> {
-    let Text::Text(text) = read_text(path).ok()? else {
-        return None;
-    };
-    let chunking = model.chunks(&text).ok()?;
-    let chunk = chunking.chunks.get(part as usize)?;
-    let line = text[chunk.range.clone()]
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())?;
+/// The chunks of the files a search found, each file read and cut once
+/// (several questions often find the same file).
+pub struct ChunkLines<'m> {
+    model: &'m Model,
+    files: HashMap<PathBuf, Option<(String, Chunking)>>,
+}
+
+impl<'m> ChunkLines<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        Self {
+            model,
+            files: HashMap::new(),
+        }
+    }
+
+    /// The first line of chunk `part` of the text file `path` (as `vexctl
+    /// embed` cut it) that reads as text, else its first non-empty line,
+    /// at most 100 characters; `None` if the file cannot be read or has no
+    /// such chunk any more.
+    pub fn first_line(&mut self, path: &Path, part: u32) -> Option<String> {
+        let model = self.model;
+        let (text, chunking) = self
+            .files
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                let Text::Text(text) = read_text(path).ok()? else {
+                    return None;
+                };
+                let chunking = model.chunks(&text).ok()?;
+                Some((text, chunking))
+            })
+            .as_ref()?;
+        chunk_first_line(text, chunking.chunks.get(part as usize)?)
+    }
+}
+
+/// See [`ChunkLines::first_line`].
+fn chunk_first_line(text: &str, chunk: &Chunk) -> Option<String> {
+    let lines = || text[chunk.range.clone()].lines().map(str::trim);
+    let line = lines()
+        .find(|l| reads_as_text(l))
+        .or_else(|| lines().find(|l| !l.is_empty()))?;
     Some(if line.chars().count() > 100 {
         format!("{}…", line.chars().take(99).collect::<String>())
     } else {
         line.to_string()
     })
+}
+
+/// Whether a line reads as text rather than layout: at least three words of
+/// two or more letters, not a table row (box drawing, `|` or `+` first) and
+/// not a reStructuredText comment or directive (`.. `). A chunk often
+/// begins inside a table, a code fence or under a heading's underline,
+/// which say nothing of what it holds.
+fn reads_as_text(line: &str) -> bool {
+    let words = line
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| w.chars().count() >= 2)
+        .count();
+    let box_drawing = |c: char| ('\u{2500}'..='\u{257f}').contains(&c);
+    words >= 3
+        && !line.starts_with(".. ")
+        && !line.starts_with(['|', '+'])
+        && !line.contains(box_drawing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reads_as_text;
+
+    #[test]
+    fn layout_lines_do_not_read_as_text() {
+        for layout in [
+            "```",
+            "::",
+            "================================",
+            ".. SPDX-License-Identifier: GPL-2.0",
+            "\u{2502} search \u{2502} count \u{2502} ops/s \u{2502}",
+            "| op | count | rate |",
+            "10 %       0.995      1,429   0.14",
+            "Stats",
+        ] {
+            assert!(!reads_as_text(layout), "{layout:?}");
+        }
+        assert!(reads_as_text(
+            "mounter). ``mode=1777`` makes a shared, sticky mount as ``/tmp`` is."
+        ));
+        assert!(reads_as_text("Two things are written back later"));
+    }
 }
