@@ -103,7 +103,7 @@ def test_filters(t, mnt):
     with t.group("filtered search: k hits that match, recall of a filtered exact search"):
         rng = np.random.default_rng(11)
         coll = f"{mnt}/filtered"
-        n, dim, k = 3000, 16, 10
+        n, dim, k = 1500, 16, 10
         sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "cosine", "--index", "hnsw", "--m", "16",
             "--ef-construction", "64"])
         centers = rng.standard_normal((30, dim))
@@ -127,7 +127,7 @@ def test_filters(t, mnt):
                 break
             time.sleep(0.1)
         t.eq("every row linked before the filtered searches", c.info()["unindexed"], 0)
-        queries = (centers[rng.integers(0, 30, 50)] + 0.3 * rng.standard_normal((50, dim))).astype(np.float32)
+        queries = (centers[rng.integers(0, 30, 30)] + 0.3 * rng.standard_normal((30, dim))).astype(np.float32)
         for name, every in (("p1", 100), ("p10", 10), ("p50", 2)):
             match = np.arange(n) % every == 0
             counts_ok = all_match = True
