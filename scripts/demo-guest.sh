@@ -29,9 +29,8 @@ step 'mkdir /mnt/vex/docs/guides && cp $VEXFS_ROOT/Documentation/admin-guide.rst
 say 'vexctl embed gives each text file one vector per chunk, from all-MiniLM-L6-v2 run locally.'
 step 'vexctl embed /mnt/vex/docs --progress'
 step 'vexctl search /mnt/vex/docs -k 3 --text "What are the mount options size, nr_inodes, mode, uid and gid?" --text "How do I make a flame graph with vexctl profile?" --text "How does the graph pick neighbours with the heuristic?"'
-say 'Filters a filesystem can offer, applied inside the search: a subtree, an attribute.'
+say 'Filters a filesystem can offer, applied inside the search: a subtree (an attribute below).'
 step 'vexctl search /mnt/vex/docs --text "how do I mount it?" -k 3 --under /mnt/vex/docs/guides'
-step 'setfattr -n user.topic -v index /mnt/vex/docs/hnsw.rst && vexctl search /mnt/vex/docs --text "how do I mount it?" -k 3 --xattr user.topic=index'
 
 say 'Words as files: the 2,000 most common GloVe words, each a file carrying its 50-d vector (the Python package).'
 step "\"\$VEXFS_PYTHON\" - <<'PY'
@@ -52,6 +51,8 @@ PY"
 step 'vexctl search /mnt/vex/words --npy /tmp/king.npy -k 8'
 say 'The HNSW walk against an exact scan of every vector: the same neighbours.'
 step 'vexctl search /mnt/vex/words --npy /tmp/king.npy -k 8 --exact --json'
+say 'An attribute filter inside the search: only the words tagged user.kind=family, and still k hits.'
+step 'for w in son father brother mother daughter sister wife husband; do setfattr -n user.kind -v family /mnt/vex/words/$w; done && vexctl search /mnt/vex/words --npy /tmp/king.npy -k 3 --xattr user.kind=family'
 
 say 'A file'"'"'s vectors are as private as the file: another user does not see it in a search.'
 step 'chmod 600 /mnt/vex/words/queen && setpriv --reuid=1000 --regid=1000 --clear-groups vexctl search /mnt/vex/words --npy /tmp/king.npy -k 4'
@@ -76,7 +77,8 @@ step "ls -la $OUT/vexfs-flamegraph.svg"
 say 'Durable: unmount, mount again, and the collections are still there, graph and all.'
 step 'vexctl stats /mnt/vex | head -5'
 step "umount /mnt/vex && mount -t vexfs $DISK /mnt/vex"
-step 'vexctl search /mnt/vex/docs --text "What happens to data after a power cut, and what survives a crash?" -k 1'
+step 'vexctl search /mnt/vex/words --npy /tmp/king.npy -k 4'
+step 'vexctl info /mnt/vex/docs | grep -E "count|file_vectors"'
 step 'vexctl info /mnt/vex/words'
 step "umount /mnt/vex && fsck.vexfs -n $DISK"
 step 'rmmod vexfs'
