@@ -33,3 +33,18 @@ kmake() {
 
 log() { printf '[vexfs %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'vexfs: error: %s\n' "$*" >&2; exit 1; }
+
+# Built products kept by a key of their sources (scripts/build-module,
+# build-userland): `build_cache_put DIR KEY KEEP PATH...` copies the PATHs
+# into DIR/KEY, whole or not at all (a copy in progress is a hidden
+# temporary directory renamed into place), and keeps the newest KEEP keys.
+build_cache_put() {
+	local dir=$1 key=$2 keep=$3 tmp
+	shift 3
+	mkdir -p "$dir"
+	tmp=$(mktemp -d "$dir/.partial.XXXXXX")
+	chmod 755 "$tmp"
+	cp -r "$@" "$tmp/"
+	rm -rf "${dir:?}/$key" && mv "$tmp" "$dir/$key"
+	ls -1dt "$dir"/*/ | tail -n +"$((keep + 1))" | xargs -r rm -rf
+}
