@@ -570,8 +570,9 @@ impl Collection {
         let path = &self.path;
         self.call(py, |c| {
             let handle = CollectionFile::open(&file)?;
-            // The kernel attaches the vector to the collection the file is
-            // in; refuse a file of another one rather than fill that.
+            // The kernel attaches the vectors to the nearest collection
+            // above the file; refuse a file of another one rather than fill
+            // that.
             let ours = identity(c).map_err(|e| Failure::io(path, "", &e))?;
             let owner = handle.owner().and_then(|(_, o)| identity(&o).ok());
             if owner != Some(ours) {
