@@ -54,9 +54,29 @@ pub(crate) const FPU_FLOAT_BUDGET: usize = 32768;
 /// The FPU sections of `n` rows of `dim` values each: consecutive row
 /// ranges of at most [`FPU_FLOAT_BUDGET`] values (but at least one row) and
 /// at most `cap` rows, with a reschedule point between two sections. Every
-/// SIMD path splits its work with this, so the bound holds everywhere.
+/// SIMD path splits its work with this (or [`block_sections`]), so the
+/// bound holds everywhere.
 pub(crate) fn fpu_sections(n: usize, dim: usize, cap: usize) -> impl Iterator<Item = Range<usize>> {
-    let per_section = (FPU_FLOAT_BUDGET / dim.max(1)).clamp(1, cap.max(1));
+    sections_within(n, dim, FPU_FLOAT_BUDGET, cap)
+}
+
+/// Multiply-adds of the blocked exact-search kernel per FPU section. It
+/// does three to four times the multiply-adds per second of the per-row
+/// kernels, whose [`FPU_FLOAT_BUDGET`] values per section this about
+/// matches in time (`scripts/bench-exact` prints the measured sections).
+pub(crate) const BLOCK_MAC_BUDGET: usize = 4 * FPU_FLOAT_BUDGET;
+
+/// [`fpu_sections`] for the blocked kernel, where a row costs `macs`
+/// multiply-adds (`dim` times the number of queries).
+fn block_sections(n: usize, macs: usize, cap: usize) -> impl Iterator<Item = Range<usize>> {
+    sections_within(n, macs, BLOCK_MAC_BUDGET, cap)
+}
+
+/// Consecutive ranges of `n` rows costing `per_row` each: at most `budget`
+/// in all (but at least one row) and at most `cap` rows, with a reschedule
+/// point between two.
+fn sections_within(n: usize, per_row: usize, budget: usize, cap: usize) -> impl Iterator<Item = Range<usize>> {
+    let per_section = (budget / per_row.max(1)).clamp(1, cap.max(1));
     (0..n).step_by(per_section).map(move |start| {
         if start > 0 {
             task::cond_resched();
@@ -205,6 +225,17 @@ impl TopK {
 
     fn len(&self) -> usize {
         self.len
+    }
+
+    /// The largest distance key that may still enter: the worst kept one's
+    /// when the heap is full (an equal key may win on its id), else any.
+    #[inline]
+    fn bar(&self) -> u32 {
+        if self.len < self.heap.len() {
+            u32::MAX
+        } else {
+            self.heap[0].key
+        }
     }
 
     /// Whether a candidate of `rank` would enter: the heap is not full, or
@@ -493,27 +524,71 @@ pub(crate) struct SearchMode {
     pub(crate) ef: usize,
 }
 
-/// Per-ioctl working memory of searches.
+/// Most queries searched together (see [`SearchScratch::group`]).
+const MAX_GROUP: usize = 32;
+/// Result slots (`k` per query) of one group at most: 96 KiB of heaps.
+const GROUP_CANDIDATES: usize = 4096;
+/// Query values of one group at most: 64 KiB.
+const GROUP_FLOATS: usize = 16384;
+/// Multiply-adds of one group's exact scan (rows x dim x queries) past
+/// which a group of a big collection stops growing beyond
+/// [`MIN_SCAN_GROUP`] queries, so that a writer waits for one group's scan
+/// (under 40 ms for 8 queries on GloVe 400,000 x 50 natively,
+/// `scripts/bench-exact`) rather than for 32.
+const GROUP_SCAN_MACS: usize = 1 << 27;
+/// Queries a group keeps whatever the collection's size: blocking gives
+/// most of its gain by then (each row loaded once serves 8 queries).
+const MIN_SCAN_GROUP: usize = 8;
+
+/// Per-ioctl working memory of searches: a group of queries and their
+/// result heaps. An exact search scans the rows once per group, so every
+/// row read from memory serves all the group's queries.
 pub(crate) struct SearchScratch {
-    pub(crate) top: TopK,
-    /// Distances of one FPU section of an exact scan, as f32 bits.
+    /// One result heap per query of the group.
+    pub(crate) tops: KVec<TopK>,
+    /// The group's queries, `dim` values each.
+    pub(crate) queries: PoolBuf<f32>,
+    /// `|query|^2` of each, for cosine.
+    query_norms: PoolBuf<simd::NormSq>,
+    /// Distances of one FPU section of an exact scan, as f32 bits, query
+    /// by query.
     dist: PoolBuf<u32>,
     graph: hnsw::SearchScratch<GraphAlloc>,
     found: PoolBuf<hnsw::Neighbour>,
 }
 
 impl SearchScratch {
-    /// Bytes of the fixed buffers for `k` results and beam width `ef`
-    /// (the graph's visited set grows on demand and counts itself).
-    pub(crate) fn bytes(k: usize, ef: usize) -> u64 {
-        (k * core::mem::size_of::<Candidate>()
+    /// Queries per group for `k` results of `dim` values in a collection
+    /// of about `rows` rows: as many as [`MAX_GROUP`] while their heaps
+    /// and values stay within [`GROUP_CANDIDATES`] and [`GROUP_FLOATS`] and
+    /// their scan within [`GROUP_SCAN_MACS`] (or [`MIN_SCAN_GROUP`]
+    /// queries), at least one.
+    pub(crate) fn group(k: usize, dim: usize, rows: usize) -> usize {
+        let scan = (GROUP_SCAN_MACS / rows.saturating_mul(dim).max(1)).max(MIN_SCAN_GROUP);
+        (GROUP_CANDIDATES / k.max(1))
+            .min(GROUP_FLOATS / dim.max(1))
+            .min(scan)
+            .clamp(1, MAX_GROUP)
+    }
+
+    /// Bytes of the fixed buffers for groups of `group` queries of `dim`
+    /// values, `k` results and beam width `ef` (the graph's visited set
+    /// grows on demand and counts itself).
+    pub(crate) fn bytes(k: usize, ef: usize, group: usize, dim: usize) -> u64 {
+        (group * (k * core::mem::size_of::<Candidate>() + dim * 4 + 4 + core::mem::size_of::<TopK>())
             + CHUNK_FLOATS * 4
             + ef * core::mem::size_of::<hnsw::Neighbour>()) as u64
     }
 
-    pub(crate) fn new(k: usize, ef: usize) -> Result<Self> {
+    pub(crate) fn new(k: usize, ef: usize, group: usize, dim: usize) -> Result<Self> {
+        let mut tops = KVec::with_capacity(group, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..group {
+            tops.push(TopK::new(k)?, GFP_KERNEL_ACCOUNT)?;
+        }
         Ok(Self {
-            top: TopK::new(k)?,
+            tops,
+            queries: PoolBuf::new_zeroed(group * dim)?,
+            query_norms: PoolBuf::new_zeroed(group)?,
             dist: PoolBuf::new_zeroed(CHUNK_FLOATS)?,
             graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
             found: PoolBuf::new_zeroed(ef)?,
@@ -598,6 +673,12 @@ impl Collection {
     /// The dimension.
     pub(crate) fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Rows stored now (live, dead and not yet linked): a size hint, which
+    /// may change as soon as it is read.
+    pub(crate) fn rows_hint(&self) -> Result<usize> {
+        Ok(self.store.read_killable()?.ids.len())
     }
 
     pub(crate) fn info(&self) -> Result<abi::CollectionInfo> {
@@ -1488,142 +1569,180 @@ impl Collection {
         Ok(file)
     }
 
-    /// k-NN search: fills `scratch.top` with the nearest live rows to
-    /// `query` (`dim` finite values) that `admit(id, is_file)` lets the
-    /// caller see (the files it may read, the filters of the request), a
-    /// file once, by its nearest vector. Through the graph if there is one
-    /// and `mode` is not exact (plus an exact scan of rows not linked yet),
-    /// otherwise by scanning every row. The filter applies during the walk
-    /// and the scan. If the graph finds fewer than `k` admitted items while
-    /// more may exist (a filter that refuses much of the neighbourhood, or
-    /// files whose parts crowd the beam), an exact scan answers instead, so
-    /// `k` results come back whenever `k` admitted items exist. Ties:
-    /// ascending id.
+    /// k-NN search for the first `n` queries of `scratch.queries` (`dim`
+    /// finite values each): fills `scratch.tops[i]` with the nearest live
+    /// rows to query `i` that `admit(id, is_file)` lets the caller see (the
+    /// files it may read, the filters of the request), a file once, by its
+    /// nearest vector. Through the graph if there is one and `mode` is not
+    /// exact (plus an exact scan of rows not linked yet), otherwise by one
+    /// scan of every row for all `n` queries. The filter applies during the
+    /// walk and the scan. If the graph finds fewer than `k` admitted items
+    /// while more may exist (a filter that refuses much of the
+    /// neighbourhood, or files whose parts crowd the beam), an exact scan
+    /// answers instead, so `k` results come back whenever `k` admitted
+    /// items exist. Ties: ascending id. A signal ends a long scan (`EINTR`).
     pub(crate) fn search(
         &self,
         simd: Simd,
-        query: &[f32],
+        n: usize,
         mode: SearchMode,
         scratch: &mut SearchScratch,
         admit: &mut dyn FnMut(u64, bool) -> bool,
     ) -> Result {
-        scratch.top.clear();
-        let query_norm = if self.kernel == simd::Metric::Cosine {
-            with_fpu(|fpu| simd.norm_sq(fpu, query))
-        } else {
-            simd::NormSq::default()
-        };
+        let dim = self.dim;
+        if n == 0 || n > scratch.tops.len() || n * dim > scratch.queries.len() {
+            return Err(EINVAL);
+        }
+        let queries = &scratch.queries[..n * dim];
+        let norms = &mut scratch.query_norms[..n];
+        let tops = &mut scratch.tops[..n];
+        tops.iter_mut().for_each(TopK::clear);
+        if self.kernel == simd::Metric::Cosine {
+            with_fpu(|fpu| {
+                // Indexing, not `chunks_exact`: no panic path for a zero size.
+                for (i, norm) in norms.iter_mut().enumerate() {
+                    *norm = simd.norm_sq(fpu, &queries[i * dim..(i + 1) * dim]);
+                }
+            });
+        }
+        let norms = &*norms;
+        let dist = &mut scratch.dist;
         let s = self.store.read_killable()?;
         let rows = s.ids.len();
         let Some(g) = s.graph.as_ref().filter(|_| !mode.exact) else {
-            self.scan(&s, simd, query, query_norm, 0..rows, scratch, admit);
-            return Ok(());
+            let batch = Scan { queries, norms };
+            return self.scan(&s, simd, batch, 0..rows, tops, dist, admit);
         };
-        let k = scratch.top.heap.len();
-        {
-            let mut accept = |slot: u32| {
-                let slot = slot as usize;
-                admit(s.ids[slot], s.flags[slot] & ROW_FILE != 0)
-            };
-            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
-            d.query_norm = query_norm;
-            d.accept = Some(&mut accept);
-            // All `ef` nodes the beam keeps: the top `k` of them by (distance,
-            // id) is chosen below, so ties break by id on this path too.
-            let ef = mode.ef.max(k).min(scratch.found.len());
-            let n = g
-                .search(
-                    &mut scratch.graph,
-                    &mut d,
-                    query,
-                    ef,
-                    ef,
-                    &mut scratch.found,
-                )
-                .map_err(|_| ENOMEM)?;
-            for nb in scratch.found.iter().take(n) {
-                let at = nb.slot as usize;
-                scratch.top.offer(Candidate {
-                    key: nb.key,
-                    bits: simd::bits_of_order_key(nb.key),
-                    id: s.ids[at],
-                    file: s.flags[at] & ROW_FILE != 0,
-                });
+        let k = tops[0].heap.len();
+        for (i, top) in tops.iter_mut().enumerate() {
+            let query = &queries[i * dim..(i + 1) * dim];
+            {
+                let mut accept = |slot: u32| {
+                    let slot = slot as usize;
+                    admit(s.ids[slot], s.flags[slot] & ROW_FILE != 0)
+                };
+                let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, rows));
+                d.query_norm = norms.get(i).copied().unwrap_or_default();
+                d.accept = Some(&mut accept);
+                // All `ef` nodes the beam keeps: the top `k` of them by
+                // (distance, id) is chosen below, so ties break by id on
+                // this path too.
+                let ef = mode.ef.max(k).min(scratch.found.len());
+                let found = g
+                    .search(&mut scratch.graph, &mut d, query, ef, ef, &mut scratch.found)
+                    .map_err(|_| ENOMEM)?;
+                for nb in scratch.found.iter().take(found) {
+                    let at = nb.slot as usize;
+                    top.offer(Candidate {
+                        key: nb.key,
+                        bits: simd::bits_of_order_key(nb.key),
+                        id: s.ids[at],
+                        file: s.flags[at] & ROW_FILE != 0,
+                    });
+                }
             }
-        }
-        self.scan(
-            &s,
-            simd,
-            query,
-            query_norm,
-            s.linked..rows,
-            scratch,
-            admit,
-        );
-        if scratch.top.len() < k.min(s.findable()) {
-            scratch.top.clear();
-            self.scan(&s, simd, query, query_norm, 0..rows, scratch, admit);
+            let one = Scan {
+                queries: query,
+                norms: norms.get(i..i + 1).unwrap_or(&[]),
+            };
+            let top = core::slice::from_mut(top);
+            self.scan(&s, simd, one, s.linked..rows, top, dist, admit)?;
+            if top[0].len() < k.min(s.findable()) {
+                top[0].clear();
+                self.scan(&s, simd, one, 0..rows, top, dist, admit)?;
+            }
         }
         Ok(())
     }
 
-    /// Exact search over the rows in `range`, skipping dead ones and those
-    /// `admit(id, is_file)` refuses, into `scratch.top`.
+    /// Exact search over the rows in `range` for the queries of `batch`,
+    /// one heap each in `tops`, skipping dead rows and those `admit(id,
+    /// is_file)` refuses. The rows are read once for all the queries: each
+    /// FPU section computes a block of queries x rows distances with the
+    /// blocked kernels, then every query's heap takes the ones that beat
+    /// its worst (an integer test first, the heap and `admit` only then).
     #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
         s: &Store,
         simd: Simd,
-        query: &[f32],
-        query_norm: simd::NormSq,
+        batch: Scan<'_>,
         range: core::ops::Range<usize>,
-        scratch: &mut SearchScratch,
+        tops: &mut [TopK],
+        dist: &mut [u32],
         admit: &mut dyn FnMut(u64, bool) -> bool,
-    ) {
+    ) -> Result {
+        let (dim, nq) = (self.dim, tops.len());
         let cosine = self.kernel == simd::Metric::Cosine;
-        let dist = &mut scratch.dist;
-        // One FPU section covers up to the float budget, across chunks: fewer
-        // sections (and probe hits) per search than one per 16 KiB chunk.
-        for section in fpu_sections(range.len(), self.dim, dist.len()) {
-            let (slot, n) = (range.start + section.start, section.len());
-            let out = u32_as_f32_mut(&mut dist[..n]);
-            vexfs_simd_batch(n * self.dim, &mut |fpu| {
+        // One section holds a block of `nq` x `m` distances in `dist`, and
+        // the blocked kernel's work stays within its budget.
+        let cap = dist.len() / nq.max(1);
+        for (n, section) in block_sections(range.len(), dim * nq, cap).enumerate() {
+            if n > 0 && task::signal_pending() {
+                return Err(EINTR);
+            }
+            let (slot, m) = (range.start + section.start, section.len());
+            let out = u32_as_f32_mut(&mut dist[..nq * m]);
+            vexfs_simd_batch(m * dim * nq, &mut |fpu| {
                 let mut done = 0;
-                while done < n {
+                while done < m {
                     let at = slot + done;
-                    let m = (self.rows_per_chunk - at % self.rows_per_chunk).min(n - done);
-                    // Rows `at..at + m` are stored and contiguous in one
+                    let run = (self.rows_per_chunk - at % self.rows_per_chunk).min(m - done);
+                    // Rows `at..at + run` are stored and contiguous in one
                     // chunk; we hold the lock.
-                    let base = self.rows(s, at, m);
-                    let out = &mut out[done..done + m];
-                    if cosine {
-                        let norms = &s.norms[at..at + m];
-                        simd.cosine_distances_with_norms(fpu, query, query_norm, base, norms, out);
-                    } else {
-                        simd.distances(fpu, self.kernel, query, base, out);
-                    }
-                    done += m;
+                    let base = self.rows(s, at, run);
+                    let norms: &[simd::NormSq] = if cosine { &s.norms[at..at + run] } else { &[] };
+                    // Query `i`'s distance to row `done + j` lands at
+                    // `out[i * m + done + j]`.
+                    simd.block_distances(
+                        fpu,
+                        self.kernel,
+                        dim,
+                        batch.queries,
+                        batch.norms,
+                        base,
+                        norms,
+                        run,
+                        &mut out[done..],
+                        m,
+                    );
+                    done += run;
                 }
             });
-            for (i, &bits) in dist[..n].iter().enumerate() {
-                let at = slot + i;
-                let flags = s.flags[at];
-                if flags & ROW_DEAD != 0 {
-                    continue;
+            for (i, top) in tops.iter_mut().enumerate() {
+                for (j, &bits) in dist[i * m..(i + 1) * m].iter().enumerate() {
+                    let at = slot + j;
+                    let key = simd::order_key_bits(bits);
+                    if key > top.bar() {
+                        continue;
+                    }
+                    let flags = s.flags[at];
+                    if flags & ROW_DEAD != 0 {
+                        continue;
+                    }
+                    let c = Candidate {
+                        key,
+                        bits,
+                        id: s.ids[at],
+                        file: flags & ROW_FILE != 0,
+                    };
+                    if !top.would_take(c.rank()) || !admit(c.id, c.file) {
+                        continue;
+                    }
+                    top.offer(c);
                 }
-                let c = Candidate {
-                    key: simd::order_key_bits(bits),
-                    bits,
-                    id: s.ids[at],
-                    file: flags & ROW_FILE != 0,
-                };
-                if !scratch.top.would_take(c.rank()) || !admit(c.id, c.file) {
-                    continue;
-                }
-                scratch.top.offer(c);
             }
         }
+        Ok(())
     }
+}
+
+/// The queries of one exact scan: `dim` values each, and for cosine their
+/// `|q|^2` (empty for the other metrics).
+#[derive(Clone, Copy)]
+struct Scan<'a> {
+    queries: &'a [f32],
+    norms: &'a [simd::NormSq],
 }
 
 /// Read access to the rows, for distance computations (borrowing only the

@@ -328,43 +328,50 @@ fn search(file: &File, arg: usize) -> Result {
         } as usize,
     };
     let beam = mode.ef.max(k);
+    let group = SearchScratch::group(k, dim, coll.rows_hint()?);
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
     let _inflight = Inflight::take(
-        (dim * 4 + k * hit_bytes) as u64
-            + SearchScratch::bytes(k, beam)
+        (k * hit_bytes) as u64
+            + SearchScratch::bytes(k, beam, group, dim)
             + SearchFilter::bytes(&req),
     )?;
     let filter = SearchFilter::new(file, &req)?;
-    let mut query = PoolBuf::<f32>::new_zeroed(dim)?;
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
-    let mut scratch = SearchScratch::new(k, beam)?;
+    let mut scratch = SearchScratch::new(k, beam, group, dim)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
     let mut admit = |id: u64, is_file: bool| filter.admits(id, is_file);
-    for q in 0..nq {
+    let mut first = 0;
+    while first < nq {
         // A large search can take long: let a signal end it, and others
-        // run between queries.
+        // run between groups (the scan also checks between sections).
         if task::signal_pending() {
             return Err(EINTR);
         }
         task::cond_resched();
-        read_finite(&mut queries, &mut query)?;
-        coll.search(Simd::detect(), &query, mode, &mut scratch, &mut admit)?;
-        let found = scratch.top.sorted();
-        for (h, c) in hits.iter_mut().zip(found) {
-            *h = c.hit();
+        let n = group.min(nq - first);
+        read_finite(&mut queries, &mut scratch.queries[..n * dim])?;
+        coll.search(Simd::detect(), n, mode, &mut scratch, &mut admit)?;
+        for (i, top) in scratch.tops[..n].iter_mut().enumerate() {
+            let q = first + i;
+            let found = top.sorted();
+            for (h, c) in hits.iter_mut().zip(found) {
+                *h = c.hit();
+            }
+            let n = found.len();
+            // User addresses may be anything: an address past the end of
+            // the address space is a bad pointer, not an arithmetic
+            // overflow.
+            let hits_at = req
+                .hits
+                .checked_add((q * k * hit_bytes) as u64)
+                .ok_or(EFAULT)?;
+            let count_at = req.counts.checked_add((q * 4) as u64).ok_or(EFAULT)?;
+            user(hits_at, n * hit_bytes)
+                .writer()
+                .write_slice(AsBytes::as_bytes(&hits[..n]))?;
+            user(count_at, 4).writer().write(&(n as u32))?;
         }
-        let n = found.len();
-        // User addresses may be anything: an address past the end of the
-        // address space is a bad pointer, not an arithmetic overflow.
-        let hits_at = req
-            .hits
-            .checked_add((q * k * hit_bytes) as u64)
-            .ok_or(EFAULT)?;
-        let count_at = req.counts.checked_add((q * 4) as u64).ok_or(EFAULT)?;
-        user(hits_at, n * hit_bytes)
-            .writer()
-            .write_slice(AsBytes::as_bytes(&hits[..n]))?;
-        user(count_at, 4).writer().write(&(n as u32))?;
+        first += n;
     }
     Ok(())
 }

@@ -111,6 +111,40 @@ impl Simd {
         unsafe { simd::distances(self.0, metric, query, base, out) }
     }
 
+    /// Distances from several queries to several rows (see
+    /// `simd::block_distances`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn block_distances(
+        self,
+        _fpu: &Fpu,
+        metric: Metric,
+        dim: usize,
+        queries: &[f32],
+        query_norms: &[NormSq],
+        base: &[f32],
+        row_norms: &[NormSq],
+        rows: usize,
+        out: &mut [f32],
+        stride: usize,
+    ) {
+        // SAFETY: As in `norm_sq`.
+        unsafe {
+            simd::block_distances(
+                self.0,
+                metric,
+                dim,
+                queries,
+                query_norms,
+                base,
+                row_norms,
+                rows,
+                out,
+                stride,
+            )
+        }
+    }
+
     /// Cosine distances with stored norms (see
     /// `simd::cosine_distances_with_norms`).
     // Inlined: one call per distance of an HNSW batch otherwise.

@@ -173,6 +173,23 @@ def check_ids(t, label, ref, results, k, atol):
     t.check(f"{label}: {len(results)} queries equal the float64 brute force", not bad, "; ".join(bad[:3]))
 
 
+def check_batch_invariant(t, label, c, queries):
+    """A query's hits are the same, ids and distance bits, whether it is
+    searched alone or in a batch: the kernel scans queries in groups of up
+    to 32 with blocked kernels (40 queries: a full group and a short one,
+    with odd tiles), and a pair's distance must not depend on its
+    neighbours in the block."""
+    def bits(hits):
+        ids, dist = hits
+        return [int(i) for i in ids], np.asarray(dist, dtype=np.float32).view(np.uint32).tolist()
+
+    batch = [bits(h) for h in c.search(queries, 10)]
+    alone = [bits(c.search(queries[i:i + 1], 10)[0]) for i in range(len(queries))]
+    diff = [i for i, (b, a) in enumerate(zip(batch, alone)) if b != a]
+    t.check(f"{label}: {len(queries)} queries in one call equal each alone (ids and distance bits)",
+            len(batch) == len(alone) and not diff, f"differ at queries {diff[:5]}")
+
+
 def test_exact_search(t, mnt):
     """Every metric on dimensions that hit each SIMD tail (1, 3, 50, 128,
     769) and on random and clustered data; one case per metric goes
@@ -206,6 +223,7 @@ def test_exact_search(t, mnt):
                         c.insert(np.arange(n), base)
                         check_ids(t, label, reference(base, queries, metric), c.search(queries, 10), 10,
                                   f32_tolerance(base, queries, metric))
+                        check_batch_invariant(t, label, c, rng.normal(size=(40, dim)).astype(np.float32))
                         c.close()
                     sh(["rm", "-rf", coll])
 

@@ -1044,3 +1044,7 @@ mod avx512 {
         (dot, na, nb)
     }
 }
+
+#[path = "block.rs"]
+mod block;
+pub use block::*;

@@ -34,8 +34,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vexfs_simd::{
-    all_finite, bits_of_order_key, cosine_distances_with_norms, detect, distance, distances,
-    norm_sq, order_key, order_key_bits, supported, Metric, Path,
+    all_finite, bits_of_order_key, block_distances, cosine_distances_with_norms, detect, distance,
+    distances, norm_sq, order_key, order_key_bits, supported, Metric, NormSq, Path,
 };
 
 const MAX_LEN: usize = 1100;
@@ -526,4 +526,155 @@ fn nan_ranks_last() {
     }
     assert!(order_key(f32::INFINITY) > order_key(f32::MAX));
     assert!(order_key(f32::NEG_INFINITY) < order_key(f32::MIN));
+}
+
+/// Runs `block_distances` on `nq` queries and `rows` rows of `dim` (stride
+/// `rows + 3`, so the gaps must stay untouched) and returns the outputs.
+fn block(path: Path, metric: Metric, dim: usize, q: &[f32], base: &[f32], rows: usize) -> Vec<f32> {
+    let nq = q.len() / dim;
+    let stride = rows + 3;
+    let qn: Vec<NormSq> = q.chunks(dim).map(|v| unsafe { norm_sq(path, v) }).collect();
+    let rn: Vec<NormSq> = base
+        .chunks(dim)
+        .take(rows)
+        .map(|v| unsafe { norm_sq(path, v) })
+        .collect();
+    let mut out = vec![-7.0f32; nq * stride];
+    // SAFETY: the CPU supports `path` (from `paths()`); userland owns its FPU.
+    unsafe { block_distances(path, metric, dim, q, &qn, base, &rn, rows, &mut out, stride) };
+    for i in 0..nq {
+        assert!(
+            out[i * stride + rows..(i + 1) * stride]
+                .iter()
+                .all(|&x| x == -7.0),
+            "gap written"
+        );
+    }
+    out
+}
+
+/// The blocked kernels, for every dimension 1..=70 and a few long ones,
+/// query and row counts that leave short tiles, every metric and path:
+/// within the f64 reference's bound; the scalar path bit-identical to the
+/// per-row scalar kernels; each pair the same bits whatever its place in
+/// the batch (the pair alone gives the same value).
+#[test]
+fn block_distances_match_reference() {
+    let mut rng = Rng(0xb10c);
+    let dims: Vec<usize> = (1..=70).chain([96, 128, 300, 384, 768, 1025]).collect();
+    for dim in dims {
+        let (nq, rows) = (1 + dim % 5, 1 + dim % 9);
+        let mut q = vec![0.0f32; nq * dim];
+        let mut base = vec![0.0f32; rows * dim];
+        fill(&mut q, &mut rng, Rng::mixed);
+        fill(&mut base, &mut rng, Rng::mixed);
+        for path in paths() {
+            for metric in METRICS {
+                let out = block(path, metric, dim, &q, &base, rows);
+                let stride = rows + 3;
+                for (i, a) in q.chunks(dim).enumerate() {
+                    for (j, b) in base.chunks(dim).enumerate() {
+                        let got = out[i * stride + j];
+                        let want = reference(metric, a, b);
+                        let err = (got as f64 - want.value).abs();
+                        assert!(
+                            err <= want.bound,
+                            "{} {metric:?} dim {dim} ({i}, {j}): got {got}, want {} +- {}",
+                            path.name(),
+                            want.value,
+                            want.bound
+                        );
+                        let alone = block(path, metric, dim, a, b, 1)[0];
+                        assert_eq!(
+                            got.to_bits(),
+                            alone.to_bits(),
+                            "{} {metric:?} dim {dim}",
+                            path.name()
+                        );
+                        if path == Path::Scalar {
+                            let per_row = if metric == Metric::Cosine {
+                                let mut o = [0.0f32];
+                                // SAFETY: scalar path; userland owns its FPU.
+                                unsafe {
+                                    let (na, nb) = (norm_sq(path, a), norm_sq(path, b));
+                                    cosine_distances_with_norms(path, a, na, b, &[nb], &mut o);
+                                }
+                                o[0]
+                            } else {
+                                run(path, metric, a, b)
+                            };
+                            assert_eq!(
+                                got.to_bits(),
+                                per_row.to_bits(),
+                                "scalar {metric:?} dim {dim}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Blocked cosine with a zero query or zero rows gives exactly 1.0, and a
+/// row equal to the query gives about 0, on every path.
+#[test]
+fn block_cosine_zero_norms_and_self() {
+    let dim = 21;
+    let v: Vec<f32> = (0..dim).map(|i| i as f32 - 7.5).collect();
+    let z = vec![0.0f32; dim];
+    let mut base = v.clone();
+    base.extend_from_slice(&z);
+    base.extend_from_slice(&v);
+    for path in paths() {
+        let out = block(path, Metric::Cosine, dim, &v, &base, 3);
+        assert!(out[0].abs() < 1e-6, "{} self {}", path.name(), out[0]);
+        assert_eq!(out[1], 1.0, "{} zero row", path.name());
+        let zq = block(path, Metric::Cosine, dim, &z, &base, 3);
+        assert!(
+            zq[..3].iter().all(|&x| x == 1.0),
+            "{} zero query",
+            path.name()
+        );
+        let l2 = block(path, Metric::L2, dim, &v, &base, 3);
+        assert_eq!(l2[0], 0.0, "{} L2 self", path.name());
+    }
+}
+
+/// Arguments that break the contract write nothing (release builds; debug
+/// builds assert).
+#[test]
+#[cfg(not(debug_assertions))]
+fn block_contract_violations_write_nothing() {
+    let q = [1.0f32; 8];
+    let base = [1.0f32; 8];
+    let mut out = [5.0f32; 4];
+    // SAFETY: scalar path; userland owns its FPU.
+    unsafe {
+        block_distances(
+            Path::Scalar,
+            Metric::L2,
+            4,
+            &q,
+            &[],
+            &base,
+            &[],
+            3,
+            &mut out,
+            3,
+        );
+        block_distances(
+            Path::Scalar,
+            Metric::Cosine,
+            4,
+            &q,
+            &[],
+            &base,
+            &[],
+            2,
+            &mut out,
+            2,
+        );
+    }
+    assert_eq!(out, [5.0; 4]);
 }
