@@ -16,6 +16,8 @@
 //!        [--repeats R] [--python P] [--json OUT] [--only vexfs,usearch,hnswlib]
 //!        [--split random|last]
 
+mod common;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Command;
@@ -40,9 +42,7 @@ struct Args {
 }
 
 fn args() -> Args {
-    let cache = std::env::var_os("VEXFS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/vexfs"));
+    let cache = common::cache_dir();
     let mut a = Args {
         data: cache.join("data/glove_6B_50d.npy"),
         n: None,

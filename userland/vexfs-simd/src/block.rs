@@ -307,6 +307,46 @@ mod avx2 {
         };
     }
 
+    /// Asm text: zeroes accumulators `$a`..`$d`.
+    #[rustfmt::skip]
+    macro_rules! zero4 {
+        ($a:literal, $b:literal, $c:literal, $d:literal) => {
+            concat!(
+                "vxorps xmm", $a, ", xmm", $a, ", xmm", $a, "\n",
+                "vxorps xmm", $b, ", xmm", $b, ", xmm", $b, "\n",
+                "vxorps xmm", $c, ", xmm", $c, ", xmm", $c, "\n",
+                "vxorps xmm", $d, ", xmm", $d, ", xmm", $d, "\n",
+            )
+        };
+    }
+
+    /// Asm text: the loop over whole 8-value blocks, `$body` per block at
+    /// offset `{off}` up to `{end}`, then `$tail` once for the masked last
+    /// values (mask in ymm13) if `{mask}` is not null.
+    #[rustfmt::skip]
+    macro_rules! blocks {
+        ($body:expr, $tail:expr) => {
+            concat!(
+                "xor {off:e}, {off:e}\n",
+                "test {end}, {end}\n",
+                "jz 3f\n",
+                "2:\n",
+                load_rows!(),
+                $body,
+                "add {off}, 32\n",
+                "cmp {off}, {end}\n",
+                "jb 2b\n",
+                "3:\n",
+                "test {mask}, {mask}\n",
+                "jz 4f\n",
+                "vmovdqu ymm13, ymmword ptr [{mask}]\n",
+                load_rows_masked!(),
+                $tail,
+                "4:\n",
+            )
+        };
+    }
+
     /// Asm text of a tile of one or two queries (`{q0}`, `{q1}`) by four
     /// rows (`{r0}`..`{r3}`): `$step` over the `{end}` bytes of whole
     /// 8-value blocks (offset `{off}`), then over the masked tail if
@@ -318,63 +358,38 @@ mod avx2 {
     macro_rules! tile_text {
         (one, $step:ident) => {
             concat!(
-                "vxorps xmm0, xmm0, xmm0\n",
-                "vxorps xmm1, xmm1, xmm1\n",
-                "vxorps xmm2, xmm2, xmm2\n",
-                "vxorps xmm3, xmm3, xmm3\n",
-                "xor {off:e}, {off:e}\n",
-                "test {end}, {end}\n",
-                "jz 3f\n",
-                "2:\n",
-                load_rows!(),
-                "vmovups ymm12, ymmword ptr [{q0} + {off}]\n",
-                $step!("0", "1", "2", "3"),
-                "add {off}, 32\n",
-                "cmp {off}, {end}\n",
-                "jb 2b\n",
-                "3:\n",
-                "test {mask}, {mask}\n",
-                "jz 4f\n",
-                "vmovdqu ymm13, ymmword ptr [{mask}]\n",
-                load_rows_masked!(),
-                "vmaskmovps ymm12, ymm13, ymmword ptr [{q0} + {off}]\n",
-                $step!("0", "1", "2", "3"),
-                "4:\n",
+                zero4!("0", "1", "2", "3"),
+                blocks!(
+                    concat!(
+                        "vmovups ymm12, ymmword ptr [{q0} + {off}]\n",
+                        $step!("0", "1", "2", "3"),
+                    ),
+                    concat!(
+                        "vmaskmovps ymm12, ymm13, ymmword ptr [{q0} + {off}]\n",
+                        $step!("0", "1", "2", "3"),
+                    )
+                ),
                 reduce4!("0", "1", "2", "3"),
             )
         };
         (two, $step:ident) => {
             concat!(
-                "vxorps xmm0, xmm0, xmm0\n",
-                "vxorps xmm1, xmm1, xmm1\n",
-                "vxorps xmm2, xmm2, xmm2\n",
-                "vxorps xmm3, xmm3, xmm3\n",
-                "vxorps xmm4, xmm4, xmm4\n",
-                "vxorps xmm5, xmm5, xmm5\n",
-                "vxorps xmm6, xmm6, xmm6\n",
-                "vxorps xmm7, xmm7, xmm7\n",
-                "xor {off:e}, {off:e}\n",
-                "test {end}, {end}\n",
-                "jz 3f\n",
-                "2:\n",
-                load_rows!(),
-                "vmovups ymm12, ymmword ptr [{q0} + {off}]\n",
-                $step!("0", "1", "2", "3"),
-                "vmovups ymm12, ymmword ptr [{q1} + {off}]\n",
-                $step!("4", "5", "6", "7"),
-                "add {off}, 32\n",
-                "cmp {off}, {end}\n",
-                "jb 2b\n",
-                "3:\n",
-                "test {mask}, {mask}\n",
-                "jz 4f\n",
-                "vmovdqu ymm13, ymmword ptr [{mask}]\n",
-                load_rows_masked!(),
-                "vmaskmovps ymm12, ymm13, ymmword ptr [{q0} + {off}]\n",
-                $step!("0", "1", "2", "3"),
-                "vmaskmovps ymm12, ymm13, ymmword ptr [{q1} + {off}]\n",
-                $step!("4", "5", "6", "7"),
-                "4:\n",
+                zero4!("0", "1", "2", "3"),
+                zero4!("4", "5", "6", "7"),
+                blocks!(
+                    concat!(
+                        "vmovups ymm12, ymmword ptr [{q0} + {off}]\n",
+                        $step!("0", "1", "2", "3"),
+                        "vmovups ymm12, ymmword ptr [{q1} + {off}]\n",
+                        $step!("4", "5", "6", "7"),
+                    ),
+                    concat!(
+                        "vmaskmovps ymm12, ymm13, ymmword ptr [{q0} + {off}]\n",
+                        $step!("0", "1", "2", "3"),
+                        "vmaskmovps ymm12, ymm13, ymmword ptr [{q1} + {off}]\n",
+                        $step!("4", "5", "6", "7"),
+                    )
+                ),
                 reduce4!("0", "1", "2", "3"),
                 reduce4!("4", "5", "6", "7"),
             )

@@ -38,25 +38,9 @@ use vexfs_hnsw::{
 
 const K: usize = 10;
 
-/// `struct timespec` of x86-64 Linux.
-#[repr(C)]
-struct Timespec {
-    sec: i64,
-    nsec: i64,
-}
-
-extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// Seconds of CPU time this thread has used (CLOCK_THREAD_CPUTIME_ID).
-fn thread_cpu_s() -> f64 {
-    let mut ts = Timespec { sec: 0, nsec: 0 };
-    // SAFETY: `ts` is a valid timespec for the call to fill.
-    let r = unsafe { clock_gettime(3, &mut ts) };
-    assert_eq!(r, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    ts.sec as f64 + ts.nsec as f64 * 1e-9
-}
+#[path = "../common.rs"]
+mod common;
+use common::{cache_dir, thread_cpu_s};
 
 struct Args {
     data: PathBuf,
@@ -69,9 +53,7 @@ struct Args {
 }
 
 fn args() -> Args {
-    let cache = std::env::var_os("VEXFS_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/vexfs"));
+    let cache = cache_dir();
     let mut a = Args {
         data: cache.join("data/glove_6B_50d.npy"),
         n: 100_000,
