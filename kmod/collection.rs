@@ -41,6 +41,7 @@ use crate::pool::PoolBuf;
 use crate::simd;
 use crate::vfs::cpu::{with_fpu, Fpu, Simd};
 use crate::vfs::mem::{copy_f32, u32_as_f32_mut};
+use crate::vfs::share;
 use crate::vfs::sync::{workqueue, RwSem, WriteGuard};
 use crate::vfs::task::{self, MemcgRef};
 
@@ -303,6 +304,11 @@ impl TopK {
         }
     }
 
+    /// The candidates held, in heap order.
+    fn held(&self) -> &[Candidate] {
+        &self.heap[..self.len]
+    }
+
     /// The candidates, nearest first, ties by ascending id.
     pub(crate) fn sorted(&mut self) -> &[Candidate] {
         let s = &mut self.heap[..self.len];
@@ -522,6 +528,55 @@ pub(crate) struct SearchMode {
     pub(crate) exact: bool,
     /// Beam width of a graph search.
     pub(crate) ef: usize,
+    /// The caller's filter admits every plain vector (so a scan of a
+    /// collection without files' vectors needs no permission check, and
+    /// helper CPUs may do it).
+    pub(crate) plain_rows_admitted: bool,
+}
+
+/// Multiply-adds of exact scan that make one helper CPU worth starting
+/// (about a millisecond natively; a helper's start costs a few
+/// microseconds).
+pub(crate) const SHARE_MACS: usize = 1 << 22;
+
+/// Pieces each CPU of a shared scan takes on average: helpers that start
+/// late take fewer.
+const PIECES_PER_CPU: usize = 4;
+
+/// One CPU's part of a shared exact scan: its heaps (one per query of the
+/// group) and its distance buffer.
+pub(crate) struct ScanSlot {
+    tops: KVec<TopK>,
+    dist: PoolBuf<u32>,
+}
+
+impl ScanSlot {
+    fn new(k: usize, group: usize) -> Result<Self> {
+        Ok(Self {
+            tops: new_tops(k, group)?,
+            dist: PoolBuf::new_zeroed(CHUNK_FLOATS)?,
+        })
+    }
+
+    fn bytes(k: usize, group: usize) -> usize {
+        group * (k * core::mem::size_of::<Candidate>() + core::mem::size_of::<TopK>()) + CHUNK_FLOATS * 4
+    }
+}
+
+/// `group` empty heaps of `k` results.
+fn new_tops(k: usize, group: usize) -> Result<KVec<TopK>> {
+    let mut tops = KVec::with_capacity(group, GFP_KERNEL_ACCOUNT)?;
+    for _ in 0..group {
+        tops.push(TopK::new(k)?, GFP_KERNEL_ACCOUNT)?;
+    }
+    Ok(tops)
+}
+
+/// A CPU's view of its [`ScanSlot`] (the requester's is in
+/// [`SearchScratch`]) during a shared scan.
+struct ScanPart<'a> {
+    tops: &'a mut [TopK],
+    dist: &'a mut [u32],
 }
 
 /// Most queries searched together (see [`SearchScratch::group`]).
@@ -555,6 +610,8 @@ pub(crate) struct SearchScratch {
     dist: PoolBuf<u32>,
     graph: hnsw::SearchScratch<GraphAlloc>,
     found: PoolBuf<hnsw::Neighbour>,
+    /// The helper CPUs' parts of a shared exact scan.
+    helpers: KVec<ScanSlot>,
 }
 
 impl SearchScratch {
@@ -572,21 +629,22 @@ impl SearchScratch {
     }
 
     /// Bytes of the fixed buffers for groups of `group` queries of `dim`
-    /// values, `k` results and beam width `ef` (the graph's visited set
-    /// grows on demand and counts itself).
-    pub(crate) fn bytes(k: usize, ef: usize, group: usize, dim: usize) -> u64 {
-        (group * (k * core::mem::size_of::<Candidate>() + dim * 4 + 4 + core::mem::size_of::<TopK>())
-            + CHUNK_FLOATS * 4
+    /// values, `k` results, beam width `ef` and `helpers` helper CPUs (the
+    /// graph's visited set grows on demand and counts itself).
+    pub(crate) fn bytes(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> u64 {
+        ((1 + helpers) * ScanSlot::bytes(k, group)
+            + group * (dim * 4 + 4)
             + ef * core::mem::size_of::<hnsw::Neighbour>()) as u64
     }
 
-    pub(crate) fn new(k: usize, ef: usize, group: usize, dim: usize) -> Result<Self> {
-        let mut tops = KVec::with_capacity(group, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..group {
-            tops.push(TopK::new(k)?, GFP_KERNEL_ACCOUNT)?;
+    pub(crate) fn new(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> Result<Self> {
+        let mut slots = KVec::with_capacity(helpers, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..helpers {
+            slots.push(ScanSlot::new(k, group)?, GFP_KERNEL_ACCOUNT)?;
         }
         Ok(Self {
-            tops,
+            tops: new_tops(k, group)?,
+            helpers: slots,
             queries: PoolBuf::new_zeroed(group * dim)?,
             query_norms: PoolBuf::new_zeroed(group)?,
             dist: PoolBuf::new_zeroed(CHUNK_FLOATS)?,
@@ -1609,9 +1667,21 @@ impl Collection {
         let dist = &mut scratch.dist;
         let s = self.store.read_killable()?;
         let rows = s.ids.len();
+        let no_stop = AtomicBool::new(false);
         let Some(g) = s.graph.as_ref().filter(|_| !mode.exact) else {
             let batch = Scan { queries, norms };
-            return self.scan(&s, simd, batch, 0..rows, tops, dist, admit);
+            // Helper CPUs run with kernel credentials: they may scan only
+            // rows that need no permission check (no file's vector) for a
+            // caller whose filter admits them all.
+            let helpers = if mode.plain_rows_admitted && s.file_rows == 0 {
+                share::helpers_for(rows * dim * n, SHARE_MACS, scratch.helpers.len() + 1)
+            } else {
+                0
+            };
+            if helpers == 0 {
+                return self.scan(&s, simd, batch, 0..rows, tops, dist, admit, &no_stop);
+            }
+            return self.shared_scan(&s, simd, batch, rows, tops, dist, &mut scratch.helpers[..helpers]);
         };
         let k = tops[0].heap.len();
         for (i, top) in tops.iter_mut().enumerate() {
@@ -1646,10 +1716,57 @@ impl Collection {
                 norms: norms.get(i..i + 1).unwrap_or(&[]),
             };
             let top = core::slice::from_mut(top);
-            self.scan(&s, simd, one, s.linked..rows, top, dist, admit)?;
+            self.scan(&s, simd, one, s.linked..rows, top, dist, admit, &no_stop)?;
             if top[0].len() < k.min(s.findable()) {
                 top[0].clear();
-                self.scan(&s, simd, one, 0..rows, top, dist, admit)?;
+                self.scan(&s, simd, one, 0..rows, top, dist, admit, &no_stop)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::scan`] of all `rows` rows (none a file's, all admitted) on
+    /// this CPU and `helpers.len()` others, each into its own heaps; then
+    /// the helpers' candidates join `tops`. The same hits as one CPU's
+    /// scan: the order of (distance, id) is total.
+    #[allow(clippy::too_many_arguments)]
+    fn shared_scan(
+        &self,
+        s: &Store,
+        simd: Simd,
+        batch: Scan<'_>,
+        rows: usize,
+        tops: &mut [TopK],
+        dist: &mut [u32],
+        helpers: &mut [ScanSlot],
+    ) -> Result {
+        let n = tops.len();
+        let mut parts = KVec::with_capacity(1 + helpers.len(), GFP_KERNEL_ACCOUNT)?;
+        parts.push(ScanPart { tops, dist }, GFP_KERNEL_ACCOUNT)?;
+        for h in helpers.iter_mut() {
+            let part = ScanPart {
+                tops: &mut h.tops[..n],
+                dist: &mut h.dist,
+            };
+            part.tops.iter_mut().for_each(TopK::clear);
+            parts.push(part, GFP_KERNEL_ACCOUNT)?;
+        }
+        let pieces = parts.len() * PIECES_PER_CPU;
+        let per_piece = rows.div_ceil(pieces).max(1);
+        let work = |piece: usize, part: &mut ScanPart<'_>, stop: &AtomicBool| -> Result {
+            let start = (piece * per_piece).min(rows);
+            let end = (start + per_piece).min(rows);
+            self.scan(s, simd, batch, start..end, part.tops, part.dist, &mut |_, _| true, stop)
+        };
+        share::run(&mut parts, pieces, &work)?;
+        let (mine, others) = parts.split_first_mut().ok_or(EINVAL)?;
+        for other in others.iter() {
+            for (top, theirs) in mine.tops.iter_mut().zip(other.tops.iter()) {
+                for &c in theirs.held() {
+                    if top.would_take(c.rank()) {
+                        top.offer(c);
+                    }
+                }
             }
         }
         Ok(())
@@ -1661,6 +1778,8 @@ impl Collection {
     /// FPU section computes a block of queries x rows distances with the
     /// blocked kernels, then every query's heap takes the ones that beat
     /// its worst (an integer test first, the heap and `admit` only then).
+    /// Ends with `EINTR` between sections if a signal is pending or `stop`
+    /// is raised.
     #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
@@ -1671,6 +1790,7 @@ impl Collection {
         tops: &mut [TopK],
         dist: &mut [u32],
         admit: &mut dyn FnMut(u64, bool) -> bool,
+        stop: &AtomicBool,
     ) -> Result {
         let (dim, nq) = (self.dim, tops.len());
         let cosine = self.kernel == simd::Metric::Cosine;
@@ -1678,7 +1798,7 @@ impl Collection {
         // the blocked kernel's work stays within its budget.
         let cap = dist.len() / nq.max(1);
         for (n, section) in block_sections(range.len(), dim * nq, cap).enumerate() {
-            if n > 0 && task::signal_pending() {
+            if n > 0 && (stop.load(Ordering::Relaxed) || task::signal_pending()) {
                 return Err(EINTR);
             }
             let (slot, m) = (range.start + section.start, section.len());

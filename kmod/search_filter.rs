@@ -101,6 +101,13 @@ impl<'a> SearchFilter<'a> {
         })
     }
 
+    /// Whether it admits every plain vector (no `--under` or `--xattr`
+    /// filter, which refuse them all): then only files' rows need
+    /// [`Self::admits`].
+    pub(crate) fn admits_plain_rows(&self) -> bool {
+        self.under.is_none() && self.xattr.is_none()
+    }
+
     /// Whether the search may return the row `id` (`file`: a file's vector).
     pub(crate) fn admits(&self, id: u64, file: bool) -> bool {
         if !file {

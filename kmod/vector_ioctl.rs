@@ -16,7 +16,7 @@ use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
 
 use crate::abi;
 use crate::abi::Op;
-use crate::collection::{Collection, Inflight, SearchMode, SearchScratch};
+use crate::collection::{Collection, Inflight, SearchMode, SearchScratch, SHARE_MACS};
 use crate::disk::{self, OpExt, Reserve};
 use crate::disk_format as fmt;
 use crate::file_vector::{Caller, Owner};
@@ -28,6 +28,7 @@ use crate::vfs::cpu::Simd;
 use crate::vfs::file_ops::IoctlReturn;
 use crate::vfs::inode::Access;
 use crate::vfs::mem::{f32_bytes, f32_bytes_mut};
+use crate::vfs::share;
 use crate::vfs::task;
 use crate::vfs::{File, Inode, WriteAccess};
 
@@ -318,7 +319,7 @@ fn search(file: &File, arg: usize) -> Result {
     check_align(req.hits, 8)?;
     check_align(req.counts, 4)?;
     let (nq, k, dim) = (req.nq as usize, req.k as usize, coll.dim());
-    let mode = SearchMode {
+    let mut mode = SearchMode {
         exact: req.flags & abi::SEARCH_EXACT != 0,
         // The graph raises a beam narrower than `k` to `k`.
         ef: if req.ef == 0 {
@@ -326,18 +327,23 @@ fn search(file: &File, arg: usize) -> Result {
         } else {
             req.ef
         } as usize,
+        plain_rows_admitted: false,
     };
     let beam = mode.ef.max(k);
-    let group = SearchScratch::group(k, dim, coll.rows_hint()?);
+    let rows = coll.rows_hint()?;
+    let group = SearchScratch::group(k, dim, rows);
+    // Helper CPUs for exact scans of a group (see `Collection::search`).
+    let helpers = share::helpers_for(rows * dim * group.min(nq), SHARE_MACS, crate::max_search_cpus());
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
     let _inflight = Inflight::take(
         (k * hit_bytes) as u64
-            + SearchScratch::bytes(k, beam, group, dim)
+            + SearchScratch::bytes(k, beam, group, dim, helpers)
             + SearchFilter::bytes(&req),
     )?;
     let filter = SearchFilter::new(file, &req)?;
+    mode.plain_rows_admitted = filter.admits_plain_rows();
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
-    let mut scratch = SearchScratch::new(k, beam, group, dim)?;
+    let mut scratch = SearchScratch::new(k, beam, group, dim, helpers)?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
     let mut admit = |id: u64, is_file: bool| filter.admits(id, is_file);
     let mut first = 0;

@@ -56,7 +56,16 @@ module! {
             default: 1024,
             description: "Limit on vector storage of all VexFS mounts, in MiB (ENOSPC past it); calls in progress may hold as much again",
         },
+        max_search_cpus: u32 {
+            default: 4,
+            description: "CPUs one exact search may use, its own and helpers (1 to 4; 1: no helpers)",
+        },
     },
+}
+
+/// CPUs one exact search may use (`max_search_cpus`, clamped to 1..=4).
+pub(crate) fn max_search_cpus() -> usize {
+    (module_parameters::max_search_cpus.value() as usize).clamp(1, 1 + vfs::share::MAX_HELPERS)
 }
 
 /// The module-wide limit on vector storage in bytes.

@@ -44,6 +44,7 @@ pub(crate) mod inode_ops;
 pub(crate) mod mem;
 mod pod;
 pub(crate) mod pool;
+pub(crate) mod share;
 pub(crate) mod super_ops;
 pub(crate) mod sync;
 pub(crate) mod task;
