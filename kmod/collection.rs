@@ -633,6 +633,7 @@ impl SearchScratch {
     /// graph's visited set grows on demand and counts itself).
     pub(crate) fn bytes(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> u64 {
         ((1 + helpers) * ScanSlot::bytes(k, group)
+            + helpers * share::HELPER_BYTES
             + group * (dim * 4 + 4)
             + ef * core::mem::size_of::<hnsw::Neighbour>()) as u64
     }

@@ -30,6 +30,10 @@ use super::sync::workqueue;
 /// Most helpers of one request (so at most four CPUs).
 pub(crate) const MAX_HELPERS: usize = 3;
 
+/// Bytes a request allocates per helper for its work item (the `Arc`
+/// with its header), for callers' in-flight budgets.
+pub(crate) const HELPER_BYTES: usize = core::mem::size_of::<Helper>() + 2 * core::mem::size_of::<usize>();
+
 /// CPUs online now (a hint: CPUs may come and go).
 pub(crate) fn online_cpus() -> usize {
     // SAFETY: `__num_online_cpus` is an `atomic_t` the kernel keeps for
