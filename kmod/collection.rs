@@ -543,17 +543,27 @@ pub(crate) const SHARE_MACS: usize = 1 << 22;
 /// late take fewer.
 const PIECES_PER_CPU: usize = 4;
 
-/// One CPU's part of a shared exact scan: its heaps (one per query of the
-/// group) and its distance buffer.
+/// Multiply-adds of one piece of a shared scan at most (about 3 ms
+/// natively): the requester, done with its own pieces, waits for a running
+/// helper's piece uninterruptibly, so a piece stays short whatever the
+/// collection's size.
+const PIECE_MACS: usize = 1 << 24;
+
+/// One CPU's heaps (one per query of the group) and distance buffer for
+/// exact scans: the requester's, and each helper's in a shared scan.
 pub(crate) struct ScanSlot {
-    tops: KVec<TopK>,
+    pub(crate) tops: KVec<TopK>,
     dist: PoolBuf<u32>,
 }
 
 impl ScanSlot {
     fn new(k: usize, group: usize) -> Result<Self> {
+        let mut tops = KVec::with_capacity(group, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..group {
+            tops.push(TopK::new(k)?, GFP_KERNEL_ACCOUNT)?;
+        }
         Ok(Self {
-            tops: new_tops(k, group)?,
+            tops,
             dist: PoolBuf::new_zeroed(CHUNK_FLOATS)?,
         })
     }
@@ -561,22 +571,6 @@ impl ScanSlot {
     fn bytes(k: usize, group: usize) -> usize {
         group * (k * core::mem::size_of::<Candidate>() + core::mem::size_of::<TopK>()) + CHUNK_FLOATS * 4
     }
-}
-
-/// `group` empty heaps of `k` results.
-fn new_tops(k: usize, group: usize) -> Result<KVec<TopK>> {
-    let mut tops = KVec::with_capacity(group, GFP_KERNEL_ACCOUNT)?;
-    for _ in 0..group {
-        tops.push(TopK::new(k)?, GFP_KERNEL_ACCOUNT)?;
-    }
-    Ok(tops)
-}
-
-/// A CPU's view of its [`ScanSlot`] (the requester's is in
-/// [`SearchScratch`]) during a shared scan.
-struct ScanPart<'a> {
-    tops: &'a mut [TopK],
-    dist: &'a mut [u32],
 }
 
 /// Most queries searched together (see [`SearchScratch::group`]).
@@ -599,19 +593,15 @@ const MIN_SCAN_GROUP: usize = 8;
 /// result heaps. An exact search scans the rows once per group, so every
 /// row read from memory serves all the group's queries.
 pub(crate) struct SearchScratch {
-    /// One result heap per query of the group.
-    pub(crate) tops: KVec<TopK>,
+    /// The requester's heaps and distance buffer first, then one slot per
+    /// helper CPU of a shared exact scan. Never empty.
+    slots: KVec<ScanSlot>,
     /// The group's queries, `dim` values each.
     pub(crate) queries: PoolBuf<f32>,
     /// `|query|^2` of each, for cosine.
     query_norms: PoolBuf<simd::NormSq>,
-    /// Distances of one FPU section of an exact scan, as f32 bits, query
-    /// by query.
-    dist: PoolBuf<u32>,
     graph: hnsw::SearchScratch<GraphAlloc>,
     found: PoolBuf<hnsw::Neighbour>,
-    /// The helper CPUs' parts of a shared exact scan.
-    helpers: KVec<ScanSlot>,
 }
 
 impl SearchScratch {
@@ -639,19 +629,22 @@ impl SearchScratch {
     }
 
     pub(crate) fn new(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> Result<Self> {
-        let mut slots = KVec::with_capacity(helpers, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..helpers {
+        let mut slots = KVec::with_capacity(1 + helpers, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..1 + helpers {
             slots.push(ScanSlot::new(k, group)?, GFP_KERNEL_ACCOUNT)?;
         }
         Ok(Self {
-            tops: new_tops(k, group)?,
-            helpers: slots,
+            slots,
             queries: PoolBuf::new_zeroed(group * dim)?,
             query_norms: PoolBuf::new_zeroed(group)?,
-            dist: PoolBuf::new_zeroed(CHUNK_FLOATS)?,
             graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
             found: PoolBuf::new_zeroed(ef)?,
         })
+    }
+
+    /// The result heaps of the group's queries (after [`Collection::search`]).
+    pub(crate) fn tops(&mut self) -> &mut [TopK] {
+        &mut self.slots[0].tops
     }
 }
 
@@ -1629,7 +1622,7 @@ impl Collection {
     }
 
     /// k-NN search for the first `n` queries of `scratch.queries` (`dim`
-    /// finite values each): fills `scratch.tops[i]` with the nearest live
+    /// finite values each): fills `scratch.tops()[i]` with the nearest live
     /// rows to query `i` that `admit(id, is_file)` lets the caller see (the
     /// files it may read, the filters of the request), a file once, by its
     /// nearest vector. Through the graph if there is one and `mode` is not
@@ -1649,13 +1642,12 @@ impl Collection {
         admit: &mut dyn FnMut(u64, bool) -> bool,
     ) -> Result {
         let dim = self.dim;
-        if n == 0 || n > scratch.tops.len() || n * dim > scratch.queries.len() {
+        if n == 0 || n > scratch.tops().len() || n * dim > scratch.queries.len() {
             return Err(EINVAL);
         }
         let queries = &scratch.queries[..n * dim];
         let norms = &mut scratch.query_norms[..n];
-        let tops = &mut scratch.tops[..n];
-        tops.iter_mut().for_each(TopK::clear);
+        let slots = &mut scratch.slots;
         if self.kernel == simd::Metric::Cosine {
             with_fpu(|fpu| {
                 // Indexing, not `chunks_exact`: no panic path for a zero size.
@@ -1665,7 +1657,6 @@ impl Collection {
             });
         }
         let norms = &*norms;
-        let dist = &mut scratch.dist;
         let s = self.store.read_killable()?;
         let rows = s.ids.len();
         let no_stop = AtomicBool::new(false);
@@ -1675,15 +1666,21 @@ impl Collection {
             // rows that need no permission check (no file's vector) for a
             // caller whose filter admits them all.
             let helpers = if mode.plain_rows_admitted && s.file_rows == 0 {
-                share::helpers_for(rows * dim * n, SHARE_MACS, scratch.helpers.len() + 1)
+                share::helpers_for(rows * dim * n, SHARE_MACS, slots.len())
             } else {
                 0
             };
             if helpers == 0 {
+                let ScanSlot { tops, dist } = &mut slots[0];
+                let tops = &mut tops[..n];
+                tops.iter_mut().for_each(TopK::clear);
                 return self.scan(&s, simd, batch, 0..rows, tops, dist, admit, &no_stop);
             }
-            return self.shared_scan(&s, simd, batch, rows, tops, dist, &mut scratch.helpers[..helpers]);
+            return self.shared_scan(&s, simd, batch, rows, n, &mut slots[..=helpers]);
         };
+        let ScanSlot { tops, dist } = &mut slots[0];
+        let tops = &mut tops[..n];
+        tops.iter_mut().for_each(TopK::clear);
         let k = tops[0].heap.len();
         for (i, top) in tops.iter_mut().enumerate() {
             let query = &queries[i * dim..(i + 1) * dim];
@@ -1726,43 +1723,38 @@ impl Collection {
         Ok(())
     }
 
-    /// [`Self::scan`] of all `rows` rows (none a file's, all admitted) on
-    /// this CPU and `helpers.len()` others, each into its own heaps; then
-    /// the helpers' candidates join `tops`. The same hits as one CPU's
-    /// scan: the order of (distance, id) is total.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Self::scan`] of all `rows` rows (none a file's, all admitted) for
+    /// the `n` queries of `batch` on this CPU (`slots[0]`) and one helper
+    /// per other slot, each into its own heaps; then the helpers'
+    /// candidates join the requester's. The same hits as one CPU's scan:
+    /// the order of (distance, id) is total.
     fn shared_scan(
         &self,
         s: &Store,
         simd: Simd,
         batch: Scan<'_>,
         rows: usize,
-        tops: &mut [TopK],
-        dist: &mut [u32],
-        helpers: &mut [ScanSlot],
+        n: usize,
+        slots: &mut [ScanSlot],
     ) -> Result {
-        let n = tops.len();
-        let mut parts = KVec::with_capacity(1 + helpers.len(), GFP_KERNEL_ACCOUNT)?;
-        parts.push(ScanPart { tops, dist }, GFP_KERNEL_ACCOUNT)?;
-        for h in helpers.iter_mut() {
-            let part = ScanPart {
-                tops: &mut h.tops[..n],
-                dist: &mut h.dist,
-            };
-            part.tops.iter_mut().for_each(TopK::clear);
-            parts.push(part, GFP_KERNEL_ACCOUNT)?;
+        for slot in slots.iter_mut() {
+            slot.tops[..n].iter_mut().for_each(TopK::clear);
         }
-        let pieces = parts.len() * PIECES_PER_CPU;
+        let work_macs = rows.saturating_mul(self.dim).saturating_mul(n);
+        let pieces = (slots.len() * PIECES_PER_CPU)
+            .max(work_macs / PIECE_MACS)
+            .min(rows.max(1));
         let per_piece = rows.div_ceil(pieces).max(1);
-        let work = |piece: usize, part: &mut ScanPart<'_>, stop: &AtomicBool| -> Result {
+        let work = |piece: usize, slot: &mut ScanSlot, stop: &AtomicBool| -> Result {
             let start = (piece * per_piece).min(rows);
             let end = (start + per_piece).min(rows);
-            self.scan(s, simd, batch, start..end, part.tops, part.dist, &mut |_, _| true, stop)
+            let tops = &mut slot.tops[..n];
+            self.scan(s, simd, batch, start..end, tops, &mut slot.dist, &mut |_, _| true, stop)
         };
-        share::run(&mut parts, pieces, &work)?;
-        let (mine, others) = parts.split_first_mut().ok_or(EINVAL)?;
+        share::run(slots, pieces, &work)?;
+        let (mine, others) = slots.split_first_mut().ok_or(EINVAL)?;
         for other in others.iter() {
-            for (top, theirs) in mine.tops.iter_mut().zip(other.tops.iter()) {
+            for (top, theirs) in mine.tops[..n].iter_mut().zip(other.tops.iter()) {
                 for &c in theirs.held() {
                     if top.would_take(c.rank()) {
                         top.offer(c);

@@ -111,7 +111,7 @@ impl<'a> SearchFilter<'a> {
     /// Whether the search may return the row `id` (`file`: a file's vector).
     pub(crate) fn admits(&self, id: u64, file: bool) -> bool {
         if !file {
-            return self.under.is_none() && self.xattr.is_none();
+            return self.admits_plain_rows();
         }
         let Some(f) = self.caller.readable(abi::file_vector_part(id).0) else {
             return false;

@@ -357,7 +357,7 @@ fn search(file: &File, arg: usize) -> Result {
         let n = group.min(nq - first);
         read_finite(&mut queries, &mut scratch.queries[..n * dim])?;
         coll.search(Simd::detect(), n, mode, &mut scratch, &mut admit)?;
-        for (i, top) in scratch.tops[..n].iter_mut().enumerate() {
+        for (i, top) in scratch.tops()[..n].iter_mut().enumerate() {
             let q = first + i;
             let found = top.sorted();
             for (h, c) in hits.iter_mut().zip(found) {

@@ -396,6 +396,25 @@ mod avx2 {
         };
     }
 
+    /// Asm text: stores the results of one query (xmm0) or two (xmm0,
+    /// xmm4) at `{out}`, and leaves the upper register state clean.
+    #[rustfmt::skip]
+    macro_rules! store {
+        (one) => {
+            concat!(
+                "vmovups xmmword ptr [{out}], xmm0\n",
+                "vzeroupper\n",
+            )
+        };
+        (two) => {
+            concat!(
+                "vmovups xmmword ptr [{out}], xmm0\n",
+                "vmovups xmmword ptr [{out} + 16], xmm4\n",
+                "vzeroupper\n",
+            )
+        };
+    }
+
     /// Asm text: flips the sign bit of every lane of xmm0 and xmm4 (ymm8
     /// and `{off}` are free by then).
     #[rustfmt::skip]
@@ -435,50 +454,39 @@ mod avx2 {
         let (Some(q0), q1) = (qs[0], qs[1]) else {
             return;
         };
+        // The operands of every tile, written once; `$q1` is the second
+        // query's operand or nothing.
+        macro_rules! tile_asm {
+            ($text:expr, $($q1:tt)*) => {
+                avx2_asm!(
+                    $text,
+                    q0 = in(reg) q0, $($q1)*
+                    r0 = in(reg) r0, r1 = in(reg) r1, r2 = in(reg) r2, r3 = in(reg) r3,
+                    end = in(reg) full_bytes, mask = in(reg) mask, out = in(reg) out,
+                    off = out(reg) _,
+                )
+            };
+        }
         // SAFETY: reads within the rows and queries as the caller
         // guarantees; writes 4 or 8 floats of `out`.
         unsafe {
             match (sum, q1) {
-                (TileSum::NegDot, Some(q1)) => avx2_asm!(
-                    tile_text!(two, dot_step),
-                    negate_results!(),
-                    "vmovups xmmword ptr [{out}], xmm0",
-                    "vmovups xmmword ptr [{out} + 16], xmm4",
-                    "vzeroupper",
-                    q0 = in(reg) q0, q1 = in(reg) q1,
-                    r0 = in(reg) r0, r1 = in(reg) r1, r2 = in(reg) r2, r3 = in(reg) r3,
-                    end = in(reg) full_bytes, mask = in(reg) mask, out = in(reg) out,
-                    off = out(reg) _,
+                (TileSum::NegDot, Some(q1)) => tile_asm!(
+                    concat!(tile_text!(two, dot_step), negate_results!(), store!(two)),
+                    q1 = in(reg) q1,
                 ),
-                (TileSum::NegDot, None) => avx2_asm!(
-                    tile_text!(one, dot_step),
-                    negate_results!(),
-                    "vmovups xmmword ptr [{out}], xmm0",
-                    "vzeroupper",
-                    q0 = in(reg) q0,
-                    r0 = in(reg) r0, r1 = in(reg) r1, r2 = in(reg) r2, r3 = in(reg) r3,
-                    end = in(reg) full_bytes, mask = in(reg) mask, out = in(reg) out,
-                    off = out(reg) _,
+                (TileSum::NegDot, None) => {
+                    tile_asm!(concat!(
+                        tile_text!(one, dot_step),
+                        negate_results!(),
+                        store!(one)
+                    ),)
+                }
+                (TileSum::L2, Some(q1)) => tile_asm!(
+                    concat!(tile_text!(two, l2_step), store!(two)),
+                    q1 = in(reg) q1,
                 ),
-                (TileSum::L2, Some(q1)) => avx2_asm!(
-                    tile_text!(two, l2_step),
-                    "vmovups xmmword ptr [{out}], xmm0",
-                    "vmovups xmmword ptr [{out} + 16], xmm4",
-                    "vzeroupper",
-                    q0 = in(reg) q0, q1 = in(reg) q1,
-                    r0 = in(reg) r0, r1 = in(reg) r1, r2 = in(reg) r2, r3 = in(reg) r3,
-                    end = in(reg) full_bytes, mask = in(reg) mask, out = in(reg) out,
-                    off = out(reg) _,
-                ),
-                (TileSum::L2, None) => avx2_asm!(
-                    tile_text!(one, l2_step),
-                    "vmovups xmmword ptr [{out}], xmm0",
-                    "vzeroupper",
-                    q0 = in(reg) q0,
-                    r0 = in(reg) r0, r1 = in(reg) r1, r2 = in(reg) r2, r3 = in(reg) r3,
-                    end = in(reg) full_bytes, mask = in(reg) mask, out = in(reg) out,
-                    off = out(reg) _,
-                ),
+                (TileSum::L2, None) => tile_asm!(concat!(tile_text!(one, l2_step), store!(one)),),
             }
         }
     }

@@ -413,18 +413,34 @@ fn args() -> Args {
     a
 }
 
-/// Best queries/s of `repeats` calls of `f` on `nq` queries, by thread CPU
-/// time, and the last call's answer.
-fn best_rate<T>(repeats: usize, nq: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+/// Best queries/s of `repeats` calls of `f` on `nq` queries, by `clock`
+/// (seconds), and the last call's answer.
+fn best_rate_by<T>(
+    clock: fn() -> f64,
+    repeats: usize,
+    nq: usize,
+    mut f: impl FnMut() -> T,
+) -> (f64, T) {
     let mut best = f64::INFINITY;
     let mut last = None;
     for _ in 0..repeats {
-        let t0 = thread_cpu_s();
+        let t0 = clock();
         let r = f();
-        best = best.min(thread_cpu_s() - t0);
+        best = best.min(clock() - t0);
         last = Some(r);
     }
     (nq as f64 / best.max(1e-9), last.unwrap())
+}
+
+/// [`best_rate_by`] the thread's CPU time.
+fn best_rate<T>(repeats: usize, nq: usize, f: impl FnMut() -> T) -> (f64, T) {
+    best_rate_by(thread_cpu_s, repeats, nq, f)
+}
+
+/// Seconds of the wall clock since the first call.
+fn wall_s() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
 /// A seeded standard-normal matrix (splitmix64 and Box-Muller).
@@ -571,22 +587,15 @@ fn main() {
                 let (blocked, found) = best_rate(a.repeats, nq, || {
                     search_blocked(&store, path, metric, q, K, 1, &mut sections)
                 });
-                // Two CPUs, by the wall clock (CPU time would add both).
-                let mut best_wall = f64::INFINITY;
-                let mut shared = Vec::new();
-                for _ in 0..a.repeats {
-                    let t0 = Instant::now();
-                    shared =
-                        search_blocked(&store, path, metric, q, K, 2, &mut Sections::default());
-                    best_wall = best_wall.min(t0.elapsed().as_secs_f64());
-                }
-                let mut best_wall1 = f64::INFINITY;
-                for _ in 0..a.repeats {
-                    let t0 = Instant::now();
-                    search_blocked(&store, path, metric, q, K, 1, &mut Sections::default());
-                    best_wall1 = best_wall1.min(t0.elapsed().as_secs_f64());
-                }
-                let two_cpus = best_wall1 / best_wall;
+                // Two CPUs against one, by the wall clock (CPU time would
+                // add both threads').
+                let on = |cpus| {
+                    best_rate_by(wall_s, a.repeats, nq, || {
+                        search_blocked(&store, path, metric, q, K, cpus, &mut Sections::default())
+                    })
+                };
+                let ((two, shared), (one, _)) = (on(2), on(1));
+                let two_cpus = two / one;
                 assert_eq!(
                     found, shared,
                     "{} {mname} nq {nq}: 2 CPUs and 1 disagree",
