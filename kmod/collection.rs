@@ -29,13 +29,12 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KVVec};
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
 use kernel::workqueue::{Work, WorkItem};
 
 use crate::abi;
-use crate::hnsw::{self, Hnsw};
+use crate::hnsw::{self, Hnsw, IdMap};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
@@ -85,9 +84,6 @@ fn sections_within(n: usize, per_row: usize, budget: usize, cap: usize) -> impl 
         start..(start + per_section).min(n)
     })
 }
-
-/// Bytes charged per id-map (rbtree) entry: the node's slab object.
-const MAP_NODE_BYTES: u64 = 64;
 
 /// Probe point `vexfs_simd_batch`: one FPU section of SIMD work over
 /// `floats` stored values (a block of distances for a search, of norms for
@@ -347,8 +343,9 @@ pub(crate) struct Store {
     /// Row slot to `|row|^2`, in cosine collections only: a cosine search
     /// then needs one dot product per row.
     norms: KVVec<simd::NormSq>,
-    /// Id to row slot (live rows only).
-    map: RBTree<u64, u32>,
+    /// Id to row slot (live rows only). Its table is charged to the limit
+    /// by its allocator, like the graph.
+    map: IdMap<GraphAlloc>,
     /// Live rows that are files' vectors.
     file_rows: u64,
     /// Live file rows past a file's first part: a search finds a file
@@ -363,7 +360,7 @@ pub(crate) struct Store {
     graph: Option<Hnsw<GraphAlloc>>,
     linked: usize,
     /// Bytes of `ids`, `flags` and `norms` capacity charged to the limit
-    /// (chunks and map nodes are charged by count; the graph charges its
+    /// (chunks are charged by count; the map and the graph charge their
     /// own).
     meta_charged: u64,
 }
@@ -392,9 +389,10 @@ impl Pending {
 }
 
 impl Store {
-    /// Bytes charged to the vector limit for this store (not the graph).
+    /// Bytes this store charged to the vector limit itself (not the map
+    /// and the graph, whose allocator does).
     fn charged(&self) -> u64 {
-        self.chunks.len() as u64 * CHUNK_BYTES + self.meta_charged + self.map_len() * MAP_NODE_BYTES
+        self.chunks.len() as u64 * CHUNK_BYTES + self.meta_charged
     }
 
     /// Live rows (each has one map entry).
@@ -656,8 +654,6 @@ pub(crate) struct Batch {
     /// the caller.
     pub(crate) rows: PoolBuf<f32>,
     norms: PoolBuf<simd::NormSq>,
-    /// One map node per row, allocated before the lock.
-    nodes: KVVec<RBTreeNodeReservation<u64, u32>>,
     file: bool,
     _inflight: Inflight,
 }
@@ -665,7 +661,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// In-flight bytes of a batch of `n` rows of `dim` values.
     fn bytes(n: usize, dim: usize) -> u64 {
-        n as u64 * (8 + dim as u64 * 4 + 4 + 8 + MAP_NODE_BYTES)
+        n as u64 * (8 + dim as u64 * 4 + 4)
     }
 }
 
@@ -705,7 +701,11 @@ impl Collection {
                         ids: KVVec::new(),
                         flags: KVVec::new(),
                         norms: KVVec::new(),
-                        map: RBTree::new(),
+                        // A secret key: users choose the ids.
+                        map: IdMap::new(
+                            GraphAlloc::CHARGED,
+                            (task::random_u64(), task::random_u64()),
+                        ),
                         file_rows: 0,
                         extra_parts: 0,
                         dead: 0,
@@ -755,7 +755,7 @@ impl Collection {
             reserved: 0,
             count: (rows - s.dead) as u64,
             file_vectors: s.file_rows,
-            memory_bytes: s.charged() + index_bytes,
+            memory_bytes: s.charged() + s.map.bytes() as u64 + index_bytes,
             index_bytes,
             deleted_pending: s.dead as u64,
             unindexed: unindexed as u64,
@@ -809,8 +809,8 @@ impl Collection {
     pub(crate) fn has_file_vector(&self, ino: u64) -> Result<bool> {
         let s = self.store.read_killable()?;
         Ok(s.map
-            .get(&ino)
-            .is_some_and(|&slot| s.flags[slot as usize] & ROW_FILE != 0))
+            .get(ino)
+            .is_some_and(|slot| s.flags[slot as usize] & ROW_FILE != 0))
     }
 
     /// Makes room for rows `0..rows`, charging new chunks to the limit.
@@ -873,7 +873,8 @@ impl Collection {
     }
 
     /// Frees chunks no row uses any more, capacity of the per-row arrays
-    /// that fell below a quarter in use, and an emptied graph's arrays.
+    /// that fell below a quarter in use, most of an id map at most an
+    /// eighth full, and an emptied graph's arrays.
     fn trim(&self, s: &mut Store) {
         if s.ids.is_empty() {
             if let Some(g) = s.graph.as_mut() {
@@ -901,6 +902,7 @@ impl Collection {
             let _ = s.norms.shrink_to(target, GFP_KERNEL_ACCOUNT);
             self.settle_meta(s);
         }
+        s.map.trim();
     }
 
     /// Stages an empty batch of `n` rows (`ids` and `rows` to be filled by
@@ -908,21 +910,10 @@ impl Collection {
     pub(crate) fn stage(&self, n: usize, file: bool) -> Result<Batch> {
         let inflight = Inflight::take(Batch::bytes(n, self.dim))?;
         let cosine = self.kernel == simd::Metric::Cosine;
-        let mut nodes = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..n {
-            nodes.push(
-                RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?,
-                GFP_KERNEL_ACCOUNT,
-            )?;
-            if task::fatal_signal_pending() {
-                return Err(EINTR);
-            }
-        }
         Ok(Batch {
             ids: PoolBuf::new_zeroed(n)?,
             rows: PoolBuf::new_zeroed(n.checked_mul(self.dim).ok_or(EINVAL)?)?,
             norms: PoolBuf::new_zeroed(if cosine { n } else { 0 })?,
-            nodes,
             file,
             _inflight: inflight,
         })
@@ -1028,19 +1019,20 @@ impl Collection {
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
         let dead = kind & ROW_DEAD != 0;
-        if !dead && ids.iter().any(|id| s.map.get(id).is_some()) {
+        if !dead && ids.iter().any(|&id| s.map.contains(id)) {
             return Err(EUCLEAN);
         }
         let base = s.ids.len();
         let reserved = (|| -> Result {
             self.reserve_rows(s, base + n)?;
             self.reserve_meta(s, n)?;
-            charge(if dead { 0 } else { n as u64 * MAP_NODE_BYTES })
+            s.map.reserve(if dead { 0 } else { n }).map_err(|_| ENOMEM)
         })();
         if let Err(e) = reserved {
             self.trim(s);
             return Err(e);
         }
+        let mut repeated = false;
         for i in 0..n {
             let at = s.ids.len();
             copy_f32(
@@ -1052,16 +1044,23 @@ impl Collection {
             if let Some(&norm) = b.norms.get(i) {
                 let _ = s.norms.push_within_capacity(norm);
             }
-            if dead {
+            if !dead {
+                // Reserved above; a live id twice in one run is corrupt:
+                // the first keeps the id, the second is stored dead.
+                if let Ok(Some(first)) = s.map.insert_reserved(b.ids[i], at as u32) {
+                    s.map.update(b.ids[i], first);
+                    s.flags[at] = ROW_DEAD;
+                    repeated = true;
+                }
+            }
+            if s.flags[at] & ROW_DEAD != 0 {
                 s.dead += 1;
-                continue;
-            }
-            if let Some(r) = b.nodes.pop() {
-                s.map.insert(r.into_node(b.ids[i], at as u32));
-            }
-            if kind & ROW_FILE != 0 {
+            } else if kind & ROW_FILE != 0 {
                 s.count_file_row(b.ids[i], true);
             }
+        }
+        if repeated {
+            return Err(EUCLEAN);
         }
         Ok(())
     }
@@ -1124,8 +1123,8 @@ impl Collection {
         }
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
-        for id in b.ids.iter() {
-            if let Some(&slot) = s.map.get(id) {
+        for &id in b.ids.iter() {
+            if let Some(slot) = s.map.get(id) {
                 if (s.flags[slot as usize] & ROW_FILE != 0) != b.file {
                     return Err(EEXIST);
                 }
@@ -1135,7 +1134,7 @@ impl Collection {
         let reserved = (|| -> Result {
             self.reserve_rows(s, base + n)?;
             self.reserve_meta(s, n)?;
-            charge(n as u64 * MAP_NODE_BYTES)
+            s.map.reserve(n).map_err(|_| ENOMEM)
         })();
         if let Err(e) = reserved {
             self.trim(s);
@@ -1144,12 +1143,11 @@ impl Collection {
         // Commit: nothing below can fail.
         let indexed = s.graph.is_some();
         let flag = if b.file { ROW_FILE } else { 0 };
-        let mut new_ids = 0u64;
         for i in 0..n {
             let id = b.ids[i];
             let src = &b.rows[i * self.dim..(i + 1) * self.dim];
             let norm = b.norms.get(i).copied();
-            let slot = match s.map.get(&id).copied() {
+            let slot = match s.map.get(id) {
                 // Stored by this batch, or in place in a flat collection:
                 // the new vector overwrites the row.
                 Some(slot) if slot as usize >= base || !indexed => Some(slot as usize),
@@ -1177,25 +1175,16 @@ impl Collection {
             if let Some(norm) = norm {
                 let _ = s.norms.push_within_capacity(norm);
             }
-            match s.map.get_mut(&id) {
-                // Replaced in an indexed collection: the id moves.
-                Some(v) => *v = at as u32,
-                None => {
-                    if let Some(r) = b.nodes.pop() {
-                        s.map.insert(r.into_node(id, at as u32));
-                        new_ids += 1;
-                    }
-                }
-            }
+            // A new id (room reserved above), or one replaced in an
+            // indexed collection: the id moves to the new row.
+            let _ = s.map.insert_reserved(id, at as u32);
             if b.file {
                 s.count_file_row(id, true);
             }
         }
-        uncharge((n as u64 - new_ids) * MAP_NODE_BYTES);
         if b.file {
             // They replace all the file's vectors: drop the parts past them.
-            let gone = self.remove_parts_from(s, file_ino, n as u32);
-            uncharge(gone * MAP_NODE_BYTES);
+            self.remove_parts_from(s, file_ino, n as u32);
         }
         self.trim(s);
         stored(&b.ids, &b.rows);
@@ -1459,9 +1448,7 @@ impl Collection {
         }
         // A tombstone's id may name a newer row by now.
         if s.flags[to] & ROW_DEAD == 0 {
-            if let Some(v) = s.map.get_mut(&id) {
-                *v = to as u32;
-            }
+            s.map.update(id, to as u32);
         }
         true
     }
@@ -1483,7 +1470,7 @@ impl Collection {
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
         for (i, id) in ids.iter().enumerate() {
-            let slot = *s.map.get(id).ok_or(ENOENT)?;
+            let slot = s.map.get(*id).ok_or(ENOENT)?;
             if s.flags[slot as usize] & ROW_FILE != 0 {
                 // A file's vectors go together, by its first part's id.
                 let (ino, part) = abi::file_vector_part(*id);
@@ -1509,40 +1496,33 @@ impl Collection {
     /// removed by its first occurrence).
     /// A file's first part (its inode number) stands for all its vectors.
     fn remove_ids(&self, s: &mut Store, ids: &[u64]) {
-        let mut removed = 0;
         for &id in ids {
-            let Some(slot) = s.map.remove(&id) else {
+            let Some(slot) = s.map.remove(id) else {
                 continue;
             };
             let file = s.flags[slot as usize] & ROW_FILE != 0;
             self.remove_slot(s, slot as usize);
-            removed += 1;
             let (ino, part) = abi::file_vector_part(id);
             if file && part == 0 {
-                removed += self.remove_parts_from(s, ino, 1);
+                self.remove_parts_from(s, ino, 1);
             }
         }
-        uncharge(removed * MAP_NODE_BYTES);
         self.trim(s);
     }
 
     /// Removes the vectors of the file `ino` from part `from` on (a file's
-    /// parts are contiguous from 0); returns how many. The caller uncharges
-    /// their map nodes and trims.
-    fn remove_parts_from(&self, s: &mut Store, ino: u64, from: u32) -> u64 {
-        let mut removed = 0;
+    /// parts are contiguous from 0). The caller trims.
+    fn remove_parts_from(&self, s: &mut Store, ino: u64, from: u32) {
         for part in from..abi::MAX_FILE_PARTS {
             let id = abi::file_vector_id(ino, part);
-            match s.map.get(&id) {
-                Some(&slot) if s.flags[slot as usize] & ROW_FILE != 0 => {
-                    s.map.remove(&id);
+            match s.map.get(id) {
+                Some(slot) if s.flags[slot as usize] & ROW_FILE != 0 => {
+                    s.map.remove(id);
                     self.remove_slot(s, slot as usize);
-                    removed += 1;
                 }
                 _ => break,
             }
         }
-        removed
     }
 
     /// The write side, for removing file vectors while the VFS changes
@@ -1561,8 +1541,8 @@ impl Collection {
     /// any, under a guard from [`Self::lock_for_removal`]. The caller then
     /// schedules maintenance.
     pub(crate) fn remove_file_vector(&self, s: &mut Store, ino: u64) -> bool {
-        match s.map.get(&ino) {
-            Some(&slot) if s.flags[slot as usize] & ROW_FILE != 0 => {
+        match s.map.get(ino) {
+            Some(slot) if s.flags[slot as usize] & ROW_FILE != 0 => {
                 self.remove_ids(s, &[ino]);
                 true
             }
@@ -1590,9 +1570,7 @@ impl Collection {
             if let Some(&norm) = s.norms.get(last) {
                 s.norms[slot] = norm;
             }
-            if let Some(v) = s.map.get_mut(&moved) {
-                *v = slot as u32;
-            }
+            s.map.update(moved, slot as u32);
         }
         s.ids.pop();
         s.flags.pop();
@@ -1609,7 +1587,7 @@ impl Collection {
         may_read: impl FnOnce(u64) -> Result,
     ) -> Result<bool> {
         let s = self.store.read_killable()?;
-        let slot = *s.map.get(&id).ok_or(ENOENT)? as usize;
+        let slot = s.map.get(id).ok_or(ENOENT)? as usize;
         if out.len() != self.dim {
             return Err(EINVAL);
         }

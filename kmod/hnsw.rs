@@ -9,6 +9,8 @@
 mod delete;
 #[path = "../userland/vexfs-hnsw/src/graph.rs"]
 mod graph;
+#[path = "../userland/vexfs-hnsw/src/id_map.rs"]
+mod id_map;
 #[path = "../userland/vexfs-hnsw/src/index.rs"]
 mod index;
 #[path = "../userland/vexfs-hnsw/src/insert.rs"]
@@ -22,6 +24,7 @@ mod search;
 #[path = "../userland/vexfs-hnsw/src/vec.rs"]
 mod vec;
 
+pub(crate) use id_map::IdMap;
 pub(crate) use index::*;
 pub(crate) use search::SearchScratch;
 pub(crate) use vec::Alloc;

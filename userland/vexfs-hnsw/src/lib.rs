@@ -61,6 +61,12 @@
 //! [`Distances::checkpoint`] is called every [`CHECKPOINT_BATCHES`]
 //! distance batches for `cond_resched()`.
 //!
+//! # Ids
+//!
+//! The collection's id -> slot map, [`IdMap`], lives here too: a flat
+//! open-addressing table on the same fallible [`Alloc`], hashed with a
+//! per-map secret key because users choose the ids (see `id_map.rs`).
+//!
 //! # Persistence
 //!
 //! [`Hnsw::encode`] streams the graph (lists, slots, free ids, counts,
@@ -89,6 +95,7 @@ extern crate std;
 
 mod delete;
 mod graph;
+mod id_map;
 mod index;
 mod insert;
 mod persist;
@@ -103,6 +110,7 @@ pub use native::{read_npy_f32, NativeQuery, NativeStore};
 #[cfg(feature = "std")]
 pub use vexfs_simd::Metric;
 
+pub use id_map::IdMap;
 pub use index::*;
 pub use search::{SearchScratch, CHECKPOINT_BATCHES};
 pub use vec::*;
