@@ -262,7 +262,7 @@ pub fn run(opts: &EmbedOptions) -> Result<()> {
     let t0 = Instant::now();
     let model = load_model(opts.model, opts.model_dir.as_deref())?;
     eprintln!(
-        "loaded {} ({}-d) in {:.1} s",
+        "{} ({}-d) ready in {:.1} s (its weights are read when a chunk is not cached)",
         model.id(),
         model.dim(),
         t0.elapsed().as_secs_f64()

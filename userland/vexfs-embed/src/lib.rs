@@ -70,6 +70,7 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -237,9 +238,13 @@ pub struct Chunking {
     pub truncated: bool,
 }
 
-/// all-MiniLM-L6-v2, loaded and ready to embed.
+/// all-MiniLM-L6-v2, ready to embed. The weights (90 MB) are read on the
+/// first [`Model::embed`]: chunking needs only the tokenizer, and a run
+/// whose chunks are all in an embedding cache never needs them.
 pub struct Model {
-    bert: BertModel,
+    bert: OnceLock<BertModel>,
+    config: Config,
+    weights_path: PathBuf,
     // Truncates to MAX_TOKENS and adds [CLS]/[SEP], for embed.
     tokenizer: Tokenizer,
     // Neither truncates nor pads, for chunks.
@@ -313,23 +318,37 @@ impl Model {
             }))
             .map_err(tokenizer_error)?;
 
-        // Read into memory rather than mmap'ed: safe code, and the tensors
-        // are copied out of the buffer either way.
-        let device = Device::Cpu;
-        let weights_error = |source| Error::Weights {
-            path: weights_path.clone(),
-            source,
-        };
-        let vb = VarBuilder::from_buffered_safetensors(read(&weights_path)?, DType::F32, &device)
-            .map_err(weights_error)?;
-        let bert = BertModel::load(vb, &config).map_err(weights_error)?;
         Ok(Model {
-            bert,
+            bert: OnceLock::new(),
+            pad_id: config.pad_token_id as u32,
+            config,
+            weights_path,
             tokenizer,
             whole,
-            pad_id: config.pad_token_id as u32,
-            device,
+            device: Device::Cpu,
         })
+    }
+
+    /// The network, its weights read on first use.
+    fn bert(&self) -> Result<&BertModel, Error> {
+        if let Some(bert) = self.bert.get() {
+            return Ok(bert);
+        }
+        let weights_error = |source| Error::Weights {
+            path: self.weights_path.clone(),
+            source,
+        };
+        // Read into memory rather than mmap'ed: safe code, and the tensors
+        // are copied out of the buffer either way.
+        let vb = VarBuilder::from_buffered_safetensors(
+            read(&self.weights_path)?,
+            DType::F32,
+            &self.device,
+        )
+        .map_err(weights_error)?;
+        let bert = BertModel::load(vb, &self.config).map_err(weights_error)?;
+        // Two threads may both have loaded it; either copy will do.
+        Ok(self.bert.get_or_init(|| bert))
     }
 
     /// The model's name, [`MODEL_ID`].
@@ -395,7 +414,7 @@ impl Model {
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
         let types = ids.zeros_like()?;
         // hidden: (n, len, DIM); mask: (n, len, 1); sum: (n, DIM).
-        let hidden = self.bert.forward(&ids, &types, Some(&mask))?;
+        let hidden = self.bert()?.forward(&ids, &types, Some(&mask))?;
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let sum = hidden.broadcast_mul(&mask)?.sum(1)?;
         // sentence-transformers clamps the count at 1e-9 and the norm at

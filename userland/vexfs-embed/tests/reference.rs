@@ -126,3 +126,28 @@ fn missing_model_names_the_file_and_make_setup() {
         "{msg}"
     );
 }
+
+/// The weights are read on the first embed: chunking works without them,
+/// and a damaged weights file is reported then, by name.
+#[test]
+fn weights_are_read_on_first_embed() {
+    let Some(dir) = vexfs_embed::default_dir().filter(|d| d.join("tokenizer.json").exists()) else {
+        eprintln!("skipped: no model (run `make setup`)");
+        return;
+    };
+    let bad = std::env::temp_dir().join(format!("vexfs-embed-bad-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&bad).unwrap();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(dir.join(f), bad.join(f)).unwrap();
+    }
+    std::fs::write(bad.join("model.safetensors"), b"not a safetensors file").unwrap();
+    let model = Model::load(&bad).expect("loads without reading the weights");
+    let chunking = model.chunks("A short text.").unwrap();
+    assert_eq!(chunking.chunks.len(), 1);
+    let err = model.embed(&["A short text."]).unwrap_err();
+    assert!(
+        matches!(&err, Error::Weights { path, .. } if *path == bad.join("model.safetensors")),
+        "{err:?}"
+    );
+    std::fs::remove_dir_all(&bad).unwrap();
+}
