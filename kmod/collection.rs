@@ -1123,10 +1123,14 @@ impl Collection {
         }
         let mut guard = self.store.write_killable()?;
         let s = &mut *guard;
-        for &id in b.ids.iter() {
-            if let Some(slot) = s.map.get(id) {
-                if (s.flags[slot as usize] & ROW_FILE != 0) != b.file {
-                    return Err(EEXIST);
+        // Plain rows into a collection without file rows cannot meet one:
+        // no pass over the map (a random access per id) for them.
+        if b.file || s.file_rows > 0 {
+            for &id in b.ids.iter() {
+                if let Some(slot) = s.map.get(id) {
+                    if (s.flags[slot as usize] & ROW_FILE != 0) != b.file {
+                        return Err(EEXIST);
+                    }
                 }
             }
         }

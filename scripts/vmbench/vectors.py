@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """In-VM benchmark: VexFS insert and exact search on the 400,000 GloVe
 vectors (50-d, cosine, k = 10) next to a numpy brute force doing the same
-work in the same guest; the search also through `vexctl search` and the
+work in the same guest (insert: the better of two rounds on each side);
+the search also through `vexctl search` and the
 Python package, and on one CPU (module parameter max_search_cpus=1) to
 give the speed-up of the helper CPUs. Under TCG the CPU is emulated, so
 the ratio is the figure to read, not the absolute rates. Prints a table, writes JSON under
@@ -93,15 +94,19 @@ def main():
     cpus = os.cpu_count()
     # One CPU per search first (the module's max_search_cpus=1), then the
     # default (helper CPUs share each group's scan).
-    c, _ = load(n, base, ["max_search_cpus=1"])
+    # Each side inserts twice (the two loads; two normalising copies) and
+    # the faster counts: one round alone moved by 30 % between runs.
+    c, t_kins_first = load(n, base, ["max_search_cpus=1"])
     _, t_one_cpu = timed(c.search, queries, K)
     unload(c)
     c, t_kins = load(n, base)
+    t_kins = min(t_kins, t_kins_first)
     hits, t_ksearch = timed(c.search, queries, K)
     _, t_vexctl = timed(vexctl_search, f"{MNT}/glove", qfile)
     with vexfs.Collection(f"{MNT}/glove") as py:
         (py_ids, _), t_python = timed(py.search, queries, K, None, True)
     index, t_nins = timed(numpy_insert, base)
+    t_nins = min(t_nins, timed(numpy_insert, base)[1])
     ref, t_nsearch = timed(numpy_search, index, queries)
     agree = np.mean([len(set(h[0].tolist()) & set(r.tolist())) / K for h, r in zip(hits, ref)])
     py_same = all(np.array_equal(h[0], p) for h, p in zip(hits, py_ids))

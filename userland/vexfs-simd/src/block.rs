@@ -24,6 +24,16 @@
 //! checked on the machines this is developed on (no AVX-512, and QEMU's TCG
 //! does not emulate it).
 //!
+//! A packed, GEMM-style kernel (eight rows transposed into a `[dim][8]`
+//! panel, each query value broadcast against it, tiles of up to 12
+//! queries by 8 rows, no horizontal sums) was written and measured on
+//! 2026-12-02 and not kept: natively it ran at 0.56-0.99x of this tile on
+//! GloVe (D = 50) and a synthetic D = 768 set, because a call sees the rows
+//! of one 16 KiB chunk (81 rows at D = 50, 5 at D = 768), too few to pay
+//! for the packing; in the TCG guest at 0.17-0.31x, where each broadcast
+//! and shuffle is an emulated instruction of its own. It would pay only
+//! with rows stored already packed, over long runs.
+//!
 //! Like the rest of the module: no f32 arithmetic in Rust, everything in
 //! `asm!`, the caller owns the FPU in the kernel.
 
