@@ -9,7 +9,8 @@ thread. For ef in 16, 32, 64, 128, 256 it measures recall@10 against a
 float64 brute force and queries/s, all queries in one search: the kernel's
 through `vexctl search --ef N` (its output gives the recall; the rate is the
 time of one SEARCH ioctl with the same request, made by this script, and the
-time of the whole vexctl process is shown too). Under TCG the CPU is
+time of the whole vexctl process is shown too) and through the Python
+package (`vexfs.Collection.search`, whose ids must equal the ioctl's). Under TCG the CPU is
 emulated: compare the two columns, not the absolute rates. Prints a table
 and writes bench-results/hnsw-vm.json.
 """
@@ -60,6 +61,8 @@ def vexctl_search(coll, qfile, *extra):
 
 
 def bench_kernel(base, queries, qfile, want):
+    import vexfs
+
     sh("insmod", os.environ["VEXFS_KO"])
     os.makedirs(MNT, exist_ok=True)
     sh("mount", "-t", "vexfs", "none", MNT)
@@ -68,20 +71,25 @@ def bench_kernel(base, queries, qfile, want):
         sh("vexctl", "create", coll, "--dim", "50", "--metric", "cosine", "--index", "hnsw",
            "--m", str(M), "--ef-construction", str(EF_CONSTRUCTION))
         c = Coll(coll)
+        py = vexfs.Collection(coll)
         _, build = timed(c.insert, np.arange(N, dtype=np.uint64), base)
         info = c.info()
         rows = []
         for ef in EFS:
             ids, t_proc = vexctl_search(coll, qfile, "--ef", str(ef))
             raw, t_ioctl = timed(c.search, queries, K, ef=ef)
+            (py_ids, _), t_py = timed(py.search, queries, K, ef, False)
             same = all(list(map(int, r[0])) == i for r, i in zip(raw, ids))
+            py_same = all(list(map(int, p)) == i for p, i in zip(py_ids, ids))
             rows.append({"ef": ef, "recall": recall(ids, want), "qps_ioctl": NQ / t_ioctl,
-                         "qps_vexctl_process": NQ / t_proc, "ioctl_s": t_ioctl, "vexctl_s": t_proc,
-                         "ioctl_equals_vexctl": same})
+                         "qps_vexctl_process": NQ / t_proc, "qps_python": NQ / t_py, "ioctl_s": t_ioctl,
+                         "vexctl_s": t_proc, "python_s": t_py, "ioctl_equals_vexctl": same,
+                         "python_equals_vexctl": py_same})
         ids, t_proc = vexctl_search(coll, qfile, "--exact")
         _, t_ioctl = timed(c.search, queries, K, flags=SEARCH_EXACT)
         exact = {"recall": recall(ids, want), "qps_ioctl": NQ / t_ioctl, "qps_vexctl_process": NQ / t_proc}
         c.close()
+        py.close()
     finally:
         subprocess.run(["umount", MNT])
         subprocess.run(["rmmod", "vexfs"])
@@ -129,17 +137,20 @@ def main():
     print(f"build: vexfs (kernel, one insert ioctl) {kernel['build_s']:.1f} s; hnswlib (1 thread) "
           + (f"{lb:.1f} s; ratio vexfs/hnswlib {kernel['build_s'] / lb:.2f}" if lb else lib.get("error", "")))
     print(f"vexfs graph: {kernel['info']['index_bytes']} bytes of {kernel['info']['memory']}")
-    print(f"{'ef':>5} {'vexfs recall':>13} {'vexfs q/s ioctl':>16} {'q/s vexctl proc':>16} "
+    print(f"{'ef':>5} {'vexfs recall':>13} {'vexfs q/s ioctl':>16} {'q/s vexctl proc':>16} {'q/s Python':>11} "
           f"{'hnswlib recall':>15} {'hnswlib q/s':>12} {'q/s ratio':>10}")
     lib_rows = {r["ef"]: r for r in lib.get("search", [])}
     for r in kernel["search"]:
         h = lib_rows.get(r["ef"])
         hr = f"{h['recall']:>15.4f} {h['qps']:>12.0f} {r['qps_ioctl'] / h['qps']:>10.2f}" if h else ""
-        print(f"{r['ef']:>5} {r['recall']:>13.4f} {r['qps_ioctl']:>16.0f} {r['qps_vexctl_process']:>16.0f} {hr}")
+        print(f"{r['ef']:>5} {r['recall']:>13.4f} {r['qps_ioctl']:>16.0f} {r['qps_vexctl_process']:>16.0f} "
+              f"{r['qps_python']:>11.0f} {hr}")
     e = kernel["exact"]
     print(f"{'exact':>5} {e['recall']:>13.4f} {e['qps_ioctl']:>16.0f} {e['qps_vexctl_process']:>16.0f}")
     if not all(r["ioctl_equals_vexctl"] for r in kernel["search"]):
         print("note: the timed ioctl's ids differ from vexctl's for some ef")
+    if not all(r["python_equals_vexctl"] for r in kernel["search"]):
+        print("note: the Python package's ids differ from vexctl's for some ef")
     result = {
         "dataset": "glove-6B-50d", "n": N, "dim": 50, "metric": "cosine", "k": K, "queries": NQ,
         "m": M, "ef_construction": EF_CONSTRUCTION, "vexfs": kernel, "hnswlib": lib,
