@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Native HNSW benchmark on GloVe 6B 50-d, cosine, single-threaded:
+//! Native HNSW benchmark on GloVe 6B 50-d (or another `--data` set),
+//! cosine, single-threaded:
 //! vexfs-hnsw next to usearch (crates.io) and hnswlib (PyPI, through
 //! `hnswlib_bench.py`), M 16, ef_construction 200, all in one run.
 //!
@@ -393,10 +394,15 @@ fn main() {
             })
             .collect()
     };
+    // The data set's name: its file's stem (glove_6B_50d, minilm_...).
+    let set = a
+        .data
+        .file_stem()
+        .map_or_else(|| "data".into(), |s| s.to_string_lossy().into_owned());
     let base = &gather(&order[..n])[..];
     let queries = &gather(&qrows)[..];
     eprintln!(
-        "GloVe {rows} x {dim}, {n} base, {} queries ({split}); loaded in {:.1} s",
+        "{set} {rows} x {dim}, {n} base, {} queries ({split}); loaded in {:.1} s",
         a.queries,
         t.elapsed().as_secs_f64()
     );
@@ -427,7 +433,7 @@ fn main() {
         })
         .unwrap_or_default();
     println!(
-        "HNSW on GloVe 6B 50-d, cosine: {n} base vectors, {} queries ({split}), \
+        "HNSW on {set} ({dim}-d), cosine: {n} base vectors, {} queries ({split}), \
          M 16, ef_construction 200, k 10, one thread, best of {} passes; CPU: {cpu}",
         a.queries, a.repeats
     );
@@ -480,10 +486,11 @@ fn main() {
     if let Some(path) = &a.json {
         let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
         let mut j = format!(
-            "{{\n  \"dataset\": \"glove-6B-50d\", \"metric\": \"cosine\", \"base\": {n}, \
+            "{{\n  \"dataset\": \"{}\", \"dim\": {dim}, \"metric\": \"cosine\", \"base\": {n}, \
              \"queries\": {}, \"split\": \"{}\", \
              \"k\": {K}, \"m\": 16, \"ef_construction\": 200, \"threads\": 1, \"repeats\": {}, \
              \"cpu\": \"{}\",\n  \"libraries\": [\n",
+            esc(&set),
             a.queries,
             esc(&split),
             a.repeats,

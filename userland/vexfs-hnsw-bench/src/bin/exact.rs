@@ -2,8 +2,10 @@
 //! Native benchmark of exact k-NN search (issue 15): the kernel's blocked
 //! scan next to its former per-row scan, faiss `IndexFlat` and a numpy
 //! brute force, one thread, k = 10, at nq = 1, 10, 100, 1000 queries per
-//! call, on GloVe 6B 50-d (400,000 rows; cosine and L2) and on a synthetic
-//! 768-d set (seeded Gaussian; dot and L2).
+//! call, on GloVe 6B 50-d (400,000 rows; cosine and L2), on a synthetic
+//! 768-d set (seeded Gaussian; dot and L2) and, with `--sets ...,minilm-384`,
+//! on 40,000 MiniLM sentence embeddings (`scripts/make-minilm-set`; cosine
+//! and L2).
 //!
 //! The VexFS side runs the kernel's algorithm (kmod/collection.rs
 //! `Collection::scan`) on the same `vexfs-simd` kernels the module
@@ -31,7 +33,8 @@
 //! peer, which differs only on ties and last-bit rounding).
 //!
 //! usage: exact [--data GLOVE.npy] [--python PY] [--repeats R] [--nq 1,10,100,1000]
-//!        [--synthetic-rows N] [--sets glove-50,synthetic-768] [--json OUT]
+//!        [--synthetic-rows N] [--sets glove-50,synthetic-768,minilm-384]
+//!        [--minilm MINILM.npy] [--json OUT]
 
 use std::collections::BinaryHeap;
 use std::path::PathBuf;
@@ -379,6 +382,7 @@ struct Args {
     nqs: Vec<usize>,
     synthetic_rows: usize,
     sets: Vec<String>,
+    minilm: PathBuf,
     json: Option<PathBuf>,
 }
 
@@ -391,6 +395,7 @@ fn args() -> Args {
         nqs: vec![1, 10, 100, 1000],
         synthetic_rows: 100_000,
         sets: vec!["glove-50".into(), "synthetic-768".into()],
+        minilm: cache.join("data/minilm_kernel_docs_384d.npy"),
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -403,10 +408,12 @@ fn args() -> Args {
             "--nq" => a.nqs = v.split(',').map(|x| x.parse().expect("--nq")).collect(),
             "--synthetic-rows" => a.synthetic_rows = v.parse().expect("--synthetic-rows"),
             "--sets" => a.sets = v.split(',').map(String::from).collect(),
+            "--minilm" => a.minilm = v.into(),
             "--json" => a.json = Some(v.into()),
             _ => panic!(
                 "usage: exact [--data GLOVE.npy] [--python PY] [--repeats R] [--nq 1,10,..] \
-                 [--synthetic-rows N] [--sets glove-50,synthetic-768] [--json OUT]"
+                 [--synthetic-rows N] [--sets glove-50,synthetic-768,minilm-384] \
+                 [--minilm MINILM.npy] [--json OUT]"
             ),
         }
     }
@@ -498,7 +505,7 @@ fn main() {
         .flat_map(|i| glove[(i * 397 % n) * dim..][..dim].to_vec())
         .collect();
     let synthetic_dim = 768;
-    let sets = [
+    let mut sets = vec![
         DataSet {
             name: "glove-50",
             dim,
@@ -512,6 +519,20 @@ fn main() {
             queries: gaussian(max_nq * synthetic_dim, 2),
         },
     ];
+    if a.sets.iter().any(|s| s == "minilm-384") {
+        let (n, dim, base) =
+            read_npy_f32(&a.minilm).unwrap_or_else(|e| panic!("{}: {e}", a.minilm.display()));
+        // Queries: every 37th sentence, spread over the corpus's files.
+        let queries = (0..max_nq)
+            .flat_map(|i| base[(i * 37 % n) * dim..][..dim].to_vec())
+            .collect();
+        sets.push(DataSet {
+            name: "minilm-384",
+            dim,
+            base,
+            queries,
+        });
+    }
     let tmp = std::env::temp_dir().join(format!("vexfs-exact-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let peers_script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("exact_peers.py");
@@ -543,7 +564,7 @@ fn main() {
         let query_npy = tmp.join(format!("{}-queries.npy", set.name));
         write_npy(&base_npy, rows, set.dim, &set.base);
         write_npy(&query_npy, max_nq, set.dim, &set.queries);
-        let metrics: &[Metric] = if set.name == "glove-50" {
+        let metrics: &[Metric] = if set.name != "synthetic-768" {
             &[Metric::Cosine, Metric::L2]
         } else {
             &[Metric::Dot, Metric::L2]
