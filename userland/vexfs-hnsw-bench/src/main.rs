@@ -18,6 +18,7 @@
 //!        [--split random|last]
 
 mod common;
+mod sq8;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -25,7 +26,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use vexfs_hnsw::{
-    read_npy_f32, Hnsw, Metric, NativeQuery, NativeStore, Neighbour, Params, StdAlloc,
+    read_npy_f32, Distances, Hnsw, Metric, NativeQuery, NativeStore, Neighbour, Params, StdAlloc,
+    Target,
 };
 
 const K: usize = 10;
@@ -174,7 +176,15 @@ fn ground_truth(base: &[f32], queries: &[f32], dim: usize) -> Vec<Vec<u32>> {
     })
 }
 
-fn bench_vexfs(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec<u32>]) -> Lib {
+/// vexfs-hnsw, and the same graph walked on SQ8 codes with a float32
+/// re-rank of the beam (`sq8.rs`, an experiment).
+fn bench_vexfs(
+    base: &[f32],
+    queries: &[f32],
+    dim: usize,
+    a: &Args,
+    truth: &[Vec<u32>],
+) -> Vec<Lib> {
     let n = base.len() / dim;
     let mut store = NativeStore::new(dim, Metric::Cosine);
     store.reserve(n);
@@ -207,7 +217,7 @@ fn bench_vexfs(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec
             }
         },
     );
-    Lib {
+    let fp32 = Lib {
         name: "vexfs-hnsw".into(),
         build_s,
         bytes_per_vector: bytes as f64 / n as f64,
@@ -222,7 +232,56 @@ fn bench_vexfs(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec
             store.path().name(),
             idx.max_level()
         ),
+    };
+    if !std::arch::is_x86_feature_detected!("avx2") {
+        return vec![fp32];
     }
+    let graph_bytes = idx.bytes();
+    let float_bytes = store.bytes();
+    let t = Instant::now();
+    let mut sq = sq8::Sq8Store::new(&mut store, n);
+    let quantize_s = t.elapsed().as_secs_f64();
+    let code_bytes = sq.bytes();
+    let mut q8 = sq8::Sq8Query {
+        w: Vec::new(),
+        fp: NativeQuery::default(),
+    };
+    let mut beam = vec![Neighbour::default(); a.efs.iter().copied().max().unwrap_or(K)];
+    let (mut slots, mut keys) = (Vec::new(), Vec::new());
+    let points = sweep(
+        a,
+        truth,
+        |_| {},
+        |ef, got| {
+            for v in queries.chunks_exact(dim) {
+                sq.query(v, &mut q8);
+                let found = idx
+                    .search(&mut scratch, &mut sq, &q8, ef, ef, &mut beam)
+                    .unwrap();
+                // Re-rank the beam by float32 distance.
+                slots.clear();
+                slots.extend(beam[..found].iter().map(|x| x.slot));
+                keys.resize(found, 0);
+                sq.fp.batch(Target::Query(&q8.fp), &slots, &mut keys);
+                let mut ranked: Vec<(u32, u32)> =
+                    keys.iter().copied().zip(slots.iter().copied()).collect();
+                ranked.sort_unstable();
+                got.push(ranked.iter().take(K).map(|&(_, s)| s).collect());
+            }
+        },
+    );
+    let sq8 = Lib {
+        name: "vexfs-hnsw sq8".into(),
+        build_s: build_s + quantize_s,
+        bytes_per_vector: (graph_bytes + float_bytes + code_bytes) as f64 / n as f64,
+        bytes_note: format!(
+            "graph {graph_bytes} + float rows {float_bytes} (re-rank) + codes {code_bytes}; \
+             walked with SQ8 codes, the beam of ef re-ranked in float32"
+        ),
+        points,
+        extra: format!("quantizing took {quantize_s:.2} s (in the build time)"),
+    };
+    vec![fp32, sq8]
 }
 
 fn bench_usearch(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec<u32>]) -> Lib {
@@ -416,10 +475,10 @@ fn main() {
     let mut libs = Vec::new();
     for name in &a.only {
         eprintln!("{name}: building {n} vectors (M 16, ef_construction 200, 1 thread)");
-        libs.push(match name.as_str() {
+        libs.extend(match name.as_str() {
             "vexfs" => bench_vexfs(base, queries, dim, &a, &truth),
-            "usearch" => bench_usearch(base, queries, dim, &a, &truth),
-            "hnswlib" => bench_hnswlib(&order, a.queries, &a, &truth),
+            "usearch" => vec![bench_usearch(base, queries, dim, &a, &truth)],
+            "hnswlib" => vec![bench_hnswlib(&order, a.queries, &a, &truth)],
             _ => panic!("unknown library {name}"),
         });
     }
