@@ -233,9 +233,6 @@ fn bench_vexfs(
             idx.max_level()
         ),
     };
-    if !std::arch::is_x86_feature_detected!("avx2") {
-        return vec![fp32];
-    }
     let graph_bytes = idx.bytes();
     let float_bytes = store.bytes();
     let t = Instant::now();

@@ -13,14 +13,15 @@
 //! `x_d ~ lo_d + step_d * c_d`, `q.x ~ sum(q_d lo_d) + sum(q_d step_d c_d)`.
 //! The first sum is the same for every row, so rows are ordered by the
 //! integer `sum(w_d c_d)` with `w_d = round(q_d step_d S)` as i16 (S as
-//! large as the i32 sum allows): AVX2 `vpmovzxbw` + `vpmaddwd`, no float
-//! arithmetic per row. Inserts (`Target::Slot`) use the float rows.
+//! large as the i32 sum allows): `vexfs_simd::sq8_dot` (AVX2 `vpmovzxbw` +
+//! `vpmaddwd`), no float arithmetic per row. Inserts (`Target::Slot`) use
+//! the float rows.
 
 use vexfs_hnsw::{Distances, NativeQuery, NativeStore, Target};
 
-/// Bytes of codes per row: the dimension rounded up to 32.
+/// Bytes of codes per row: the dimension rounded up to the kernel's block.
 fn padded(dim: usize) -> usize {
-    dim.div_ceil(32) * 32
+    dim.div_ceil(vexfs_simd::SQ8_BLOCK) * vexfs_simd::SQ8_BLOCK
 }
 
 /// SQ8 codes beside a [`NativeStore`] (which keeps the float rows for
@@ -110,48 +111,16 @@ impl<'a> Sq8Store<'a> {
                 off += 64;
             }
         }
+        let path = self.fp.path();
         for (o, &s) in out.iter_mut().zip(slots) {
             let codes = &self.codes[s as usize * self.stride..][..self.stride];
-            // SAFETY: the benchmark runs on AVX2 CPUs (checked in main).
-            let dot = unsafe { dot_avx2(w, codes) };
+            // SAFETY: the store's path is one this CPU supports; userland
+            // owns the FPU.
+            let dot = unsafe { vexfs_simd::sq8_dot(path, w, codes) };
             // Larger dot = nearer: smaller key.
             *o = (i64::from(i32::MAX) - i64::from(dot)) as u32;
         }
     }
-}
-
-/// `sum(w[i] * c[i])` over `c.len()` (a multiple of 32) values.
-///
-/// # Safety
-///
-/// AVX2; `w.len() >= c.len()`.
-#[target_feature(enable = "avx2")]
-unsafe fn dot_avx2(w: &[i16], c: &[u8]) -> i32 {
-    use core::arch::x86_64::*;
-    assert!(w.len() >= c.len() && c.len().is_multiple_of(32));
-    let mut acc0 = _mm256_setzero_si256();
-    let mut acc1 = _mm256_setzero_si256();
-    let mut i = 0;
-    while i < c.len() {
-        // SAFETY: `i + 32 <= c.len() <= w.len()`.
-        unsafe {
-            let c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128(c.as_ptr().add(i).cast()));
-            let c1 = _mm256_cvtepu8_epi16(_mm_loadu_si128(c.as_ptr().add(i + 16).cast()));
-            let w0 = _mm256_loadu_si256(w.as_ptr().add(i).cast());
-            let w1 = _mm256_loadu_si256(w.as_ptr().add(i + 16).cast());
-            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, w0));
-            acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, w1));
-        }
-        i += 32;
-    }
-    let acc = _mm256_add_epi32(acc0, acc1);
-    let s = _mm_add_epi32(
-        _mm256_castsi256_si128(acc),
-        _mm256_extracti128_si256(acc, 1),
-    );
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-    _mm_cvtsi128_si32(s)
 }
 
 impl Distances for Sq8Store<'_> {

@@ -1048,3 +1048,9 @@ mod avx512 {
 #[path = "block.rs"]
 mod block;
 pub use block::*;
+
+#[path = "sq8.rs"]
+mod sq8;
+// Used by userland (the HNSW benchmark's SQ8 walk) before the module.
+#[allow(unused_imports)]
+pub use sq8::*;

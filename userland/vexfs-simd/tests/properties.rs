@@ -35,7 +35,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vexfs_simd::{
     all_finite, bits_of_order_key, block_distances, cosine_distances_with_norms, detect, distance,
-    distances, norm_sq, order_key, order_key_bits, supported, Metric, NormSq, Path,
+    distances, norm_sq, order_key, order_key_bits, sq8_dot, supported, Metric, NormSq, Path,
+    SQ8_BLOCK,
 };
 
 const MAX_LEN: usize = 1100;
@@ -677,4 +678,73 @@ fn block_contract_violations_write_nothing() {
         );
     }
     assert_eq!(out, [5.0; 4]);
+}
+
+/// The SQ8 integer dot product: every path equals the exact sum (i64)
+/// when it fits, and all paths wrap alike when it does not.
+#[test]
+fn sq8_dot_matches_exact_sum_and_wraps_alike() {
+    let mut rng = Rng(0x5eed_58);
+    for blocks in 1..=40 {
+        let n = blocks * SQ8_BLOCK;
+        for round in 0..4 {
+            let codes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+            // Round 3: extreme weights, whose sum overflows i32 past ~16 blocks.
+            let weights: Vec<i16> = (0..n + round)
+                .map(|_| {
+                    if round == 3 {
+                        i16::MIN + (rng.next() % 2) as i16
+                    } else {
+                        rng.next() as i16
+                    }
+                })
+                .collect();
+            let exact: i64 = codes
+                .iter()
+                .zip(&weights)
+                .map(|(&c, &w)| i64::from(c) * i64::from(w))
+                .sum();
+            for path in paths() {
+                // SAFETY: the path is supported; userland owns the FPU.
+                let got = unsafe { sq8_dot(path, &weights, &codes) };
+                assert_eq!(
+                    got,
+                    exact as i32,
+                    "{} blocks, round {round}, path {}",
+                    blocks,
+                    path.name()
+                );
+                if round < 3 {
+                    assert_eq!(i64::from(got), exact);
+                }
+            }
+        }
+    }
+}
+
+/// A length that is not a multiple of the block, or too few weights:
+/// 0, and nothing read past the slices.
+#[test]
+fn sq8_dot_contract_violations_return_zero() {
+    let codes = vec![7u8; 2 * SQ8_BLOCK];
+    let weights = vec![3i16; 2 * SQ8_BLOCK];
+    for path in paths() {
+        let run = |w: &[i16], c: &[u8]| {
+            catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: as above.
+                unsafe { sq8_dot(path, w, c) }
+            }))
+        };
+        // Debug builds assert the contract; release builds return 0.
+        for (w, c) in [
+            (&weights[..], &codes[..SQ8_BLOCK + 1]),
+            (&weights[..SQ8_BLOCK], &codes[..]),
+        ] {
+            if let Ok(v) = run(w, c) {
+                assert_eq!(v, 0);
+            }
+        }
+        assert_eq!(run(&weights, &codes).ok(), Some(2 * SQ8_BLOCK as i32 * 21));
+        assert_eq!(run(&[], &[]).ok(), Some(0));
+    }
 }
