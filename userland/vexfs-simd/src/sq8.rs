@@ -32,7 +32,7 @@ pub const SQ8_BLOCK: usize = 32;
 /// The CPU must support `path`; in the kernel the caller owns the FPU
 /// (the AVX2 path uses vector registers).
 pub unsafe fn sq8_dot(path: Path, weights: &[i16], codes: &[u8]) -> i32 {
-    let fits = codes.len() % SQ8_BLOCK == 0 && weights.len() >= codes.len();
+    let fits = codes.len().is_multiple_of(SQ8_BLOCK) && weights.len() >= codes.len();
     debug_assert!(fits);
     if !fits || codes.is_empty() {
         return 0;
