@@ -1045,12 +1045,14 @@ impl Collection {
                 let _ = s.norms.push_within_capacity(norm);
             }
             if !dead {
-                // Reserved above; a live id twice in one run is corrupt:
-                // the first keeps the id, the second is stored dead.
-                if let Ok(Some(first)) = s.map.insert_reserved(b.ids[i], at as u32) {
-                    s.map.update(b.ids[i], first);
+                // A live id twice in one run is corrupt: the first keeps
+                // the id, the second is stored dead.
+                if s.map.contains(b.ids[i]) {
                     s.flags[at] = ROW_DEAD;
                     repeated = true;
+                } else {
+                    // Reserved above.
+                    let _ = s.map.insert_reserved(b.ids[i], at as u32);
                 }
             }
             if s.flags[at] & ROW_DEAD != 0 {

@@ -113,31 +113,34 @@ impl<A: Alloc> IdMap<A> {
     /// Maps `id` to `slot`, growing the table if needed; returns the slot
     /// it had.
     pub fn insert(&mut self, id: u64, slot: u32) -> Result<Option<u32>, Error> {
-        if slot == EMPTY {
-            return Err(Error::InvalidSlot);
+        if slot != EMPTY && !self.contains(id) {
+            self.reserve(1)?;
         }
-        if let Some(at) = self.find(id) {
-            return Ok(Some(core::mem::replace(&mut self.entries[at].slot, slot)));
-        }
-        self.reserve(1)?;
-        self.put(id, slot);
-        Ok(None)
+        self.insert_reserved(id, slot)
     }
 
     /// Maps `id` to `slot` in room made by [`Self::reserve`]; returns the
     /// slot it had. `Err(InvalidSlot)` for `u32::MAX`, and
-    /// `Err(OutOfMemory)` (nothing changed) if no room was reserved.
+    /// `Err(OutOfMemory)` (nothing changed) if no room was reserved. One
+    /// walk of the probe run: it ends at the id or at the free entry a new
+    /// id takes.
     pub fn insert_reserved(&mut self, id: u64, slot: u32) -> Result<Option<u32>, Error> {
         if slot == EMPTY {
             return Err(Error::InvalidSlot);
         }
-        if let Some(at) = self.find(id) {
-            return Ok(Some(core::mem::replace(&mut self.entries[at].slot, slot)));
-        }
-        if !fits(self.len + 1, self.capacity()) {
+        if !fits(self.len + 1, self.capacity()) && !self.contains(id) {
             return Err(Error::OutOfMemory);
         }
-        self.put(id, slot);
+        let mask = self.capacity() - 1;
+        let mut at = self.home(id);
+        while self.entries[at].slot != EMPTY {
+            if self.entries[at].id == id {
+                return Ok(Some(core::mem::replace(&mut self.entries[at].slot, slot)));
+            }
+            at = (at + 1) & mask;
+        }
+        self.entries[at] = Entry { id, slot };
+        self.len += 1;
         Ok(None)
     }
 
@@ -222,7 +225,8 @@ impl<A: Alloc> IdMap<A> {
         }
     }
 
-    /// Stores a new id; the table has a free entry.
+    /// Stores an id known to be absent (rehash); the table has a free
+    /// entry.
     fn put(&mut self, id: u64, slot: u32) {
         let mask = self.capacity() - 1;
         let mut at = self.home(id);
