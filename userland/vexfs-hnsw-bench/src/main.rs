@@ -244,7 +244,7 @@ fn bench_vexfs(
         fp: NativeQuery::default(),
     };
     let mut beam = vec![Neighbour::default(); a.efs.iter().copied().max().unwrap_or(K)];
-    let (mut slots, mut keys) = (Vec::new(), Vec::new());
+    let (mut slots, mut keys, mut ranked) = (Vec::new(), Vec::new(), Vec::new());
     let points = sweep(
         a,
         truth,
@@ -260,8 +260,8 @@ fn bench_vexfs(
                 slots.extend(beam[..found].iter().map(|x| x.slot));
                 keys.resize(found, 0);
                 sq.fp.batch(Target::Query(&q8.fp), &slots, &mut keys);
-                let mut ranked: Vec<(u32, u32)> =
-                    keys.iter().copied().zip(slots.iter().copied()).collect();
+                ranked.clear();
+                ranked.extend(keys.iter().copied().zip(slots.iter().copied()));
                 ranked.sort_unstable();
                 got.push(ranked.iter().take(K).map(|&(_, s)| s).collect());
             }
