@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The integer kernel of SQ8 (8-bit scalar-quantized) search: the dot
-//! product of a row's `u8` codes with a query's `i16` weights.
+//! SQ8 (8-bit scalar-quantized) search: the quantizer, the encoder, the
+//! query's integer weights and the integer dot product of a row's `u8`
+//! codes with them, and the order keys built from it.
 //!
 //! A quantized row stores, per dimension, `c = round((x - lo) / step)` in
 //! `0..=255`. For a query `q`, `q.x ~ sum(q lo) + sum(q step c)`: the first
@@ -16,7 +17,7 @@
 //! Both paths add in `i32` with wrap-around, so they agree bit for bit for
 //! any input, even one whose sum overflows.
 
-use super::Path;
+use super::{NormSq, Path};
 
 /// Codes and weights are processed in blocks of this many values: rows of
 /// codes are padded with zeros to a multiple of it.
@@ -64,7 +65,7 @@ unsafe fn avx2_dot(weights: &[i16], codes: &[u8]) -> i32 {
     // inside the slices (`blocks * 32 <= codes.len() <= weights.len()`);
     // AVX2 as the caller guarantees; only the named registers change.
     unsafe {
-        core::arch::asm!(
+        avx2_asm!(
             "vpxor ymm0, ymm0, ymm0",
             "vpxor ymm1, ymm1, ymm1",
             "2:",
@@ -93,9 +94,447 @@ unsafe fn avx2_dot(weights: &[i16], codes: &[u8]) -> i32 {
             w = inout(reg) weights.as_ptr() => _,
             n = inout(reg) blocks => _,
             sum = out(reg) sum,
-            out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _,
-            options(nostack, readonly),
         );
     }
     sum
+}
+
+/// `asm!` for the quantizer's scalar SSE code, which uses xmm0-xmm7.
+macro_rules! sq8_asm {
+    ($($args:tt)*) => {
+        vector_asm!(["xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"] $($args)*)
+    };
+}
+
+/// Bits of `f32::MAX` and `f32::MIN`: the bounds before any row, for
+/// [`sq8_widen`] (`lo` starts at the first, `hi` at the second).
+pub const SQ8_BOUNDS_EMPTY: (u32, u32) = (0x7f7f_ffff, 0xff7f_ffff);
+
+/// Part of the observed range added below and above it when a quantizer
+/// is trained, as a shift (1/8 each side), so that vectors a little
+/// outside the rows seen so far still get exact codes.
+const SQ8_HEADROOM_SHIFT: u32 = 3;
+
+/// Bits of `1 / sqrt(norm_sq)`, the factor that makes a row of that
+/// squared norm a unit vector (cosine collections quantize unit rows);
+/// bits of 0.0 for a zero row.
+///
+/// # Safety
+///
+/// In the kernel the caller owns the FPU (SSE registers).
+pub unsafe fn sq8_unit_scale(norm_sq: NormSq) -> u32 {
+    if norm_sq.0 & !SIGN_BIT == 0 {
+        return 0;
+    }
+    let out: u32;
+    // SAFETY: registers only.
+    unsafe {
+        sq8_asm!(
+            "movd xmm0, {n:e}",
+            "sqrtss xmm0, xmm0",
+            "mov {t:e}, 0x3f800000",
+            "movd xmm1, {t:e}",
+            "divss xmm1, xmm0",
+            "movd {out:e}, xmm1",
+            n = in(reg) norm_sq.0,
+            t = out(reg) _,
+            out = lateout(reg) out,
+        );
+    }
+    out
+}
+
+/// Sign bit of an f32.
+const SIGN_BIT: u32 = 0x8000_0000;
+
+/// Widens the per-dimension bounds `lo`/`hi` to hold `row` times the
+/// factor whose bits are `scale` (1.0 = `0x3f80_0000`, or
+/// [`sq8_unit_scale`]). Dimensions past the shortest slice are left.
+///
+/// # Safety
+///
+/// In the kernel the caller owns the FPU.
+pub unsafe fn sq8_widen(row: &[f32], scale: u32, lo: &mut [f32], hi: &mut [f32]) {
+    let n = row.len().min(lo.len()).min(hi.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: reads `n` values of `row`, reads and writes `n` of `lo` and
+    // `hi`, all within the slices.
+    unsafe {
+        sq8_asm!(
+            "movd xmm7, {s:e}",
+            "2:",
+            "movss xmm0, dword ptr [{x}]",
+            "mulss xmm0, xmm7",
+            "movss xmm1, dword ptr [{lo}]",
+            "minss xmm1, xmm0",
+            "movss dword ptr [{lo}], xmm1",
+            "movss xmm2, dword ptr [{hi}]",
+            "maxss xmm2, xmm0",
+            "movss dword ptr [{hi}], xmm2",
+            "add {x}, 4",
+            "add {lo}, 4",
+            "add {hi}, 4",
+            "dec {n}",
+            "jnz 2b",
+            s = in(reg) scale,
+            x = inout(reg) row.as_ptr() => _,
+            lo = inout(reg) lo.as_mut_ptr() => _,
+            hi = inout(reg) hi.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+        );
+    }
+}
+
+/// A trained quantizer's summary: what encoding and queries need besides
+/// its per-dimension arrays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sq8Scale {
+    /// Rows' L2 terms `|step * c|^2` are stored times `2^term_exp`, which
+    /// keeps the largest possible one below `2^31`.
+    pub term_exp: i32,
+    /// Bits of that largest possible term, `sum((255 * step)^2)`.
+    pub term_bound: u32,
+}
+
+/// Trains a quantizer on the observed bounds `lo`/`hi` (each `dim` long,
+/// `lo <= hi`): writes `quant` (`3 * dim` values: offsets, steps, inverse
+/// steps) so that codes 0..=255 span the bounds widened by 1/8 of their
+/// range on each side. A dimension with no range gets a tiny step (its
+/// codes are all about 127). `None` if the slices do not fit.
+///
+/// # Safety
+///
+/// In the kernel the caller owns the FPU.
+pub unsafe fn sq8_train(lo: &[f32], hi: &[f32], quant: &mut [f32]) -> Option<Sq8Scale> {
+    let dim = lo.len();
+    if dim == 0 || hi.len() != dim || quant.len() != 3 * dim {
+        return None;
+    }
+    // 1 + 2 / 8 of the range, over 255 steps; the margin is 1/8.
+    let margin_bits: u32 = (127 - SQ8_HEADROOM_SHIFT) << 23;
+    let bound: u32;
+    // SAFETY: reads `dim` values of `lo` and `hi`, writes `3 * dim` of
+    // `quant` (checked above).
+    unsafe {
+        sq8_asm!(
+            "movd xmm6, {m:e}",
+            // 255.0, 1.25, 1e-30 (smallest step), 1.0
+            "mov {t:e}, 0x437f0000",
+            "movd xmm5, {t:e}",
+            "mov {t:e}, 0x3fa00000",
+            "movd xmm4, {t:e}",
+            "mov {t:e}, 0x0da24260",
+            "movd xmm3, {t:e}",
+            "xorps xmm7, xmm7",
+            "2:",
+            "movss xmm0, dword ptr [{hi}]",
+            "movss xmm1, dword ptr [{lo}]",
+            "subss xmm0, xmm1",
+            // offset = lo - range / 8
+            "movaps xmm2, xmm0",
+            "mulss xmm2, xmm6",
+            "subss xmm1, xmm2",
+            "movss dword ptr [{q}], xmm1",
+            // step = max(range * 1.25 / 255, 1e-30)
+            "mulss xmm0, xmm4",
+            "divss xmm0, xmm5",
+            "maxss xmm0, xmm3",
+            "movss dword ptr [{q} + {d}], xmm0",
+            // inverse step
+            "mov {t:e}, 0x3f800000",
+            "movd xmm1, {t:e}",
+            "divss xmm1, xmm0",
+            "movss dword ptr [{q} + {d2}], xmm1",
+            // bound += (255 * step)^2
+            "mulss xmm0, xmm5",
+            "mulss xmm0, xmm0",
+            "addss xmm7, xmm0",
+            "add {lo}, 4",
+            "add {hi}, 4",
+            "add {q}, 4",
+            "dec {n}",
+            "jnz 2b",
+            "movd {b:e}, xmm7",
+            m = in(reg) margin_bits,
+            t = out(reg) _,
+            lo = inout(reg) lo.as_ptr() => _,
+            hi = inout(reg) hi.as_ptr() => _,
+            q = inout(reg) quant.as_mut_ptr() => _,
+            d = in(reg) dim * 4,
+            d2 = in(reg) dim * 8,
+            n = inout(reg) dim => _,
+            b = lateout(reg) bound,
+        );
+    }
+    Some(Sq8Scale {
+        term_exp: exp_below(bound, 31),
+        term_bound: bound,
+    })
+}
+
+/// The largest `e` (within +-100) such that `x * 2^e < 2^limit_log2` for
+/// the non-negative f32 whose bits are `bits` (integer work on the
+/// exponent: `x < 2^(E + 1)`).
+fn exp_below(bits: u32, limit_log2: i32) -> i32 {
+    let biased = ((bits >> 23) & 0xff) as i32;
+    if biased == 0 {
+        // Zero or subnormal: any scale fits.
+        return 100;
+    }
+    (limit_log2 - (biased - 127) - 1).clamp(-100, 100)
+}
+
+/// What [`sq8_encode`] tells about a row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sq8Coded {
+    /// `|step * c|^2 * 2^term_exp`, rounded: the row's L2 term.
+    pub term: u32,
+    /// A value lay outside the quantizer's range by more than half a
+    /// step, so its code was clamped to 0 or 255.
+    pub clamped: bool,
+}
+
+/// Encodes `row` times the factor whose bits are `scale` with the
+/// quantizer `quant` (from [`sq8_train`], `3 * row.len()` values) into
+/// `codes[..row.len()]`: `c = round((x - offset) / step)` clamped to
+/// 0..=255. Codes past the row are left as they are. `None` if the
+/// slices do not fit.
+///
+/// # Safety
+///
+/// In the kernel the caller owns the FPU.
+pub unsafe fn sq8_encode(
+    row: &[f32],
+    scale: u32,
+    quant: &[f32],
+    q: Sq8Scale,
+    codes: &mut [u8],
+) -> Option<Sq8Coded> {
+    let dim = row.len();
+    if dim == 0 || quant.len() != 3 * dim || codes.len() < dim {
+        return None;
+    }
+    let (term, excess): (u64, u32);
+    // SAFETY: reads `dim` values of `row`, `3 * dim` of `quant`, writes
+    // `dim` bytes of `codes` (checked above).
+    unsafe {
+        sq8_asm!(
+            "movd xmm7, {s:e}",
+            "mov {t:e}, 0x437f0000",
+            "movd xmm6, {t:e}",
+            "xorps xmm5, xmm5",
+            "xorps xmm4, xmm4",
+            "xorps xmm3, xmm3",
+            "2:",
+            "movss xmm0, dword ptr [{x}]",
+            "mulss xmm0, xmm7",
+            "subss xmm0, dword ptr [{q}]",
+            "mulss xmm0, dword ptr [{q} + {d2}]",
+            "movaps xmm1, xmm0",
+            "maxss xmm0, xmm5",
+            "minss xmm0, xmm6",
+            "cvtss2si {t:e}, xmm0",
+            "mov byte ptr [{c}], {t:l}",
+            // How far outside the range: |u - clamp(u)|.
+            "subss xmm1, xmm0",
+            "mulss xmm1, xmm1",
+            "maxss xmm4, xmm1",
+            // term += (c * step)^2
+            "cvtsi2ss xmm2, {t:e}",
+            "mulss xmm2, dword ptr [{q} + {d}]",
+            "mulss xmm2, xmm2",
+            "addss xmm3, xmm2",
+            "add {x}, 4",
+            "add {q}, 4",
+            "add {c}, 1",
+            "dec {n}",
+            "jnz 2b",
+            // term * 2^term_exp, rounded, as a 64-bit integer.
+            "movd xmm2, {e:e}",
+            "mulss xmm3, xmm2",
+            "cvtss2si {term}, xmm3",
+            "movd {ex:e}, xmm4",
+            s = in(reg) scale,
+            t = out(reg) _,
+            x = inout(reg) row.as_ptr() => _,
+            q = inout(reg) quant.as_ptr() => _,
+            c = inout(reg) codes.as_mut_ptr() => _,
+            d = in(reg) dim * 4,
+            d2 = in(reg) dim * 8,
+            n = inout(reg) dim => _,
+            e = in(reg) pow2_bits(q.term_exp),
+            term = lateout(reg) term,
+            ex = lateout(reg) excess,
+        );
+    }
+    Some(Sq8Coded {
+        // The bound keeps it below 2^31; a NaN or overflow (huge rows)
+        // converts to i64::MIN, kept as 0.
+        term: u32::try_from(term).unwrap_or(0),
+        // (excess)^2 > 0.25: non-negative f32s order as their bits.
+        clamped: excess > 0x3e80_0000,
+    })
+}
+
+/// Bits of `2^e` for `e` in -126..=127 (clamped).
+fn pow2_bits(e: i32) -> u32 {
+    ((e.clamp(-126, 127) + 127) as u32) << 23
+}
+
+/// How a query's integer dot product with a row's codes becomes the row's
+/// order key (smaller is nearer), for [`sq8_query`]'s weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sq8Keys {
+    /// L2: the key also counts the row's term.
+    l2: bool,
+    /// L2: the rows' terms are scaled by `2^term_shift` to the weights'
+    /// scale (a right shift when negative).
+    term_shift: i32,
+}
+
+impl Sq8Keys {
+    /// The order key of a row whose codes give `dot` with the weights and
+    /// whose L2 term is `term`.
+    ///
+    /// Cosine and dot: `x ~ offset + step * c`, so `q.x` is a constant plus
+    /// `dot / 2^k`: a larger dot is nearer. L2: with `q' = q - offset`,
+    /// `|q - x|^2 ~ |q'|^2 - 2 q'.(step * c) + |step * c|^2`, and the first
+    /// is the same for every row; the weights' exponent keeps the rest
+    /// within `+-2^31`.
+    #[inline(always)]
+    pub fn key(self, dot: i32, term: u32) -> u32 {
+        if !self.l2 {
+            return (i64::from(i32::MAX) - i64::from(dot)) as u32;
+        }
+        let term = i64::from(term);
+        let t = if self.term_shift >= 0 {
+            term << self.term_shift.min(31)
+        } else {
+            term >> (-self.term_shift).min(63)
+        };
+        (t - 2 * i64::from(dot) + (1 << 31)).clamp(0, i64::from(u32::MAX)) as u32
+    }
+}
+
+/// Sets `weights` (padded with zeros to its length, at least the row's)
+/// to the integer weights of `query` for rows coded with `quant` and
+/// `scale` (from [`sq8_train`]), `l2` for a squared-L2 collection, and
+/// returns how dot products become keys. The weights are
+/// `round(q' * step * 2^k)` with `q' = q` (cosine, dot: the order does not
+/// depend on the query's norm) or `q - offset` (L2), for the largest `k`
+/// that keeps every weight within `i16` and a sum over `weights.len()`
+/// codes within `i32` (and, for L2, the keys within `+-2^31`). `None` if
+/// the slices do not fit.
+///
+/// # Safety
+///
+/// In the kernel the caller owns the FPU.
+pub unsafe fn sq8_query(
+    query: &[f32],
+    quant: &[f32],
+    scale: Sq8Scale,
+    l2: bool,
+    weights: &mut [i16],
+) -> Option<Sq8Keys> {
+    let dim = query.len();
+    let len = weights.len();
+    if dim == 0 || quant.len() != 3 * dim || len < dim || !len.is_multiple_of(SQ8_BLOCK) {
+        return None;
+    }
+    let offset_mul: u32 = if l2 { 0x3f80_0000 } else { 0 };
+    let (largest, norm): (u32, u32);
+    // SAFETY: reads `dim` values of `query` and `3 * dim` of `quant`
+    // (checked above); registers otherwise.
+    unsafe {
+        sq8_asm!(
+            "movd xmm7, {om:e}",
+            "xorps xmm6, xmm6",
+            "xorps xmm5, xmm5",
+            "mov {t:e}, 0x7fffffff",
+            "movd xmm4, {t:e}",
+            "2:",
+            // q' = q - offset * (1 or 0); |q'|^2; max |q' * step|
+            "movss xmm1, dword ptr [{q}]",
+            "mulss xmm1, xmm7",
+            "movss xmm0, dword ptr [{x}]",
+            "subss xmm0, xmm1",
+            "movaps xmm2, xmm0",
+            "mulss xmm2, xmm2",
+            "addss xmm5, xmm2",
+            "mulss xmm0, dword ptr [{q} + {d}]",
+            "andps xmm0, xmm4",
+            "maxss xmm6, xmm0",
+            "add {x}, 4",
+            "add {q}, 4",
+            "dec {n}",
+            "jnz 2b",
+            "movd {a:e}, xmm6",
+            "movd {v:e}, xmm5",
+            om = in(reg) offset_mul,
+            t = out(reg) _,
+            x = inout(reg) query.as_ptr() => _,
+            q = inout(reg) quant.as_ptr() => _,
+            d = in(reg) dim * 4,
+            n = inout(reg) dim => _,
+            a = lateout(reg) largest,
+            v = lateout(reg) norm,
+        );
+    }
+    // |w| <= limit keeps each weight an i16 and the sum of `len` products
+    // with codes up to 255 an i32.
+    let limit = (i32::MAX as usize / (255 * len)).min(i16::MAX as usize) as u32;
+    let mut k = exp_below(largest, limit.max(1).ilog2() as i32);
+    if l2 {
+        // 2^k (|q'|^2 + bound) < 2^30, with the sum's exponent bounded by
+        // the larger of the two (each below 2^(E + 1), so the sum below
+        // 2^(E + 2)).
+        let e = exp_below(norm.max(scale.term_bound), 30) - 1;
+        k = k.min(e);
+    }
+    let mul = pow2_bits(k);
+    // SAFETY: as above, and writes `dim` values of `weights`.
+    unsafe {
+        sq8_asm!(
+            "movd xmm7, {om:e}",
+            "movd xmm6, {m:e}",
+            "2:",
+            "movss xmm1, dword ptr [{q}]",
+            "mulss xmm1, xmm7",
+            "movss xmm0, dword ptr [{x}]",
+            "subss xmm0, xmm1",
+            "mulss xmm0, dword ptr [{q} + {d}]",
+            "mulss xmm0, xmm6",
+            "cvtss2si {t:e}, xmm0",
+            // Within i16 by the choice of k; clamp for NaN or overflow
+            // (0x80000000), which only a huge query could cause.
+            "mov {u:e}, -32767",
+            "cmp {t:e}, {u:e}",
+            "cmovl {t:e}, {u:e}",
+            "mov {u:e}, 32767",
+            "cmp {t:e}, {u:e}",
+            "cmovg {t:e}, {u:e}",
+            "mov word ptr [{w}], {t:x}",
+            "add {x}, 4",
+            "add {q}, 4",
+            "add {w}, 2",
+            "dec {n}",
+            "jnz 2b",
+            om = in(reg) offset_mul,
+            m = in(reg) mul,
+            t = out(reg) _,
+            u = out(reg) _,
+            x = inout(reg) query.as_ptr() => _,
+            q = inout(reg) quant.as_ptr() => _,
+            w = inout(reg) weights.as_mut_ptr() => _,
+            d = in(reg) dim * 4,
+            n = inout(reg) dim => _,
+        );
+    }
+    weights[dim..].fill(0);
+    Some(Sq8Keys {
+        l2,
+        term_shift: k - scale.term_exp,
+    })
 }

@@ -35,8 +35,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vexfs_simd::{
     all_finite, bits_of_order_key, block_distances, cosine_distances_with_norms, detect, distance,
-    distances, norm_sq, order_key, order_key_bits, sq8_dot, supported, Metric, NormSq, Path,
-    SQ8_BLOCK,
+    distances, norm_sq, order_key, order_key_bits, sq8_dot, sq8_encode, sq8_query, sq8_train,
+    sq8_unit_scale, sq8_widen, supported, Metric, NormSq, Path, SQ8_BLOCK, SQ8_BOUNDS_EMPTY,
 };
 
 const MAX_LEN: usize = 1100;
@@ -746,5 +746,175 @@ fn sq8_dot_contract_violations_return_zero() {
         }
         assert_eq!(run(&weights, &codes).ok(), Some(2 * SQ8_BLOCK as i32 * 21));
         assert_eq!(run(&[], &[]).ok(), Some(0));
+    }
+}
+
+/// Bounds, training and encoding: codes decode to within half a step of
+/// every value inside the bounds seen (and the 1/8 headroom around them),
+/// values far outside are clamped and say so, and a cosine row is encoded
+/// as its unit vector.
+#[test]
+fn sq8_codes_decode_within_half_a_step() {
+    let mut rng = Rng(0x0005_08c0);
+    for dim in [1, 2, 7, 50, 64, 300] {
+        let rows: Vec<Vec<f32>> = (0..40)
+            .map(|_| (0..dim).map(|_| rng.mixed()).collect())
+            .collect();
+        let mut lo = vec![f32::from_bits(SQ8_BOUNDS_EMPTY.0); dim];
+        let mut hi = vec![f32::from_bits(SQ8_BOUNDS_EMPTY.1); dim];
+        let mut quant = vec![0f32; 3 * dim];
+        let mut codes = vec![0u8; dim];
+        // SAFETY: userland owns the FPU; SSE2 is on every x86-64 CPU.
+        unsafe {
+            for r in &rows {
+                sq8_widen(r, 1f32.to_bits(), &mut lo, &mut hi);
+            }
+            for d in 0..dim {
+                let (l, h) = rows
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(l, h), r| (l.min(r[d]), h.max(r[d])));
+                assert_eq!((lo[d], hi[d]), (l, h), "bounds, dim {dim}");
+            }
+            let scale = sq8_train(&lo, &hi, &mut quant).unwrap();
+            let (off, rest) = quant.split_at(dim);
+            let (step, inv) = rest.split_at(dim);
+            let bound: f64 = step.iter().map(|&s| (255.0 * f64::from(s)).powi(2)).sum();
+            assert!((f64::from(f32::from_bits(scale.term_bound)) - bound).abs() <= bound * 1e-5);
+            assert!(bound * 2f64.powi(scale.term_exp) < 2f64.powi(31));
+            assert!(bound * 2f64.powi(scale.term_exp + 1) >= 2f64.powi(30));
+            for d in 0..dim {
+                assert!((f64::from(step[d] * inv[d]) - 1.0).abs() < 1e-6);
+            }
+            for r in &rows {
+                let got = sq8_encode(r, 1f32.to_bits(), &quant, scale, &mut codes).unwrap();
+                assert!(!got.clamped);
+                let mut term = 0f64;
+                for d in 0..dim {
+                    let back = f64::from(off[d]) + f64::from(step[d]) * f64::from(codes[d]);
+                    assert!(
+                        (back - f64::from(r[d])).abs() <= 0.5001 * f64::from(step[d]),
+                        "dim {dim}: {} coded {} decodes to {back}",
+                        r[d],
+                        codes[d]
+                    );
+                    term += (f64::from(step[d]) * f64::from(codes[d])).powi(2);
+                }
+                let want = term * 2f64.powi(scale.term_exp);
+                assert!((f64::from(got.term) - want).abs() <= want * 1e-5 + 1.0);
+            }
+            // Far outside: clamped to 0 / 255, and flagged.
+            let mut far = rows[0].clone();
+            far[dim - 1] = hi[dim - 1] + 4.0 * (hi[dim - 1] - lo[dim - 1]) + 1.0;
+            let got = sq8_encode(&far, 1f32.to_bits(), &quant, scale, &mut codes).unwrap();
+            assert!(got.clamped);
+            assert_eq!(codes[dim - 1], 255);
+            far[dim - 1] = lo[dim - 1] - 4.0 * (hi[dim - 1] - lo[dim - 1]) - 1.0;
+            assert!(
+                sq8_encode(&far, 1f32.to_bits(), &quant, scale, &mut codes)
+                    .unwrap()
+                    .clamped
+            );
+            assert_eq!(codes[dim - 1], 0);
+            // Within the headroom: not clamped.
+            let mut near = rows[0].clone();
+            near[0] = hi[0] + 0.1 * (hi[0] - lo[0]);
+            if hi[0] > lo[0] {
+                assert!(
+                    !sq8_encode(&near, 1f32.to_bits(), &quant, scale, &mut codes)
+                        .unwrap()
+                        .clamped
+                );
+            }
+            // Slices that do not fit.
+            assert!(sq8_encode(&rows[0], 1f32.to_bits(), &quant[1..], scale, &mut codes).is_none());
+            assert!(sq8_train(&lo, &hi[1..], &mut quant).is_none());
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(
+            f32::from_bits(sq8_unit_scale(norm_sq(Path::Scalar, &[3.0, 4.0]))),
+            0.2
+        );
+        assert_eq!(sq8_unit_scale(norm_sq(Path::Scalar, &[0.0, 0.0])), 0);
+    }
+}
+
+/// The order keys of every metric sort rows as the f64 distance from the
+/// query to the rows' decoded codes does, up to the weights' rounding;
+/// weights stay within their bounds.
+#[test]
+fn sq8_keys_order_rows_as_their_decoded_distances() {
+    let mut rng = Rng(0x0005_08c1);
+    for metric in METRICS {
+        for dim in [3usize, 50, 384] {
+            let stride = dim.div_ceil(SQ8_BLOCK) * SQ8_BLOCK;
+            let rows: Vec<Vec<f32>> = (0..200)
+                .map(|_| (0..dim).map(|_| rng.mixed()).collect())
+                .collect();
+            let mut lo = vec![f32::from_bits(SQ8_BOUNDS_EMPTY.0); dim];
+            let mut hi = vec![f32::from_bits(SQ8_BOUNDS_EMPTY.1); dim];
+            let mut quant = vec![0f32; 3 * dim];
+            let l2 = metric == Metric::L2;
+            // SAFETY: userland owns the FPU; the paths are supported.
+            unsafe {
+                for r in &rows {
+                    sq8_widen(r, 1f32.to_bits(), &mut lo, &mut hi);
+                }
+                let scale = sq8_train(&lo, &hi, &mut quant).unwrap();
+                let coded: Vec<(Vec<u8>, u32)> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut c = vec![0u8; stride];
+                        let t = sq8_encode(r, 1f32.to_bits(), &quant, scale, &mut c).unwrap();
+                        (c, t.term)
+                    })
+                    .collect();
+                for _ in 0..5 {
+                    let q: Vec<f32> = (0..dim).map(|_| rng.mixed()).collect();
+                    let mut w = vec![7i16; stride];
+                    let keys = sq8_query(&q, &quant, scale, l2, &mut w).unwrap();
+                    assert!(w[dim..].iter().all(|&x| x == 0));
+                    let largest = w.iter().map(|x| i64::from(x.unsigned_abs())).max().unwrap();
+                    assert!(largest * 255 * stride as i64 <= i64::from(i32::MAX));
+                    // Reference: distance to the decoded row, in f64.
+                    let approx: Vec<f64> = coded
+                        .iter()
+                        .map(|(c, _)| {
+                            let mut s = 0f64;
+                            for d in 0..dim {
+                                let x = f64::from(quant[d])
+                                    + f64::from(quant[dim + d]) * f64::from(c[d]);
+                                s += if l2 {
+                                    (f64::from(q[d]) - x).powi(2)
+                                } else {
+                                    -f64::from(q[d]) * x
+                                };
+                            }
+                            s
+                        })
+                        .collect();
+                    let spread = approx.iter().cloned().fold(f64::MIN, f64::max)
+                        - approx.iter().cloned().fold(f64::MAX, f64::min);
+                    for path in paths() {
+                        let got: Vec<u32> = coded
+                            .iter()
+                            .map(|(c, t)| keys.key(sq8_dot(path, &w, c), *t))
+                            .collect();
+                        let mut misordered = 0;
+                        for i in 0..rows.len() {
+                            for j in 0..rows.len() {
+                                // Pairs apart by more than the rounding
+                                // of the weights must keep their order.
+                                if approx[i] + 0.02 * spread < approx[j] && got[i] >= got[j] {
+                                    misordered += 1;
+                                }
+                            }
+                        }
+                        assert_eq!(misordered, 0, "{metric:?} dim {dim} path {}", path.name());
+                    }
+                }
+            }
+        }
     }
 }
