@@ -100,6 +100,7 @@ impl IndexArgs {
         Ok(Index::Hnsw(HnswParams {
             m: self.m,
             ef_construction: self.ef_construction,
+            ..Default::default()
         }))
     }
 }
@@ -553,7 +554,13 @@ mod tests {
     #[test]
     fn index_flags_are_checked() {
         let err = |a: IndexArgs| a.params().unwrap_err().to_string();
-        let tuned = |m, ef_construction| Index::Hnsw(HnswParams { m, ef_construction });
+        let tuned = |m, ef_construction| {
+            Index::Hnsw(HnswParams {
+                m,
+                ef_construction,
+                ..Default::default()
+            })
+        };
         assert_eq!(IndexArgs::default().params().unwrap(), Index::Flat);
         assert_eq!(hnsw(None, None).params().unwrap(), tuned(None, None));
         assert_eq!(
@@ -607,7 +614,8 @@ mod tests {
         assert_eq!(
             index_text(&Index::Hnsw(HnswParams {
                 m: Some(8),
-                ef_construction: Some(50)
+                ef_construction: Some(50),
+                ..Default::default()
             })),
             "index hnsw, M 8, ef_construction 50"
         );

@@ -328,6 +328,20 @@ pub mod index {
     pub const NAMES: [&str; 2] = ["flat", "hnsw"];
 }
 
+/// How an HNSW collection's graph walk reads the vectors.
+pub mod quantize {
+    /// The walk computes float32 distances.
+    pub const NONE: u32 = 0;
+    /// The walk orders nodes by 8-bit scalar-quantized codes (one byte per
+    /// dimension, per-dimension offset and step learned from the vectors
+    /// and widened as vectors arrive outside them), then the candidates the
+    /// beam kept are re-ranked in float32: results carry exact distances.
+    pub const SQ8: u32 = 1;
+
+    /// Names of the options, by value.
+    pub const NAMES: [&str; 2] = ["none", "sq8"];
+}
+
 /// HNSW `M` when [`CollectionParams::m`] is 0: neighbours per node on the
 /// upper levels (twice as many on level 0).
 pub const HNSW_DEFAULT_M: u32 = 16;
@@ -394,12 +408,16 @@ pub struct CollectionParams {
     /// HNSW: beam width while inserting, 1 to [`HNSW_MAX_EF`]; 0 for
     /// [`HNSW_DEFAULT_EF_CONSTRUCTION`]. Must be 0 for a flat collection.
     pub ef_construction: u32,
+    /// One of [`quantize`]; must be [`quantize::NONE`] for a flat
+    /// collection (its search is exact).
+    pub quantize: u32,
     /// Must be zero.
-    pub reserved: [u32; 3],
+    pub reserved: [u32; 2],
 }
 
 const _: () = assert!(size_of::<CollectionParams>() == 32);
 const _: () = assert!(offset_of!(CollectionParams, m) == 12);
+const _: () = assert!(offset_of!(CollectionParams, quantize) == 20);
 
 /// Answer of [`VEXFS_IOC_INFO`].
 #[repr(C)]
@@ -415,16 +433,17 @@ pub struct CollectionInfo {
     pub m: u32,
     /// HNSW `ef_construction` (0 for a flat collection).
     pub ef_construction: u32,
-    /// Always zero.
-    pub reserved: u32,
+    /// One of [`quantize`].
+    pub quantize: u32,
     /// Number of vectors.
     pub count: u64,
     /// How many of them belong to files.
     pub file_vectors: u64,
     /// Bytes of memory the collection holds: vector arena, id map and, for
-    /// HNSW, the graph.
+    /// HNSW, the graph (and the SQ8 codes).
     pub memory_bytes: u64,
-    /// HNSW: bytes of `memory_bytes` that are the graph.
+    /// HNSW: bytes of `memory_bytes` that are the graph and, with
+    /// [`quantize::SQ8`], its codes and quantizer.
     pub index_bytes: u64,
     /// HNSW: deleted or replaced vectors whose graph nodes await repair
     /// (their memory is still held).

@@ -1,5 +1,6 @@
 //! `Documentation/ioctl-abi.rst` states each ioctl's number and the size of
-//! its structure; this test holds the document to the crate.
+//! its structure, and the values of `CollectionParams::quantize`; this test
+//! holds the document to the crate.
 
 use core::mem::size_of;
 use vexfs_abi as abi;
@@ -112,4 +113,35 @@ fn the_document_names_the_abi_version() {
         "ioctl-abi.rst does not state ABI version {}",
         abi::VEXFS_ABI_VERSION
     );
+}
+
+#[test]
+fn the_document_names_the_quantize_values() {
+    let doc = abi_document();
+    let start = doc
+        .find("``CollectionParams``\n")
+        .expect("ioctl-abi.rst describes CollectionParams");
+    let params = &doc[start..];
+    let params = &params[..params.find("``InsertRequest``").unwrap_or(params.len())];
+    let params = params.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (value, name) in abi::quantize::NAMES.iter().enumerate() {
+        let want = format!(
+            "``quantize::{}`` = {value} ({name})",
+            name.to_ascii_uppercase()
+        );
+        assert!(
+            params.contains(&want),
+            "ioctl-abi.rst: CollectionParams does not say {want}:\n{params}"
+        );
+    }
+    assert_eq!(
+        (abi::quantize::NONE, abi::quantize::SQ8),
+        (0, 1),
+        "the document's values"
+    );
+    assert!(
+        params.contains("``u32 quantize`` at offset 20"),
+        "ioctl-abi.rst: CollectionParams does not place quantize at offset 20"
+    );
+    assert_eq!(core::mem::offset_of!(abi::CollectionParams, quantize), 20);
 }

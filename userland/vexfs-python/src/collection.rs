@@ -256,6 +256,7 @@ impl Collection {
                             abi::HNSW_MAX_EF,
                             "ef_construction",
                         )?),
+                        ..Default::default()
                     })
                 }
             };

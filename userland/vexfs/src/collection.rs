@@ -62,6 +62,7 @@ impl Collection {
             index: raw.index,
             m: raw.m,
             ef_construction: raw.ef_construction,
+            quantize: raw.quantize,
         };
         // SAFETY: the fd is open and `raw` is a readable CollectionParams,
         // the type the ioctl number encodes; it holds no pointers.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use vexfs_abi as abi;
 
-use crate::{IndexKind, Metric};
+use crate::{IndexKind, Metric, Quantize};
 
 /// Short for `Result<T, vexfs::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -49,6 +49,8 @@ pub enum Operation {
         m: u32,
         /// HNSW `ef_construction` (0: the kernel's default).
         ef_construction: u32,
+        /// One of [`abi::quantize`].
+        quantize: u32,
     },
     /// `VEXFS_IOC_INFO`.
     Info,
@@ -137,15 +139,32 @@ impl Operation {
                 index,
                 m,
                 ef_construction,
+                quantize,
             } => {
                 let metric = Metric::from_abi(metric).map_or("?", Metric::name);
+                let known = Quantize::from_abi(quantize);
+                // Said only when asked for: the default is no news.
+                let quantized = match known {
+                    Some(Quantize::None) => String::new(),
+                    q => format!(", quantize {}", q.map_or("?", Quantize::name)),
+                };
                 if index == abi::index::HNSW {
                     let (lo, hi) = abi::HNSW_M_RANGE;
+                    let quantize_range = match known {
+                        Some(_) => String::new(),
+                        None => format!("; quantize is {}", abi::quantize::NAMES.join(" or ")),
+                    };
                     format!(
                         "dim {dim}, metric {metric}, index hnsw, M {m}, ef_construction \
-                         {ef_construction} (M is {lo} to {hi}, ef_construction 1 to {}; \
-                         0 for the default)",
+                         {ef_construction}{quantized} (M is {lo} to {hi}, ef_construction 1 to \
+                         {}; 0 for the default{quantize_range})",
                         abi::HNSW_MAX_EF
+                    )
+                } else if quantize != abi::quantize::NONE {
+                    format!(
+                        "dim {dim}, metric {metric}, index {}{quantized} (quantize applies to \
+                         HNSW collections only: a flat collection's search is exact)",
+                        IndexKind::from_abi(index).map_or("?", IndexKind::name)
                     )
                 } else {
                     format!(
@@ -458,6 +477,7 @@ mod tests {
             index: abi::index::FLAT,
             m: 0,
             ef_construction: 0,
+            quantize: 0,
         };
         let create_hnsw = Operation::Create {
             dim: 8,
@@ -465,6 +485,15 @@ mod tests {
             index: abi::index::HNSW,
             m: 200,
             ef_construction: 0,
+            quantize: 0,
+        };
+        let create_sq8 = |index, quantize| Operation::Create {
+            dim: 8,
+            metric: 2,
+            index,
+            m: 0,
+            ef_construction: 0,
+            quantize,
         };
         let cases = [
             (
@@ -552,12 +581,32 @@ mod tests {
                 "/mnt/c: invalid request: dim 8, metric cosine, index flat",
             ),
             (
+                create_sq8(abi::index::FLAT, abi::quantize::SQ8),
+                Errno::EINVAL,
+                "/mnt/c: invalid request: dim 8, metric dot, index flat, quantize sq8 \
+                 (quantize applies to HNSW collections only: a flat collection's search is exact)",
+            ),
+            (
+                create_sq8(abi::index::HNSW, abi::quantize::SQ8),
+                Errno::EINVAL,
+                "/mnt/c: invalid request: dim 8, metric dot, index hnsw, M 0, ef_construction 0, \
+                 quantize sq8 (M is 2 to 127, ef_construction 1 to 4096; 0 for the default)",
+            ),
+            (
+                create_sq8(abi::index::HNSW, 2),
+                Errno::EINVAL,
+                "/mnt/c: invalid request: dim 8, metric dot, index hnsw, M 0, ef_construction 0, \
+                 quantize ? (M is 2 to 127, ef_construction 1 to 4096; 0 for the default; \
+                 quantize is none or sq8)",
+            ),
+            (
                 Operation::Create {
                     dim: 8,
                     metric: 9,
                     index: 7,
                     m: 0,
                     ef_construction: 0,
+                    quantize: 0,
                 },
                 Errno::EINVAL,
                 "/mnt/c: invalid request: dim 8, metric ?, index ?",

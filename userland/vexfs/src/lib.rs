@@ -84,6 +84,6 @@ pub use filter::SearchFilter;
 pub use mount::Mount;
 pub use nix::errno::Errno;
 pub use params::{
-    CollectionParams, HnswParams, Index, IndexKind, Metric, ParseNameError, SearchMode,
+    CollectionParams, HnswParams, Index, IndexKind, Metric, ParseNameError, Quantize, SearchMode,
 };
 pub use vexfs_abi as abi;

@@ -136,7 +136,80 @@ impl FromStr for IndexKind {
     }
 }
 
-/// A name that is not one of the known metrics or index kinds.
+/// How an HNSW collection's graph walk reads the vectors (one of
+/// [`abi::quantize`]). Results carry exact float32 distances either way.
+///
+/// # Examples
+///
+/// ```
+/// use vexfs::Quantize;
+///
+/// assert_eq!("sq8".parse::<Quantize>()?, Quantize::Sq8);
+/// assert_eq!(Quantize::default().to_string(), "none");
+/// assert_eq!(Quantize::from_abi(1), Some(Quantize::Sq8));
+/// assert_eq!(Quantize::from_abi(2), None);
+/// assert_eq!(
+///     "pq".parse::<Quantize>().unwrap_err().to_string(),
+///     "unknown quantize \"pq\" (known: none, sq8)"
+/// );
+/// # Ok::<(), vexfs::ParseNameError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Quantize {
+    /// The walk computes float32 distances.
+    #[default]
+    None,
+    /// The walk orders nodes by 8-bit scalar-quantized codes (one byte
+    /// per dimension, a per-dimension offset and step the kernel learns
+    /// from the vectors and widens as vectors arrive outside them); the
+    /// candidates the beam kept are then re-ranked in float32, so the
+    /// distances returned are exact.
+    Sq8,
+}
+
+impl Quantize {
+    /// Every option, in ABI order.
+    pub const ALL: [Quantize; 2] = [Quantize::None, Quantize::Sq8];
+
+    /// The ABI's number for this option (one of [`abi::quantize`]).
+    pub fn to_abi(self) -> u32 {
+        match self {
+            Quantize::None => abi::quantize::NONE,
+            Quantize::Sq8 => abi::quantize::SQ8,
+        }
+    }
+
+    /// The option the ABI number `value` stands for, or `None` for a
+    /// number this crate does not know (a newer module).
+    pub fn from_abi(value: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|q| q.to_abi() == value)
+    }
+
+    /// Its name, as [`abi::quantize::NAMES`] spells it: `none`, `sq8`.
+    pub fn name(self) -> &'static str {
+        abi::quantize::NAMES[self.to_abi() as usize]
+    }
+}
+
+impl fmt::Display for Quantize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Quantize {
+    type Err = ParseNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|q| q.name() == s)
+            .ok_or_else(|| ParseNameError::new("quantize", s, &abi::quantize::NAMES))
+    }
+}
+
+/// A name that is not one of the known metrics, index kinds or
+/// quantizations.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseNameError {
     what: &'static str,
@@ -175,11 +248,14 @@ impl std::error::Error for ParseNameError {}
 /// # Examples
 ///
 /// ```
-/// use vexfs::HnswParams;
+/// use vexfs::{HnswParams, Quantize};
 ///
 /// let tuned = HnswParams { m: Some(32), ..Default::default() };
 /// assert_eq!(tuned.m_or_default(), 32);
 /// assert_eq!(tuned.ef_construction_or_default(), 200);
+/// assert_eq!(tuned.quantize, Quantize::None);
+/// let sq8 = HnswParams::default().with_quantize(Quantize::Sq8);
+/// assert_eq!(sq8.quantize, Quantize::Sq8);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct HnswParams {
@@ -189,6 +265,11 @@ pub struct HnswParams {
     /// Beam width while inserting; `None` for
     /// [`abi::HNSW_DEFAULT_EF_CONSTRUCTION`].
     pub ef_construction: Option<u32>,
+    /// How the graph walk reads the vectors: float32, or 8-bit codes with
+    /// a float32 re-rank. Only an HNSW collection has a walk to quantize,
+    /// which is why the option lives here: a flat collection cannot be
+    /// asked for one.
+    pub quantize: Quantize,
 }
 
 impl HnswParams {
@@ -201,6 +282,11 @@ impl HnswParams {
     pub fn ef_construction_or_default(&self) -> u32 {
         self.ef_construction
             .unwrap_or(abi::HNSW_DEFAULT_EF_CONSTRUCTION)
+    }
+
+    /// The same parameters with `quantize` instead.
+    pub fn with_quantize(self, quantize: Quantize) -> Self {
+        Self { quantize, ..self }
     }
 }
 
@@ -231,13 +317,17 @@ impl Index {
 /// # Examples
 ///
 /// ```
-/// use vexfs::{abi, CollectionParams, HnswParams, Index, Metric};
+/// use vexfs::{abi, CollectionParams, HnswParams, Index, Metric, Quantize};
 ///
-/// let params = CollectionParams::new(50, Metric::Cosine)
-///     .with_index(Index::Hnsw(HnswParams { m: Some(32), ef_construction: None }));
+/// let params = CollectionParams::new(50, Metric::Cosine).with_index(Index::Hnsw(HnswParams {
+///     m: Some(32),
+///     ef_construction: None,
+///     quantize: Quantize::Sq8,
+/// }));
 /// let raw = params.to_abi();
 /// assert_eq!((raw.dim, raw.metric, raw.index), (50, abi::metric::COSINE, abi::index::HNSW));
 /// assert_eq!((raw.m, raw.ef_construction), (32, 0)); // 0: the kernel's default
+/// assert_eq!(raw.quantize, abi::quantize::SQ8);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CollectionParams {
@@ -267,9 +357,13 @@ impl CollectionParams {
     /// The request structure of `VEXFS_IOC_CREATE`; 0 stands for the
     /// kernel's default of an HNSW value left `None`.
     pub fn to_abi(&self) -> abi::CollectionParams {
-        let (m, ef_construction) = match self.index {
-            Index::Flat => (0, 0),
-            Index::Hnsw(h) => (h.m.unwrap_or(0), h.ef_construction.unwrap_or(0)),
+        let (m, ef_construction, quantize) = match self.index {
+            Index::Flat => (0, 0, abi::quantize::NONE),
+            Index::Hnsw(h) => (
+                h.m.unwrap_or(0),
+                h.ef_construction.unwrap_or(0),
+                h.quantize.to_abi(),
+            ),
         };
         abi::CollectionParams {
             dim: self.dim,
@@ -277,7 +371,8 @@ impl CollectionParams {
             index: self.index.kind().to_abi(),
             m,
             ef_construction,
-            reserved: [0; 3],
+            quantize,
+            reserved: [0; 2],
         }
     }
 }
@@ -341,6 +436,18 @@ mod tests {
             "ivf".parse::<IndexKind>().unwrap_err().to_string(),
             "unknown index \"ivf\" (known: flat, hnsw)"
         );
+        for q in Quantize::ALL {
+            assert_eq!(Quantize::from_abi(q.to_abi()), Some(q));
+            assert_eq!(q.to_string().parse::<Quantize>(), Ok(q));
+        }
+        assert_eq!(Quantize::None.to_abi(), abi::quantize::NONE);
+        assert_eq!(Quantize::Sq8.to_abi(), abi::quantize::SQ8);
+        assert_eq!(Quantize::ALL.len(), abi::quantize::NAMES.len());
+        assert_eq!(Quantize::from_abi(2), None);
+        assert_eq!(
+            "SQ8".parse::<Quantize>().unwrap_err().to_string(),
+            "unknown quantize \"SQ8\" (known: none, sq8)"
+        );
     }
 
     #[test]
@@ -354,17 +461,34 @@ mod tests {
                 index: abi::index::FLAT,
                 m: 0,
                 ef_construction: 0,
-                reserved: [0; 3],
+                quantize: abi::quantize::NONE,
+                reserved: [0; 2],
             }
         );
         let hnsw = CollectionParams::new(8, Metric::L2).with_index(Index::Hnsw(HnswParams {
             m: None,
             ef_construction: Some(400),
+            ..Default::default()
         }));
         let raw = hnsw.to_abi();
         assert_eq!(
-            (raw.index, raw.m, raw.ef_construction),
-            (abi::index::HNSW, 0, 400)
+            (raw.index, raw.m, raw.ef_construction, raw.quantize),
+            (abi::index::HNSW, 0, 400, abi::quantize::NONE)
+        );
+        let sq8 = CollectionParams::new(8, Metric::Dot).with_index(Index::Hnsw(
+            HnswParams::default().with_quantize(Quantize::Sq8),
+        ));
+        assert_eq!(
+            sq8.to_abi(),
+            abi::CollectionParams {
+                dim: 8,
+                metric: abi::metric::DOT,
+                index: abi::index::HNSW,
+                m: 0,
+                ef_construction: 0,
+                quantize: abi::quantize::SQ8,
+                reserved: [0; 2],
+            }
         );
         assert_eq!(hnsw.index.kind(), IndexKind::Hnsw);
         let defaults = HnswParams::default();
