@@ -34,10 +34,11 @@ use kernel::sync::Arc;
 use kernel::workqueue::{Work, WorkItem};
 
 use crate::abi;
-use crate::hnsw::{self, Hnsw, IdMap};
+use crate::hnsw::{self, Distances, Hnsw, IdMap};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
+use crate::sq8::{self, Sq8, Sq8Walk};
 use crate::vfs::cpu::{with_fpu, Fpu, Simd};
 use crate::vfs::mem::{copy_f32, u32_as_f32_mut};
 use crate::vfs::share;
@@ -359,6 +360,9 @@ pub(crate) struct Store {
     /// yet; searches scan them exactly.
     graph: Option<Hnsw<GraphAlloc>>,
     linked: usize,
+    /// HNSW collections with `quantize = sq8`: the codes of rows
+    /// `0..linked`, which a search's graph walk reads.
+    sq8: Option<Sq8>,
     /// Bytes of `ids`, `flags` and `norms` capacity charged to the limit
     /// (chunks are charged by count; the map and the graph charge their
     /// own).
@@ -598,8 +602,18 @@ pub(crate) struct SearchScratch {
     pub(crate) queries: PoolBuf<f32>,
     /// `|query|^2` of each, for cosine.
     query_norms: PoolBuf<simd::NormSq>,
+    walk: WalkScratch,
+}
+
+/// Working memory of one query's graph search.
+struct WalkScratch {
     graph: hnsw::SearchScratch<GraphAlloc>,
+    /// The nodes the beam kept.
     found: PoolBuf<hnsw::Neighbour>,
+    /// SQ8: the query's integer weights.
+    weights: PoolBuf<i16>,
+    /// SQ8: the slots the walk found, then their float keys (`ef` each).
+    rerank: PoolBuf<u32>,
 }
 
 impl SearchScratch {
@@ -623,7 +637,9 @@ impl SearchScratch {
         ((1 + helpers) * ScanSlot::bytes(k, group)
             + helpers * share::HELPER_BYTES
             + group * (dim * 4 + 4)
-            + ef * core::mem::size_of::<hnsw::Neighbour>()) as u64
+            + ef * core::mem::size_of::<hnsw::Neighbour>()
+            + sq8::stride(dim) * 2
+            + ef * 8) as u64
     }
 
     pub(crate) fn new(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> Result<Self> {
@@ -635,8 +651,12 @@ impl SearchScratch {
             slots,
             queries: PoolBuf::new_zeroed(group * dim)?,
             query_norms: PoolBuf::new_zeroed(group)?,
-            graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
-            found: PoolBuf::new_zeroed(ef)?,
+            walk: WalkScratch {
+                graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
+                found: PoolBuf::new_zeroed(ef)?,
+                weights: PoolBuf::new_zeroed(sq8::stride(dim))?,
+                rerank: PoolBuf::new_zeroed(2 * ef)?,
+            },
         })
     }
 
@@ -685,6 +705,12 @@ impl Collection {
             abi::index::HNSW => Some(new_graph(params.m, params.ef_construction)?),
             _ => return Err(EINVAL),
         };
+        // Only a graph walk is quantized; an exact search stays exact.
+        let sq8 = match (params.quantize, &graph) {
+            (abi::quantize::NONE, _) => None,
+            (abi::quantize::SQ8, Some(_)) => Some(Sq8::new(dim, kernel)),
+            _ => return Err(EINVAL),
+        };
         Arc::pin_init(
             pin_init!(Self {
                 dim,
@@ -711,6 +737,7 @@ impl Collection {
                         dead: 0,
                         graph,
                         linked: 0,
+                        sq8,
                         meta_charged: 0,
                     },
                     c"vexfs_collection",
@@ -740,6 +767,7 @@ impl Collection {
             let p = g.params();
             (p.m as u32, p.ef_construction as u32, g.bytes() as u64)
         });
+        let index_bytes = index_bytes + s.sq8.as_ref().map_or(0, |q| q.bytes() as u64);
         let unindexed = match s.graph {
             Some(_) => (s.linked..rows)
                 .filter(|&r| s.flags[r] & ROW_DEAD == 0)
@@ -752,7 +780,7 @@ impl Collection {
             index: self.index,
             m,
             ef_construction,
-            reserved: 0,
+            quantize: self.quantize(&s),
             count: (rows - s.dead) as u64,
             file_vectors: s.file_rows,
             memory_bytes: s.charged() + s.map.bytes() as u64 + index_bytes,
@@ -877,6 +905,9 @@ impl Collection {
     /// eighth full, and an emptied graph's arrays.
     fn trim(&self, s: &mut Store) {
         if s.ids.is_empty() {
+            if let Some(q) = s.sq8.as_mut() {
+                q.clear();
+            }
             if let Some(g) = s.graph.as_mut() {
                 if g.is_empty() && g.bytes() > 0 {
                     // A new graph with the same parameters allocates nothing
@@ -958,15 +989,32 @@ impl Collection {
         self.commit_locked(&mut b, stored)
     }
 
-    /// What the collection was made with, defaults resolved: dimension,
-    /// metric, index kind, M and ef_construction (0 and 0 when flat).
-    pub(crate) fn params(&self) -> Result<(u32, u32, u32, u32, u32)> {
+    /// What the collection was made with, defaults resolved (`reserved`
+    /// zero).
+    pub(crate) fn params(&self) -> Result<abi::CollectionParams> {
         let s = self.store.read();
-        let (m, ef) = s.graph.as_ref().map_or((0, 0), |g| {
+        let (m, ef_construction) = s.graph.as_ref().map_or((0, 0), |g| {
             let p = g.params();
             (p.m as u32, p.ef_construction as u32)
         });
-        Ok((self.dim as u32, self.metric, self.index, m, ef))
+        Ok(abi::CollectionParams {
+            dim: self.dim as u32,
+            metric: self.metric,
+            index: self.index,
+            m,
+            ef_construction,
+            quantize: self.quantize(&s),
+            reserved: [0; 2],
+        })
+    }
+
+    /// The collection's `quantize` option.
+    fn quantize(&self, s: &Store) -> u32 {
+        if s.sq8.is_some() {
+            abi::quantize::SQ8
+        } else {
+            abi::quantize::NONE
+        }
     }
 
     /// The collection as a checkpoint stores it: `rows(kind, ids, rows)`
@@ -1097,6 +1145,11 @@ impl Collection {
         }
         if linked > len || held != loaded.len() + loaded.deleted() {
             return Err(EUCLEAN);
+        }
+        if let Some(q) = s.sq8.as_mut() {
+            // Codes are not stored: one pass over the rows makes them.
+            let rows = rows_of(self, &s.chunks, &s.norms, len);
+            q.rebuild(&rows, linked).map_err(|_| ENOMEM)?;
         }
         *g = loaded;
         s.linked = linked;
@@ -1303,11 +1356,29 @@ impl Collection {
             let Some(graph) = s.graph.as_mut() else {
                 return Ok(());
             };
+            let rows = rows_of(self, &s.chunks, &s.norms, stored);
+            if let Some(q) = s.sq8.as_mut() {
+                // Room for the codes first; the first rows train the
+                // quantizer on every row stored by then.
+                q.reserve(stop).map_err(|_| Stop::NoMemory)?;
+                if !q.trained() {
+                    q.train(&rows, stored).map_err(|_| Stop::NoMemory)?;
+                }
+            }
             let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, stored));
             while s.linked < stop {
                 let slot = s.linked;
+                if let Some(q) = s.sq8.as_mut() {
+                    // Room reserved above: this only codes the row (and may
+                    // retrain), before the graph can lead a search to it.
+                    q.push(&rows, slot).map_err(|_| Stop::NoMemory)?;
+                }
                 if s.flags[slot] & ROW_DEAD == 0 && graph.insert(&mut d, slot as u32).is_err() {
-                    // Out of memory (or over the vector limit).
+                    // Out of memory (or over the vector limit): the row
+                    // stays unlinked, and uncoded.
+                    if let Some(q) = s.sq8.as_mut() {
+                        q.truncate(slot);
+                    }
                     return Err(Stop::NoMemory);
                 }
                 s.linked += 1;
@@ -1422,6 +1493,9 @@ impl Collection {
                 s.dead -= 1;
             }
             s.linked = s.linked.min(s.ids.len());
+            if let Some(q) = s.sq8.as_mut() {
+                q.truncate(s.linked);
+            }
             self.trim(s);
             if slot >= s.ids.len() {
                 return Ok(());
@@ -1445,6 +1519,9 @@ impl Collection {
             }
         }
         self.copy_row(s, from, to);
+        if let Some(q) = s.sq8.as_mut() {
+            q.copy(from, to);
+        }
         let id = s.ids[from];
         s.ids[to] = id;
         s.flags[to] = s.flags[from];
@@ -1679,11 +1756,9 @@ impl Collection {
                 // All `ef` nodes the beam keeps: the top `k` of them by
                 // (distance, id) is chosen below, so ties break by id on
                 // this path too.
-                let ef = mode.ef.max(k).min(scratch.found.len());
-                let found = g
-                    .search(&mut scratch.graph, &mut d, query, ef, ef, &mut scratch.found)
-                    .map_err(|_| ENOMEM)?;
-                for nb in scratch.found.iter().take(found) {
+                let ef = mode.ef.max(k).min(scratch.walk.found.len());
+                let found = self.walk(&s, g, &mut scratch.walk, d, query, ef)?;
+                for nb in scratch.walk.found.iter().take(found) {
                     let at = nb.slot as usize;
                     top.offer(Candidate {
                         key: nb.key,
@@ -1705,6 +1780,48 @@ impl Collection {
             }
         }
         Ok(())
+    }
+
+    /// The graph search of one query into `scratch.found`, with float
+    /// distances (`d`); returns how many it found. With SQ8 codes the walk
+    /// orders nodes by the codes and the nodes it kept are then re-ranked
+    /// by `d`, so the keys found are float distances either way.
+    fn walk(
+        &self,
+        s: &Store,
+        g: &Hnsw<GraphAlloc>,
+        scratch: &mut WalkScratch,
+        mut d: GraphDistances<'_>,
+        query: &[f32],
+        ef: usize,
+    ) -> Result<usize> {
+        let WalkScratch {
+            graph,
+            found,
+            weights,
+            rerank,
+        } = scratch;
+        let coded = s.sq8.as_ref().filter(|q| q.rows() == s.linked);
+        let Some((q, keys)) = coded.and_then(|q| Some((q, q.query(query, weights)?))) else {
+            return g
+                .search(graph, &mut d, query, ef, ef, found)
+                .map_err(|_| ENOMEM);
+        };
+        let mut walk = Sq8Walk::new(q, weights, keys, d);
+        let n = g
+            .search(graph, &mut walk, query, ef, ef, found)
+            .map_err(|_| ENOMEM)?
+            .min(found.len());
+        let (slots, dist) = rerank.split_at_mut(found.len());
+        for (slot, nb) in slots.iter_mut().zip(found.iter()).take(n) {
+            *slot = nb.slot;
+        }
+        walk.fp
+            .batch(hnsw::Target::Query(query), &slots[..n], &mut dist[..n]);
+        for (nb, &key) in found.iter_mut().zip(dist.iter()).take(n) {
+            nb.key = key;
+        }
+        Ok(n)
     }
 
     /// [`Self::scan`] of all `rows` rows (none a file's, all admitted) for

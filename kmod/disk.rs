@@ -385,6 +385,20 @@ impl OpExt for Option<Op<'_>> {
     }
 }
 
+/// The record of a collection with parameters `p` (defaults resolved, as
+/// `Collection::params` gives them).
+pub(crate) fn collection_record(ino: u64, p: &abi::CollectionParams) -> fmt::Record<'static> {
+    fmt::Record::Collection {
+        ino,
+        dim: p.dim,
+        metric: p.metric,
+        index: p.index,
+        m: p.m,
+        ef_construction: p.ef_construction,
+        quantize: p.quantize,
+    }
+}
+
 /// The [`Record::Inode`](fmt::Record::Inode) of `inode`.
 fn inode_record(inode: &Inode) -> fmt::InodeAttrs {
     let a = inode.stored_attrs();
@@ -742,6 +756,7 @@ impl<'a> Loader<'a> {
                 index,
                 m,
                 ef_construction,
+                quantize,
             } => {
                 let dir = self.known(ino)?;
                 if !dir.is_dir() || dir.data().collection().is_some() {
@@ -753,7 +768,8 @@ impl<'a> Loader<'a> {
                     index,
                     m,
                     ef_construction,
-                    reserved: [0; 3],
+                    quantize,
+                    reserved: [0; 2],
                 };
                 // As `VEXFS_IOC_CREATE` checks them (with the defaults
                 // resolved, as a checkpoint stores them).
@@ -1763,15 +1779,9 @@ impl<'a, 'd> CkptWriter<'a, 'd> {
     }
 
     fn collection_records(&mut self, ino: u64, coll: &Collection) -> Result {
-        let (dim, metric, index, m, ef_construction) = coll.params()?;
-        self.record(&fmt::Record::Collection {
-            ino,
-            dim,
-            metric,
-            index,
-            m,
-            ef_construction,
-        })?;
+        let params = coll.params()?;
+        let dim = params.dim;
+        self.record(&collection_record(ino, &params))?;
         let mut graph = KVVec::new();
         coll.write_back(|piece| match piece {
             Piece::Rows(kind, ids, rows) => self.record(&fmt::Record::Rows {

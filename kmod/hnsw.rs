@@ -27,4 +27,4 @@ mod vec;
 pub(crate) use id_map::IdMap;
 pub(crate) use index::*;
 pub(crate) use search::SearchScratch;
-pub(crate) use vec::Alloc;
+pub(crate) use vec::{prefetch, Alloc, FVec};

@@ -73,7 +73,7 @@ pub(crate) struct Rows<'a> {
 
 impl Rows<'_> {
     /// The row at `slot`, if it is stored.
-    fn row(&self, slot: u32) -> Option<&[f32]> {
+    pub(crate) fn row(&self, slot: u32) -> Option<&[f32]> {
         let slot = slot as usize;
         if slot >= self.rows {
             return None;
@@ -83,7 +83,7 @@ impl Rows<'_> {
         chunk.get(off..off + self.dim)
     }
 
-    fn norm(&self, slot: u32) -> simd::NormSq {
+    pub(crate) fn norm(&self, slot: u32) -> simd::NormSq {
         self.norms.get(slot as usize).copied().unwrap_or_default()
     }
 }

@@ -120,7 +120,7 @@ fn create(file: &File, arg: usize) -> Result {
     if !(1..=abi::MAX_DIM).contains(&p.dim)
         || p.metric as usize >= abi::metric::NAMES.len()
         || !index_params_valid(&p)
-        || p.reserved != [0; 3]
+        || p.reserved != [0; 2]
     {
         return Err(EINVAL);
     }
@@ -134,16 +134,9 @@ fn create(file: &File, arg: usize) -> Result {
     if !file.dentry().is_empty_dir() {
         return Err(ENOTEMPTY);
     }
-    let (dim, metric, index, m, ef_construction) = coll.params()?;
+    let params = coll.params()?;
     dir.data().set_collection(coll)?;
-    op.log(&fmt::Record::Collection {
-        ino: dir.ino(),
-        dim,
-        metric,
-        index,
-        m,
-        ef_construction,
-    });
+    op.log(&disk::collection_record(dir.ino(), &params));
     Ok(())
 }
 
@@ -154,7 +147,7 @@ fn charge_rows(dir: &Inode, coll: &Collection, n: usize) -> Result {
     let Some(disk) = dir.super_block().data().disk.as_deref() else {
         return Ok(());
     };
-    let (dim, _, _, m, _) = coll.params()?;
+    let abi::CollectionParams { dim, m, .. } = coll.params()?;
     let per_row = u64::from(dim) * 4 + 8 + 16 + (2 * u64::from(m) + 4) * 4;
     disk.charge_vectors(per_row.saturating_mul(n as u64))
 }
@@ -177,13 +170,15 @@ fn rows_record<'b>(
 }
 
 /// Whether the index kind and its parameters are valid (0 means the
-/// default; a flat collection takes none).
+/// default; a flat collection takes none and is not quantized).
 pub(crate) fn index_params_valid(p: &abi::CollectionParams) -> bool {
     let (m_min, m_max) = abi::HNSW_M_RANGE;
     match p.index {
-        abi::index::FLAT => p.m == 0 && p.ef_construction == 0,
+        abi::index::FLAT => p.m == 0 && p.ef_construction == 0 && p.quantize == abi::quantize::NONE,
         abi::index::HNSW => {
-            (p.m == 0 || (m_min..=m_max).contains(&p.m)) && p.ef_construction <= abi::HNSW_MAX_EF
+            (p.m == 0 || (m_min..=m_max).contains(&p.m))
+                && p.ef_construction <= abi::HNSW_MAX_EF
+                && (p.quantize as usize) < abi::quantize::NAMES.len()
         }
         _ => false,
     }

@@ -163,4 +163,67 @@ impl Simd {
             simd::cosine_distances_with_norms(self.0, query, query_norm_sq, base, norms_sq, out)
         }
     }
+
+    /// The SQ8 dot product of codes with a query's weights (see
+    /// `simd::sq8_dot`).
+    // Inlined: one call per row of an HNSW batch otherwise.
+    #[inline(always)]
+    pub(crate) fn sq8_dot(self, _fpu: &Fpu, weights: &[i16], codes: &[u8]) -> i32 {
+        // SAFETY: As in `norm_sq`.
+        unsafe { simd::sq8_dot(self.0, weights, codes) }
+    }
+
+    /// Widens SQ8 bounds to hold a row (see `simd::sq8_widen`; scalar SSE
+    /// on every path).
+    pub(crate) fn sq8_widen(self, _fpu: &Fpu, row: &[f32], scale: u32, lo: &mut [f32], hi: &mut [f32]) {
+        // SAFETY: SSE2 is on every x86-64 CPU; the FPU is ours (`Fpu`).
+        unsafe { simd::sq8_widen(row, scale, lo, hi) }
+    }
+
+    /// The factor that makes a row of squared norm `norm_sq` a unit
+    /// vector (see `simd::sq8_unit_scale`).
+    pub(crate) fn sq8_unit_scale(self, _fpu: &Fpu, norm_sq: NormSq) -> u32 {
+        // SAFETY: As in `sq8_widen`.
+        unsafe { simd::sq8_unit_scale(norm_sq) }
+    }
+
+    /// Trains an SQ8 quantizer (see `simd::sq8_train`).
+    pub(crate) fn sq8_train(
+        self,
+        _fpu: &Fpu,
+        lo: &[f32],
+        hi: &[f32],
+        quant: &mut [f32],
+    ) -> Option<simd::Sq8Scale> {
+        // SAFETY: As in `sq8_widen`.
+        unsafe { simd::sq8_train(lo, hi, quant) }
+    }
+
+    /// Encodes a row into SQ8 codes (see `simd::sq8_encode`).
+    pub(crate) fn sq8_encode(
+        self,
+        _fpu: &Fpu,
+        row: &[f32],
+        scale: u32,
+        quant: &[f32],
+        q: simd::Sq8Scale,
+        codes: &mut [u8],
+    ) -> Option<simd::Sq8Coded> {
+        // SAFETY: As in `sq8_widen`.
+        unsafe { simd::sq8_encode(row, scale, quant, q, codes) }
+    }
+
+    /// A query's SQ8 weights (see `simd::sq8_query`).
+    pub(crate) fn sq8_query(
+        self,
+        _fpu: &Fpu,
+        query: &[f32],
+        quant: &[f32],
+        scale: simd::Sq8Scale,
+        l2: bool,
+        weights: &mut [i16],
+    ) -> Option<simd::Sq8Keys> {
+        // SAFETY: As in `sq8_widen`.
+        unsafe { simd::sq8_query(query, quant, scale, l2, weights) }
+    }
 }

@@ -198,6 +198,9 @@ pub enum Record<'a> {
         m: u32,
         /// HNSW beam width of inserts.
         ef_construction: u32,
+        /// How the HNSW walk reads vectors, as in the ioctl ABI (0: floats;
+        /// 1: SQ8 codes, which are not stored but rebuilt from the rows).
+        quantize: u32,
     },
     /// Rows stored in collection `coll`, in this order: ids, then the
     /// vectors, `dim` little-endian `f32`s each.
@@ -451,9 +454,6 @@ impl<'a> Record<'a> {
                 if dim == 0 || dim > DIM_MAX {
                     return Err(FormatError::BadValue("dimension out of range"));
                 }
-                if le.u32(28)? != 0 {
-                    return Err(FormatError::NonZeroReserved);
-                }
                 Record::Collection {
                     ino: nonzero_ino(le.u64(0)?)?,
                     dim,
@@ -461,6 +461,7 @@ impl<'a> Record<'a> {
                     index: le.u32(16)?,
                     m: le.u32(20)?,
                     ef_construction: le.u32(24)?,
+                    quantize: le.u32(28)?,
                 }
             }
             ty::ROWS => {
@@ -610,6 +611,7 @@ impl<'a> Record<'a> {
                 index,
                 m,
                 ef_construction,
+                quantize,
             } => {
                 le.u64(b, ino);
                 le.u32(b + 8, dim);
@@ -617,7 +619,7 @@ impl<'a> Record<'a> {
                 le.u32(b + 16, index);
                 le.u32(b + 20, m);
                 le.u32(b + 24, ef_construction);
-                le.u32(b + 28, 0);
+                le.u32(b + 28, quantize);
             }
             Record::Rows {
                 coll,

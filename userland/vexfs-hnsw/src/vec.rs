@@ -208,7 +208,7 @@ impl<T: Copy + core::fmt::Debug, A: Alloc> core::fmt::Debug for FVec<T, A> {
 /// `_mm_prefetch`, whose `sse` target feature the kernel's soft-float
 /// target does not enable; it touches no FPU or SSE state.
 #[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
+pub fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `prefetcht0` has no architectural effect (no load, no fault,
     // whatever the address, flags kept) and exists on every x86-64 CPU.

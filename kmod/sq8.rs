@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! SQ8 codes of an HNSW collection created with `quantize = sq8`: one byte
+//! per dimension for every linked row, which the graph walk of a search
+//! reads instead of the float rows; the beam's candidates are then
+//! re-ranked on the floats (in `collection.rs`), so results keep exact
+//! distances.
+//!
+//! The quantizer (per dimension an offset and a step, `simd::sq8_train`)
+//! is learned from the rows stored when the first row is linked, widened
+//! by 1/8 of the range on each side. It stays valid as rows arrive: a row
+//! with a value outside it gets clamped codes (still a usable, coarser
+//! order; the re-rank keeps results exact) and is counted; once one coded
+//! row in [`RETRAIN_EVERY`] is such a row, the quantizer is trained again
+//! on the bounds of every row coded so far and all codes are rewritten.
+//! Each retraining costs one pass over the codes and needs that many new
+//! clamped rows first, so the cost per linked row stays bounded whatever
+//! the order of the inserts.
+//!
+//! Codes exist for rows `0..linked` (the graph's rows) and move with them
+//! when compaction moves rows; nothing of this is stored on disk: a mount
+//! rebuilds it from the rows (one pass) when it loads the graph.
+//!
+//! Memory is charged like the graph's (vector limit and the caller's
+//! memory cgroup); every float operation runs in FPU sections of bounded
+//! length.
+
+use crate::collection::{fpu_sections, vexfs_simd_batch};
+use crate::hnsw::{self, prefetch, Distances, FVec, Target};
+use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
+use crate::simd::{Metric, Sq8Keys, Sq8Scale, SQ8_BLOCK, SQ8_BOUNDS_EMPTY};
+use crate::vfs::cpu::{Fpu, Simd};
+use crate::vfs::task;
+
+/// One coded row in this many with a clamped value calls for retraining.
+const RETRAIN_EVERY: usize = 32;
+
+/// Bits of 1.0: the scale of rows that are quantized as they are.
+const ONE: u32 = 0x3f80_0000;
+
+/// Bytes of codes per row: the dimension rounded up to the integer
+/// kernel's block (the padding is zero and meets zero weights).
+pub(crate) fn stride(dim: usize) -> usize {
+    dim.div_ceil(SQ8_BLOCK) * SQ8_BLOCK
+}
+
+/// The codes and quantizer of one collection.
+pub(crate) struct Sq8 {
+    dim: usize,
+    stride: usize,
+    metric: Metric,
+    /// `stride` bytes per coded row.
+    codes: FVec<u8, GraphAlloc>,
+    /// L2: each coded row's term `|step * c|^2` (see `simd::Sq8Keys`).
+    terms: FVec<u32, GraphAlloc>,
+    /// Bounds of every row coded (unit rows for cosine): `dim` lows, then
+    /// `dim` highs. Empty until the first training.
+    seen: FVec<f32, GraphAlloc>,
+    /// Offsets, steps and inverse steps, `dim` each. Empty until trained.
+    quant: FVec<f32, GraphAlloc>,
+    scale: Sq8Scale,
+    /// Rows coded with a clamped value since the last training.
+    clamped: usize,
+}
+
+impl Sq8 {
+    /// No codes yet; allocates nothing.
+    pub(crate) fn new(dim: usize, metric: Metric) -> Self {
+        Self {
+            dim,
+            stride: stride(dim),
+            metric,
+            codes: FVec::new(GraphAlloc::CHARGED),
+            terms: FVec::new(GraphAlloc::CHARGED),
+            seen: FVec::new(GraphAlloc::CHARGED),
+            quant: FVec::new(GraphAlloc::CHARGED),
+            scale: Sq8Scale::default(),
+            clamped: 0,
+        }
+    }
+
+    /// Rows coded: `0..rows()`.
+    pub(crate) fn rows(&self) -> usize {
+        self.codes.len() / self.stride
+    }
+
+    /// Bytes allocated (and charged).
+    pub(crate) fn bytes(&self) -> usize {
+        self.codes.bytes() + self.terms.bytes() + self.seen.bytes() + self.quant.bytes()
+    }
+
+    /// Whether a quantizer exists (from the first linked row on).
+    pub(crate) fn trained(&self) -> bool {
+        !self.quant.is_empty()
+    }
+
+    /// Makes room for `rows` coded rows and the quantizer, so that the
+    /// next [`Self::train`] and pushes up to `rows` cannot fail.
+    pub(crate) fn reserve(&mut self, rows: usize) -> Result<(), hnsw::Error> {
+        let more = |have: usize, want: usize| want.saturating_sub(have);
+        let codes = rows.checked_mul(self.stride).ok_or(hnsw::Error::OutOfMemory)?;
+        self.codes.try_reserve(more(self.codes.len(), codes))?;
+        if self.metric == Metric::L2 {
+            self.terms.try_reserve(more(self.terms.len(), rows))?;
+        }
+        self.seen.try_reserve(more(self.seen.len(), 2 * self.dim))?;
+        self.quant.try_reserve(more(self.quant.len(), 3 * self.dim))
+    }
+
+    /// Drops every code and the quantizer, freeing their memory (the
+    /// collection was emptied).
+    pub(crate) fn clear(&mut self) {
+        *self = Self::new(self.dim, self.metric);
+    }
+
+    /// Keeps the codes of rows `0..rows` only.
+    pub(crate) fn truncate(&mut self, rows: usize) {
+        self.codes.truncate(rows * self.stride);
+        self.terms.truncate(rows);
+    }
+
+    /// Copies the codes of coded row `from` over those of coded row `to`.
+    pub(crate) fn copy(&mut self, from: usize, to: usize) {
+        let n = self.stride;
+        if from.max(to) < self.rows() {
+            self.codes.copy_within(from * n..(from + 1) * n, to * n);
+            if let Some(&t) = self.terms.get(from) {
+                self.terms[to] = t;
+            }
+        }
+    }
+
+    /// Learns the quantizer from rows `0..n` of `rows` (which must all be
+    /// stored), before the first row is coded. Room must be reserved.
+    pub(crate) fn train(&mut self, rows: &Rows<'_>, n: usize) -> Result<(), hnsw::Error> {
+        let dim = self.dim;
+        self.seen.clear();
+        self.seen.try_resize(dim, f32::from_bits(SQ8_BOUNDS_EMPTY.0))?;
+        self.seen.try_resize(2 * dim, f32::from_bits(SQ8_BOUNDS_EMPTY.1))?;
+        let (simd, metric) = (Simd::detect(), self.metric);
+        for section in fpu_sections(n, dim, usize::MAX) {
+            vexfs_simd_batch(section.len() * dim, &mut |fpu| {
+                for slot in section.clone() {
+                    let Some(row) = rows.row(slot as u32) else {
+                        continue;
+                    };
+                    let scale = row_scale(metric, simd, fpu, rows, slot as u32);
+                    let (lo, hi) = self.seen.split_at_mut(dim);
+                    simd.sq8_widen(fpu, row, scale, lo, hi);
+                }
+            });
+            task::cond_resched();
+        }
+        self.fit()
+    }
+
+    /// Trains the quantizer on the bounds seen.
+    fn fit(&mut self) -> Result<(), hnsw::Error> {
+        let dim = self.dim;
+        self.quant.try_resize(3 * dim, 0.0)?;
+        let (seen, quant) = (&self.seen, &mut self.quant);
+        let (lo, hi) = seen.split_at(dim);
+        let scale = fpu_call(dim, |fpu| Simd::detect().sq8_train(fpu, lo, hi, quant));
+        self.scale = scale.ok_or(hnsw::Error::OutOfMemory)?;
+        self.clamped = 0;
+        Ok(())
+    }
+
+    /// Codes row `slot` of `rows` as the next coded row, which must be
+    /// `slot` itself; room must be reserved and the quantizer trained.
+    /// Retrains and rewrites every code once clamped rows call for it.
+    pub(crate) fn push(&mut self, rows: &Rows<'_>, slot: usize) -> Result<(), hnsw::Error> {
+        if slot != self.rows() || !self.trained() {
+            return Err(hnsw::Error::OutOfMemory);
+        }
+        let start = self.codes.len();
+        self.codes.try_resize(start + self.stride, 0)?;
+        if self.metric == Metric::L2 {
+            self.terms.try_resize(slot + 1, 0)?;
+        }
+        let (dim, metric, scale_q) = (self.dim, self.metric, self.scale);
+        let (seen, quant, terms) = (&mut self.seen, &self.quant, &mut self.terms);
+        let codes = &mut self.codes[start..start + dim];
+        let clamped = fpu_call(dim, |fpu| {
+            let simd = Simd::detect();
+            let row = rows.row(slot as u32)?;
+            let scale = row_scale(metric, simd, fpu, rows, slot as u32);
+            let (lo, hi) = seen.split_at_mut(dim);
+            simd.sq8_widen(fpu, row, scale, lo, hi);
+            let coded = simd.sq8_encode(fpu, row, scale, quant, scale_q, codes)?;
+            if let Some(t) = terms.get_mut(slot) {
+                *t = coded.term;
+            }
+            Some(coded.clamped)
+        });
+        if clamped == Some(true) {
+            self.clamped += 1;
+            if self.clamped * RETRAIN_EVERY >= self.rows() {
+                self.fit()?;
+                self.recode(rows);
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites the codes of every coded row with the current quantizer.
+    fn recode(&mut self, rows: &Rows<'_>) {
+        let (dim, stride, metric, scale_q) = (self.dim, self.stride, self.metric, self.scale);
+        let simd = Simd::detect();
+        self.clamped = 0;
+        for section in fpu_sections(self.rows(), dim, usize::MAX) {
+            vexfs_simd_batch(section.len() * dim, &mut |fpu| {
+                for slot in section.clone() {
+                    let Some(row) = rows.row(slot as u32) else {
+                        continue;
+                    };
+                    let scale = row_scale(metric, simd, fpu, rows, slot as u32);
+                    let codes = &mut self.codes[slot * stride..slot * stride + dim];
+                    let Some(coded) =
+                        simd.sq8_encode(fpu, row, scale, &self.quant, scale_q, codes)
+                    else {
+                        continue;
+                    };
+                    if let Some(t) = self.terms.get_mut(slot) {
+                        *t = coded.term;
+                    }
+                    self.clamped += usize::from(coded.clamped);
+                }
+            });
+            task::cond_resched();
+        }
+    }
+
+    /// Rebuilds the codes of rows `0..n` from scratch (a mount loading a
+    /// graph over stored rows). All or nothing.
+    pub(crate) fn rebuild(&mut self, rows: &Rows<'_>, n: usize) -> Result<(), hnsw::Error> {
+        self.clear();
+        if n == 0 {
+            return Ok(());
+        }
+        let built = (|| {
+            self.reserve(n)?;
+            self.train(rows, n)?;
+            for slot in 0..n {
+                self.push(rows, slot)?;
+            }
+            Ok(())
+        })();
+        if built.is_err() {
+            self.clear();
+        }
+        built
+    }
+
+    /// Sets `weights` (at least [`stride`] long) for `query`; how dot
+    /// products become keys, or `None` if there is no quantizer.
+    pub(crate) fn query(&self, query: &[f32], weights: &mut [i16]) -> Option<Sq8Keys> {
+        if !self.trained() {
+            return None;
+        }
+        let weights = weights.get_mut(..self.stride)?;
+        let l2 = self.metric == Metric::L2;
+        fpu_call(self.dim, |fpu| {
+            Simd::detect().sq8_query(fpu, query, &self.quant, self.scale, l2, weights)
+        })
+    }
+
+    /// The codes of coded row `slot`.
+    #[inline(always)]
+    fn code(&self, slot: u32) -> Option<&[u8]> {
+        let start = (slot as usize).checked_mul(self.stride)?;
+        self.codes.get(start..start + self.stride)
+    }
+}
+
+/// [`vexfs_simd_batch`] for work that returns a value (`None` if it
+/// fails).
+fn fpu_call<R>(floats: usize, work: impl FnOnce(&Fpu) -> Option<R>) -> Option<R> {
+    let mut work = Some(work);
+    let mut out = None;
+    vexfs_simd_batch(floats, &mut |fpu| {
+        if let Some(w) = work.take() {
+            out = w(fpu);
+        }
+    });
+    out
+}
+
+/// The factor row `slot` is quantized with: cosine quantizes unit rows.
+fn row_scale(metric: Metric, simd: Simd, fpu: &Fpu, rows: &Rows<'_>, slot: u32) -> u32 {
+    if metric == Metric::Cosine {
+        simd.sq8_unit_scale(fpu, rows.norm(slot))
+    } else {
+        ONE
+    }
+}
+
+/// The graph walk of a search on SQ8 codes: distances from the query are
+/// integer keys from the codes; from a stored row (inserts) they are the
+/// float distances of [`GraphDistances`], which also filters.
+pub(crate) struct Sq8Walk<'a, 'd> {
+    sq8: &'a Sq8,
+    weights: &'a [i16],
+    keys: Sq8Keys,
+    simd: Simd,
+    pub(crate) fp: GraphDistances<'d>,
+}
+
+impl<'a, 'd> Sq8Walk<'a, 'd> {
+    pub(crate) fn new(sq8: &'a Sq8, weights: &'a [i16], keys: Sq8Keys, fp: GraphDistances<'d>) -> Self {
+        Self {
+            sq8,
+            weights,
+            keys,
+            simd: Simd::detect(),
+            fp,
+        }
+    }
+}
+
+impl Distances for Sq8Walk<'_, '_> {
+    type Query = [f32];
+
+    fn batch(&mut self, from: Target<'_, [f32]>, slots: &[u32], out: &mut [u32]) {
+        if let Target::Slot(_) = from {
+            return self.fp.batch(from, slots, out);
+        }
+        let (sq8, weights, keys, simd) = (self.sq8, self.weights, self.keys, self.simd);
+        for &slot in slots {
+            if let Some(c) = sq8.code(slot) {
+                let mut at = 0;
+                while at < c.len() {
+                    prefetch(c[at..].as_ptr());
+                    at += 64;
+                }
+            }
+        }
+        let n = out.len().min(slots.len());
+        for section in fpu_sections(n, sq8.dim, usize::MAX) {
+            let (out, slots) = (&mut out[section.clone()], &slots[section]);
+            vexfs_simd_batch(out.len() * sq8.dim, &mut |fpu| {
+                for (o, &slot) in out.iter_mut().zip(slots) {
+                    *o = match sq8.code(slot) {
+                        Some(c) => {
+                            let term = sq8.terms.get(slot as usize).copied().unwrap_or(0);
+                            keys.key(simd.sq8_dot(fpu, weights, c), term)
+                        }
+                        // Not reachable (codes cover the graph's rows):
+                        // rank it last.
+                        None => u32::MAX,
+                    };
+                }
+            });
+        }
+    }
+
+    fn checkpoint(&mut self) {
+        self.fp.checkpoint();
+    }
+
+    fn accept(&mut self, slot: u32) -> bool {
+        self.fp.accept(slot)
+    }
+}
