@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
 
-use crate::commands::{IndexKind, Metric};
+use crate::commands::{IndexKind, Metric, Quantize};
 use crate::embed;
 use crate::input::Source;
 use crate::profile;
@@ -173,7 +173,10 @@ pub enum Command {
     /// The directory must be empty. Its vectors all have the given dimension
     /// and are compared with the given metric. A flat collection answers
     /// every search exactly; an HNSW collection keeps a graph index and
-    /// answers approximately (exactly with `search --exact`).
+    /// answers approximately (exactly with `search --exact`). With
+    /// `--quantize sq8`, an HNSW collection walks its graph on 8-bit codes
+    /// of its vectors (one more byte per dimension) and re-ranks what the
+    /// walk found in float32, so the distances it returns stay exact.
     #[command(after_long_help = CREATE_EXAMPLES)]
     Create {
         /// Directory on a VexFS mount; created with mode 0755 if missing.
@@ -193,6 +196,9 @@ pub enum Command {
         /// HNSW: beam width while inserting, 1 to 4096 (default 200).
         #[arg(long, value_name = "EF")]
         ef_construction: Option<u32>,
+        /// HNSW: how the graph walk reads the vectors (default none).
+        #[arg(long, value_enum, value_name = "MODE")]
+        quantize: Option<Quantize>,
     },
     /// Show a collection's dimension, metric, index, vector count and memory use.
     #[command(after_long_help = INFO_EXAMPLES)]
@@ -381,7 +387,9 @@ Examples:
   An HNSW collection (approximate search) with the default M and ef_construction:
     vexctl create /mnt/vex/glove --dim 50 --metric l2 --index hnsw
   An HNSW collection with a denser graph, slower to build and more accurate:
-    vexctl create /mnt/vex/glove --dim 50 --metric l2 --index hnsw --m 32 --ef-construction 400";
+    vexctl create /mnt/vex/glove --dim 50 --metric l2 --index hnsw --m 32 --ef-construction 400
+  An HNSW collection whose searches walk the graph on 8-bit codes (exact distances still):
+    vexctl create /mnt/vex/docs --dim 384 --metric cosine --index hnsw --quantize sq8";
 
 const INFO_EXAMPLES: &str = "\
 Examples:
@@ -639,6 +647,7 @@ mod tests {
             index,
             m,
             ef_construction,
+            quantize,
             ..
         } = parse(&[
             "create",
@@ -653,6 +662,8 @@ mod tests {
             "32",
             "--ef-construction",
             "400",
+            "--quantize",
+            "sq8",
         ])
         .unwrap()
         .command
@@ -660,9 +671,34 @@ mod tests {
             panic!("not create");
         };
         assert_eq!(
-            (index, m, ef_construction),
-            (Some(IndexKind::Hnsw), Some(32), Some(400))
+            (index, m, ef_construction, quantize),
+            (
+                Some(IndexKind::Hnsw),
+                Some(32),
+                Some(400),
+                Some(Quantize::Sq8)
+            )
         );
+        let Command::Create { quantize, .. } = parse(&[
+            "create", "d", "--dim", "5", "--metric", "dot", "--index", "hnsw",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not create");
+        };
+        assert_eq!(quantize, None);
+        assert!(parse(&[
+            "create",
+            "d",
+            "--dim",
+            "5",
+            "--metric",
+            "dot",
+            "--quantize",
+            "sq4"
+        ])
+        .is_err());
 
         let Command::Search { ef, exact, .. } =
             parse(&["search", "d", "--vector", "1", "-k", "3", "--ef", "128"])

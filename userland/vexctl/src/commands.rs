@@ -52,6 +52,26 @@ pub enum IndexKind {
     Hnsw,
 }
 
+/// How an HNSW collection's graph walk reads the vectors, as `--quantize`
+/// names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Quantize {
+    /// float32 distances throughout.
+    None,
+    /// 8-bit scalar-quantized codes (one byte per dimension), candidates
+    /// re-ranked in float32: results carry exact distances.
+    Sq8,
+}
+
+impl Quantize {
+    fn lib(self) -> vexfs::Quantize {
+        match self {
+            Quantize::None => vexfs::Quantize::None,
+            Quantize::Sq8 => vexfs::Quantize::Sq8,
+        }
+    }
+}
+
 /// The index flags of `vexctl create`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct IndexArgs {
@@ -61,16 +81,21 @@ pub struct IndexArgs {
     pub m: Option<u32>,
     /// `--ef-construction`.
     pub ef_construction: Option<u32>,
+    /// `--quantize`; none when absent.
+    pub quantize: Option<Quantize>,
 }
 
 impl IndexArgs {
     /// The checked index part of a CREATE (`None`: the kernel's default).
     fn params(&self) -> Result<Index> {
         let kind = self.kind.unwrap_or(IndexKind::Flat);
+        let quantize = self.quantize.map_or(vexfs::Quantize::None, Quantize::lib);
         if kind != IndexKind::Hnsw {
+            // `--quantize none` is what a flat collection is: no refusal.
             let given: Vec<&str> = [
                 self.m.map(|_| "--m"),
                 self.ef_construction.map(|_| "--ef-construction"),
+                (quantize == vexfs::Quantize::Sq8).then_some("--quantize sq8"),
             ]
             .into_iter()
             .flatten()
@@ -100,7 +125,7 @@ impl IndexArgs {
         Ok(Index::Hnsw(HnswParams {
             m: self.m,
             ef_construction: self.ef_construction,
-            ..Default::default()
+            quantize,
         }))
     }
 }
@@ -156,13 +181,18 @@ fn vectors(n: usize) -> String {
 }
 
 /// What `create` says it made: "index flat" or "index hnsw, M 16,
-/// ef_construction 200" (the kernel's defaults where none was given).
+/// ef_construction 200" (the kernel's defaults where none was given),
+/// with ", quantize sq8" for a quantized walk.
 fn index_text(index: &Index) -> String {
     match index {
         Index::Hnsw(h) => format!(
-            "index hnsw, M {}, ef_construction {}",
+            "index hnsw, M {}, ef_construction {}{}",
             h.m_or_default(),
-            h.ef_construction_or_default()
+            h.ef_construction_or_default(),
+            match h.quantize {
+                vexfs::Quantize::None => String::new(),
+                q => format!(", quantize {q}"),
+            }
         ),
         Index::Flat => format!("index {}", index.kind()),
     }
@@ -543,11 +573,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn quantize_options_are_named_as_the_library_names_them() {
+        let ours = Quantize::value_variants();
+        assert_eq!(ours.len(), vexfs::Quantize::ALL.len());
+        for (q, lib) in ours.iter().zip(vexfs::Quantize::ALL) {
+            let name = q.to_possible_value().unwrap().get_name().to_string();
+            assert_eq!(lib.name(), name);
+            assert_eq!(q.lib(), lib);
+        }
+    }
+
     fn hnsw(m: Option<u32>, ef_construction: Option<u32>) -> IndexArgs {
         IndexArgs {
             kind: Some(IndexKind::Hnsw),
             m,
             ef_construction,
+            quantize: None,
         }
     }
 
@@ -600,8 +642,47 @@ mod tests {
             kind: Some(IndexKind::Flat),
             m: Some(16),
             ef_construction: Some(100),
+            quantize: None,
         };
         assert!(err(flat_both).starts_with("--m and --ef-construction apply to HNSW"));
+
+        let sq8 = IndexArgs {
+            quantize: Some(Quantize::Sq8),
+            ..hnsw(None, None)
+        };
+        assert_eq!(
+            sq8.params().unwrap(),
+            Index::Hnsw(HnswParams::default().with_quantize(vexfs::Quantize::Sq8))
+        );
+        let none = IndexArgs {
+            quantize: Some(Quantize::None),
+            ..hnsw(Some(8), None)
+        };
+        assert_eq!(none.params().unwrap(), tuned(Some(8), None));
+        for kind in [None, Some(IndexKind::Flat)] {
+            let flat_sq8 = IndexArgs {
+                kind,
+                quantize: Some(Quantize::Sq8),
+                ..Default::default()
+            };
+            assert_eq!(
+                err(flat_sq8),
+                "--quantize sq8 applies to HNSW collections only: add --index hnsw \
+                 (a flat collection has no index to tune)"
+            );
+            let flat_none = IndexArgs {
+                kind,
+                quantize: Some(Quantize::None),
+                ..Default::default()
+            };
+            assert_eq!(flat_none.params().unwrap(), Index::Flat);
+        }
+        let flat_m_sq8 = IndexArgs {
+            m: Some(16),
+            quantize: Some(Quantize::Sq8),
+            ..Default::default()
+        };
+        assert!(err(flat_m_sq8).starts_with("--m and --quantize sq8 apply to HNSW"));
     }
 
     #[test]
@@ -615,9 +696,15 @@ mod tests {
             index_text(&Index::Hnsw(HnswParams {
                 m: Some(8),
                 ef_construction: Some(50),
-                ..Default::default()
+                quantize: vexfs::Quantize::None,
             })),
             "index hnsw, M 8, ef_construction 50"
+        );
+        assert_eq!(
+            index_text(&Index::Hnsw(
+                HnswParams::default().with_quantize(vexfs::Quantize::Sq8)
+            )),
+            "index hnsw, M 16, ef_construction 200, quantize sq8"
         );
     }
 
@@ -677,6 +764,11 @@ mod tests {
             ..Default::default()
         };
         assert!(err(create(dir, 8, Metric::L2, &flat_ef)).starts_with("--ef-construction applies"));
+        let flat_sq8 = IndexArgs {
+            quantize: Some(Quantize::Sq8),
+            ..Default::default()
+        };
+        assert!(err(create(dir, 8, Metric::L2, &flat_sq8)).starts_with("--quantize sq8 applies"));
         assert!(err(insert(dir, &src, 0, 0, false)).starts_with("--batch 0 is out of range"));
         assert!(err(insert(dir, &src, 0, abi::MAX_BATCH + 1, false)).starts_with("--batch 1048577"));
         let plain = SearchMode::Default;

@@ -51,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             index,
             m,
             ef_construction,
+            quantize,
         } => commands::create(
             &dir,
             dim,
@@ -59,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 kind: index,
                 m,
                 ef_construction,
+                quantize,
             },
         ),
         Command::Info { dir, json } => commands::info(&dir, json),

@@ -177,10 +177,14 @@ pub struct Info {
     pub m: u32,
     /// HNSW beam width while inserting.
     pub ef_construction: u32,
+    /// How the HNSW walk reads the vectors: `none` or `sq8` (`none` for a
+    /// flat collection).
+    pub quantize: String,
     pub count: u64,
     pub file_vectors: u64,
     pub memory_bytes: u64,
-    /// Bytes of `memory_bytes` that are the HNSW graph.
+    /// Bytes of `memory_bytes` that are the HNSW graph (and, with sq8,
+    /// its codes and quantizer).
     pub index_bytes: u64,
     /// Deleted or replaced vectors whose graph nodes await repair.
     pub deleted_pending: u64,
@@ -204,6 +208,10 @@ impl Info {
             ),
             m: info.m,
             ef_construction: info.ef_construction,
+            quantize: known_or_number(
+                vexfs::Quantize::from_abi(info.quantize).map(vexfs::Quantize::name),
+                info.quantize,
+            ),
             count: info.count,
             file_vectors: info.file_vectors,
             memory_bytes: info.memory_bytes,
@@ -226,6 +234,7 @@ impl Info {
         if hnsw {
             rows.push(("M", self.m.to_string()));
             rows.push(("ef_construction", self.ef_construction.to_string()));
+            rows.push(("quantize", self.quantize.clone()));
         }
         rows.extend([
             ("count", self.count.to_string()),
@@ -530,7 +539,7 @@ mod tests {
         let info = Info::new(Path::new("/mnt/c"), &raw);
         assert_eq!(
             serde_json::to_string(&info).unwrap(),
-            r#"{"path":"/mnt/c","dim":50,"metric":"cosine","index":"flat","m":0,"ef_construction":0,"count":400000,"file_vectors":3,"memory_bytes":1572864,"index_bytes":0,"deleted_pending":0,"unindexed":0}"#
+            r#"{"path":"/mnt/c","dim":50,"metric":"cosine","index":"flat","m":0,"ef_construction":0,"quantize":"none","count":400000,"file_vectors":3,"memory_bytes":1572864,"index_bytes":0,"deleted_pending":0,"unindexed":0}"#
         );
         let table = info.table();
         assert!(table.contains("1572864 (1.5 MiB)"), "{table}");
@@ -539,12 +548,17 @@ mod tests {
         let odd = abi::CollectionInfo {
             metric: 9,
             index: 7,
+            quantize: 5,
             ..raw
         };
         let info = Info::new(Path::new("/mnt/c"), &odd);
         assert_eq!(
-            (info.metric.as_str(), info.index.as_str()),
-            ("unknown (9)", "unknown (7)")
+            (
+                info.metric.as_str(),
+                info.index.as_str(),
+                info.quantize.as_str()
+            ),
+            ("unknown (9)", "unknown (7)", "unknown (5)")
         );
     }
 
@@ -556,6 +570,7 @@ mod tests {
             index: abi::index::HNSW,
             m: 16,
             ef_construction: 200,
+            quantize: abi::quantize::SQ8,
             count: 20_000,
             memory_bytes: 8 << 20,
             index_bytes: 3 << 20,
@@ -568,6 +583,7 @@ mod tests {
         assert_eq!(json["index"], "hnsw");
         assert_eq!(json["m"], 16);
         assert_eq!(json["ef_construction"], 200);
+        assert_eq!(json["quantize"], "sq8");
         assert_eq!(json["index_bytes"], 3 << 20);
         assert_eq!(json["deleted_pending"], 150);
         assert_eq!(json["unindexed"], 7);
@@ -576,6 +592,7 @@ mod tests {
             "hnsw",
             "│ M ",
             "ef_construction │ 200",
+            "quantize        │ sq8",
             "index_bytes     │ 3145728 (3.0 MiB)",
             "deleted_pending │ 150",
             "unindexed       │ 7",

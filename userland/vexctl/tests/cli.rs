@@ -45,7 +45,7 @@ fn completion_scripts_name_every_subcommand() {
         for sub in SUBCOMMANDS {
             assert!(script.contains(sub), "{shell}: no {sub}");
         }
-        for flag in ["metric", "ef-construction", "flamegraph"] {
+        for flag in ["metric", "ef-construction", "quantize", "flamegraph"] {
             let flag = if shell == "fish" {
                 format!("-l {flag}")
             } else {

@@ -69,6 +69,8 @@ fn every_command_has_a_page() {
     let create = fs::read_to_string(dir.path().join("man/vexctl-create.1")).unwrap();
     assert!(create.contains("vexctl create /mnt/vex/docs \\-\\-dim 384 \\-\\-metric cosine\n"));
     assert!(create.contains("\\fB\\-\\-ef\\-construction\\fR"));
+    assert!(create.contains("\\fB\\-\\-quantize\\fR"));
+    assert!(create.contains("\\-\\-index hnsw \\-\\-quantize sq8\n"));
     let mkfs = fs::read_to_string(dir.path().join("man/mkfs.vexfs.8")).unwrap();
     assert!(mkfs.contains("mkfs.vexfs \\-L data /dev/vdb\n"));
     let fsck = fs::read_to_string(dir.path().join("man/fsck.vexfs.8")).unwrap();
