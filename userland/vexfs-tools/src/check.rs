@@ -433,6 +433,17 @@ fn check_model(r: &mut Report, m: &mut Model) {
         }
         let files = files_in_tree(m, coll);
         let c = m.collections.get_mut(&coll).unwrap();
+        if let Some(why) = quantize_problem(c.index, c.quantize) {
+            // The module refuses to mount it. The graph is rebuilt from
+            // the rows after a repair (its checkpoint holds none), so
+            // walking on floats loses nothing.
+            r.problem(
+                "collection",
+                true,
+                format!("collection {coll}: {why}; set to none"),
+            );
+            c.quantize = vexfs_abi::quantize::NONE;
+        }
         c.rows.retain(|id, row| {
             if !row.file || files.contains(&vexfs_abi::file_vector_part(*id).0) {
                 return true;
@@ -462,6 +473,29 @@ fn check_model(r: &mut Report, m: &mut Model) {
         }
     }
     r.summary.data_bytes = m.data_bytes();
+}
+
+/// Why a collection's `quantize` is one the module refuses: a value it
+/// does not know, or a quantized walk on a flat collection (which has
+/// none).
+fn quantize_problem(index: u32, quantize: u32) -> Option<String> {
+    use vexfs_abi::{index, quantize};
+    let Some(name) = quantize::NAMES.get(quantize as usize) else {
+        let known: Vec<String> = quantize::NAMES
+            .iter()
+            .enumerate()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
+        return Some(format!(
+            "unknown quantize {quantize} (known: {})",
+            known.join(", ")
+        ));
+    };
+    (quantize != quantize::NONE && index != index::HNSW).then(|| {
+        format!(
+            "quantize {name} on a collection without an HNSW index (only its walk is quantized)"
+        )
+    })
 }
 
 /// The inodes reachable from the root.

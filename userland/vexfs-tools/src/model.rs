@@ -45,6 +45,8 @@ pub struct Collection {
     pub m: u32,
     /// HNSW insert beam width.
     pub ef_construction: u32,
+    /// How the HNSW walk reads vectors (ioctl ABI: 0 none, 1 SQ8).
+    pub quantize: u32,
     /// Rows by id.
     pub rows: BTreeMap<u64, Row>,
     /// The encoded HNSW graph, if the checkpoint holds one.
@@ -266,6 +268,7 @@ impl Model {
                 index,
                 m,
                 ef_construction,
+                quantize,
             } => {
                 if !self.dirs.contains_key(&ino) {
                     return Err(format!("collection {ino} is not a directory"));
@@ -278,6 +281,7 @@ impl Model {
                         index,
                         m,
                         ef_construction,
+                        quantize,
                         rows: BTreeMap::new(),
                         graph: None,
                         dead_rows: 0,
@@ -403,6 +407,7 @@ impl Model {
                 index: c.index,
                 m: c.m,
                 ef_construction: c.ef_construction,
+                quantize: c.quantize,
             });
             for file in [false, true] {
                 let rows: Vec<_> = c.rows.iter().filter(|(_, r)| r.file == file).collect();
@@ -492,6 +497,7 @@ mod tests {
             index: 0,
             m: 0,
             ef_construction: 0,
+            quantize: 0,
         })
         .unwrap();
         let attach = |m: &mut Model, parts: u32| {

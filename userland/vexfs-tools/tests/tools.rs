@@ -119,6 +119,7 @@ fn populated() -> Model {
             index: 1,
             m: 16,
             ef_construction: 200,
+            quantize: 1,
             rows,
             graph: None,
             dead_rows: 0,
@@ -254,6 +255,7 @@ fn populated_image_replays_and_checks_clean() {
     assert_eq!(got.dirs[&ROOT_INO][b"hardlink".as_slice()], 7);
     assert_eq!(got.inodes[&7].data, b"new");
     assert_eq!(got.collections[&5].rows.len(), 50);
+    assert_eq!(got.collections[&5].quantize, 1, "sq8 is kept");
     assert_eq!(got.inodes[&3].data, m.inodes[&3].data);
     assert_eq!(fsck(&["-n", &img]).0, 0);
 }
@@ -302,6 +304,43 @@ fn errors_are_reported_then_repaired() {
     let lf = got.dirs[&ROOT_INO][b"lost+found".as_slice()];
     assert_eq!(got.dirs[&lf][b"#8".as_slice()], 8);
     assert!(!got.collections[&5].rows.contains_key(&3));
+}
+
+#[test]
+fn a_quantize_the_module_refuses_is_reported_then_repaired() {
+    for (index, quantize, want) in [
+        (
+            1,
+            7,
+            "collection 5: unknown quantize 7 (known: 0 none, 1 sq8); set to none",
+        ),
+        (
+            0,
+            1,
+            "collection 5: quantize sq8 on a collection without an HNSW index \
+             (only its walk is quantized); set to none",
+        ),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let img = image(d.path(), "16M");
+        let mut m = populated();
+        let c = m.collections.get_mut(&5).unwrap();
+        (c.index, c.quantize) = (index, quantize);
+        if index == 0 {
+            (c.m, c.ef_construction) = (0, 0);
+        }
+        write_model(&img, &m);
+        let (code, text) = fsck(&["-n", &img]);
+        assert_eq!(code, 4, "{text}");
+        assert!(text.contains(want), "{want} not in {text}");
+        let (code, text) = fsck(&[&img]);
+        assert_eq!(code, 1, "{text}");
+        let (code, text) = fsck(&["-n", &img]);
+        assert_eq!(code, 0, "{text}");
+        let r = check(&Device::open(Path::new(&img), false).unwrap()).unwrap();
+        let got = &r.model.unwrap().collections[&5];
+        assert_eq!((got.index, got.quantize, got.rows.len()), (index, 0, 51));
+    }
 }
 
 #[test]
