@@ -207,6 +207,10 @@ def test_create_arguments_are_checked_first():
             (dict(dim=4, metric="l2", index="flat", m=8),
              'm and ef_construction apply to HNSW collections only: pass index="hnsw" '
              "(a flat collection has no index to tune)"),
+            (dict(dim=4, metric="l2", quantize="sq4"), 'unknown quantize "sq4" (known: none, sq8)'),
+            (dict(dim=4, metric="l2", index="flat", quantize="sq8"),
+             'quantize="sq8" applies to HNSW collections only: pass index="hnsw" '
+             "(a flat collection has no index to tune)"),
         ]
         for kwargs, reason in cases:
             with pytest.raises(ValueError) as e:
@@ -224,14 +228,17 @@ def test_create_flat_and_hnsw(root):
     flat = vexfs.Collection.create(flat_path, 8, "l2", index="flat")
     info = flat.info()
     assert info == vexctl_json("info", flat_path)
-    assert (info["dim"], info["metric"], info["index"], info["m"], info["ef_construction"], info["count"]) == \
-        (8, "l2", "flat", 0, 0, 0)
+    assert (info["dim"], info["metric"], info["index"], info["m"], info["ef_construction"], info["quantize"],
+            info["count"]) == (8, "l2", "flat", 0, 0, "none", 0)
     assert flat.path == flat_path and not flat.closed
 
     hnsw_path = os.path.join(root, "hnsw")
     info = vexfs.Collection.create(hnsw_path, 8, "cosine").info()
-    assert (info["metric"], info["index"], info["m"], info["ef_construction"]) == ("cosine", "hnsw", 16, 200)
+    assert (info["metric"], info["index"], info["m"], info["ef_construction"], info["quantize"]) == \
+        ("cosine", "hnsw", 16, 200, "none")
     assert info == vexctl_json("info", hnsw_path)
+    # A flat collection with quantize="none" is what flat is.
+    vexfs.Collection.create(os.path.join(root, "flat-none"), 3, "l2", index="flat", quantize="none")
     tuned = vexfs.Collection.create(os.path.join(root, "tuned"), 3, "dot", m=8, ef_construction=50).info()
     assert (tuned["metric"], tuned["m"], tuned["ef_construction"]) == ("dot", 8, 50)
 
@@ -399,6 +406,35 @@ def test_search_hnsw_matches_vexctl(root, data):
         if kwargs.get("ef") == 64:
             # The default beam is ef 64.
             assert_array_equal(ids, default_ids)
+
+
+@needs_vexfs
+def test_search_sq8_matches_vexctl(root, data):
+    """quantize="sq8": info says so (as `vexctl info --json` does), the
+    searches find what vexctl's find on the same collection, and every
+    distance is the exact one of its id (the walk's candidates are
+    re-ranked in float32)."""
+    base, queries = data
+    base = base[:1000]
+    p = os.path.join(root, "glove-sq8")
+    c = vexfs.Collection.create(p, base.shape[1], "cosine", ef_construction=HNSW[1], quantize="sq8")
+    c.insert(np.arange(len(base), dtype=np.uint64), base)
+    end = time.monotonic() + 120
+    while c.info()["unindexed"] and time.monotonic() < end:
+        time.sleep(0.1)
+    info = c.info()
+    assert info == vexctl_json("info", p)
+    assert (info["index"], info["quantize"], info["count"], info["unindexed"]) == ("hnsw", "sq8", len(base), 0)
+    for kwargs, flags in (({}, ()), ({"ef": 16}, ("--ef", "16")), ({"exact": True}, ("--exact",))):
+        ids, dist = c.search(queries, K, **kwargs)
+        want_ids, want_dist = vexctl_search(p, queries, K, *flags)
+        assert_array_equal(ids, want_ids, err_msg=f"search {kwargs} vs vexctl search {flags}")
+        assert_allclose(dist, want_dist, rtol=1e-6)
+    ids, dist = c.search(queries, K)
+    b, q = base.astype(np.float64), queries.astype(np.float64)
+    rows = b[ids.astype(np.int64)]
+    exact = 1.0 - np.einsum("qkd,qd->qk", rows, q) / (np.linalg.norm(rows, axis=2) * np.linalg.norm(q, axis=1)[:, None])
+    assert_allclose(dist, exact, rtol=0, atol=1e-5)
 
 
 @needs_vexfs

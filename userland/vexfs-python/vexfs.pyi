@@ -36,6 +36,7 @@ _Ids = int | npt.ArrayLike
 _Rows = npt.ArrayLike
 _Metric = Literal["l2", "cosine", "dot"]
 _Index = Literal["hnsw", "flat"]
+_Quantize = Literal["none", "sq8"]
 
 class Info(TypedDict):
     """``Collection.info()``: the keys of ``vexctl info --json``."""
@@ -46,6 +47,7 @@ class Info(TypedDict):
     index: str
     m: int
     ef_construction: int
+    quantize: str
     count: int
     file_vectors: int
     memory_bytes: int
@@ -67,6 +69,7 @@ class Collection:
         index: _Index = "hnsw",
         m: int = 16,
         ef_construction: int = 200,
+        quantize: _Quantize = "none",
     ) -> Collection:
         """Makes ``path`` (created if missing) a collection and opens it."""
     @property

@@ -17,7 +17,7 @@ use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use vexfs::{
-    abi, CollectionFile, CollectionParams, Errno, HnswParams, Index, IndexKind, Metric,
+    abi, CollectionFile, CollectionParams, Errno, HnswParams, Index, IndexKind, Metric, Quantize,
     SearchFilter, SearchMode,
 };
 
@@ -199,15 +199,20 @@ impl Collection {
     /// for all three. ``index``: ``"hnsw"`` (approximate search through a
     /// graph; ``m`` 2 to 127 neighbours per node, ``ef_construction`` 1 to
     /// 4096, the beam width while inserting) or ``"flat"`` (every search
-    /// scans every vector: exact; ``m`` and ``ef_construction`` must be
-    /// left at their defaults). ``dim`` is 1 to 4096.
+    /// scans every vector: exact; ``m``, ``ef_construction`` and
+    /// ``quantize`` must be left at their defaults). ``quantize``, HNSW
+    /// only: ``"none"`` (the graph walk computes float32 distances) or
+    /// ``"sq8"`` (it walks on 8-bit codes of the vectors, one byte per
+    /// dimension more, then re-ranks what it found in float32: the
+    /// distances returned are exact). ``dim`` is 1 to 4096.
     ///
-    /// Raises ``ValueError`` for an unknown metric or index or a value out
-    /// of range, ``FileExistsError`` if ``path`` already is a collection,
-    /// ``OSError`` (``ENOTEMPTY``) if it is a directory with entries,
-    /// ``PermissionError`` without write permission on it.
+    /// Raises ``ValueError`` for an unknown metric, index or quantize or a
+    /// value out of range, ``FileExistsError`` if ``path`` already is a
+    /// collection, ``OSError`` (``ENOTEMPTY``) if it is a directory with
+    /// entries, ``PermissionError`` without write permission on it.
     #[staticmethod]
-    #[pyo3(signature = (path, dim, metric, index = "hnsw", m = 16, ef_construction = 200))]
+    #[pyo3(signature = (path, dim, metric, index = "hnsw", m = 16, ef_construction = 200, quantize = "none"))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn create(
         py: Python<'_>,
         path: PathBuf,
@@ -216,6 +221,7 @@ impl Collection {
         index: &str,
         m: i64,
         ef_construction: i64,
+        quantize: &str,
     ) -> PyResult<Self> {
         let ctx = Ctx {
             path: &path,
@@ -224,6 +230,7 @@ impl Collection {
         let params = (|| -> Result<CollectionParams, Failure> {
             let metric: Metric = metric.parse().map_err(|e| ctx.value(e))?;
             let kind: IndexKind = index.parse().map_err(|e| ctx.value(e))?;
+            let quantize: Quantize = quantize.parse().map_err(|e| ctx.value(e))?;
             let dim = in_range(
                 &ctx,
                 "dim",
@@ -242,6 +249,12 @@ impl Collection {
                              index=\"hnsw\" (a flat collection has no index to tune)",
                         ));
                     }
+                    if quantize != Quantize::None {
+                        return Err(ctx.value(format!(
+                            "quantize=\"{quantize}\" applies to HNSW collections only: pass \
+                             index=\"hnsw\" (a flat collection has no index to tune)"
+                        )));
+                    }
                     Index::Flat
                 }
                 IndexKind::Hnsw => {
@@ -256,7 +269,7 @@ impl Collection {
                             abi::HNSW_MAX_EF,
                             "ef_construction",
                         )?),
-                        ..Default::default()
+                        quantize,
                     })
                 }
             };
@@ -328,10 +341,12 @@ impl Collection {
     /// The collection's parameters and counters, as a dict with the keys
     /// and values ``vexctl info --json`` prints: ``path`` (as given),
     /// ``dim``, ``metric`` and ``index`` (names), ``m`` and
-    /// ``ef_construction`` (0 for a flat collection), ``count`` (vectors),
+    /// ``ef_construction`` (0 for a flat collection), ``quantize``
+    /// (``"none"`` or ``"sq8"``; ``"none"`` for flat), ``count`` (vectors),
     /// ``file_vectors`` (how many of them are files' vectors),
     /// ``memory_bytes`` (held by the collection), and for HNSW
-    /// ``index_bytes`` (the graph's share of it), ``deleted_pending``
+    /// ``index_bytes`` (the graph's share of it, with sq8 also its codes
+    /// and quantizer), ``deleted_pending``
     /// (deleted or replaced vectors whose graph nodes await repair) and
     /// ``unindexed`` (stored, not yet linked into the graph; 0 for flat).
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -352,6 +367,13 @@ impl Collection {
         )?;
         d.set_item("m", info.m)?;
         d.set_item("ef_construction", info.ef_construction)?;
+        d.set_item(
+            "quantize",
+            known_or_number(
+                Quantize::from_abi(info.quantize).map(Quantize::name),
+                info.quantize,
+            ),
+        )?;
         d.set_item("count", info.count)?;
         d.set_item("file_vectors", info.file_vectors)?;
         d.set_item("memory_bytes", info.memory_bytes)?;
