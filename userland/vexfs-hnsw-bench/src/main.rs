@@ -177,7 +177,7 @@ fn ground_truth(base: &[f32], queries: &[f32], dim: usize) -> Vec<Vec<u32>> {
 }
 
 /// vexfs-hnsw, and the same graph walked on SQ8 codes with a float32
-/// re-rank of the beam (`sq8.rs`, an experiment).
+/// re-rank of the beam (`sq8.rs`, as the module's `quantize = sq8`).
 fn bench_vexfs(
     base: &[f32],
     queries: &[f32],
@@ -241,6 +241,7 @@ fn bench_vexfs(
     let code_bytes = sq.bytes();
     let mut q8 = sq8::Sq8Query {
         w: Vec::new(),
+        keys: Default::default(),
         fp: NativeQuery::default(),
     };
     let mut beam = vec![Neighbour::default(); a.efs.iter().copied().max().unwrap_or(K)];
