@@ -26,6 +26,10 @@ IOC_SEARCH = ioc(1, 0x15, 72)
 IOC_ATTACH = ioc(1, 0x16, 16)
 METRIC = {"l2": 0, "cosine": 1, "dot": 2}
 INDEX_FLAT, INDEX_HNSW = 0, 1
+# CollectionParams.quantize (offset 20, a reserved word before): how an
+# HNSW collection's walk reads the vectors.
+QUANTIZE = {"none": 0, "sq8": 1}
+QUANTIZE_NONE, QUANTIZE_SQ8 = 0, 1
 SEARCH_EXACT, SEARCH_UNDER, SEARCH_XATTR = 1, 2, 4
 # struct SearchRequest: nq, k, dim, flags, ef, under_fd, queries, hits,
 # counts, xattr_name, xattr_value, xattr_name_len, xattr_value_len.
@@ -52,16 +56,23 @@ def _addr_len(buf):
     that create_string_buffer adds, not counted)."""
     return ctypes.addressof(buf), ctypes.sizeof(buf) - 1
 # struct CollectionInfo.
-INFO_FIELDS = ("dim", "metric", "index", "m", "ef_construction", "reserved", "count", "file_vectors",
+INFO_FIELDS = ("dim", "metric", "index", "m", "ef_construction", "quantize", "count", "file_vectors",
                "memory", "index_bytes", "deleted_pending", "unindexed")
 
 
-def create_raw(path, dim, metric, index=INDEX_FLAT, m=0, ef_construction=0, reserved=(0, 0, 0)):
-    """VEXFS_IOC_CREATE on an existing empty directory."""
+def create_raw(path, dim, metric, index=INDEX_FLAT, m=0, ef_construction=0, quantize=QUANTIZE_NONE,
+               reserved=(0, 0)):
+    """VEXFS_IOC_CREATE on an existing empty directory. `metric` and
+    `quantize`: names or numbers. `reserved`: the two words after
+    `quantize`; three words are the layout from before `quantize` (its
+    word first), as older callers pass them."""
+    if len(reserved) == 3:
+        quantize, reserved = quantize or reserved[0], tuple(reserved[1:])
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.ioctl(fd, IOC_CREATE, struct.pack("<8I", dim, METRIC.get(metric, metric), index, m,
-                                                ef_construction, *reserved))
+                                                ef_construction, QUANTIZE.get(quantize, quantize),
+                                                *reserved))
     finally:
         os.close(fd)
 

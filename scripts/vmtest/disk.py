@@ -228,12 +228,27 @@ def collections(root, n):
     return f"{work}/q.npy"
 
 
-def searches(root, qfile):
-    """`vexctl search --json` output of both collections, as text, and
-    `vexctl info` without the memory figures (allocation sizes differ
+def sq8_collection(root, n=500):
+    """An HNSW collection with --quantize sq8 (l2) of `n` GloVe vectors,
+    inserted in one batch (the quantizer is learned from all of them, as a
+    mount learns it again from the rows), every row linked."""
+    glove = np.load(GLOVE, mmap_mode="r")
+    work = "/tmp/vexdisk"
+    os.makedirs(work, exist_ok=True)
+    np.save(f"{work}/sq8.npy", np.ascontiguousarray(glove[40000:40000 + n], dtype=np.float32))
+    coll = f"{root}/sq8"
+    sh(["vexctl", "create", coll, "--dim", "50", "--metric", "l2", "--index", "hnsw", "--quantize", "sq8"])
+    sh(["vexctl", "insert", coll, "--npy", f"{work}/sq8.npy", "--batch", str(n)])
+    eventually(lambda: json.loads(vexctl("info", coll, "--json").stdout)["unindexed"], lambda u: u == 0,
+               timeout=600)
+
+
+def searches(root, qfile, names=("flat", "hnsw")):
+    """`vexctl search --json` output of the collections `names`, as text,
+    and `vexctl info` without the memory figures (allocation sizes differ
     between a built and a loaded graph)."""
     out = {}
-    for name in ("flat", "hnsw"):
+    for name in names:
         r = vexctl("search", f"{root}/{name}", "--npy", qfile, "-k", "10", "--ef", "64", "--json")
         out[name] = r.stdout if r.returncode == 0 else f"error {r.stderr}"
         info = json.loads(vexctl("info", f"{root}/{name}", "--json").stdout)
@@ -255,7 +270,10 @@ def test_persistence(t, dev):
         t.eq("nothing left unindexed before unmount",
              eventually(lambda: json.loads(vexctl("info", f"{MNT}/hnsw", "--json").stdout)["unindexed"],
                         lambda u: u == 0, timeout=1200), 0)
-        found = searches(MNT, qfile)
+        sq8_collection(MNT)
+        names = ("flat", "hnsw", "sq8")
+        found = searches(MNT, qfile, names)
+        t.eq("sq8: vexctl info says quantize sq8 before unmount", found["sq8-info"].get("quantize"), "sq8")
         before = tree(MNT)
         before = tree(MNT)  # atimes settle after the first read
         umount(MNT)
@@ -267,8 +285,9 @@ def test_persistence(t, dev):
         diff = [k for k in before if before[k] != after.get(k)]
         t.check("every entry identical (content, mode, owner, links, times, xattrs)",
                 not diff, "; ".join(f"{k}: {before[k]} != {after.get(k)}" for k in diff[:3]))
-        again = searches(MNT, qfile)
-        for name in ("flat", "hnsw"):
+        again = searches(MNT, qfile, names)
+        t.eq("sq8: quantize sq8 after remount", again["sq8-info"].get("quantize"), "sq8")
+        for name in names:
             t.eq(f"{name}: vexctl search --json identical after remount", again[name], found[name])
             t.eq(f"{name}: vexctl info identical after remount", again[f"{name}-info"],
                  found[f"{name}-info"])

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from harness import LONG, eventually, run, sh, vexctl, vexctl_json
-from abi import INDEX_FLAT, INDEX_HNSW, SEARCH_EXACT, create_raw
-from vectors import GLOVE, Coll, compare, reference, save_npy
+from abi import INDEX_FLAT, INDEX_HNSW, QUANTIZE_NONE, QUANTIZE_SQ8, SEARCH_EXACT, create_raw
+from vectors import GLOVE, Coll, compare, f32_tolerance, reference, save_npy
 
 TMP = "/tmp/hnsw"
 K = 10
@@ -527,7 +527,8 @@ def test_errors(t, mnt):
 
         for what, kw in (("M 1", {"m": 1}), ("M 128", {"m": 128}),
                          ("ef_construction 4097", {"ef_construction": 4097}),
-                         ("nonzero reserved", {"reserved": (0, 1, 0)})):
+                         ("nonzero reserved", {"reserved": (1, 0)}),
+                         ("nonzero last reserved", {"reserved": (0, 1)})):
             t.raises(f"create HNSW with {what}: EINVAL", errno.EINVAL, try_create, 8, "l2", index=INDEX_HNSW, **kw)
         t.raises("create with index 2: EINVAL", errno.EINVAL, try_create, 8, "l2", index=2)
         t.raises("create flat with M 16: EINVAL", errno.EINVAL, try_create, 8, "l2", index=INDEX_FLAT, m=16)
@@ -664,9 +665,292 @@ def test_vexctl_messages(t, mnt):
                 and len(json.loads(r.stdout)["results"]) == 2, (r.stdout + r.stderr).strip())
         info = vexctl_json("info", c)
         t.check("info --json has the HNSW fields",
-                all(k in info for k in ("m", "ef_construction", "index_bytes", "deleted_pending", "unindexed"))
-                and info["index"] == "hnsw", str(info))
+                all(k in info for k in ("m", "ef_construction", "quantize", "index_bytes", "deleted_pending",
+                                        "unindexed"))
+                and info["index"] == "hnsw" and info["quantize"] == "none", str(info))
         sh(["rm", "-rf", c])
+
+
+# -------------------------------------------------------------------- SQ8
+
+SQ8_SMALL_N = 1000      # rows of the L2 and dot checks
+SQ8_RANGE_N = 2000      # rows in each of the two ranges of the quantizer check
+SQ8_RANGE_DIM = 8
+SQ8_FAR_ID = 1_000_000  # ids of the far rows
+
+
+def linked(c, timeout=900):
+    """The collection's info once every stored row is linked into the graph
+    (the module's worker links what an insert left), or the last one."""
+    return eventually(c.info, lambda info: info["unindexed"] == 0, timeout)
+
+
+def check_exact_distances(t, label, res, exact, ref, row_of, atol):
+    """Every hit of `res` carries its id's exact distance: the one `exact`
+    (an exact search of the same queries) reports for that id where both
+    found it, and the float64 distance `ref[query][row]` for every hit,
+    each within 1e-5 relative plus `atol`, the float32 error bound of a
+    kernel distance (f32_tolerance: the exact scan's blocked kernels sum
+    in another order than a walk's). An SQ8 code's error is far larger:
+    this is what shows the walk's candidates were re-ranked in float32."""
+    vs_exact, vs_ref, common = [], [], 0
+    for qi, ((ids, dist), (eids, edist)) in enumerate(zip(res, exact)):
+        by_id = dict(zip(eids.tolist(), edist.tolist()))
+        for i, d in zip(ids.tolist(), dist.tolist()):
+            if i in by_id:
+                common += 1
+                if abs(d - by_id[i]) > 1e-5 * abs(by_id[i]) + atol:
+                    vs_exact.append((qi, i, d, by_id[i]))
+            want = float(ref[qi][row_of[i]])
+            if abs(d - want) > 1e-5 * abs(want) + atol:
+                vs_ref.append((qi, i, d, want))
+    t.check(f"{label}: each distance equals the exact search's for the same id ({common} hits in both)",
+            common > 0 and not vs_exact, str(vs_exact[:3]))
+    t.check(f"{label}: each distance is its id's float64 distance (candidates re-ranked in float32)",
+            not vs_ref, str(vs_ref[:3]))
+
+
+def _sq8_create(t, mnt):
+    """vexctl's --quantize, info, and the ioctl's refusals."""
+    def try_create(*args, **kw):
+        path = f"{mnt}/sq8_bad"
+        fresh(path)
+        os.mkdir(path)
+        try:
+            create_raw(path, *args, **kw)
+        finally:
+            sh(["rm", "-rf", path])
+
+    coll = f"{mnt}/sq8_cli"
+    fresh(coll)
+    r = vexctl("create", coll, "--dim", "8", "--metric", "l2", "--index", "hnsw", "--quantize", "sq8")
+    t.check("vexctl create --index hnsw --quantize sq8", r.returncode == 0 and
+            "index hnsw, M 16, ef_construction 200, quantize sq8" in r.stdout, (r.stdout + r.stderr).strip())
+    info = vexctl_json("info", coll)
+    t.eq("vexctl info --json: index hnsw, quantize sq8", (info["index"], info["quantize"]), ("hnsw", "sq8"))
+    table = vexctl("info", coll).stdout
+    t.check("vexctl info (table) shows quantize sq8",
+            any([w.strip() for w in line.split("│")[1:3]] == ["quantize", "sq8"] for line in table.splitlines()),
+            table)
+    c = Coll(coll)
+    t.eq("INFO ioctl: quantize 1 (QUANTIZE_SQ8)", c.info()["quantize"], QUANTIZE_SQ8)
+    # A handful of rows: the quantizer is learned from the first ones linked.
+    rng = np.random.default_rng(31)
+    few = rng.normal(size=(5, 8)).astype(np.float32)
+    c.insert(np.arange(5), few)
+    q = rng.normal(size=(3, 8)).astype(np.float32)
+    ref = reference(few, q, "l2")
+    got = c.search(q, K)
+    t.check("5 rows: k 10 answers all 5, nearest first, by their float64 distances",
+            all(len(ids) == 5 and np.array_equal(ids, np.argsort(ref[qi], kind="stable"))
+                and np.allclose(dist, ref[qi][ids.astype(np.int64)], rtol=1e-5, atol=1e-6)
+                for qi, (ids, dist) in enumerate(got)), str(got[:1]))
+    c.close()
+    sh(["rm", "-rf", coll])
+
+    r = vexctl("create", coll, "--dim", "8", "--metric", "l2", "--index", "hnsw")
+    t.check("vexctl create --index hnsw without --quantize: none",
+            r.returncode == 0 and vexctl_json("info", coll)["quantize"] == "none", r.stderr.strip())
+    sh(["rm", "-rf", coll])
+    for args in ((), ("--index", "flat")):
+        r = vexctl("create", coll, "--dim", "8", "--metric", "l2", *args, "--quantize", "sq8")
+        err = r.stderr.strip()
+        t.check(f"vexctl create {' '.join(args) or '(flat by default)'} --quantize sq8: refused with a "
+                f"clear message", r.returncode != 0 and
+                "--quantize sq8 applies to HNSW collections only" in err and "--index hnsw" in err,
+                err or r.stdout.strip())
+        t.check("the refused create leaves nothing behind", not os.path.exists(coll))
+    r = vexctl("create", coll, "--dim", "8", "--metric", "l2", "--quantize", "none")
+    t.check("vexctl create (flat) --quantize none is accepted: quantize none",
+            r.returncode == 0 and vexctl_json("info", coll)["quantize"] == "none", r.stderr.strip())
+    sh(["rm", "-rf", coll])
+
+    t.raises("raw CREATE flat with quantize sq8: EINVAL", errno.EINVAL, try_create, 8, "l2",
+             index=INDEX_FLAT, quantize=QUANTIZE_SQ8)
+    t.raises("raw CREATE HNSW with quantize 2: EINVAL", errno.EINVAL, try_create, 8, "l2",
+             index=INDEX_HNSW, quantize=2)
+    t.raises("raw CREATE HNSW with quantize 0xffffffff: EINVAL", errno.EINVAL, try_create, 8, "l2",
+             index=INDEX_HNSW, quantize=0xFFFFFFFF)
+    os.mkdir(coll)
+    create_raw(coll, 8, "cosine", index=INDEX_HNSW, quantize=QUANTIZE_SQ8)
+    c = Coll(coll)
+    t.eq("raw CREATE HNSW with quantize sq8: INFO's quantize", c.info()["quantize"], QUANTIZE_SQ8)
+    c.close()
+    sh(["rm", "-rf", coll])
+    os.mkdir(coll)
+    create_raw(coll, 8, "l2")
+    c = Coll(coll)
+    t.eq("a flat collection's INFO: quantize 0", c.info()["quantize"], QUANTIZE_NONE)
+    c.close()
+    sh(["rm", "-rf", coll])
+
+
+def _sq8_glove(t, mnt):
+    """The GloVe set of test_glove_recall in an sq8 collection: recall,
+    exact distances, then deletes and replacements."""
+    glove = np.load(GLOVE, mmap_mode="r")
+    os.makedirs(TMP, exist_ok=True)
+    coll = f"{mnt}/sq8_glove"
+    fresh(coll)
+    ids = np.arange(GLOVE_N, dtype=np.uint64)
+    base = np.ascontiguousarray(glove[:GLOVE_N], dtype=np.float32)
+    queries = np.ascontiguousarray(glove[GLOVE_N:GLOVE_N + GLOVE_NQ], dtype=np.float32)
+    qfile = f"{TMP}/sq8_queries.npy"
+    save_npy(qfile, queries)
+    save_npy(f"{TMP}/sq8_base.npy", base)
+    sh(["vexctl", "create", coll, "--dim", "50", "--metric", "cosine", "--index", "hnsw", "--quantize", "sq8"])
+    t0 = time.monotonic()
+    r = vexctl("insert", coll, "--npy", f"{TMP}/sq8_base.npy", "--batch", str(GLOVE_N))
+    print(f"    sq8 build: {GLOVE_N} vectors in one insert ioctl: {time.monotonic() - t0:.1f} s in the guest",
+          flush=True)
+    if not t.check(f"vexctl insert of {GLOVE_N} GloVe vectors into an sq8 collection", r.returncode == 0,
+                   r.stderr.strip()):
+        return
+    c = Coll(coll)
+    try:
+        info = linked(c)
+        t.eq("info: count, unindexed", (info["count"], info["unindexed"]), (GLOVE_N, 0))
+        print(f"    sq8 info: {info}", flush=True)
+        ref, pos = truth(base, queries, "cosine")
+        res = vsearch(coll, qfile, K)
+        rec = recall(res, ids[pos])
+        print(f"    sq8 recall@{K} at the default ef: {rec:.4f}", flush=True)
+        t.check(f"recall@{K} at the default ef >= {RECALL_MIN} against float64 truth", rec >= RECALL_MIN,
+                f"{rec:.4f}")
+        t.check("hits are sorted by distance", all(len(i) == K and np.all(np.diff(d) >= 0) for i, d in res))
+        check_exact_distances(t, "GloVe cosine", res, vsearch(coll, qfile, K, "--exact"), ref,
+                              {int(i): n for n, i in enumerate(ids)}, f32_tolerance(base, queries, "cosine"))
+
+        # Delete half, replace a tenth of the rest with other GloVe rows.
+        rng = np.random.default_rng(17)
+        gone = rng.choice(GLOVE_N, size=GLOVE_N // 2, replace=False)
+        c.delete(ids[gone])
+        keep = np.setdiff1d(np.arange(GLOVE_N), gone)
+        live_ids, live = ids[keep], base[keep]
+        upd = rng.choice(len(keep), size=len(keep) // 10, replace=False)
+        at = max(30000, GLOVE_N + GLOVE_NQ)
+        new_rows = np.ascontiguousarray(glove[at:at + len(upd)], dtype=np.float32)
+        c.insert(live_ids[upd], new_rows)
+        live[upd] = new_rows
+        info = wait_repaired(c)
+        print(f"    sq8 info after deleting {len(gone)} and replacing {len(upd)}: {info}", flush=True)
+        t.eq("count after deleting half and replacing a tenth of the rest", info["count"], len(live_ids))
+        t.check("repaired: deleted_pending under 10% of the rows, nothing unindexed",
+                few_dead(info) and info["unindexed"] == 0, str(info))
+        ref, pos = truth(live, queries, "cosine")
+        res = vsearch(coll, qfile, K)
+        rec = recall(res, live_ids[pos])
+        print(f"    sq8 recall@{K} over the live set: {rec:.4f}", flush=True)
+        t.check(f"recall@{K} >= {RECALL_MIN} over the rows left after the deletes and replacements",
+                rec >= RECALL_MIN, f"{rec:.4f}")
+        deleted = set(ids[gone].tolist())
+        found_deleted = {int(i) for hits, _ in res for i in hits} & deleted
+        t.check("no deleted id is returned", not found_deleted, str(sorted(found_deleted)[:5]))
+        check_exact_distances(t, "after the churn", res, vsearch(coll, qfile, K, "--exact"), ref,
+                              {int(i): n for n, i in enumerate(live_ids)}, f32_tolerance(live, queries, "cosine"))
+    finally:
+        c.close()
+        sh(["rm", "-rf", coll])
+
+
+def _sq8_metrics(t, mnt):
+    """L2 and dot on SQ8_SMALL_N GloVe rows; an L2 collection without
+    quantization beside the sq8 one shows what the codes cost."""
+    glove = np.load(GLOVE, mmap_mode="r")
+    os.makedirs(TMP, exist_ok=True)
+    n = SQ8_SMALL_N
+    base = np.ascontiguousarray(glove[:n], dtype=np.float32)
+    queries = np.ascontiguousarray(glove[GLOVE_N:GLOVE_N + GLOVE_NQ], dtype=np.float32)
+    qfile = f"{TMP}/sq8_queries.npy"
+    save_npy(qfile, queries)
+    save_npy(f"{TMP}/sq8_small.npy", base)
+    infos = {}
+    for metric, quantize in (("l2", "none"), ("l2", "sq8"), ("dot", "sq8")):
+        coll = f"{mnt}/sq8_{metric}_{quantize}"
+        fresh(coll)
+        sh(["vexctl", "create", coll, "--dim", "50", "--metric", metric, "--index", "hnsw",
+            "--quantize", quantize])
+        r = vexctl("insert", coll, "--npy", f"{TMP}/sq8_small.npy", "--batch", str(n))
+        if not t.check(f"{metric} {quantize}: vexctl insert of {n} rows", r.returncode == 0, r.stderr.strip()):
+            continue
+        c = Coll(coll)
+        info = infos[(metric, quantize)] = linked(c)
+        c.close()
+        ref, pos = truth(base, queries, metric)
+        res = vsearch(coll, qfile, K)
+        rec = recall(res, pos.astype(np.uint64))
+        print(f"    {metric}, quantize {quantize}: recall@{K} {rec:.4f} at the default ef; index_bytes "
+              f"{info['index_bytes']}, memory_bytes {info['memory']}", flush=True)
+        if quantize == "sq8":
+            t.eq(f"{metric} sq8: vexctl info says quantize sq8", vexctl_json("info", coll)["quantize"], "sq8")
+            t.check(f"{metric} sq8: recall@{K} at the default ef >= {RECALL_MIN}", rec >= RECALL_MIN, f"{rec:.4f}")
+            check_exact_distances(t, f"{metric} sq8", res, vsearch(coll, qfile, K, "--exact"), ref,
+                                  {i: i for i in range(n)}, f32_tolerance(base, queries, metric))
+        sh(["rm", "-rf", coll])
+    none, sq8 = infos.get(("l2", "none")), infos.get(("l2", "sq8"))
+    if none and sq8:
+        t.check(f"index_bytes: sq8 exceeds none by at least count x dim ({n} x 50 bytes of codes)",
+                sq8["index_bytes"] - none["index_bytes"] >= n * 50,
+                f"none {none['index_bytes']}, sq8 {sq8['index_bytes']}")
+        t.check("memory_bytes counts the codes too",
+                sq8["memory"] - none["memory"] >= n * 50, f"none {none['memory']}, sq8 {sq8['memory']}")
+
+
+def _sq8_range(t, mnt):
+    """Rows far outside the range the quantizer learned: it must follow
+    them (or the walk could not tell the far rows apart), and the rows it
+    learned from must still be found."""
+    n, dim = SQ8_RANGE_N, SQ8_RANGE_DIM
+    rng = np.random.default_rng(23)
+    small = rng.uniform(-0.01, 0.01, size=(n, dim)).astype(np.float32)
+    far = rng.uniform(5, 6, size=(n, dim)).astype(np.float32)
+    coll = f"{mnt}/sq8_range"
+    fresh(coll)
+    sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "l2", "--index", "hnsw", "--quantize", "sq8",
+        "--ef-construction", "100"])
+    c = Coll(coll)
+    try:
+        c.insert(np.arange(n), small)
+        info = linked(c)
+        t.eq(f"{n} rows in [-0.01, 0.01] linked", (info["count"], info["unindexed"]), (n, 0))
+        c.insert(np.arange(SQ8_FAR_ID, SQ8_FAR_ID + n), far)
+        info = linked(c)
+        t.eq(f"then {n} rows in [5, 6] linked", (info["count"], info["unindexed"]), (2 * n, 0))
+        ids = np.concatenate([np.arange(n), np.arange(SQ8_FAR_ID, SQ8_FAR_ID + n)]).astype(np.uint64)
+        rows = np.concatenate([small, far])
+        row_of = {int(i): r for r, i in enumerate(ids)}
+        for label, near, q in (("near the far rows", far, far[:100] + rng.normal(0, 0.01, size=(100, dim))),
+                               ("near the small rows", small,
+                                small[:100] + rng.normal(0, 0.001, size=(100, dim)))):
+            q = q.astype(np.float32)
+            ref, pos = truth(rows, q, "l2")
+            res = c.search(q, K)
+            rec = recall(res, ids[pos])
+            wide = recall(c.search(q, K, ef=512), ids[pos])
+            print(f"    queries {label}: recall@{K} {rec:.4f} at the default ef, {wide:.4f} at ef 512", flush=True)
+            t.check(f"queries {label}: recall@{K} >= {RECALL_MIN} against float64 over all {2 * n} rows",
+                    rec >= RECALL_MIN, f"{rec:.4f}")
+            # The error bound of the rows the hits should be (a hit among
+            # the others is far, and its distance large: the relative
+            # part covers it).
+            check_exact_distances(t, f"queries {label}", res, c.search(q, K, flags=SEARCH_EXACT), ref, row_of,
+                                  f32_tolerance(near, q, "l2"))
+    finally:
+        c.close()
+        sh(["rm", "-rf", coll])
+
+
+def test_sq8(t, mnt):
+    """HNSW collections created with --quantize sq8 (the walk on 8-bit
+    codes, its candidates re-ranked in float32)."""
+    with t.group("HNSW --quantize sq8: create, info, refusals"):
+        _sq8_create(t, mnt)
+    with t.group(f"HNSW sq8 GloVe {GLOVE_N} x 50 cosine: recall@{K}, exact distances, deletes, replacements"):
+        _sq8_glove(t, mnt)
+    with t.group(f"HNSW sq8: L2 and dot on {SQ8_SMALL_N} rows; index_bytes counts the codes"):
+        _sq8_metrics(t, mnt)
+    with t.group("HNSW sq8: rows far outside the quantizer's range"):
+        _sq8_range(t, mnt)
 
 
 def _npy(arr):
@@ -683,6 +967,7 @@ def test_all(t, mnt):
     test_errors(t, mnt)
     test_files(t, mnt)
     test_vexctl_messages(t, mnt)
+    test_sq8(t, mnt)
     test_concurrency(t, mnt)
     test_search_during_big_insert(t, mnt)
     run(["rm", "-rf", TMP])

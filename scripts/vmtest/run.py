@@ -8,7 +8,8 @@ user hits, the ioctls through vexctl, independent mounts, vector collections
 (python_pkg.py, which runs test_vexfs_python.py with pytest), load/unload
 cycles, the eBPF profiler (`vexctl profile`, profiler.py), and a clean
 kernel log after every group. `run.py GROUP...` runs only those groups (the
-module is loaded before and unloaded after them), e.g. `run.py hnsw`;
+module is loaded before and unloaded after them), e.g. `run.py hnsw`
+(`run.py sq8`: only its quantized-walk groups);
 `run.py -GROUP...` runs all but those (scripts/test runs the disk groups in
 a VM of their own).
 """
@@ -550,6 +551,8 @@ def main():
         ("embed", lambda: embed.test_all(t, mnt)),
         ("vector-concurrency", lambda: vectors.test_concurrency(t, mnt)),
         ("hnsw", lambda: hnsw.test_all(t, mnt)),
+        # Part of "hnsw"; alone only when named (`run.py sq8`).
+        ("sq8", lambda: hnsw.test_sq8(t, mnt)),
         ("hnsw-bounds", lambda: hardening.test_hnsw_bounds(t, mnt)),
         ("locks", lambda: hardening.test_short_lock_holds(t, mnt)),
         ("python", lambda: python_pkg.test_all(t, mnt)),
@@ -571,8 +574,9 @@ def main():
         print(f"unknown groups {sorted(unknown)}; groups: {' '.join(name for name, _ in steps)}")
         return 2
     for name, fn in steps:
-        # The second boot of the reboot pair runs only when named.
-        if name == "disk-reboot-read" and name not in only:
+        # The second boot of the reboot pair, and the groups of another
+        # step run alone, run only when named.
+        if name in ("disk-reboot-read", "sq8") and name not in only:
             continue
         if name in ("module", "unload", "kmemleak") or (name in only if only else name not in skip):
             fn()
