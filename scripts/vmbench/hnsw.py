@@ -4,7 +4,8 @@
 Builds an HNSW collection in the kernel on a GloVe subset (50-d, cosine;
 N vectors, default 5,000 so that it ends in a few minutes under TCG, where
 the kernel built 20,000 at 28 vectors/s; `HNSW_BENCH_N` changes it) with
-M 16 and ef_construction 200, and hnswlib's index with the same parameters on one
+M 16 and ef_construction 200, once with `--quantize none` and once with
+`--quantize sq8`, and hnswlib's index with the same parameters on one
 thread. For ef in 16, 32, 64, 128, 256 it measures recall@10 against a
 float64 brute force and queries/s, all queries in one search: the kernel's
 through `vexctl search --ef N` (its output gives the recall; the rate is the
@@ -34,6 +35,7 @@ N = int(os.environ.get("HNSW_BENCH_N", "5000"))
 NQ = int(os.environ.get("HNSW_BENCH_NQ", "500"))
 K, M, EF_CONSTRUCTION = 10, 16, 200
 EFS = (16, 32, 64, 128, 256)
+QUANTIZE = ("none", "sq8")
 TMP = "/tmp/hnswbench"
 
 
@@ -60,18 +62,16 @@ def vexctl_search(coll, qfile, *extra):
     return ids, took
 
 
-def bench_kernel(base, queries, qfile, want):
+def bench_collection(coll, quantize, base, queries, qfile, want):
+    """Builds one HNSW collection (`--quantize` none or sq8) and measures its
+    searches."""
     import vexfs
 
-    sh("insmod", os.environ["VEXFS_KO"])
-    os.makedirs(MNT, exist_ok=True)
-    sh("mount", "-t", "vexfs", "none", MNT)
-    coll = f"{MNT}/glove"
+    sh("vexctl", "create", coll, "--dim", "50", "--metric", "cosine", "--index", "hnsw",
+       "--m", str(M), "--ef-construction", str(EF_CONSTRUCTION), "--quantize", quantize)
+    c = Coll(coll)
+    py = vexfs.Collection(coll)
     try:
-        sh("vexctl", "create", coll, "--dim", "50", "--metric", "cosine", "--index", "hnsw",
-           "--m", str(M), "--ef-construction", str(EF_CONSTRUCTION))
-        c = Coll(coll)
-        py = vexfs.Collection(coll)
         _, build = timed(c.insert, np.arange(N, dtype=np.uint64), base)
         info = c.info()
         rows = []
@@ -88,12 +88,23 @@ def bench_kernel(base, queries, qfile, want):
         ids, t_proc = vexctl_search(coll, qfile, "--exact")
         _, t_ioctl = timed(c.search, queries, K, flags=SEARCH_EXACT)
         exact = {"recall": recall(ids, want), "qps_ioctl": NQ / t_ioctl, "qps_vexctl_process": NQ / t_proc}
+    finally:
         c.close()
         py.close()
+    return {"quantize": quantize, "build_s": build, "info": info, "search": rows, "exact": exact}
+
+
+def bench_kernel(base, queries, qfile, want):
+    """Both `--quantize` options, one collection each, in one mount."""
+    sh("insmod", os.environ["VEXFS_KO"])
+    os.makedirs(MNT, exist_ok=True)
+    sh("mount", "-t", "vexfs", "none", MNT)
+    try:
+        return [bench_collection(f"{MNT}/glove-{q}", q, base, queries, qfile, want)
+                for q in QUANTIZE]
     finally:
         subprocess.run(["umount", MNT])
         subprocess.run(["rmmod", "vexfs"])
-    return {"build_s": build, "info": info, "search": rows, "exact": exact}
 
 
 # The venv's hnswlib is built with -march=native for the host; scripts/setup
@@ -128,32 +139,37 @@ def main():
     qfile = f"{TMP}/queries.npy"
     save_npy(qfile, queries)
 
-    kernel = bench_kernel(base, queries, qfile, want)
+    kernels = bench_kernel(base, queries, qfile, want)
     lib = bench_hnswlib(base, queries, want)
 
     print(f"\nGloVe {N} x 50, cosine, M {M}, ef_construction {EF_CONSTRUCTION}, {NQ} queries in one "
           f"search, k = {K}, in one guest (accelerator: TCG unless stated)")
     lb = lib.get("build_s")
-    print(f"build: vexfs (kernel, one insert ioctl) {kernel['build_s']:.1f} s; hnswlib (1 thread) "
-          + (f"{lb:.1f} s; ratio vexfs/hnswlib {kernel['build_s'] / lb:.2f}" if lb else lib.get("error", "")))
-    print(f"vexfs graph: {kernel['info']['index_bytes']} bytes of {kernel['info']['memory']}")
-    print(f"{'ef':>5} {'vexfs recall':>13} {'vexfs q/s ioctl':>16} {'q/s vexctl proc':>16} {'q/s Python':>11} "
-          f"{'hnswlib recall':>15} {'hnswlib q/s':>12} {'q/s ratio':>10}")
     lib_rows = {r["ef"]: r for r in lib.get("search", [])}
-    for r in kernel["search"]:
-        h = lib_rows.get(r["ef"])
-        hr = f"{h['recall']:>15.4f} {h['qps']:>12.0f} {r['qps_ioctl'] / h['qps']:>10.2f}" if h else ""
-        print(f"{r['ef']:>5} {r['recall']:>13.4f} {r['qps_ioctl']:>16.0f} {r['qps_vexctl_process']:>16.0f} "
-              f"{r['qps_python']:>11.0f} {hr}")
-    e = kernel["exact"]
-    print(f"{'exact':>5} {e['recall']:>13.4f} {e['qps_ioctl']:>16.0f} {e['qps_vexctl_process']:>16.0f}")
-    if not all(r["ioctl_equals_vexctl"] for r in kernel["search"]):
-        print("note: the timed ioctl's ids differ from vexctl's for some ef")
-    if not all(r["python_equals_vexctl"] for r in kernel["search"]):
-        print("note: the Python package's ids differ from vexctl's for some ef")
+    for kernel in kernels:
+        q = kernel["quantize"]
+        print(f"\n--quantize {q}: build: vexfs (kernel, one insert ioctl) {kernel['build_s']:.1f} s; "
+              "hnswlib (1 thread) "
+              + (f"{lb:.1f} s; ratio vexfs/hnswlib {kernel['build_s'] / lb:.2f}" if lb else lib.get("error", "")))
+        info = kernel["info"]
+        print(f"vexfs graph{' and codes' if q == 'sq8' else ''}: {info['index_bytes']} bytes of "
+              f"{info['memory']} ({info['memory'] / N:.0f} bytes per vector)")
+        print(f"{'ef':>5} {'vexfs recall':>13} {'vexfs q/s ioctl':>16} {'q/s vexctl proc':>16} {'q/s Python':>11} "
+              f"{'hnswlib recall':>15} {'hnswlib q/s':>12} {'q/s ratio':>10}")
+        for r in kernel["search"]:
+            h = lib_rows.get(r["ef"])
+            hr = f"{h['recall']:>15.4f} {h['qps']:>12.0f} {r['qps_ioctl'] / h['qps']:>10.2f}" if h else ""
+            print(f"{r['ef']:>5} {r['recall']:>13.4f} {r['qps_ioctl']:>16.0f} {r['qps_vexctl_process']:>16.0f} "
+                  f"{r['qps_python']:>11.0f} {hr}")
+        e = kernel["exact"]
+        print(f"{'exact':>5} {e['recall']:>13.4f} {e['qps_ioctl']:>16.0f} {e['qps_vexctl_process']:>16.0f}")
+        if not all(r["ioctl_equals_vexctl"] for r in kernel["search"]):
+            print("note: the timed ioctl's ids differ from vexctl's for some ef")
+        if not all(r["python_equals_vexctl"] for r in kernel["search"]):
+            print("note: the Python package's ids differ from vexctl's for some ef")
     result = {
         "dataset": "glove-6B-50d", "n": N, "dim": 50, "metric": "cosine", "k": K, "queries": NQ,
-        "m": M, "ef_construction": EF_CONSTRUCTION, "vexfs": kernel, "hnswlib": lib,
+        "m": M, "ef_construction": EF_CONSTRUCTION, "vexfs": kernels, "hnswlib": lib,
         "note": "in-guest times under an emulated CPU (TCG) unless stated: compare vexfs with hnswlib; "
                 "qps_ioctl times one SEARCH ioctl of all queries, qps_vexctl_process the whole "
                 "`vexctl search --json` process (loading the .npy, printing JSON)",
