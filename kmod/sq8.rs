@@ -81,7 +81,8 @@ impl Sq8 {
 
     /// Rows coded: `0..rows()`.
     pub(crate) fn rows(&self) -> usize {
-        self.codes.len() / self.stride
+        // Checked: no panic path (`stride` is never 0).
+        self.codes.len().checked_div(self.stride).unwrap_or(0)
     }
 
     /// Bytes allocated (and charged).
@@ -99,12 +100,13 @@ impl Sq8 {
     pub(crate) fn reserve(&mut self, rows: usize) -> Result<(), hnsw::Error> {
         let more = |have: usize, want: usize| want.saturating_sub(have);
         let codes = rows.checked_mul(self.stride).ok_or(hnsw::Error::OutOfMemory)?;
+        let (seen, quant) = (self.dim.saturating_mul(2), self.dim.saturating_mul(3));
         self.codes.try_reserve(more(self.codes.len(), codes))?;
         if self.metric == Metric::L2 {
             self.terms.try_reserve(more(self.terms.len(), rows))?;
         }
-        self.seen.try_reserve(more(self.seen.len(), 2 * self.dim))?;
-        self.quant.try_reserve(more(self.quant.len(), 3 * self.dim))
+        self.seen.try_reserve(more(self.seen.len(), seen))?;
+        self.quant.try_reserve(more(self.quant.len(), quant))
     }
 
     /// Drops every code and the quantizer, freeing their memory (the
@@ -115,17 +117,29 @@ impl Sq8 {
 
     /// Keeps the codes of rows `0..rows` only.
     pub(crate) fn truncate(&mut self, rows: usize) {
-        self.codes.truncate(rows * self.stride);
+        self.codes.truncate(rows.saturating_mul(self.stride));
         self.terms.truncate(rows);
     }
 
     /// Copies the codes of coded row `from` over those of coded row `to`.
     pub(crate) fn copy(&mut self, from: usize, to: usize) {
+        if from == to || from.max(to) >= self.rows() {
+            return;
+        }
         let n = self.stride;
-        if from.max(to) < self.rows() {
-            self.codes.copy_within(from * n..(from + 1) * n, to * n);
-            if let Some(&t) = self.terms.get(from) {
-                self.terms[to] = t;
+        // Rows are disjoint: split between them (no panicking slice ops).
+        let (low, high) = (from.min(to), from.max(to));
+        let (a, b) = self.codes.split_at_mut(high * n);
+        let (Some(lo), Some(hi)) = (a.get_mut(low * n..(low + 1) * n), b.get_mut(..n)) else {
+            return;
+        };
+        let (src, dst) = if from < to { (lo, hi) } else { (hi, lo) };
+        for (d, &s) in dst.iter_mut().zip(src.iter()) {
+            *d = s;
+        }
+        if let Some(&t) = self.terms.get(from) {
+            if let Some(d) = self.terms.get_mut(to) {
+                *d = t;
             }
         }
     }
@@ -136,7 +150,7 @@ impl Sq8 {
         let dim = self.dim;
         self.seen.clear();
         self.seen.try_resize(dim, f32::from_bits(SQ8_BOUNDS_EMPTY.0))?;
-        self.seen.try_resize(2 * dim, f32::from_bits(SQ8_BOUNDS_EMPTY.1))?;
+        self.seen.try_resize(dim.saturating_mul(2), f32::from_bits(SQ8_BOUNDS_EMPTY.1))?;
         let (simd, metric) = (Simd::detect(), self.metric);
         for section in fpu_sections(n, dim, usize::MAX) {
             vexfs_simd_batch(section.len() * dim, &mut |fpu| {
@@ -157,7 +171,7 @@ impl Sq8 {
     /// Trains the quantizer on the bounds seen.
     fn fit(&mut self) -> Result<(), hnsw::Error> {
         let dim = self.dim;
-        self.quant.try_resize(3 * dim, 0.0)?;
+        self.quant.try_resize(dim.saturating_mul(3), 0.0)?;
         let (seen, quant) = (&self.seen, &mut self.quant);
         let (lo, hi) = seen.split_at(dim);
         let scale = fpu_call(dim, |fpu| Simd::detect().sq8_train(fpu, lo, hi, quant));
@@ -174,13 +188,13 @@ impl Sq8 {
             return Err(hnsw::Error::OutOfMemory);
         }
         let start = self.codes.len();
-        self.codes.try_resize(start + self.stride, 0)?;
+        self.codes.try_resize(start.saturating_add(self.stride), 0)?;
         if self.metric == Metric::L2 {
-            self.terms.try_resize(slot + 1, 0)?;
+            self.terms.try_resize(slot.saturating_add(1), 0)?;
         }
         let (dim, metric, scale_q) = (self.dim, self.metric, self.scale);
         let (seen, quant, terms) = (&mut self.seen, &self.quant, &mut self.terms);
-        let codes = &mut self.codes[start..start + dim];
+        let codes = self.codes.get_mut(start..).unwrap_or(&mut []);
         let clamped = fpu_call(dim, |fpu| {
             let simd = Simd::detect();
             let row = rows.row(slot as u32)?;
@@ -215,7 +229,9 @@ impl Sq8 {
                         continue;
                     };
                     let scale = row_scale(metric, simd, fpu, rows, slot as u32);
-                    let codes = &mut self.codes[slot * stride..slot * stride + dim];
+                    let Some(codes) = self.codes.get_mut(slot * stride..(slot + 1) * stride) else {
+                        continue;
+                    };
                     let Some(coded) =
                         simd.sq8_encode(fpu, row, scale, &self.quant, scale_q, codes)
                     else {

@@ -209,7 +209,7 @@ pub struct Sq8Scale {
 /// In the kernel the caller owns the FPU.
 pub unsafe fn sq8_train(lo: &[f32], hi: &[f32], quant: &mut [f32]) -> Option<Sq8Scale> {
     let dim = lo.len();
-    if dim == 0 || hi.len() != dim || quant.len() != 3 * dim {
+    if dim == 0 || hi.len() != dim || dim.checked_mul(3) != Some(quant.len()) {
         return None;
     }
     // 1 + 2 / 8 of the range, over 255 steps; the margin is 1/8.
@@ -262,8 +262,8 @@ pub unsafe fn sq8_train(lo: &[f32], hi: &[f32], quant: &mut [f32]) -> Option<Sq8
             lo = inout(reg) lo.as_ptr() => _,
             hi = inout(reg) hi.as_ptr() => _,
             q = inout(reg) quant.as_mut_ptr() => _,
-            d = in(reg) dim * 4,
-            d2 = in(reg) dim * 8,
+            d = in(reg) dim.wrapping_mul(4),
+            d2 = in(reg) dim.wrapping_mul(8),
             n = inout(reg) dim => _,
             b = lateout(reg) bound,
         );
@@ -283,7 +283,12 @@ fn exp_below(bits: u32, limit_log2: i32) -> i32 {
         // Zero or subnormal: any scale fits.
         return 100;
     }
-    (limit_log2 - (biased - 127) - 1).clamp(-100, 100)
+    // Wrapping: the operands are small, and the kernel build has no panic
+    // paths here.
+    limit_log2
+        .wrapping_sub(biased.wrapping_sub(127))
+        .wrapping_sub(1)
+        .clamp(-100, 100)
 }
 
 /// What [`sq8_encode`] tells about a row.
@@ -313,7 +318,7 @@ pub unsafe fn sq8_encode(
     codes: &mut [u8],
 ) -> Option<Sq8Coded> {
     let dim = row.len();
-    if dim == 0 || quant.len() != 3 * dim || codes.len() < dim {
+    if dim == 0 || dim.checked_mul(3) != Some(quant.len()) || codes.len() < dim {
         return None;
     }
     let (term, excess): (u64, u32);
@@ -361,8 +366,8 @@ pub unsafe fn sq8_encode(
             x = inout(reg) row.as_ptr() => _,
             q = inout(reg) quant.as_ptr() => _,
             c = inout(reg) codes.as_mut_ptr() => _,
-            d = in(reg) dim * 4,
-            d2 = in(reg) dim * 8,
+            d = in(reg) dim.wrapping_mul(4),
+            d2 = in(reg) dim.wrapping_mul(8),
             n = inout(reg) dim => _,
             e = in(reg) pow2_bits(q.term_exp),
             term = lateout(reg) term,
@@ -409,12 +414,16 @@ impl Sq8Keys {
             return (i64::from(i32::MAX) - i64::from(dot)) as u32;
         }
         let term = i64::from(term);
+        let shift = self.term_shift.unsigned_abs().min(31);
         let t = if self.term_shift >= 0 {
-            term << self.term_shift.min(31)
+            term << shift
         } else {
-            term >> (-self.term_shift).min(63)
+            term >> shift
         };
-        (t - 2 * i64::from(dot) + (1 << 31)).clamp(0, i64::from(u32::MAX)) as u32
+        // |t| < 2^62 and |dot| < 2^31: no overflow.
+        t.wrapping_sub(2 * i64::from(dot))
+            .wrapping_add(1 << 31)
+            .clamp(0, i64::from(u32::MAX)) as u32
     }
 }
 
@@ -440,7 +449,11 @@ pub unsafe fn sq8_query(
 ) -> Option<Sq8Keys> {
     let dim = query.len();
     let len = weights.len();
-    if dim == 0 || quant.len() != 3 * dim || len < dim || !len.is_multiple_of(SQ8_BLOCK) {
+    if dim == 0
+        || dim.checked_mul(3) != Some(quant.len())
+        || len < dim
+        || !len.is_multiple_of(SQ8_BLOCK)
+    {
         return None;
     }
     let offset_mul: u32 = if l2 { 0x3f80_0000 } else { 0 };
@@ -476,7 +489,7 @@ pub unsafe fn sq8_query(
             t = out(reg) _,
             x = inout(reg) query.as_ptr() => _,
             q = inout(reg) quant.as_ptr() => _,
-            d = in(reg) dim * 4,
+            d = in(reg) dim.wrapping_mul(4),
             n = inout(reg) dim => _,
             a = lateout(reg) largest,
             v = lateout(reg) norm,
@@ -484,13 +497,17 @@ pub unsafe fn sq8_query(
     }
     // |w| <= limit keeps each weight an i16 and the sum of `len` products
     // with codes up to 255 an i32.
-    let limit = (i32::MAX as usize / (255 * len)).min(i16::MAX as usize) as u32;
+    // (No panic paths in the kernel: a checked division.)
+    let limit = (i32::MAX as usize)
+        .checked_div(len.saturating_mul(255))
+        .unwrap_or(0)
+        .min(i16::MAX as usize) as u32;
     let mut k = exp_below(largest, limit.max(1).ilog2() as i32);
     if l2 {
         // 2^k (|q'|^2 + bound) < 2^30, with the sum's exponent bounded by
         // the larger of the two (each below 2^(E + 1), so the sum below
         // 2^(E + 2)).
-        let e = exp_below(norm.max(scale.term_bound), 30) - 1;
+        let e = exp_below(norm.max(scale.term_bound), 30).wrapping_sub(1);
         k = k.min(e);
     }
     let mul = pow2_bits(k);
@@ -528,13 +545,15 @@ pub unsafe fn sq8_query(
             x = inout(reg) query.as_ptr() => _,
             q = inout(reg) quant.as_ptr() => _,
             w = inout(reg) weights.as_mut_ptr() => _,
-            d = in(reg) dim * 4,
+            d = in(reg) dim.wrapping_mul(4),
             n = inout(reg) dim => _,
         );
     }
-    weights[dim..].fill(0);
+    if let Some(pad) = weights.get_mut(dim..) {
+        pad.fill(0);
+    }
     Some(Sq8Keys {
         l2,
-        term_shift: k - scale.term_exp,
+        term_shift: k.wrapping_sub(scale.term_exp),
     })
 }
