@@ -76,7 +76,12 @@ fn block_sections(n: usize, macs: usize, cap: usize) -> impl Iterator<Item = Ran
 /// Consecutive ranges of `n` rows costing `per_row` each: at most `budget`
 /// in all (but at least one row) and at most `cap` rows, with a reschedule
 /// point between two.
-fn sections_within(n: usize, per_row: usize, budget: usize, cap: usize) -> impl Iterator<Item = Range<usize>> {
+fn sections_within(
+    n: usize,
+    per_row: usize,
+    budget: usize,
+    cap: usize,
+) -> impl Iterator<Item = Range<usize>> {
     let per_section = (budget / per_row.max(1)).clamp(1, cap.max(1));
     (0..n).step_by(per_section).map(move |start| {
         if start > 0 {
@@ -571,7 +576,8 @@ impl ScanSlot {
     }
 
     fn bytes(k: usize, group: usize) -> usize {
-        group * (k * core::mem::size_of::<Candidate>() + core::mem::size_of::<TopK>()) + CHUNK_FLOATS * 4
+        group * (k * core::mem::size_of::<Candidate>() + core::mem::size_of::<TopK>())
+            + CHUNK_FLOATS * 4
     }
 }
 
@@ -642,7 +648,13 @@ impl SearchScratch {
             + ef * 8) as u64
     }
 
-    pub(crate) fn new(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> Result<Self> {
+    pub(crate) fn new(
+        k: usize,
+        ef: usize,
+        group: usize,
+        dim: usize,
+        helpers: usize,
+    ) -> Result<Self> {
         let mut slots = KVec::with_capacity(1 + helpers, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..1 + helpers {
             slots.push(ScanSlot::new(k, group)?, GFP_KERNEL_ACCOUNT)?;
@@ -1850,7 +1862,16 @@ impl Collection {
             let start = (piece * per_piece).min(rows);
             let end = (start + per_piece).min(rows);
             let tops = &mut slot.tops[..n];
-            self.scan(s, simd, batch, start..end, tops, &mut slot.dist, &mut |_, _| true, stop)
+            self.scan(
+                s,
+                simd,
+                batch,
+                start..end,
+                tops,
+                &mut slot.dist,
+                &mut |_, _| true,
+                stop,
+            )
         };
         share::run(slots, pieces, &work)?;
         let (mine, others) = slots.split_first_mut().ok_or(EINVAL)?;

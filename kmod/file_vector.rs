@@ -87,7 +87,9 @@ impl<'a> Owner<'a> {
     /// The collection directory's inode.
     pub(crate) fn dir(&self) -> &Inode {
         // A collection directory is positive (`is_collection`).
-        self.dentry().inode().expect("a collection directory has an inode")
+        self.dentry()
+            .inode()
+            .expect("a collection directory has an inode")
     }
 
     /// The collection.

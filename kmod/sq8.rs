@@ -99,7 +99,9 @@ impl Sq8 {
     /// next [`Self::train`] and pushes up to `rows` cannot fail.
     pub(crate) fn reserve(&mut self, rows: usize) -> Result<(), hnsw::Error> {
         let more = |have: usize, want: usize| want.saturating_sub(have);
-        let codes = rows.checked_mul(self.stride).ok_or(hnsw::Error::OutOfMemory)?;
+        let codes = rows
+            .checked_mul(self.stride)
+            .ok_or(hnsw::Error::OutOfMemory)?;
         let (seen, quant) = (self.dim.saturating_mul(2), self.dim.saturating_mul(3));
         self.codes.try_reserve(more(self.codes.len(), codes))?;
         if self.metric == Metric::L2 {
@@ -149,8 +151,10 @@ impl Sq8 {
     pub(crate) fn train(&mut self, rows: &Rows<'_>, n: usize) -> Result<(), hnsw::Error> {
         let dim = self.dim;
         self.seen.clear();
-        self.seen.try_resize(dim, f32::from_bits(SQ8_BOUNDS_EMPTY.0))?;
-        self.seen.try_resize(dim.saturating_mul(2), f32::from_bits(SQ8_BOUNDS_EMPTY.1))?;
+        self.seen
+            .try_resize(dim, f32::from_bits(SQ8_BOUNDS_EMPTY.0))?;
+        self.seen
+            .try_resize(dim.saturating_mul(2), f32::from_bits(SQ8_BOUNDS_EMPTY.1))?;
         let (simd, metric) = (Simd::detect(), self.metric);
         for section in fpu_sections(n, dim, usize::MAX) {
             vexfs_simd_batch(section.len() * dim, &mut |fpu| {
@@ -188,7 +192,8 @@ impl Sq8 {
             return Err(hnsw::Error::OutOfMemory);
         }
         let start = self.codes.len();
-        self.codes.try_resize(start.saturating_add(self.stride), 0)?;
+        self.codes
+            .try_resize(start.saturating_add(self.stride), 0)?;
         if self.metric == Metric::L2 {
             self.terms.try_resize(slot.saturating_add(1), 0)?;
         }
@@ -232,8 +237,7 @@ impl Sq8 {
                     let Some(codes) = self.codes.get_mut(slot * stride..(slot + 1) * stride) else {
                         continue;
                     };
-                    let Some(coded) =
-                        simd.sq8_encode(fpu, row, scale, &self.quant, scale_q, codes)
+                    let Some(coded) = simd.sq8_encode(fpu, row, scale, &self.quant, scale_q, codes)
                     else {
                         continue;
                     };
@@ -323,7 +327,12 @@ pub(crate) struct Sq8Walk<'a, 'd> {
 }
 
 impl<'a, 'd> Sq8Walk<'a, 'd> {
-    pub(crate) fn new(sq8: &'a Sq8, weights: &'a [i16], keys: Sq8Keys, fp: GraphDistances<'d>) -> Self {
+    pub(crate) fn new(
+        sq8: &'a Sq8,
+        weights: &'a [i16],
+        keys: Sq8Keys,
+        fp: GraphDistances<'d>,
+    ) -> Self {
         Self {
             sq8,
             weights,

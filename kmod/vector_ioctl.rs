@@ -20,8 +20,8 @@ use crate::collection::{Collection, Inflight, SearchMode, SearchScratch, SHARE_M
 use crate::disk::{self, OpExt, Reserve};
 use crate::disk_format as fmt;
 use crate::file_vector::{Caller, Owner};
-use crate::search_filter::SearchFilter;
 use crate::pool::{PoolBox, PoolBuf};
+use crate::search_filter::SearchFilter;
 use crate::simd;
 use crate::super_block::SbInfo;
 use crate::vfs::cpu::Simd;
@@ -328,7 +328,11 @@ fn search(file: &File, arg: usize) -> Result {
     let rows = coll.rows_hint()?;
     let group = SearchScratch::group(k, dim, rows);
     // Helper CPUs for exact scans of a group (see `Collection::search`).
-    let helpers = share::helpers_for(rows * dim * group.min(nq), SHARE_MACS, crate::max_search_cpus());
+    let helpers = share::helpers_for(
+        rows * dim * group.min(nq),
+        SHARE_MACS,
+        crate::max_search_cpus(),
+    );
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
     let _inflight = Inflight::take(
         (k * hit_bytes) as u64

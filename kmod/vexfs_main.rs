@@ -33,10 +33,10 @@ mod inode;
 mod ioctl;
 mod mount_opts;
 mod search_filter;
-mod sq8;
 #[allow(dead_code, unreachable_pub, missing_docs)]
 #[path = "../userland/vexfs-simd/src/simd.rs"]
 mod simd;
+mod sq8;
 mod super_block;
 mod vector_ioctl;
 mod vfs;

@@ -175,7 +175,14 @@ impl Simd {
 
     /// Widens SQ8 bounds to hold a row (see `simd::sq8_widen`; scalar SSE
     /// on every path).
-    pub(crate) fn sq8_widen(self, _fpu: &Fpu, row: &[f32], scale: u32, lo: &mut [f32], hi: &mut [f32]) {
+    pub(crate) fn sq8_widen(
+        self,
+        _fpu: &Fpu,
+        row: &[f32],
+        scale: u32,
+        lo: &mut [f32],
+        hi: &mut [f32],
+    ) {
         // SAFETY: SSE2 is on every x86-64 CPU; the FPU is ours (`Fpu`).
         unsafe { simd::sq8_widen(row, scale, lo, hi) }
     }

@@ -13,8 +13,8 @@ use kernel::types::Opaque;
 
 use super::backing::{BackingFile, DataFile};
 use super::dentry::Dentry;
-use super::glue;
 use super::fs::SuperBlock;
+use super::glue;
 use super::inode::{Inode, MntIdmap, NewInode};
 
 /// `lseek` whence values VexFS handles itself.

@@ -32,7 +32,8 @@ pub(crate) const MAX_HELPERS: usize = 3;
 
 /// Bytes a request allocates per helper for its work item (the `Arc`
 /// with its header), for callers' in-flight budgets.
-pub(crate) const HELPER_BYTES: usize = core::mem::size_of::<Helper>() + 2 * core::mem::size_of::<usize>();
+pub(crate) const HELPER_BYTES: usize =
+    core::mem::size_of::<Helper>() + 2 * core::mem::size_of::<usize>();
 
 /// CPUs online now (a hint: CPUs may come and go).
 pub(crate) fn online_cpus() -> usize {
@@ -179,7 +180,11 @@ kernel::impl_has_work! {
 }
 
 impl Helper {
-    fn new(call: unsafe fn(*const (), *mut ()), pieces: *const (), part: *mut ()) -> Result<Arc<Self>> {
+    fn new(
+        call: unsafe fn(*const (), *mut ()),
+        pieces: *const (),
+        part: *mut (),
+    ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
                 state: AtomicU8::new(WAITING),
