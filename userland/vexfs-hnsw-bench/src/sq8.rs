@@ -27,12 +27,19 @@ fn padded(dim: usize) -> usize {
 pub struct Sq8Store<'a> {
     pub fp: &'a mut NativeStore,
     stride: usize,
-    codes: Vec<u8>,
+    /// The codes, 64-byte aligned as the module's are (a 64-byte row then
+    /// spans one cache line, not two).
+    lines: Vec<Line>,
     terms: Vec<u32>,
     quant: Vec<f32>,
     scale: Sq8Scale,
     l2: bool,
 }
+
+/// One cache line of codes.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
 
 /// A query as integer weights, one per code byte (zero past `dim`).
 pub struct Sq8Query {
@@ -53,7 +60,12 @@ impl<'a> Sq8Store<'a> {
         let one = 1f32.to_bits();
         let mut quant = vec![0f32; 3 * dim];
         let stride = padded(dim);
-        let mut codes = vec![0u8; rows * stride];
+        let mut lines = vec![Line([0; 64]); (rows * stride).div_ceil(64)];
+        // SAFETY: `Line` is 64 plain bytes: the lines are `len * 64`
+        // initialised bytes.
+        let codes = unsafe {
+            core::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u8>(), lines.len() * 64)
+        };
         let mut terms = vec![0u32; rows];
         // SAFETY: scalar SSE, on every x86-64 CPU; userland owns the FPU.
         let scale = unsafe {
@@ -73,7 +85,7 @@ impl<'a> Sq8Store<'a> {
         Self {
             fp,
             stride,
-            codes,
+            lines,
             terms,
             quant,
             scale,
@@ -83,7 +95,7 @@ impl<'a> Sq8Store<'a> {
 
     /// Bytes of the codes, the L2 terms and the quantizer.
     pub fn bytes(&self) -> usize {
-        self.codes.len() + (if self.l2 { self.terms.len() * 4 } else { 0 }) + self.quant.len() * 4
+        self.codes().len() + (if self.l2 { self.terms.len() * 4 } else { 0 }) + self.quant.len() * 4
     }
 
     /// Sets `q` to the weights of `v`.
@@ -95,9 +107,16 @@ impl<'a> Sq8Store<'a> {
             .expect("weights");
     }
 
+    fn codes(&self) -> &[u8] {
+        // SAFETY: as in `new`.
+        unsafe {
+            core::slice::from_raw_parts(self.lines.as_ptr().cast::<u8>(), self.lines.len() * 64)
+        }
+    }
+
     fn prefetch_codes(&self, slot: u32) {
         let p = self
-            .codes
+            .codes()
             .as_ptr()
             .wrapping_add(slot as usize * self.stride);
         let mut off = 0;
@@ -120,8 +139,9 @@ impl<'a> Sq8Store<'a> {
             self.prefetch_codes(s);
         }
         let path = self.fp.path();
+        let all = self.codes();
         for (o, &s) in out.iter_mut().zip(slots) {
-            let codes = &self.codes[s as usize * self.stride..][..self.stride];
+            let codes = &all[s as usize * self.stride..][..self.stride];
             // SAFETY: the store's path is one this CPU supports; userland
             // owns the FPU.
             let dot = unsafe { sq8_dot(path, &q.w, codes) };
