@@ -4,7 +4,7 @@
 
 use super::delete::RepairCursor;
 use super::graph::{Graph, DELETED, FREE, LIVE, MAX_LEVEL, NONE};
-use super::insert::Work;
+use super::insert::{Plan, Work};
 use super::rng::Rng;
 use super::search::{self, SearchScratch};
 use super::vec::Alloc;
@@ -123,6 +123,8 @@ pub struct Hnsw<A: Alloc> {
     /// Scratch of the mutating operations.
     pub(crate) scratch: SearchScratch<A>,
     pub(crate) work: Work<A>,
+    /// The search half of [`Hnsw::insert`].
+    pub(crate) plan: Plan<A>,
     /// Progress of an incremental repair ([`Hnsw::repair_step`]).
     pub(crate) cursor: RepairCursor,
 }
@@ -138,7 +140,8 @@ impl<A: Alloc> Hnsw<A> {
             g: Graph::new(params.m, alloc.clone()),
             rng: Rng::new(params.seed),
             scratch: SearchScratch::new(alloc.clone()),
-            work: Work::new(alloc),
+            work: Work::new(alloc.clone()),
+            plan: Plan::new(alloc),
             cursor: RepairCursor::START,
         })
     }
@@ -183,7 +186,7 @@ impl<A: Alloc> Hnsw<A> {
     /// Bytes allocated by the index (not counting [`SearchScratch`]es the
     /// caller made).
     pub fn bytes(&self) -> usize {
-        self.g.bytes() + self.scratch.bytes() + self.work.bytes()
+        self.g.bytes() + self.scratch.bytes() + self.work.bytes() + self.plan.bytes()
     }
 
     /// A scratch for [`search`](Self::search), on `alloc`.

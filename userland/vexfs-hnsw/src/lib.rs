@@ -112,6 +112,7 @@ pub use vexfs_simd::Metric;
 
 pub use id_map::IdMap;
 pub use index::*;
+pub use insert::Plan;
 pub use search::{SearchScratch, CHECKPOINT_BATCHES};
 pub use vec::*;
 

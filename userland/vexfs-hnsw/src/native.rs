@@ -229,6 +229,16 @@ impl Distances for NativeStore {
     type Query = NativeQuery;
 
     fn batch(&mut self, from: Target<'_, NativeQuery>, slots: &[u32], out: &mut [u32]) {
+        (&*self).batch(from, slots, out)
+    }
+}
+
+/// A shared view for threads that compute distances at once (planning
+/// inserts on several CPUs): the same distances as the store's own.
+impl Distances for &NativeStore {
+    type Query = NativeQuery;
+
+    fn batch(&mut self, from: Target<'_, NativeQuery>, slots: &[u32], out: &mut [u32]) {
         match from {
             Target::Query(q) => self.keys(&q.v, slots, out),
             Target::Slot(s) => {

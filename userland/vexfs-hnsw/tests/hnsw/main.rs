@@ -7,5 +7,6 @@ mod common;
 mod edge;
 mod glove;
 mod persist;
+mod planned;
 mod recall;
 mod repair;
