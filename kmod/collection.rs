@@ -34,7 +34,7 @@ use kernel::sync::Arc;
 use kernel::workqueue::{Work, WorkItem};
 
 use crate::abi;
-use crate::hnsw::{self, Distances, Hnsw, IdMap};
+use crate::hnsw::{self, Distances, Hnsw, IdMap, Plan};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
@@ -329,6 +329,80 @@ const ROW_DEAD: u8 = 2;
 /// Graph nodes linked per hold of the write lock: a search or a removal
 /// waits for at most this many node insertions.
 const LINK_PER_LOCK: usize = 4;
+/// Rows each CPU plans in one round of linking on several CPUs (so a round
+/// holds the read lock about as long as a step of linking on one CPU holds
+/// the write lock).
+const PLAN_PER_CPU: usize = 4;
+/// Nodes a graph has before rows are planned on several CPUs: below it an
+/// insert's search takes microseconds, less than starting a helper.
+const PLAN_MIN_NODES: usize = 1024;
+
+/// Plans of the next rows to link, made on several CPUs (see
+/// [`Collection::link`]), and their working memory, kept from round to
+/// round of one call.
+struct Planned {
+    /// Row `start + i` has plan `plans[i]`, for `i < count`.
+    start: usize,
+    count: usize,
+    plans: KVec<Plan<GraphAlloc>>,
+    levels: KVec<usize>,
+    /// The round's rows as slots: a row's mates are the ones before it.
+    slots: KVec<u32>,
+    /// One search scratch per CPU.
+    scratch: KVec<hnsw::SearchScratch<GraphAlloc>>,
+}
+
+impl Planned {
+    fn new() -> Self {
+        Self {
+            start: 0,
+            count: 0,
+            plans: KVec::new(),
+            levels: KVec::new(),
+            slots: KVec::new(),
+            scratch: KVec::new(),
+        }
+    }
+
+    /// The end of the planned rows, if there are plans.
+    fn end(&self) -> Option<usize> {
+        (self.count > 0).then_some(self.start + self.count)
+    }
+
+    /// Row `slot`'s plan and the rows planned with it before it.
+    fn plan(&self, slot: usize) -> Option<(&Plan<GraphAlloc>, &[u32])> {
+        let i = slot.checked_sub(self.start).filter(|&i| i < self.count)?;
+        Some((self.plans.get(i)?, self.slots.get(..i)?))
+    }
+
+    /// Memory to plan rows `start..start + n` of `g` on `cpus` CPUs.
+    fn reserve(&mut self, g: &Hnsw<GraphAlloc>, start: usize, n: usize, cpus: usize) -> Result {
+        while self.scratch.len() < cpus {
+            self.scratch.push(
+                hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
+                GFP_KERNEL_ACCOUNT,
+            )?;
+        }
+        for scratch in self.scratch.iter_mut().take(cpus) {
+            g.reserve_plan_scratch(scratch).map_err(|_| ENOMEM)?;
+        }
+        while self.plans.len() < n {
+            self.plans
+                .push(Plan::new(GraphAlloc::SCRATCH), GFP_KERNEL_ACCOUNT)?;
+        }
+        self.levels.clear();
+        self.levels.resize(n, 0, GFP_KERNEL_ACCOUNT)?;
+        g.next_levels(&mut self.levels);
+        for (plan, &level) in self.plans.iter_mut().zip(self.levels.iter()) {
+            plan.reserve(g, level).map_err(|_| ENOMEM)?;
+        }
+        self.slots.clear();
+        for slot in start..start + n {
+            self.slots.push(slot as u32, GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(())
+    }
+}
 /// Repair work (in nodes) per hold of the write lock.
 const REPAIR_PER_LOCK: usize = 64;
 /// Rows examined by compaction per hold of the write lock.
@@ -1356,51 +1430,135 @@ impl Collection {
     /// Links the rows of `rows` not yet in the graph, a few per hold of
     /// the write lock, provided the rows before them are linked (rows are
     /// linked in order). `Ok` also when there was nothing to do here.
+    ///
+    /// Where it pays, rows are linked in rounds: the next few rows per CPU
+    /// are planned together on several CPUs under the read lock (each
+    /// plan is the search half of an insert, against the graph as it is),
+    /// then linked in order under the write lock, each with the rows of
+    /// its round before it as further candidates (`Hnsw::insert_planned`).
+    /// Plans depend only on the graph and the rows, so the graph is the
+    /// same whichever CPU made them.
     fn link(&self, rows: Range<usize>) -> core::result::Result<(), Stop> {
+        let mut planned = Planned::new();
         loop {
-            let mut guard = self.store.write_killable().map_err(|_| Stop::Killed)?;
-            let s = &mut *guard;
-            let stored = s.ids.len();
-            let stop = (s.linked + LINK_PER_LOCK).min(rows.end).min(stored);
-            if s.linked < rows.start || s.linked >= stop {
-                return Ok(());
-            }
-            let Some(graph) = s.graph.as_mut() else {
-                return Ok(());
-            };
-            let rows = rows_of(self, &s.chunks, &s.norms, stored);
-            if let Some(q) = s.sq8.as_mut() {
-                // Room for the codes first; the first rows train the
-                // quantizer on every row stored by then.
-                q.reserve(stop).map_err(|_| Stop::NoMemory)?;
-                if !q.trained() {
-                    q.train(&rows, stored).map_err(|_| Stop::NoMemory)?;
-                }
-            }
-            let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, stored));
-            while s.linked < stop {
-                let slot = s.linked;
-                if let Some(q) = s.sq8.as_mut() {
-                    // Room reserved above: this only codes the row (and may
-                    // retrain), before the graph can lead a search to it.
-                    q.push(&rows, slot).map_err(|_| Stop::NoMemory)?;
-                }
-                if s.flags[slot] & ROW_DEAD == 0 && graph.insert(&mut d, slot as u32).is_err() {
-                    // Out of memory (or over the vector limit): the row
-                    // stays unlinked, and uncoded.
-                    if let Some(q) = s.sq8.as_mut() {
-                        q.truncate(slot);
+            self.plan_round(&rows, &mut planned)?;
+            let round_end = planned.end();
+            loop {
+                let mut guard = self.store.write_killable().map_err(|_| Stop::Killed)?;
+                let s = &mut *guard;
+                let stored = s.ids.len();
+                let stop = (s.linked + LINK_PER_LOCK)
+                    .min(rows.end)
+                    .min(stored)
+                    .min(round_end.unwrap_or(usize::MAX));
+                if s.linked < rows.start || s.linked >= stop {
+                    if round_end == Some(s.linked) {
+                        // The round is linked: plan the next.
+                        break;
                     }
-                    return Err(Stop::NoMemory);
+                    return Ok(());
                 }
-                s.linked += 1;
+                let Some(graph) = s.graph.as_mut() else {
+                    return Ok(());
+                };
+                let rows = rows_of(self, &s.chunks, &s.norms, stored);
+                if let Some(q) = s.sq8.as_mut() {
+                    // Room for the codes first; the first rows train the
+                    // quantizer on every row stored by then.
+                    q.reserve(stop).map_err(|_| Stop::NoMemory)?;
+                    if !q.trained() {
+                        q.train(&rows, stored).map_err(|_| Stop::NoMemory)?;
+                    }
+                }
+                let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, stored));
+                while s.linked < stop {
+                    let slot = s.linked;
+                    if let Some(q) = s.sq8.as_mut() {
+                        // Room reserved above: this only codes the row (and may
+                        // retrain), before the graph can lead a search to it.
+                        q.push(&rows, slot).map_err(|_| Stop::NoMemory)?;
+                    }
+                    let linked = s.flags[slot] & ROW_DEAD != 0
+                        || match planned.plan(slot) {
+                            Some((plan, mates)) => graph
+                                .insert_planned(&mut d, slot as u32, plan, mates)
+                                .is_ok(),
+                            None => graph.insert(&mut d, slot as u32).is_ok(),
+                        };
+                    if !linked {
+                        // Out of memory (or over the vector limit): the row
+                        // stays unlinked, and uncoded.
+                        if let Some(q) = s.sq8.as_mut() {
+                            q.truncate(slot);
+                        }
+                        return Err(Stop::NoMemory);
+                    }
+                    s.linked += 1;
+                }
+                drop(guard);
+                if task::fatal_signal_pending() {
+                    return Err(Stop::Killed);
+                }
+                task::cond_resched();
+                if round_end.is_none() {
+                    // Unplanned: see whether planning pays now.
+                    break;
+                }
             }
-            drop(guard);
-            if task::fatal_signal_pending() {
-                return Err(Stop::Killed);
-            }
-            task::cond_resched();
         }
+    }
+
+    /// Plans the next rows of `rows` to link on several CPUs into
+    /// `planned`, if the graph is large enough and helpers are available;
+    /// otherwise (or if a plan fails) leaves no plans, and the rows are
+    /// linked one insert at a time. The memory is allocated here, charged
+    /// to this task's memory cgroup and to the in-flight budget; the
+    /// helpers only fill it.
+    fn plan_round(
+        &self,
+        rows: &Range<usize>,
+        planned: &mut Planned,
+    ) -> core::result::Result<(), Stop> {
+        planned.count = 0;
+        let s = self.store.read_killable().map_err(|_| Stop::Killed)?;
+        let Some(g) = s.graph.as_ref() else {
+            return Ok(());
+        };
+        let (stored, start) = (s.ids.len(), s.linked);
+        let left = rows.end.min(stored).saturating_sub(start);
+        if start < rows.start || g.len() < PLAN_MIN_NODES {
+            return Ok(());
+        }
+        let helpers = share::helpers_for(left, 2 * PLAN_PER_CPU, crate::max_search_cpus());
+        if helpers == 0 {
+            return Ok(());
+        }
+        let n = left.min((1 + helpers) * PLAN_PER_CPU);
+        if planned.reserve(g, start, n, 1 + helpers).is_err() {
+            return Ok(());
+        }
+        let levels = &planned.levels[..n];
+        let store: &Store = &s;
+        let work = |i: usize,
+                    scratch: &mut hnsw::SearchScratch<GraphAlloc>,
+                    plan: &mut Plan<GraphAlloc>,
+                    _: &AtomicBool|
+         -> Result {
+            let mut d = GraphDistances::new(rows_of(self, &store.chunks, &store.norms, stored));
+            let level = levels.get(i).copied().ok_or(EINVAL)?;
+            g.plan(scratch, &mut d, (start + i) as u32, level, plan)
+                .map_err(|_| ENOMEM)
+        };
+        let done = share::run_each(
+            &mut planned.scratch[..1 + helpers],
+            &mut planned.plans[..n],
+            &work,
+        );
+        if done.is_ok() {
+            planned.start = start;
+            planned.count = n;
+        }
+        Ok(())
     }
 
     /// Repairs and compacts if [`Store::pending`] says so.

@@ -26,5 +26,6 @@ mod vec;
 
 pub(crate) use id_map::IdMap;
 pub(crate) use index::*;
+pub(crate) use insert::Plan;
 pub(crate) use search::SearchScratch;
 pub(crate) use vec::{prefetch, Alloc, FVec};

@@ -59,12 +59,13 @@ module! {
         },
         max_search_cpus: u32 {
             default: 4,
-            description: "CPUs one exact search may use, its own and helpers (1 to 4; 1: no helpers)",
+            description: "CPUs one exact search, or the linking of one HNSW insert, may use: its own and helpers (1 to 4; 1: no helpers)",
         },
     },
 }
 
-/// CPUs one exact search may use (`max_search_cpus`, clamped to 1..=4).
+/// CPUs one exact search or one insert's linking may use
+/// (`max_search_cpus`, clamped to 1..=4).
 pub(crate) fn max_search_cpus() -> usize {
     (module_parameters::max_search_cpus.value() as usize).clamp(1, 1 + vfs::share::MAX_HELPERS)
 }

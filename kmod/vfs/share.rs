@@ -132,6 +132,49 @@ pub(crate) fn run<S: Send>(slots: &mut [S], pieces: usize, work: &PieceFn<'_, S>
     result
 }
 
+/// The output of one piece of [`run_each`].
+pub(crate) type EachFn<'a, S, T> = dyn Fn(usize, &mut S, &mut T, &AtomicBool) -> Result + Sync + 'a;
+
+/// [`run`] with one piece per element of `outs`: piece `i` runs
+/// `work(i, slot, &mut outs[i], stop)`, so each CPU writes the outputs of
+/// the pieces it took and no other.
+pub(crate) fn run_each<S: Send, T: Send>(
+    slots: &mut [S],
+    outs: &mut [T],
+    work: &EachFn<'_, S, T>,
+) -> Result {
+    let len = outs.len();
+    let base = Outs(outs.as_mut_ptr());
+    let piece = |i: usize, slot: &mut S, stop: &AtomicBool| -> Result {
+        if i >= len {
+            return Err(EINVAL);
+        }
+        // SAFETY: `run` hands each piece number to one CPU, once, so no
+        // two calls reach the same element; `i < len` keeps it inside
+        // `outs`, which `run_each` borrows mutably until every helper is
+        // done (`run` returns only then).
+        let out = unsafe { &mut *base.at(i) };
+        work(i, slot, out, stop)
+    };
+    run(slots, len, &piece)
+}
+
+/// The outputs of a [`run_each`], reached by piece number.
+struct Outs<T>(*mut T);
+
+impl<T> Outs<T> {
+    /// Element `i` (not checked; see `run_each`).
+    fn at(&self, i: usize) -> *mut T {
+        self.0.wrapping_add(i)
+    }
+}
+
+// SAFETY: Each element is used by the one CPU that took its piece (see
+// `run_each`); `T: Send` lets it be written on another CPU.
+unsafe impl<T: Send> Send for Outs<T> {}
+// SAFETY: As above: shared only to hand out distinct elements.
+unsafe impl<T: Send> Sync for Outs<T> {}
+
 /// Takes pieces from the [`Pieces`] at `shared` into the slot at `slot`.
 ///
 /// # Safety
