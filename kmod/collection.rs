@@ -329,10 +329,12 @@ const ROW_DEAD: u8 = 2;
 /// Graph nodes linked per hold of the write lock: a search or a removal
 /// waits for at most this many node insertions.
 const LINK_PER_LOCK: usize = 4;
-/// Rows each CPU plans in one round of linking on several CPUs (so a round
-/// holds the read lock about as long as a step of linking on one CPU holds
-/// the write lock).
-const PLAN_PER_CPU: usize = 4;
+/// Rows each CPU plans in one round of linking on several CPUs: a round
+/// holds the read lock about as long as two steps of linking on one CPU
+/// hold the write lock. (In the TCG guest, 5,000 GloVe rows linked 1.23x
+/// faster on 2 CPUs with 8, 1.14x with 16; a helper's start is slow
+/// there.)
+const PLAN_PER_CPU: usize = 8;
 /// Nodes a graph has before rows are planned on several CPUs: below it an
 /// insert's search takes microseconds, less than starting a helper.
 const PLAN_MIN_NODES: usize = 1024;

@@ -94,17 +94,40 @@ def bench_collection(coll, quantize, base, queries, qfile, want):
     return {"quantize": quantize, "build_s": build, "info": info, "search": rows, "exact": exact}
 
 
-def bench_kernel(base, queries, qfile, want):
-    """Both `--quantize` options, one collection each, in one mount."""
-    sh("insmod", os.environ["VEXFS_KO"])
+def mounted(fn, *params):
+    """Runs `fn()` with the module loaded (with `params`) and mounted."""
+    sh("insmod", os.environ["VEXFS_KO"], *params)
     os.makedirs(MNT, exist_ok=True)
     sh("mount", "-t", "vexfs", "none", MNT)
     try:
-        return [bench_collection(f"{MNT}/glove-{q}", q, base, queries, qfile, want)
-                for q in QUANTIZE]
+        return fn()
     finally:
         subprocess.run(["umount", MNT])
         subprocess.run(["rmmod", "vexfs"])
+
+
+def bench_kernel(base, queries, qfile, want):
+    """Both `--quantize` options, one collection each, in one mount."""
+    return mounted(lambda: [bench_collection(f"{MNT}/glove-{q}", q, base, queries, qfile, want)
+                            for q in QUANTIZE])
+
+
+def bench_one_cpu_link(base, queries, want):
+    """The same insert with the module loaded with `max_search_cpus=1`:
+    linked on one CPU, where the default links a large batch on all the
+    guest's CPUs (planned in rounds)."""
+    def build():
+        coll = f"{MNT}/glove-1cpu"
+        sh("vexctl", "create", coll, "--dim", "50", "--metric", "cosine", "--index", "hnsw",
+           "--m", str(M), "--ef-construction", str(EF_CONSTRUCTION))
+        c = Coll(coll)
+        try:
+            _, took = timed(c.insert, np.arange(N, dtype=np.uint64), base)
+            ids = [list(map(int, r[0])) for r in c.search(queries, K, ef=64)]
+            return {"build_s": took, "recall_ef64": recall(ids, want)}
+        finally:
+            c.close()
+    return mounted(build, "max_search_cpus=1")
 
 
 # The venv's hnswlib is built with -march=native for the host; scripts/setup
@@ -140,6 +163,7 @@ def main():
     save_npy(qfile, queries)
 
     kernels = bench_kernel(base, queries, qfile, want)
+    one_cpu = bench_one_cpu_link(base, queries, want)
     lib = bench_hnswlib(base, queries, want)
 
     print(f"\nGloVe {N} x 50, cosine, M {M}, ef_construction {EF_CONSTRUCTION}, {NQ} queries in one "
@@ -167,9 +191,15 @@ def main():
             print("note: the timed ioctl's ids differ from vexctl's for some ef")
         if not all(r["python_equals_vexctl"] for r in kernel["search"]):
             print("note: the Python package's ids differ from vexctl's for some ef")
+    two = kernels[0]
+    ef64 = next(r["recall"] for r in two["search"] if r["ef"] == 64)
+    print(f"\nlinking the {N}-row insert: {two['build_s']:.1f} s on the guest's CPUs (max_search_cpus=4, "
+          f"recall@10 {ef64:.4f} at ef 64), {one_cpu['build_s']:.1f} s on one (max_search_cpus=1, recall@10 "
+          f"{one_cpu['recall_ef64']:.4f}): {one_cpu['build_s'] / two['build_s']:.2f}x")
     result = {
         "dataset": "glove-6B-50d", "n": N, "dim": 50, "metric": "cosine", "k": K, "queries": NQ,
-        "m": M, "ef_construction": EF_CONSTRUCTION, "vexfs": kernels, "hnswlib": lib,
+        "m": M, "ef_construction": EF_CONSTRUCTION, "vexfs": kernels, "vexfs_one_cpu_link": one_cpu,
+        "hnswlib": lib,
         "note": "in-guest times under an emulated CPU (TCG) unless stated: compare vexfs with hnswlib; "
                 "qps_ioctl times one SEARCH ioctl of all queries, qps_vexctl_process the whole "
                 "`vexctl search --json` process (loading the .npy, printing JSON)",

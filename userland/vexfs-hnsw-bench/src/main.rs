@@ -14,7 +14,9 @@
 //! `--repeats` passes).
 //!
 //! usage: vexfs-hnsw-bench [--data F] [--n N] [--queries Q] [--ef 16,32,..]
-//!        [--repeats R] [--python P] [--json OUT] [--only vexfs,usearch,hnswlib]
+//!        [--repeats R] [--python P] [--json OUT] [--only vexfs,vexfs2,usearch,hnswlib]
+//!        (vexfs2: the index linked on two CPUs, as the module links a large
+//!        insert)
 //!        [--split random|last]
 
 mod common;
@@ -26,8 +28,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use vexfs_hnsw::{
-    read_npy_f32, Distances, Hnsw, Metric, NativeQuery, NativeStore, Neighbour, Params, StdAlloc,
-    Target,
+    read_npy_f32, Distances, Hnsw, Metric, NativeQuery, NativeStore, Neighbour, Params, Plan,
+    SearchScratch, StdAlloc, Target,
 };
 
 const K: usize = 10;
@@ -282,6 +284,105 @@ fn bench_vexfs(
     vec![fp32, sq8]
 }
 
+/// The module's linking on two CPUs: after the first 1,024 nodes, rounds
+/// of 16 rows (8 per CPU) planned at once (`Hnsw::plan`, one row set on a
+/// second thread) against the graph as it is, then linked in order with
+/// `Hnsw::insert_planned`, each with the round's earlier rows as further
+/// candidates (`kmod/collection.rs`, `Collection::link`).
+fn bench_vexfs_two_cpus(
+    base: &[f32],
+    queries: &[f32],
+    dim: usize,
+    a: &Args,
+    truth: &[Vec<u32>],
+) -> Lib {
+    const PER_CPU: usize = 8;
+    const MIN_NODES: usize = 1024;
+    let n = base.len() / dim;
+    let mut store = NativeStore::new(dim, Metric::Cosine);
+    store.reserve(n);
+    for r in base.chunks_exact(dim) {
+        store.push(r);
+    }
+    let mut idx = Hnsw::new(Params::default(), StdAlloc).unwrap();
+    let mut plans: Vec<Plan<StdAlloc>> = (0..2 * PER_CPU).map(|_| Plan::new(StdAlloc)).collect();
+    let mut scratch: Vec<SearchScratch<StdAlloc>> =
+        (0..2).map(|_| SearchScratch::new(StdAlloc)).collect();
+    let mut levels = vec![0; 2 * PER_CPU];
+    let t = Instant::now();
+    let mut s = 0;
+    while s < n {
+        if idx.len() < MIN_NODES {
+            idx.insert(&mut store, s as u32).unwrap();
+            s += 1;
+            continue;
+        }
+        let m = (n - s).min(2 * PER_CPU);
+        idx.next_levels(&mut levels[..m]);
+        for (p, &l) in plans.iter_mut().zip(&levels[..m]) {
+            p.reserve(&idx, l).unwrap();
+        }
+        for sc in scratch.iter_mut() {
+            idx.reserve_plan_scratch(sc).unwrap();
+        }
+        let (idx_ref, store_ref, levels) = (&idx, &store, &levels);
+        let (mine, theirs) = plans[..m].split_at_mut(m.min(PER_CPU));
+        let (sc0, sc1) = scratch.split_at_mut(1);
+        let plan_rows =
+            |plans: &mut [Plan<StdAlloc>], sc: &mut SearchScratch<StdAlloc>, first: usize| {
+                for (i, p) in plans.iter_mut().enumerate() {
+                    let row = first + i;
+                    idx_ref
+                        .plan(sc, &mut { store_ref }, (s + row) as u32, levels[row], p)
+                        .unwrap();
+                }
+            };
+        std::thread::scope(|scope| {
+            if !theirs.is_empty() {
+                scope.spawn(|| plan_rows(theirs, &mut sc1[0], PER_CPU));
+            }
+            plan_rows(mine, &mut sc0[0], 0);
+        });
+        let slots: Vec<u32> = (s as u32..(s + m) as u32).collect();
+        for i in 0..m {
+            idx.insert_planned(&mut store, slots[i], &plans[i], &slots[..i])
+                .unwrap();
+        }
+        s += m;
+        progress("vexfs-hnsw on 2 CPUs", s, t);
+    }
+    let build_s = t.elapsed().as_secs_f64();
+    idx.check().unwrap();
+    let mut sc = idx.new_scratch(StdAlloc);
+    let mut q = NativeQuery::default();
+    let mut out = [Neighbour::default(); K];
+    let points = sweep(
+        a,
+        truth,
+        |_| {},
+        |ef, got| {
+            for v in queries.chunks_exact(dim) {
+                q.set(&store, v);
+                let k = idx
+                    .search(&mut sc, &mut store, &q, K, ef, &mut out)
+                    .unwrap();
+                got.push(out[..k].iter().map(|x| x.slot).collect());
+            }
+        },
+    );
+    Lib {
+        name: "vexfs-hnsw, linked on 2 CPUs".into(),
+        build_s,
+        bytes_per_vector: (idx.bytes() + store.bytes()) as f64 / n as f64,
+        bytes_note: "as vexfs-hnsw".into(),
+        points,
+        extra: format!(
+            "rounds of {} rows planned on 2 threads (wall-clock build time), after the first {MIN_NODES} nodes",
+            2 * PER_CPU
+        ),
+    }
+}
+
 fn bench_usearch(base: &[f32], queries: &[f32], dim: usize, a: &Args, truth: &[Vec<u32>]) -> Lib {
     use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
     let n = base.len() / dim;
@@ -475,6 +576,7 @@ fn main() {
         eprintln!("{name}: building {n} vectors (M 16, ef_construction 200, 1 thread)");
         libs.extend(match name.as_str() {
             "vexfs" => bench_vexfs(base, queries, dim, &a, &truth),
+            "vexfs2" => vec![bench_vexfs_two_cpus(base, queries, dim, &a, &truth)],
             "usearch" => vec![bench_usearch(base, queries, dim, &a, &truth)],
             "hnswlib" => vec![bench_hnswlib(&order, a.queries, &a, &truth)],
             _ => panic!("unknown library {name}"),
