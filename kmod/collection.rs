@@ -338,6 +338,13 @@ const PLAN_PER_CPU: usize = 8;
 /// Nodes a graph has before rows are planned on several CPUs: below it an
 /// insert's search takes microseconds, less than starting a helper.
 const PLAN_MIN_NODES: usize = 1024;
+/// Multiply-adds of the searches one CPU plans in a round, about
+/// (`ef_construction x 2M x dim` per plan): [`PLAN_PER_CPU`] plans of
+/// 384-d vectors at the default M and ef_construction; one plan when an
+/// insert's search costs more.
+const PLAN_ROUND_MACS: usize = PLAN_PER_CPU * 200 * 32 * 384;
+/// The level of a row that is not planned (dead when the round began).
+const NO_PLAN: usize = usize::MAX;
 
 /// Plans of the next rows to link, made on several CPUs (see
 /// [`Collection::link`]), and their working memory, kept from round to
@@ -374,11 +381,24 @@ impl Planned {
     /// Row `slot`'s plan and the rows planned with it before it.
     fn plan(&self, slot: usize) -> Option<(&Plan<GraphAlloc>, &[u32])> {
         let i = slot.checked_sub(self.start).filter(|&i| i < self.count)?;
+        if self.levels.get(i) == Some(&NO_PLAN) {
+            return None;
+        }
         Some((self.plans.get(i)?, self.slots.get(..i)?))
     }
 
-    /// Memory to plan rows `start..start + n` of `g` on `cpus` CPUs.
-    fn reserve(&mut self, g: &Hnsw<GraphAlloc>, start: usize, n: usize, cpus: usize) -> Result {
+    /// Memory to plan rows `start..start + n` of `g` on `cpus` CPUs, and
+    /// their levels: the next levels the graph draws, in order, for the
+    /// rows that are not `dead` (a dead row is not linked, and draws
+    /// none).
+    fn reserve(
+        &mut self,
+        g: &Hnsw<GraphAlloc>,
+        start: usize,
+        n: usize,
+        cpus: usize,
+        dead: impl Fn(usize) -> bool,
+    ) -> Result {
         while self.scratch.len() < cpus {
             self.scratch.push(
                 hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
@@ -392,11 +412,24 @@ impl Planned {
             self.plans
                 .push(Plan::new(GraphAlloc::SCRATCH), GFP_KERNEL_ACCOUNT)?;
         }
+        let live = (start..start + n).filter(|&slot| !dead(slot)).count();
+        let mut drawn = KVec::new();
+        drawn.resize(live, 0, GFP_KERNEL_ACCOUNT)?;
+        g.next_levels(&mut drawn);
+        let mut drawn = drawn.into_iter();
         self.levels.clear();
-        self.levels.resize(n, 0, GFP_KERNEL_ACCOUNT)?;
-        g.next_levels(&mut self.levels);
+        for slot in start..start + n {
+            let level = if dead(slot) {
+                NO_PLAN
+            } else {
+                drawn.next().unwrap_or(NO_PLAN)
+            };
+            self.levels.push(level, GFP_KERNEL_ACCOUNT)?;
+        }
         for (plan, &level) in self.plans.iter_mut().zip(self.levels.iter()) {
-            plan.reserve(g, level).map_err(|_| ENOMEM)?;
+            if level != NO_PLAN {
+                plan.reserve(g, level).map_err(|_| ENOMEM)?;
+            }
         }
         self.slots.clear();
         for slot in start..start + n {
@@ -1531,12 +1564,21 @@ impl Collection {
         if start < rows.start || g.len() < PLAN_MIN_NODES {
             return Ok(());
         }
-        let helpers = share::helpers_for(left, 2 * PLAN_PER_CPU, crate::max_search_cpus());
+        // Rows per CPU: fewer when an insert's search costs more than at
+        // the defaults, so that a round's read hold stays about as long.
+        let p = g.params();
+        let cost = p
+            .ef_construction
+            .saturating_mul(2 * p.m)
+            .saturating_mul(self.dim);
+        let per_cpu = (PLAN_ROUND_MACS / cost.max(1)).clamp(1, PLAN_PER_CPU);
+        let helpers = share::helpers_for(left, 2 * per_cpu, crate::max_search_cpus());
         if helpers == 0 {
             return Ok(());
         }
-        let n = left.min((1 + helpers) * PLAN_PER_CPU);
-        if planned.reserve(g, start, n, 1 + helpers).is_err() {
+        let n = left.min((1 + helpers) * per_cpu);
+        let dead = |slot: usize| s.flags[slot] & ROW_DEAD != 0;
+        if planned.reserve(g, start, n, 1 + helpers, dead).is_err() {
             return Ok(());
         }
         let levels = &planned.levels[..n];
@@ -1544,10 +1586,18 @@ impl Collection {
         let work = |i: usize,
                     scratch: &mut hnsw::SearchScratch<GraphAlloc>,
                     plan: &mut Plan<GraphAlloc>,
-                    _: &AtomicBool|
+                    stop: &AtomicBool|
          -> Result {
-            let mut d = GraphDistances::new(rows_of(self, &store.chunks, &store.norms, stored));
+            // A kill of the caller (helpers have none) or another CPU's
+            // error ends the round after the plans under way.
+            if stop.load(Ordering::Relaxed) || task::fatal_signal_pending() {
+                return Err(EINTR);
+            }
             let level = levels.get(i).copied().ok_or(EINVAL)?;
+            if level == NO_PLAN {
+                return Ok(());
+            }
+            let mut d = GraphDistances::new(rows_of(self, &store.chunks, &store.norms, stored));
             g.plan(scratch, &mut d, (start + i) as u32, level, plan)
                 .map_err(|_| ENOMEM)
         };

@@ -12,10 +12,16 @@
 //! with a value outside it gets clamped codes (still a usable, coarser
 //! order; the re-rank keeps results exact) and is counted; once one coded
 //! row in [`RETRAIN_EVERY`] is such a row, the quantizer is trained again
-//! on the bounds of every row coded so far and all codes are rewritten.
-//! Each retraining costs one pass over the codes and needs that many new
-//! clamped rows first, so the cost per linked row stays bounded whatever
-//! the order of the inserts.
+//! on the bounds of every row coded so far (if they grew) and all codes
+//! are rewritten. Each retraining costs one pass over the codes and needs
+//! that many new clamped rows first, so the cost per linked row stays
+//! bounded whatever the order of the inserts, even for rows no quantizer
+//! covers (training clips the bounds to `+-2^60`).
+//!
+//! A few vectors far from the others widen the range for every row, so
+//! the walk's order gets coarser for all (as with any min/max scalar
+//! quantizer); the results' distances stay exact, and `--ef` or `--exact`
+//! recover the recall (see `Documentation/hnsw.rst`).
 //!
 //! Codes exist for rows `0..linked` (the graph's rows) and move with them
 //! when compaction moves rows; nothing of this is stored on disk: a mount
@@ -58,8 +64,12 @@ pub(crate) struct Sq8 {
     seen: FVec<f32, GraphAlloc>,
     /// Offsets, steps and inverse steps, `dim` each. Empty until trained.
     quant: FVec<f32, GraphAlloc>,
+    /// `seen` when the quantizer was trained: retraining on the same
+    /// bounds would change nothing.
+    fitted: FVec<f32, GraphAlloc>,
     scale: Sq8Scale,
-    /// Rows coded with a clamped value since the last training.
+    /// Rows coded with a clamped value since the last training (or the
+    /// last time retraining was due).
     clamped: usize,
 }
 
@@ -74,6 +84,7 @@ impl Sq8 {
             terms: FVec::new(GraphAlloc::CHARGED),
             seen: FVec::new(GraphAlloc::CHARGED),
             quant: FVec::new(GraphAlloc::CHARGED),
+            fitted: FVec::new(GraphAlloc::CHARGED),
             scale: Sq8Scale::default(),
             clamped: 0,
         }
@@ -87,7 +98,11 @@ impl Sq8 {
 
     /// Bytes allocated (and charged).
     pub(crate) fn bytes(&self) -> usize {
-        self.codes.bytes() + self.terms.bytes() + self.seen.bytes() + self.quant.bytes()
+        self.codes.bytes()
+            + self.terms.bytes()
+            + self.seen.bytes()
+            + self.quant.bytes()
+            + self.fitted.bytes()
     }
 
     /// Whether a quantizer exists (from the first linked row on).
@@ -108,6 +123,7 @@ impl Sq8 {
             self.terms.try_reserve(more(self.terms.len(), rows))?;
         }
         self.seen.try_reserve(more(self.seen.len(), seen))?;
+        self.fitted.try_reserve(more(self.fitted.len(), seen))?;
         self.quant.try_reserve(more(self.quant.len(), quant))
     }
 
@@ -173,24 +189,60 @@ impl Sq8 {
     }
 
     /// Trains the quantizer on the bounds seen.
+    /// Trains the quantizer on the bounds seen. On an error there is no
+    /// quantizer (the next link trains again).
     fn fit(&mut self) -> Result<(), hnsw::Error> {
+        let fitted = self.fit_quantizer();
+        if fitted.is_err() {
+            self.quant.clear();
+        }
+        self.clamped = 0;
+        fitted
+    }
+
+    fn fit_quantizer(&mut self) -> Result<(), hnsw::Error> {
         let dim = self.dim;
         self.quant.try_resize(dim.saturating_mul(3), 0.0)?;
         let (seen, quant) = (&self.seen, &mut self.quant);
         let (lo, hi) = seen.split_at(dim);
         let scale = fpu_call(dim, |fpu| Simd::detect().sq8_train(fpu, lo, hi, quant));
         self.scale = scale.ok_or(hnsw::Error::OutOfMemory)?;
-        self.clamped = 0;
+        self.fitted.clear();
+        self.fitted.try_reserve(self.seen.len())?;
+        for &v in self.seen.iter() {
+            let _ = self.fitted.push_within_capacity(v);
+        }
         Ok(())
+    }
+
+    /// Whether rows coded since the training widened the bounds (compared
+    /// as bits: no float comparison in the kernel).
+    fn grown(&self) -> bool {
+        self.seen.len() != self.fitted.len()
+            || self
+                .seen
+                .iter()
+                .zip(self.fitted.iter())
+                .any(|(a, b)| a.to_bits() != b.to_bits())
     }
 
     /// Codes row `slot` of `rows` as the next coded row, which must be
     /// `slot` itself; room must be reserved and the quantizer trained.
-    /// Retrains and rewrites every code once clamped rows call for it.
+    /// Retrains and rewrites every code once clamped rows call for it and
+    /// the bounds grew. All or nothing: on an error, rows `0..slot` stay
+    /// coded as they were.
     pub(crate) fn push(&mut self, rows: &Rows<'_>, slot: usize) -> Result<(), hnsw::Error> {
         if slot != self.rows() || !self.trained() {
             return Err(hnsw::Error::OutOfMemory);
         }
+        let pushed = self.push_row(rows, slot);
+        if pushed.is_err() {
+            self.truncate(slot);
+        }
+        pushed
+    }
+
+    fn push_row(&mut self, rows: &Rows<'_>, slot: usize) -> Result<(), hnsw::Error> {
         let start = self.codes.len();
         self.codes
             .try_resize(start.saturating_add(self.stride), 0)?;
@@ -215,8 +267,16 @@ impl Sq8 {
         if clamped == Some(true) {
             self.clamped += 1;
             if self.clamped * RETRAIN_EVERY >= self.rows() {
-                self.fit()?;
-                self.recode(rows);
+                // Rows beyond what a quantizer covers (past the clip of
+                // `simd::sq8_train`) stay clamped: retraining then would
+                // change nothing, and the count starts again either way,
+                // so each pass over the codes needs as many new clamped
+                // rows again.
+                if self.grown() {
+                    self.fit()?;
+                    self.recode(rows);
+                }
+                self.clamped = 0;
             }
         }
         Ok(())
@@ -226,7 +286,6 @@ impl Sq8 {
     fn recode(&mut self, rows: &Rows<'_>) {
         let (dim, stride, metric, scale_q) = (self.dim, self.stride, self.metric, self.scale);
         let simd = Simd::detect();
-        self.clamped = 0;
         for section in fpu_sections(self.rows(), dim, usize::MAX) {
             vexfs_simd_batch(section.len() * dim, &mut |fpu| {
                 for slot in section.clone() {
@@ -244,7 +303,6 @@ impl Sq8 {
                     if let Some(t) = self.terms.get_mut(slot) {
                         *t = coded.term;
                     }
-                    self.clamped += usize::from(coded.clamped);
                 }
             });
             task::cond_resched();

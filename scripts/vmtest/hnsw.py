@@ -514,16 +514,21 @@ def test_search_during_big_insert(t, mnt, want=20):
 
 # ----------------------------------------------------------------- errors
 
+def create_in_scratch_dir(path, *args, **kw):
+    """A raw CREATE on a new empty directory `path`, removed afterwards
+    (whether or not the ioctl succeeds)."""
+    fresh(path)
+    os.mkdir(path)
+    try:
+        create_raw(path, *args, **kw)
+    finally:
+        sh(["rm", "-rf", path])
+
+
 def test_errors(t, mnt):
     with t.group("HNSW ioctl errors and edge cases"):
         def try_create(*args, **kw):
-            path = f"{mnt}/bad"
-            fresh(path)
-            os.mkdir(path)
-            try:
-                create_raw(path, *args, **kw)
-            finally:
-                sh(["rm", "-rf", path])
+            create_in_scratch_dir(f"{mnt}/bad", *args, **kw)
 
         for what, kw in (("M 1", {"m": 1}), ("M 128", {"m": 128}),
                          ("ef_construction 4097", {"ef_construction": 4097}),
@@ -713,13 +718,7 @@ def check_exact_distances(t, label, res, exact, ref, row_of, atol):
 def _sq8_create(t, mnt):
     """vexctl's --quantize, info, and the ioctl's refusals."""
     def try_create(*args, **kw):
-        path = f"{mnt}/sq8_bad"
-        fresh(path)
-        os.mkdir(path)
-        try:
-            create_raw(path, *args, **kw)
-        finally:
-            sh(["rm", "-rf", path])
+        create_in_scratch_dir(f"{mnt}/sq8_bad", *args, **kw)
 
     coll = f"{mnt}/sq8_cli"
     fresh(coll)
@@ -946,6 +945,47 @@ def _sq8_range(t, mnt):
         sh(["rm", "-rf", coll])
 
 
+def _sq8_extreme(t, mnt):
+    """A few rows with values near the end of float32 (finite, so the
+    ioctl takes them) among ordinary ones: the quantizer stays finite,
+    linking ends (retraining cannot run away), the walk's hits keep their
+    exact distances, and a beam as wide as the collection finds the true
+    neighbours of ordinary queries."""
+    dim, n = 8, 1000
+    rng = np.random.default_rng(29)
+    normal = rng.uniform(-1, 1, size=(2 * n, dim)).astype(np.float32)
+    extreme = np.zeros((40, dim), dtype=np.float32)
+    extreme[:, dim - 1] = np.where(np.arange(40) % 2 == 0, 1.6e38, -1.6e38)
+    coll = f"{mnt}/sq8_extreme"
+    fresh(coll)
+    sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "l2", "--index", "hnsw", "--quantize", "sq8",
+        "--ef-construction", "64"])
+    c = Coll(coll)
+    try:
+        c.insert(np.arange(n), normal[:n])
+        linked(c)
+        c.insert(np.arange(SQ8_FAR_ID, SQ8_FAR_ID + 40), extreme)
+        c.insert(np.arange(n, 2 * n), normal[n:])
+        info = linked(c, timeout=300)
+        t.eq("ordinary, extreme, then ordinary rows: all stored and linked", (info["count"], info["unindexed"]),
+             (2 * n + 40, 0))
+        q = (normal[rng.choice(2 * n, size=50, replace=False)]
+             + rng.normal(0, 0.01, size=(50, dim))).astype(np.float32)
+        ids = np.arange(2 * n).astype(np.uint64)
+        ref, pos = truth(normal, q, "l2")
+        wide = c.search(q, K, ef=2 * n + 40)
+        rec = recall(wide, ids[pos])
+        print(f"    ordinary queries: recall@{K} {rec:.4f} at ef {2 * n + 40}, "
+              f"{recall(c.search(q, K), ids[pos]):.4f} at the default ef", flush=True)
+        t.check(f"ordinary queries at ef {2 * n + 40}: recall@{K} >= {RECALL_MIN}", rec >= RECALL_MIN, f"{rec:.4f}")
+        row_of = {int(i): r for r, i in enumerate(ids)}
+        check_exact_distances(t, "ordinary queries", wide, c.search(q, K, flags=SEARCH_EXACT), ref, row_of,
+                              f32_tolerance(normal, q, "l2"))
+    finally:
+        c.close()
+        sh(["rm", "-rf", coll])
+
+
 def test_sq8(t, mnt):
     """HNSW collections created with --quantize sq8 (the walk on 8-bit
     codes, its candidates re-ranked in float32)."""
@@ -957,6 +997,8 @@ def test_sq8(t, mnt):
         _sq8_metrics(t, mnt)
     with t.group("HNSW sq8: rows far outside the quantizer's range"):
         _sq8_range(t, mnt)
+    with t.group("HNSW sq8: rows with values near the end of float32"):
+        _sq8_extreme(t, mnt)
 
 
 def _npy(arr):

@@ -178,6 +178,32 @@ fn ground_truth(base: &[f32], queries: &[f32], dim: usize) -> Vec<Vec<u32>> {
     })
 }
 
+/// The recall and queries/s of the float32 walk of `idx` at each ef.
+fn sweep_float(
+    a: &Args,
+    truth: &[Vec<u32>],
+    idx: &Hnsw<StdAlloc>,
+    scratch: &mut SearchScratch<StdAlloc>,
+    store: &mut NativeStore,
+    queries: &[f32],
+    dim: usize,
+) -> Vec<(usize, f64, f64)> {
+    let mut q = NativeQuery::default();
+    let mut out = [Neighbour::default(); K];
+    sweep(
+        a,
+        truth,
+        |_| {},
+        |ef, got| {
+            for v in queries.chunks_exact(dim) {
+                q.set(store, v);
+                let k = idx.search(scratch, store, &q, K, ef, &mut out).unwrap();
+                got.push(out[..k].iter().map(|x| x.slot).collect());
+            }
+        },
+    )
+}
+
 /// vexfs-hnsw, and the same graph walked on SQ8 codes with a float32
 /// re-rank of the beam (`sq8.rs`, as the module's `quantize = sq8`).
 fn bench_vexfs(
@@ -203,22 +229,7 @@ fn bench_vexfs(
     let build_s = t.elapsed().as_secs_f64();
     let bytes = idx.bytes() + store.bytes();
     let mut scratch = idx.new_scratch(StdAlloc);
-    let mut q = NativeQuery::default();
-    let mut out = [Neighbour::default(); K];
-    let points = sweep(
-        a,
-        truth,
-        |_| {},
-        |ef, got| {
-            for v in queries.chunks_exact(dim) {
-                q.set(&store, v);
-                let k = idx
-                    .search(&mut scratch, &mut store, &q, K, ef, &mut out)
-                    .unwrap();
-                got.push(out[..k].iter().map(|x| x.slot).collect());
-            }
-        },
-    );
+    let points = sweep_float(a, truth, &idx, &mut scratch, &mut store, queries, dim);
     let fp32 = Lib {
         name: "vexfs-hnsw".into(),
         build_s,
@@ -354,22 +365,7 @@ fn bench_vexfs_two_cpus(
     let build_s = t.elapsed().as_secs_f64();
     idx.check().unwrap();
     let mut sc = idx.new_scratch(StdAlloc);
-    let mut q = NativeQuery::default();
-    let mut out = [Neighbour::default(); K];
-    let points = sweep(
-        a,
-        truth,
-        |_| {},
-        |ef, got| {
-            for v in queries.chunks_exact(dim) {
-                q.set(&store, v);
-                let k = idx
-                    .search(&mut sc, &mut store, &q, K, ef, &mut out)
-                    .unwrap();
-                got.push(out[..k].iter().map(|x| x.slot).collect());
-            }
-        },
-    );
+    let points = sweep_float(a, truth, &idx, &mut sc, &mut store, queries, dim);
     Lib {
         name: "vexfs-hnsw, linked on 2 CPUs".into(),
         build_s,

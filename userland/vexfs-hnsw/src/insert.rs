@@ -332,8 +332,11 @@ impl<A: Alloc> Hnsw<A> {
     /// Inserts `slot` as [`Self::insert`] does, with the candidates of
     /// `plan` (made by [`Self::plan`] for this slot, the graph changed
     /// since only by the inserts of the slots in `mates`, in this order,
-    /// and by deletes) and the mates themselves as further candidates: so
-    /// inserts planned together still link to each other. The node's
+    /// and by deletes: no repair step or `move_slot` in between, which
+    /// could free or reuse the node ids the plan names) and the mates
+    /// themselves as further candidates: so inserts planned together
+    /// still link to each other. Candidates that are no longer live are
+    /// skipped. The node's
     /// level is drawn as `insert` draws it; if it is not the plan's, the
     /// insert searches again itself. Errors and their guarantee as for
     /// `insert`.
@@ -420,7 +423,7 @@ fn link_in<A: Alloc, D: Distances>(
         for lc in (0..=top).rev() {
             work.cands.clear();
             for &e in plan.candidates(lc) {
-                if g.is_live(e.1) {
+                if g.is_live(e.1) && g.level(e.1) >= lc {
                     let _ = work.cands.push_within_capacity(e);
                 }
             }

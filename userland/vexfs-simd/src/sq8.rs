@@ -202,7 +202,9 @@ pub struct Sq8Scale {
 /// `lo <= hi`): writes `quant` (`3 * dim` values: offsets, steps, inverse
 /// steps) so that codes 0..=255 span the bounds widened by 1/8 of their
 /// range on each side. A dimension with no range gets a tiny step (its
-/// codes are all about 127). `None` if the slices do not fit.
+/// value codes 0). Bounds are first clipped to `+-2^60`, so that no step,
+/// offset or code computation overflows whatever the (finite) rows:
+/// values beyond get clamped codes. `None` if the slices do not fit.
 ///
 /// # Safety
 ///
@@ -229,8 +231,20 @@ pub unsafe fn sq8_train(lo: &[f32], hi: &[f32], quant: &mut [f32]) -> Option<Sq8
             "movd xmm3, {t:e}",
             "xorps xmm7, xmm7",
             "2:",
+            // Clip both bounds to [-2^60, 2^60].
+            "mov {t:e}, 0x5d800000",
+            "movd xmm2, {t:e}",
+            "mov {t:e}, 0xdd800000",
+            "movd xmm1, {t:e}",
             "movss xmm0, dword ptr [{hi}]",
-            "movss xmm1, dword ptr [{lo}]",
+            "minss xmm0, xmm2",
+            "maxss xmm0, xmm1",
+            "movss xmm2, dword ptr [{lo}]",
+            "maxss xmm2, xmm1",
+            "mov {t:e}, 0x5d800000",
+            "movd xmm1, {t:e}",
+            "minss xmm2, xmm1",
+            "movaps xmm1, xmm2",
             "subss xmm0, xmm1",
             // offset = lo - range / 8
             "movaps xmm2, xmm0",

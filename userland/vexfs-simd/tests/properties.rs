@@ -918,3 +918,43 @@ fn sq8_keys_order_rows_as_their_decoded_distances() {
         }
     }
 }
+
+/// Rows near the ends of f32: training clips the bounds, so steps, offsets
+/// and terms stay finite, codes of in-range values decode within half a
+/// step, and only the values beyond the clip are clamped.
+#[test]
+fn sq8_extreme_rows_keep_the_quantizer_finite() {
+    let dim = 4;
+    let rows = [
+        [-1.6e38f32, 0.0, 1.0, -1.0],
+        [1.6e38, 0.5, -1.0, 1.0],
+        [0.0, 1e18, 0.25, 0.0],
+    ];
+    let mut lo = vec![f32::from_bits(SQ8_BOUNDS_EMPTY.0); dim];
+    let mut hi = vec![f32::from_bits(SQ8_BOUNDS_EMPTY.1); dim];
+    let mut quant = vec![0f32; 3 * dim];
+    let mut codes = vec![0u8; 32];
+    // SAFETY: userland owns the FPU; SSE2 is on every x86-64 CPU.
+    unsafe {
+        for r in &rows {
+            sq8_widen(r, 1f32.to_bits(), &mut lo, &mut hi);
+        }
+        let scale = sq8_train(&lo, &hi, &mut quant).unwrap();
+        assert!(quant.iter().all(|v| v.is_finite()), "{quant:?}");
+        assert!(f32::from_bits(scale.term_bound).is_finite());
+        let clamped: Vec<bool> = rows
+            .iter()
+            .map(|r| {
+                sq8_encode(r, 1f32.to_bits(), &quant, scale, &mut codes)
+                    .unwrap()
+                    .clamped
+            })
+            .collect();
+        assert_eq!(clamped, [true, true, false]);
+        let mut w = vec![0i16; 32];
+        for l2 in [false, true] {
+            let keys = sq8_query(&rows[2], &quant, scale, l2, &mut w).unwrap();
+            let _ = keys.key(sq8_dot(Path::Scalar, &w, &codes), 0);
+        }
+    }
+}
