@@ -56,7 +56,12 @@ fn args() -> Args {
         repeats: 3,
         python: cache.join("venv/bin/python"),
         json: None,
-        only: vec!["vexfs".into(), "usearch".into(), "hnswlib".into()],
+        only: vec![
+            "vexfs".into(),
+            "vexfs2".into(),
+            "usearch".into(),
+            "hnswlib".into(),
+        ],
         split: "random".into(),
     };
     let mut it = std::env::args().skip(1);
