@@ -1717,6 +1717,7 @@ impl Collection {
             s.linked = s.linked.min(s.ids.len());
             if let Some(q) = s.sq8.as_mut() {
                 q.truncate(s.linked);
+                q.trim();
             }
             self.trim(s);
             if slot >= s.ids.len() {

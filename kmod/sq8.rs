@@ -139,6 +139,19 @@ impl Sq8 {
         self.terms.truncate(rows);
     }
 
+    /// Gives back most of the room of codes that fell below a quarter of
+    /// it (after compaction), as the store does with its per-row arrays.
+    pub(crate) fn trim(&mut self) {
+        let (rows, room) = (self.rows(), self.codes.capacity() / self.stride.max(1));
+        if room > 64 && rows < room / 4 {
+            // A failed shrink keeps the room (and its charge).
+            let _ = self
+                .codes
+                .try_shrink_to(rows.saturating_mul(2 * self.stride));
+            let _ = self.terms.try_shrink_to(rows.saturating_mul(2));
+        }
+    }
+
     /// Copies the codes of coded row `from` over those of coded row `to`.
     pub(crate) fn copy(&mut self, from: usize, to: usize) {
         if from == to || from.max(to) >= self.rows() {

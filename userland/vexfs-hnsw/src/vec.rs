@@ -168,6 +168,21 @@ impl<T: Copy, A: Alloc> FVec<T, A> {
         self.len = self.len.min(len);
     }
 
+    /// Shrinks the allocation to `cap` elements, at least the length (an
+    /// empty vector frees it); a larger `cap` changes nothing. On an error
+    /// the vector is unchanged.
+    pub fn try_shrink_to(&mut self, cap: usize) -> Result<(), Error> {
+        let cap = cap.max(self.len);
+        if cap >= self.cap {
+            return Ok(());
+        }
+        if cap == 0 {
+            self.free_block();
+            return Ok(());
+        }
+        self.realloc(cap)
+    }
+
     /// Swaps contents (and allocators) with `other`.
     pub fn swap_with(&mut self, other: &mut Self) {
         core::mem::swap(self, other);

@@ -257,3 +257,25 @@ fn filtered_search() {
         0
     );
 }
+
+/// `FVec::try_shrink_to`: keeps the elements, never below the length, frees
+/// an empty vector's block, ignores a larger capacity.
+#[test]
+fn fvec_shrinks_to_fit() {
+    let mut v = vexfs_hnsw::FVec::new(StdAlloc);
+    for i in 0..100u32 {
+        v.try_push(i).unwrap();
+    }
+    let before = v.capacity();
+    v.truncate(10);
+    v.try_shrink_to(20).unwrap();
+    assert_eq!(v.capacity(), 20);
+    assert_eq!(&v[..], &(0..10).collect::<Vec<u32>>()[..]);
+    v.try_shrink_to(before).unwrap();
+    assert_eq!(v.capacity(), 20);
+    v.try_shrink_to(0).unwrap();
+    assert_eq!(v.capacity(), 10);
+    v.clear();
+    v.try_shrink_to(0).unwrap();
+    assert_eq!((v.capacity(), v.bytes()), (0, 0));
+}
