@@ -895,6 +895,14 @@ def _sq8_metrics(t, mnt):
                 sq8["memory"] - none["memory"] >= n * 50, f"none {none['memory']}, sq8 {sq8['memory']}")
 
 
+def new_sq8_l2(coll, dim, ef_construction):
+    """A new L2 HNSW collection with --quantize sq8 at `coll`, opened."""
+    fresh(coll)
+    sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "l2", "--index", "hnsw", "--quantize", "sq8",
+        "--ef-construction", str(ef_construction)])
+    return Coll(coll)
+
+
 def _sq8_range(t, mnt):
     """Rows outside the range the quantizer learned: it must follow them
     (clamped to the old range, every far row would get the same codes and
@@ -906,10 +914,7 @@ def _sq8_range(t, mnt):
     small = rng.uniform(-1, 1, size=(n, dim)).astype(np.float32)
     far = rng.uniform(2, 4, size=(n, dim)).astype(np.float32)
     coll = f"{mnt}/sq8_range"
-    fresh(coll)
-    sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "l2", "--index", "hnsw", "--quantize", "sq8",
-        "--ef-construction", "100"])
-    c = Coll(coll)
+    c = new_sq8_l2(coll, dim, 100)
     try:
         c.insert(np.arange(n), small)
         info = linked(c)
@@ -957,10 +962,7 @@ def _sq8_extreme(t, mnt):
     extreme = np.zeros((40, dim), dtype=np.float32)
     extreme[:, dim - 1] = np.where(np.arange(40) % 2 == 0, 1.6e38, -1.6e38)
     coll = f"{mnt}/sq8_extreme"
-    fresh(coll)
-    sh(["vexctl", "create", coll, "--dim", str(dim), "--metric", "l2", "--index", "hnsw", "--quantize", "sq8",
-        "--ef-construction", "64"])
-    c = Coll(coll)
+    c = new_sq8_l2(coll, dim, 64)
     try:
         c.insert(np.arange(n), normal[:n])
         linked(c)
