@@ -7,21 +7,23 @@
 //! distances.
 //!
 //! The quantizer (per dimension an offset and a step, `simd::sq8_train`)
-//! is learned from the rows stored when the first row is linked, widened
-//! by 1/8 of the range on each side. It stays valid as rows arrive: a row
+//! is learned from the rows stored when the first row is linked: each
+//! dimension's 0.5 % and 99.5 % quantiles over up to 1,024 of them
+//! (`simd::sq8_quantiles`), widened by 1/8 of that range on each side. It stays valid as rows arrive: a row
 //! with a value outside it gets clamped codes (still a usable, coarser
 //! order; the re-rank keeps results exact) and is counted; once one coded
 //! row in [`RETRAIN_EVERY`] is such a row, the quantizer is trained again
-//! on the bounds of every row coded so far (if they grew) and all codes
+//! (if the bounds of the rows coded so far grew) and all codes
 //! are rewritten. Each retraining costs one pass over the codes and needs
 //! that many new clamped rows first, so the cost per linked row stays
 //! bounded whatever the order of the inserts, even for rows no quantizer
 //! covers (training clips the bounds to `+-2^60`).
 //!
-//! A few vectors far from the others widen the range for every row, so
-//! the walk's order gets coarser for all (as with any min/max scalar
-//! quantizer); the results' distances stay exact, and `--ef` or `--exact`
-//! recover the recall (see `Documentation/hnsw.rst`).
+//! Quantiles keep a few vectors far from the others from widening the
+//! range for every row (they get clamped codes); more of them than the
+//! tails hold do, and the walk's order gets coarser for all. The results'
+//! distances stay exact either way, and `--ef` or `--exact` recover the
+//! recall (see `Documentation/hnsw.rst`).
 //!
 //! Codes exist for rows `0..linked` (the graph's rows) and move with them
 //! when compaction moves rows; nothing of this is stored on disk: a mount
@@ -34,12 +36,18 @@
 use crate::collection::{fpu_sections, vexfs_simd_batch};
 use crate::hnsw::{self, prefetch, Distances, FVec, Target};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
-use crate::simd::{Metric, Sq8Keys, Sq8Scale, SQ8_BLOCK, SQ8_BOUNDS_EMPTY};
+use crate::simd::{
+    sq8_quantiles, Metric, Sq8Keys, Sq8Scale, SQ8_BLOCK, SQ8_BOUNDS_EMPTY, SQ8_SAMPLE_ROWS,
+};
 use crate::vfs::cpu::{Fpu, Simd};
 use crate::vfs::task;
 
 /// One coded row in this many with a clamped value calls for retraining.
 const RETRAIN_EVERY: usize = 32;
+
+/// Dimensions whose sampled values are sorted at a time when a quantizer
+/// is trained (so the buffer is at most 256 KiB).
+const QUANTILE_DIMS: usize = 64;
 
 /// Bits of 1.0: the scale of rows that are quantized as they are.
 const ONE: u32 = 0x3f80_0000;
@@ -59,6 +67,9 @@ pub(crate) struct Sq8 {
     codes: FVec<u8, GraphAlloc>,
     /// L2: each coded row's term `|step * c|^2` (see `simd::Sq8Keys`).
     terms: FVec<u32, GraphAlloc>,
+    /// What the quantizer was trained on: the quantiles of a sample of
+    /// the rows (`simd::sq8_quantiles`), `dim` lows then `dim` highs.
+    bounds: FVec<f32, GraphAlloc>,
     /// Bounds of every row coded (unit rows for cosine): `dim` lows, then
     /// `dim` highs. Empty until the first training.
     seen: FVec<f32, GraphAlloc>,
@@ -82,6 +93,7 @@ impl Sq8 {
             metric,
             codes: FVec::new(GraphAlloc::CHARGED),
             terms: FVec::new(GraphAlloc::CHARGED),
+            bounds: FVec::new(GraphAlloc::CHARGED),
             seen: FVec::new(GraphAlloc::CHARGED),
             quant: FVec::new(GraphAlloc::CHARGED),
             fitted: FVec::new(GraphAlloc::CHARGED),
@@ -103,6 +115,7 @@ impl Sq8 {
             + self.seen.bytes()
             + self.quant.bytes()
             + self.fitted.bytes()
+            + self.bounds.bytes()
     }
 
     /// Whether a quantizer exists (from the first linked row on).
@@ -123,6 +136,7 @@ impl Sq8 {
             self.terms.try_reserve(more(self.terms.len(), rows))?;
         }
         self.seen.try_reserve(more(self.seen.len(), seen))?;
+        self.bounds.try_reserve(more(self.bounds.len(), seen))?;
         self.fitted.try_reserve(more(self.fitted.len(), seen))?;
         self.quant.try_reserve(more(self.quant.len(), quant))
     }
@@ -198,7 +212,66 @@ impl Sq8 {
             });
             task::cond_resched();
         }
+        self.sample_bounds(rows, n)?;
         self.fit()
+    }
+
+    /// Sets `bounds` to the quantiles of each dimension over up to
+    /// [`SQ8_SAMPLE_ROWS`] of rows `0..n`, evenly spaced (unit rows for
+    /// cosine), [`QUANTILE_DIMS`] dimensions at a time.
+    fn sample_bounds(&mut self, rows: &Rows<'_>, n: usize) -> Result<(), hnsw::Error> {
+        let dim = self.dim;
+        let samples = n.min(SQ8_SAMPLE_ROWS);
+        if samples == 0 {
+            return Err(hnsw::Error::OutOfMemory);
+        }
+        let block = QUANTILE_DIMS.min(dim);
+        // Per-search-like scratch: charged to the in-flight budget.
+        let mut keys: FVec<u32, GraphAlloc> = FVec::new(GraphAlloc::SCRATCH);
+        keys.try_resize(samples.saturating_mul(block), 0)?;
+        self.bounds.clear();
+        self.bounds.try_resize(dim.saturating_mul(2), 0.0)?;
+        let (simd, metric) = (Simd::detect(), self.metric);
+        let mut row_keys = [0u32; QUANTILE_DIMS];
+        let mut d0 = 0;
+        while d0 < dim {
+            let d1 = (d0 + block).min(dim);
+            let width = d1 - d0;
+            for section in fpu_sections(samples, width, usize::MAX) {
+                vexfs_simd_batch(section.len() * width, &mut |fpu| {
+                    for i in section.clone() {
+                        // `i * n / samples < n`: stored rows.
+                        let slot = (i.saturating_mul(n).checked_div(samples).unwrap_or(0)) as u32;
+                        let Some(seg) = rows.row(slot).and_then(|r| r.get(d0..d1)) else {
+                            continue;
+                        };
+                        let scale = row_scale(metric, simd, fpu, rows, slot);
+                        let out = &mut row_keys[..width];
+                        simd.sq8_scaled_keys(fpu, seg, scale, out);
+                        for (j, &k) in out.iter().enumerate() {
+                            if let Some(at) = keys.get_mut(j * samples + i) {
+                                *at = k;
+                            }
+                        }
+                    }
+                });
+            }
+            for j in 0..width {
+                let run = keys
+                    .get_mut(j * samples..(j + 1) * samples)
+                    .ok_or(hnsw::Error::OutOfMemory)?;
+                let (lo, hi) = sq8_quantiles(run).ok_or(hnsw::Error::OutOfMemory)?;
+                if let Some(b) = self.bounds.get_mut(d0 + j) {
+                    *b = f32::from_bits(lo);
+                }
+                if let Some(b) = self.bounds.get_mut(dim + d0 + j) {
+                    *b = f32::from_bits(hi);
+                }
+            }
+            task::cond_resched();
+            d0 = d1;
+        }
+        Ok(())
     }
 
     /// Trains the quantizer on the bounds seen.
@@ -216,8 +289,8 @@ impl Sq8 {
     fn fit_quantizer(&mut self) -> Result<(), hnsw::Error> {
         let dim = self.dim;
         self.quant.try_resize(dim.saturating_mul(3), 0.0)?;
-        let (seen, quant) = (&self.seen, &mut self.quant);
-        let (lo, hi) = seen.split_at(dim);
+        let (bounds, quant) = (&self.bounds, &mut self.quant);
+        let (lo, hi) = bounds.split_at(dim);
         let scale = fpu_call(dim, |fpu| Simd::detect().sq8_train(fpu, lo, hi, quant));
         self.scale = scale.ok_or(hnsw::Error::OutOfMemory)?;
         self.fitted.clear();
@@ -286,6 +359,7 @@ impl Sq8 {
                 // so each pass over the codes needs as many new clamped
                 // rows again.
                 if self.grown() {
+                    self.sample_bounds(rows, self.rows())?;
                     self.fit()?;
                     self.recode(rows);
                 }

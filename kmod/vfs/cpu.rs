@@ -187,6 +187,12 @@ impl Simd {
         unsafe { simd::sq8_widen(row, scale, lo, hi) }
     }
 
+    /// A row times a factor, as order keys (see `simd::sq8_scaled_keys`).
+    pub(crate) fn sq8_scaled_keys(self, _fpu: &Fpu, row: &[f32], scale: u32, out: &mut [u32]) {
+        // SAFETY: As in `sq8_widen`.
+        unsafe { simd::sq8_scaled_keys(row, scale, out) }
+    }
+
     /// The factor that makes a row of squared norm `norm_sq` a unit
     /// vector (see `simd::sq8_unit_scale`).
     pub(crate) fn sq8_unit_scale(self, _fpu: &Fpu, norm_sq: NormSq) -> u32 {

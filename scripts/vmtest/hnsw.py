@@ -952,40 +952,44 @@ def _sq8_range(t, mnt):
 
 def _sq8_extreme(t, mnt):
     """A few rows with values near the end of float32 (finite, so the
-    ioctl takes them) among ordinary ones: the quantizer stays finite,
-    linking ends (retraining cannot run away), the walk's hits keep their
-    exact distances, and a beam as wide as the collection finds the true
-    neighbours of ordinary queries."""
+    ioctl takes them) among ordinary ones: the quantizer is trained on
+    quantiles, so they get clamped codes instead of coarsening everyone's;
+    linking ends (retraining cannot run away), the default beam finds the
+    true neighbours of ordinary queries, and hits keep exact distances.
+    Then as many far rows as the tails hold: the walk's order coarsens,
+    and a beam as wide as the collection still finds every neighbour."""
     dim, n = 8, 1000
     rng = np.random.default_rng(29)
     normal = rng.uniform(-1, 1, size=(2 * n, dim)).astype(np.float32)
-    extreme = np.zeros((40, dim), dtype=np.float32)
-    extreme[:, dim - 1] = np.where(np.arange(40) % 2 == 0, 1.6e38, -1.6e38)
-    coll = f"{mnt}/sq8_extreme"
-    c = new_sq8_l2(coll, dim, 64)
-    try:
-        c.insert(np.arange(n), normal[:n])
-        linked(c)
-        c.insert(np.arange(SQ8_FAR_ID, SQ8_FAR_ID + 40), extreme)
-        c.insert(np.arange(n, 2 * n), normal[n:])
-        info = linked(c, timeout=300)
-        t.eq("ordinary, extreme, then ordinary rows: all stored and linked", (info["count"], info["unindexed"]),
-             (2 * n + 40, 0))
-        q = (normal[rng.choice(2 * n, size=50, replace=False)]
-             + rng.normal(0, 0.01, size=(50, dim))).astype(np.float32)
-        ids = np.arange(2 * n).astype(np.uint64)
-        ref, pos = truth(normal, q, "l2")
-        wide = c.search(q, K, ef=2 * n + 40)
-        rec = recall(wide, ids[pos])
-        print(f"    ordinary queries: recall@{K} {rec:.4f} at ef {2 * n + 40}, "
-              f"{recall(c.search(q, K), ids[pos]):.4f} at the default ef", flush=True)
-        t.check(f"ordinary queries at ef {2 * n + 40}: recall@{K} >= {RECALL_MIN}", rec >= RECALL_MIN, f"{rec:.4f}")
-        row_of = {int(i): r for r, i in enumerate(ids)}
-        check_exact_distances(t, "ordinary queries", wide, c.search(q, K, flags=SEARCH_EXACT), ref, row_of,
-                              f32_tolerance(normal, q, "l2"))
-    finally:
-        c.close()
-        sh(["rm", "-rf", coll])
+    ids = np.arange(2 * n).astype(np.uint64)
+    row_of = {int(i): r for r, i in enumerate(ids)}
+    q = (normal[rng.choice(2 * n, size=50, replace=False)]
+         + rng.normal(0, 0.01, size=(50, dim))).astype(np.float32)
+    ref, pos = truth(normal, q, "l2")
+    for extremes, ef in ((4, None), (200, 2 * n + 200)):
+        extreme = np.zeros((extremes, dim), dtype=np.float32)
+        extreme[:, dim - 1] = np.where(np.arange(extremes) % 2 == 0, 1.6e38, -1.6e38)
+        coll = f"{mnt}/sq8_extreme"
+        c = new_sq8_l2(coll, dim, 64)
+        label = f"{extremes} rows at +-1.6e38"
+        try:
+            c.insert(np.arange(n), normal[:n])
+            linked(c)
+            c.insert(np.arange(SQ8_FAR_ID, SQ8_FAR_ID + extremes), extreme)
+            c.insert(np.arange(n, 2 * n), normal[n:])
+            info = linked(c, timeout=300)
+            t.eq(f"{label}: ordinary, extreme, then ordinary rows all stored and linked",
+                 (info["count"], info["unindexed"]), (2 * n + extremes, 0))
+            res = c.search(q, K) if ef is None else c.search(q, K, ef=ef)
+            rec = recall(res, ids[pos])
+            print(f"    {label}: ordinary queries' recall@{K} {rec:.4f} at ef {ef or 'default'}", flush=True)
+            t.check(f"{label}: ordinary queries at ef {ef or 'default'}: recall@{K} >= {RECALL_MIN}",
+                    rec >= RECALL_MIN, f"{rec:.4f}")
+            check_exact_distances(t, f"{label}: ordinary queries", res, c.search(q, K, flags=SEARCH_EXACT), ref,
+                                  row_of, f32_tolerance(normal, q, "l2"))
+        finally:
+            c.close()
+            sh(["rm", "-rf", coll])
 
 
 def test_sq8(t, mnt):

@@ -4,8 +4,9 @@
 //! codes, then the beam's `ef` candidates re-ranked in float32.
 //!
 //! As in the module: the quantizer is trained (`sq8_train`, 1/8 headroom)
-//! on the bounds of every stored row (unit rows for cosine; `NativeStore`
-//! stores them unit already), rows are coded with `sq8_encode` into
+//! on each dimension's quantiles (`sq8_quantiles`) over a sample of the
+//! stored rows (unit rows for cosine; `NativeStore` stores them unit
+//! already), rows are coded with `sq8_encode` into
 //! `stride` bytes (the dimension rounded up to 32: one 64-byte line for
 //! 50-d instead of 200 bytes of floats), the query becomes `i16` weights
 //! (`sq8_query`) and each row's key is `Sq8Keys::key` of the AVX2 integer
@@ -14,7 +15,8 @@
 
 use vexfs_hnsw::{Distances, NativeQuery, NativeStore, Target};
 use vexfs_simd::{
-    sq8_dot, sq8_encode, sq8_query, sq8_train, sq8_widen, Sq8Keys, Sq8Scale, SQ8_BOUNDS_EMPTY,
+    sq8_dot, sq8_encode, sq8_quantiles, sq8_query, sq8_scaled_keys, sq8_train, Sq8Keys, Sq8Scale,
+    SQ8_SAMPLE_ROWS,
 };
 
 /// Bytes of codes per row: the dimension rounded up to the kernel's block.
@@ -53,10 +55,10 @@ impl<'a> Sq8Store<'a> {
     /// rows for cosine).
     pub fn new(fp: &'a mut NativeStore, rows: usize) -> Self {
         let dim = fp.dim();
-        let (mut lo, mut hi) = (
-            vec![f32::from_bits(SQ8_BOUNDS_EMPTY.0); dim],
-            vec![f32::from_bits(SQ8_BOUNDS_EMPTY.1); dim],
-        );
+        // As the module trains (`kmod/sq8.rs`): each dimension's quantiles
+        // over up to SQ8_SAMPLE_ROWS rows, evenly spaced.
+        let samples = rows.min(SQ8_SAMPLE_ROWS);
+        let (mut lo, mut hi) = (vec![0f32; dim], vec![0f32; dim]);
         let one = 1f32.to_bits();
         let mut quant = vec![0f32; 3 * dim];
         let stride = padded(dim);
@@ -67,10 +69,21 @@ impl<'a> Sq8Store<'a> {
             core::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u8>(), lines.len() * 64)
         };
         let mut terms = vec![0u32; rows];
+        let mut keys = vec![0u32; samples * dim];
+        let mut row_keys = vec![0u32; dim];
         // SAFETY: scalar SSE, on every x86-64 CPU; userland owns the FPU.
         let scale = unsafe {
-            for s in 0..rows as u32 {
-                sq8_widen(fp.row(s), one, &mut lo, &mut hi);
+            for i in 0..samples {
+                sq8_scaled_keys(fp.row((i * rows / samples) as u32), one, &mut row_keys);
+                for (d, &k) in row_keys.iter().enumerate() {
+                    keys[d * samples + i] = k;
+                }
+            }
+            for d in 0..dim {
+                let (l, h) =
+                    sq8_quantiles(&mut keys[d * samples..(d + 1) * samples]).expect("rows");
+                lo[d] = f32::from_bits(l);
+                hi[d] = f32::from_bits(h);
             }
             let scale = sq8_train(&lo, &hi, &mut quant).expect("quantizer");
             for s in 0..rows {

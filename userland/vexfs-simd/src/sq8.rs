@@ -17,7 +17,7 @@
 //! Both paths add in `i32` with wrap-around, so they agree bit for bit for
 //! any input, even one whose sum overflows.
 
-use super::{NormSq, Path};
+use super::{bits_of_order_key, order_key_bits, NormSq, Path};
 
 /// Codes and weights are processed in blocks of this many values: rows of
 /// codes are padded with zeros to a multiple of it.
@@ -184,6 +184,62 @@ pub unsafe fn sq8_widen(row: &[f32], scale: u32, lo: &mut [f32], hi: &mut [f32])
             hi = inout(reg) hi.as_mut_ptr() => _,
             n = inout(reg) n => _,
         );
+    }
+}
+
+/// Parts per thousand of the values left out below and above the bounds a
+/// quantizer is trained on (Qdrant's `quantile` 0.99): a few vectors far
+/// from the others then get clamped codes instead of stretching every
+/// dimension's 256 codes over their range.
+pub const SQ8_TAIL_PER_MILLE: usize = 5;
+
+/// Rows a quantizer's bounds are taken from at most (evenly spaced).
+pub const SQ8_SAMPLE_ROWS: usize = 1024;
+
+/// Bits of the values at the lower and upper [`SQ8_TAIL_PER_MILLE`]
+/// quantiles of the f32 values given by their [`order_key_bits`] (which
+/// it reorders): integer work only. `None` for no values.
+pub fn sq8_quantiles(keys: &mut [u32]) -> Option<(u32, u32)> {
+    let last = keys.len().checked_sub(1)?;
+    let lo = last * SQ8_TAIL_PER_MILLE / 1000;
+    let hi = last - lo;
+    let (_, &mut low, _) = keys.select_nth_unstable(lo);
+    let (_, &mut high, _) = keys.select_nth_unstable(hi);
+    Some((bits_of_order_key(low), bits_of_order_key(high)))
+}
+
+/// `out[i] = row[i] * scale` (the factor's bits, as for [`sq8_widen`]),
+/// then each as its [`order_key_bits`], for [`sq8_quantiles`]. Values past
+/// the shorter slice are left.
+///
+/// # Safety
+///
+/// In the kernel the caller owns the FPU.
+pub unsafe fn sq8_scaled_keys(row: &[f32], scale: u32, out: &mut [u32]) {
+    let n = row.len().min(out.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: reads `n` values of `row`, writes `n` of `out`.
+    unsafe {
+        sq8_asm!(
+            "movd xmm7, {s:e}",
+            "2:",
+            "movss xmm0, dword ptr [{x}]",
+            "mulss xmm0, xmm7",
+            "movss dword ptr [{o}], xmm0",
+            "add {x}, 4",
+            "add {o}, 4",
+            "dec {n}",
+            "jnz 2b",
+            s = in(reg) scale,
+            x = inout(reg) row.as_ptr() => _,
+            o = inout(reg) out.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+        );
+    }
+    for k in out.iter_mut().take(n) {
+        *k = order_key_bits(*k);
     }
 }
 

@@ -35,8 +35,9 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use vexfs_simd::{
     all_finite, bits_of_order_key, block_distances, cosine_distances_with_norms, detect, distance,
-    distances, norm_sq, order_key, order_key_bits, sq8_dot, sq8_encode, sq8_query, sq8_train,
-    sq8_unit_scale, sq8_widen, supported, Metric, NormSq, Path, SQ8_BLOCK, SQ8_BOUNDS_EMPTY,
+    distances, norm_sq, order_key, order_key_bits, sq8_dot, sq8_encode, sq8_quantiles, sq8_query,
+    sq8_scaled_keys, sq8_train, sq8_unit_scale, sq8_widen, supported, Metric, NormSq, Path,
+    SQ8_BLOCK, SQ8_BOUNDS_EMPTY, SQ8_TAIL_PER_MILLE,
 };
 
 const MAX_LEN: usize = 1100;
@@ -957,4 +958,34 @@ fn sq8_extreme_rows_keep_the_quantizer_finite() {
             let _ = keys.key(sq8_dot(Path::Scalar, &w, &codes), 0);
         }
     }
+}
+
+/// Quantile bounds: the values at the lower and upper tails of a sample,
+/// by integer order keys, so a few far values are left out; scaled keys
+/// order as the scaled values.
+#[test]
+fn sq8_quantiles_leave_out_the_tails() {
+    let n = 1001;
+    let mut vals: Vec<f32> = (0..n).map(|i| i as f32 - 500.0).collect();
+    // Two values far out on each side, fewer than the tails.
+    vals[3] = -1.6e38;
+    vals[7] = -3e30;
+    vals[11] = 2e30;
+    vals[13] = 1.6e38;
+    let mut keys = vec![0u32; n];
+    // SAFETY: userland owns the FPU; SSE2 is on every x86-64 CPU.
+    unsafe { sq8_scaled_keys(&vals, 2f32.to_bits(), &mut keys) };
+    let mut sorted: Vec<f32> = vals.iter().map(|v| v * 2.0).collect();
+    sorted.sort_by(f32::total_cmp);
+    let (lo, hi) = sq8_quantiles(&mut keys).unwrap();
+    let cut = (n - 1) * SQ8_TAIL_PER_MILLE / 1000;
+    assert_eq!(f32::from_bits(lo), sorted[cut]);
+    assert_eq!(f32::from_bits(hi), sorted[n - 1 - cut]);
+    assert!(f32::from_bits(lo).abs() < 1e4 && f32::from_bits(hi).abs() < 1e4);
+    assert_eq!(sq8_quantiles(&mut []), None);
+    let mut one = [order_key_bits(5f32.to_bits())];
+    assert_eq!(
+        sq8_quantiles(&mut one),
+        Some((5f32.to_bits(), 5f32.to_bits()))
+    );
 }
