@@ -83,7 +83,16 @@ impl<T: Copy, A: Alloc> FVec<T, A> {
             return Ok(());
         }
         let cap = need.max(self.cap.saturating_mul(2)).max(4);
-        self.realloc(cap)
+        // Doubling keeps pushes amortized O(1); near a memory limit, where
+        // the doubled block does not fit but the exact one may, take that.
+        if self.realloc(cap).is_ok() || cap == need {
+            return if self.cap >= need {
+                Ok(())
+            } else {
+                Err(Error::OutOfMemory)
+            };
+        }
+        self.realloc(need)
     }
 
     /// Shrinks or grows the allocation to exactly `cap >= len` elements.

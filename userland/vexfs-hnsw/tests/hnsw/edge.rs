@@ -279,3 +279,33 @@ fn fvec_shrinks_to_fit() {
     v.try_shrink_to(0).unwrap();
     assert_eq!((v.capacity(), v.bytes()), (0, 0));
 }
+
+/// Near a limit, a growth that does not fit doubled takes the exact size.
+#[test]
+fn fvec_growth_falls_back_to_the_exact_size() {
+    #[derive(Clone)]
+    struct Capped(usize);
+    impl vexfs_hnsw::Alloc for Capped {
+        fn alloc(&self, layout: std::alloc::Layout) -> Option<std::ptr::NonNull<u8>> {
+            if layout.size() > self.0 {
+                return None;
+            }
+            StdAlloc.alloc(layout)
+        }
+        unsafe fn free(&self, ptr: std::ptr::NonNull<u8>, layout: std::alloc::Layout) {
+            // SAFETY: forwarded from the caller's guarantee.
+            unsafe { StdAlloc.free(ptr, layout) }
+        }
+    }
+    let mut v = vexfs_hnsw::FVec::new(Capped(100 * 4));
+    v.try_reserve(64).unwrap();
+    for i in 0..64u32 {
+        v.push_within_capacity(i).unwrap();
+    }
+    // Doubling would ask for 128 elements (512 bytes): over the cap.
+    v.try_reserve(36).unwrap();
+    assert_eq!(v.capacity(), 100);
+    assert_eq!(&v[..], &(0..64).collect::<Vec<u32>>()[..]);
+    assert!(v.try_reserve(37).is_err());
+    assert_eq!(v.capacity(), 100);
+}
