@@ -412,19 +412,22 @@ impl Planned {
             self.plans
                 .push(Plan::new(GraphAlloc::SCRATCH), GFP_KERNEL_ACCOUNT)?;
         }
+        // The next levels drawn, then spread over the live rows in order.
         let live = (start..start + n).filter(|&slot| !dead(slot)).count();
-        let mut drawn = KVec::new();
-        drawn.resize(live, 0, GFP_KERNEL_ACCOUNT)?;
-        g.next_levels(&mut drawn);
-        let mut drawn = drawn.into_iter();
         self.levels.clear();
-        for slot in start..start + n {
-            let level = if dead(slot) {
+        self.levels.resize(n, NO_PLAN, GFP_KERNEL_ACCOUNT)?;
+        g.next_levels(&mut self.levels[..live]);
+        // Back to front, row `i` takes the level of its rank among the live
+        // rows, at most `i`: a place not yet overwritten.
+        let mut rank = live;
+        for i in (0..n).rev() {
+            let level = if dead(start + i) {
                 NO_PLAN
             } else {
-                drawn.next().unwrap_or(NO_PLAN)
+                rank -= 1;
+                self.levels[rank]
             };
-            self.levels.push(level, GFP_KERNEL_ACCOUNT)?;
+            self.levels[i] = level;
         }
         for (plan, &level) in self.plans.iter_mut().zip(self.levels.iter()) {
             if level != NO_PLAN {
@@ -611,6 +614,8 @@ pub(crate) struct Collection {
     metric: u32,
     kernel: simd::Metric,
     index: u32,
+    /// One of `abi::quantize`, fixed at creation.
+    quantize: u32,
     maintaining: AtomicBool,
     /// Set when the directory is evicted: queued maintenance is moot.
     dying: AtomicBool,
@@ -746,15 +751,34 @@ impl SearchScratch {
     }
 
     /// Bytes of the fixed buffers for groups of `group` queries of `dim`
-    /// values, `k` results, beam width `ef` and `helpers` helper CPUs (the
-    /// graph's visited set grows on demand and counts itself).
-    pub(crate) fn bytes(k: usize, ef: usize, group: usize, dim: usize, helpers: usize) -> u64 {
+    /// values, `k` results, beam width `ef`, `helpers` helper CPUs and,
+    /// for a `quantized` collection, the SQ8 walk's weights and re-rank
+    /// (the graph's visited set grows on demand and counts itself).
+    pub(crate) fn bytes(
+        k: usize,
+        ef: usize,
+        group: usize,
+        dim: usize,
+        helpers: usize,
+        quantized: bool,
+    ) -> u64 {
+        let (weights, rerank) = Self::sq8_lens(ef, dim, quantized);
         ((1 + helpers) * ScanSlot::bytes(k, group)
             + helpers * share::HELPER_BYTES
             + group * (dim * 4 + 4)
             + ef * core::mem::size_of::<hnsw::Neighbour>()
-            + sq8::stride(dim) * 2
-            + ef * 8) as u64
+            + weights * 2
+            + rerank * 4) as u64
+    }
+
+    /// Lengths of the SQ8 walk's buffers: query weights and re-rank slots
+    /// and keys (none for a collection that is not quantized).
+    fn sq8_lens(ef: usize, dim: usize, quantized: bool) -> (usize, usize) {
+        if quantized {
+            (sq8::stride(dim), 2 * ef)
+        } else {
+            (0, 0)
+        }
     }
 
     pub(crate) fn new(
@@ -763,7 +787,9 @@ impl SearchScratch {
         group: usize,
         dim: usize,
         helpers: usize,
+        quantized: bool,
     ) -> Result<Self> {
+        let (weights, rerank) = Self::sq8_lens(ef, dim, quantized);
         let mut slots = KVec::with_capacity(1 + helpers, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..1 + helpers {
             slots.push(ScanSlot::new(k, group)?, GFP_KERNEL_ACCOUNT)?;
@@ -775,8 +801,8 @@ impl SearchScratch {
             walk: WalkScratch {
                 graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
                 found: PoolBuf::new_zeroed(ef)?,
-                weights: PoolBuf::new_zeroed(sq8::stride(dim))?,
-                rerank: PoolBuf::new_zeroed(2 * ef)?,
+                weights: PoolBuf::new_zeroed(weights)?,
+                rerank: PoolBuf::new_zeroed(rerank)?,
             },
         })
     }
@@ -839,6 +865,7 @@ impl Collection {
                 metric: params.metric,
                 kernel,
                 index: params.index,
+                quantize: params.quantize,
                 maintaining: AtomicBool::new(false),
                 dying: AtomicBool::new(false),
                 owner: MemcgRef::current(),
@@ -901,7 +928,7 @@ impl Collection {
             index: self.index,
             m,
             ef_construction,
-            quantize: self.quantize(&s),
+            quantize: self.quantize,
             count: (rows - s.dead) as u64,
             file_vectors: s.file_rows,
             memory_bytes: s.charged() + s.map.bytes() as u64 + index_bytes,
@@ -1124,18 +1151,14 @@ impl Collection {
             index: self.index,
             m,
             ef_construction,
-            quantize: self.quantize(&s),
+            quantize: self.quantize,
             reserved: [0; 2],
         })
     }
 
-    /// The collection's `quantize` option.
-    fn quantize(&self, s: &Store) -> u32 {
-        if s.sq8.is_some() {
-            abi::quantize::SQ8
-        } else {
-            abi::quantize::NONE
-        }
+    /// Whether searches walk SQ8 codes (`quantize = sq8`).
+    pub(crate) fn quantized(&self) -> bool {
+        self.quantize == abi::quantize::SQ8
     }
 
     /// The collection as a checkpoint stores it: `rows(kind, ids, rows)`
@@ -1505,7 +1528,7 @@ impl Collection {
                         q.train(&rows, stored).map_err(|_| Stop::NoMemory)?;
                     }
                 }
-                let mut d = GraphDistances::new(rows_of(self, &s.chunks, &s.norms, stored));
+                let mut d = GraphDistances::new(rows);
                 while s.linked < stop {
                     let slot = s.linked;
                     if let Some(q) = s.sq8.as_mut() {

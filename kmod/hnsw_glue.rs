@@ -60,6 +60,7 @@ impl Budget for GraphBudget {
 }
 
 /// Read access to a collection's stored rows by slot.
+#[derive(Clone, Copy)]
 pub(crate) struct Rows<'a> {
     pub(crate) chunks: &'a [PoolBuf<f32>],
     /// `|row|^2` by slot, for cosine collections (empty otherwise).

@@ -336,13 +336,13 @@ fn search(file: &File, arg: usize) -> Result {
     let hit_bytes = core::mem::size_of::<abi::SearchHit>();
     let _inflight = Inflight::take(
         (k * hit_bytes) as u64
-            + SearchScratch::bytes(k, beam, group, dim, helpers)
+            + SearchScratch::bytes(k, beam, group, dim, helpers, coll.quantized())
             + SearchFilter::bytes(&req),
     )?;
     let filter = SearchFilter::new(file, &req)?;
     mode.plain_rows_admitted = filter.admits_plain_rows();
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
-    let mut scratch = SearchScratch::new(k, beam, group, dim, helpers)?;
+    let mut scratch = SearchScratch::new(k, beam, group, dim, helpers, coll.quantized())?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
     let mut admit = |id: u64, is_file: bool| filter.admits(id, is_file);
     let mut first = 0;
