@@ -37,7 +37,8 @@ use crate::collection::{fpu_sections, vexfs_simd_batch};
 use crate::hnsw::{self, prefetch, Distances, FVec, Target};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::simd::{
-    sq8_quantiles, Metric, Sq8Keys, Sq8Scale, SQ8_BLOCK, SQ8_BOUNDS_EMPTY, SQ8_SAMPLE_ROWS,
+    sq8_quantiles, Metric, Sq8Keys, Sq8Scale, ONE_BITS, SQ8_BLOCK, SQ8_BOUNDS_EMPTY,
+    SQ8_SAMPLE_ROWS,
 };
 use crate::vfs::cpu::{Fpu, Simd};
 use crate::vfs::task;
@@ -48,9 +49,6 @@ const RETRAIN_EVERY: usize = 32;
 /// Dimensions whose sampled values are sorted at a time when a quantizer
 /// is trained (so the buffer is at most 256 KiB).
 const QUANTILE_DIMS: usize = 64;
-
-/// Bits of 1.0: the scale of rows that are quantized as they are.
-const ONE: u32 = 0x3f80_0000;
 
 /// Bytes of codes per row: the dimension rounded up to the integer
 /// kernel's block (the padding is zero and meets zero weights).
@@ -456,7 +454,7 @@ fn row_scale(metric: Metric, simd: Simd, fpu: &Fpu, rows: &Rows<'_>, slot: u32) 
     if metric == Metric::Cosine {
         simd.sq8_unit_scale(fpu, rows.norm(slot))
     } else {
-        ONE
+        ONE_BITS
     }
 }
 

@@ -16,7 +16,7 @@
 use vexfs_hnsw::{Distances, NativeQuery, NativeStore, Target};
 use vexfs_simd::{
     sq8_dot, sq8_encode, sq8_quantiles, sq8_query, sq8_scaled_keys, sq8_train, Sq8Keys, Sq8Scale,
-    SQ8_SAMPLE_ROWS,
+    ONE_BITS, SQ8_SAMPLE_ROWS,
 };
 
 /// Bytes of codes per row: the dimension rounded up to the kernel's block.
@@ -59,7 +59,7 @@ impl<'a> Sq8Store<'a> {
         // over up to SQ8_SAMPLE_ROWS rows, evenly spaced.
         let samples = rows.min(SQ8_SAMPLE_ROWS);
         let (mut lo, mut hi) = (vec![0f32; dim], vec![0f32; dim]);
-        let one = 1f32.to_bits();
+        let one = ONE_BITS;
         let mut quant = vec![0f32; 3 * dim];
         let stride = padded(dim);
         let mut lines = vec![Line([0; 64]); (rows * stride).div_ceil(64)];

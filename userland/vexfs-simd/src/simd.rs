@@ -348,8 +348,9 @@ pub fn bits_of_order_key(key: u32) -> u32 {
     }
 }
 
-/// Bit pattern of 1.0f32.
-const ONE_BITS: u32 = 0x3f80_0000;
+/// Bit pattern of 1.0f32 (the kernel passes floats as bits: a scale of
+/// one for the SQ8 kernels, say).
+pub const ONE_BITS: u32 = 0x3f80_0000;
 
 /// Sums of one cosine pass, as f32 bit patterns: `(a.b, |a|^2, |b|^2)`.
 type CosineSums = (u32, u32, u32);

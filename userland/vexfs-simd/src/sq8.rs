@@ -17,7 +17,7 @@
 //! Both paths add in `i32` with wrap-around, so they agree bit for bit for
 //! any input, even one whose sum overflows.
 
-use super::{bits_of_order_key, order_key_bits, NormSq, Path};
+use super::{bits_of_order_key, order_key_bits, NormSq, Path, ONE_BITS};
 
 /// Codes and weights are processed in blocks of this many values: rows of
 /// codes are padded with zeros to a multiple of it.
@@ -148,7 +148,7 @@ pub unsafe fn sq8_unit_scale(norm_sq: NormSq) -> u32 {
 const SIGN_BIT: u32 = 0x8000_0000;
 
 /// Widens the per-dimension bounds `lo`/`hi` to hold `row` times the
-/// factor whose bits are `scale` (1.0 = `0x3f80_0000`, or
+/// factor whose bits are `scale` (1.0 = [`ONE_BITS`], or
 /// [`sq8_unit_scale`]). Dimensions past the shortest slice are left.
 ///
 /// # Safety
@@ -526,7 +526,7 @@ pub unsafe fn sq8_query(
     {
         return None;
     }
-    let offset_mul: u32 = if l2 { 0x3f80_0000 } else { 0 };
+    let offset_mul: u32 = if l2 { ONE_BITS } else { 0 };
     let (largest, norm): (u32, u32);
     // SAFETY: reads `dim` values of `query` and `3 * dim` of `quant`
     // (checked above); registers otherwise.
