@@ -16,8 +16,6 @@ use super::{Distances, Error, Hnsw, Target};
 pub(crate) struct Work<A: Alloc> {
     /// Neighbours chosen for the new node: per level, count + `M` ids.
     pub(crate) sel: FVec<u32, A>,
-    /// Entry points for the next level down.
-    pub(crate) eps: FVec<Entry, A>,
     /// Candidates `(key, node)` for a selection, sorted.
     pub(crate) cands: FVec<Entry, A>,
     /// Selection output.
@@ -32,7 +30,6 @@ impl<A: Alloc> Work<A> {
     pub(crate) fn new(alloc: A) -> Self {
         Self {
             sel: FVec::new(alloc.clone()),
-            eps: FVec::new(alloc.clone()),
             cands: FVec::new(alloc.clone()),
             out: FVec::new(alloc.clone()),
             pids: FVec::new(alloc.clone()),
@@ -43,7 +40,6 @@ impl<A: Alloc> Work<A> {
 
     pub(crate) fn bytes(&self) -> usize {
         self.sel.bytes()
-            + self.eps.bytes()
             + self.cands.bytes()
             + self.out.bytes()
             + self.pids.bytes()
@@ -63,8 +59,6 @@ impl<A: Alloc> Work<A> {
         self.out.try_reserve(m0 + 1)?;
         self.cands.clear();
         self.cands.try_reserve(cands)?;
-        self.eps.clear();
-        self.eps.try_reserve(cands)?;
         self.sel.clear();
         self.sel.try_resize(sel, 0)
     }
