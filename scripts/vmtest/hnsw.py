@@ -977,7 +977,7 @@ def _sq8_extreme(t, mnt):
             linked(c)
             c.insert(np.arange(SQ8_FAR_ID, SQ8_FAR_ID + extremes), extreme)
             c.insert(np.arange(n, 2 * n), normal[n:])
-            info = linked(c, timeout=300)
+            info = linked(c)
             t.eq(f"{label}: ordinary, extreme, then ordinary rows all stored and linked",
                  (info["count"], info["unindexed"]), (2 * n + extremes, 0))
             res = c.search(q, K) if ef is None else c.search(q, K, ef=ef)
