@@ -12,6 +12,7 @@ setup:
 
 module: setup
 	@scripts/build-module
+	@scripts/build-module stack
 
 userland:
 	@scripts/build-userland

@@ -39,7 +39,7 @@ use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::pool::PoolBuf;
 use crate::simd;
 use crate::sq8::{self, Sq8, Sq8Walk};
-use crate::vfs::cpu::{with_fpu, Fpu, Simd};
+use crate::vfs::cpu::{with_fpu, Simd};
 use crate::vfs::mem::{copy_f32, u32_as_f32_mut};
 use crate::vfs::share;
 use crate::vfs::sync::{workqueue, RwSem, WriteGuard};
@@ -91,18 +91,10 @@ fn sections_within(
     })
 }
 
-/// Probe point `vexfs_simd_batch`: one FPU section of SIMD work over
-/// `floats` stored values (a block of distances for a search, of norms for
-/// an insert). Unmangled and never inlined so that the profiler attaches to
-/// it by name; a plain call when nothing is attached.
-#[no_mangle]
-#[inline(never)]
-pub(crate) extern "Rust" fn vexfs_simd_batch(floats: usize, work: &mut dyn FnMut(&Fpu)) {
-    // The count is for probes only: `black_box` keeps it a real argument,
-    // or the compiler would let callers leave its register unset.
-    core::hint::black_box(floats);
-    with_fpu(work);
-}
+/// One FPU section of SIMD work over `floats` stored values (a block of
+/// distances for a search, of norms for an insert), through the probe
+/// point `vexfs_simd_batch` (`vfs/entry.rs`).
+pub(crate) use crate::vfs::entry::simd_batch;
 
 /// Vector bytes stored by every collection of every mount.
 static VECTOR_BYTES: Atomic<u64> = Atomic::new(0);
@@ -311,11 +303,19 @@ impl TopK {
         &self.heap[..self.len]
     }
 
-    /// The candidates, nearest first, ties by ascending id.
+    /// The candidates, nearest first, ties by ascending id (ranks are
+    /// unique). A heapsort in place: the library's sorts keep up to 1 KiB of
+    /// scratch on the stack, the deepest frame of a search. The heap order
+    /// is gone afterwards, as with any sort.
     pub(crate) fn sorted(&mut self) -> &[Candidate] {
-        let s = &mut self.heap[..self.len];
-        s.sort_unstable_by_key(|c| c.rank());
-        s
+        let n = self.len;
+        while self.len > 1 {
+            self.len -= 1;
+            self.heap.swap(0, self.len);
+            self.sift_down(0);
+        }
+        self.len = n;
+        &self.heap[..n]
     }
 }
 
@@ -1109,7 +1109,7 @@ impl Collection {
         for section in fpu_sections(b.norms.len(), dim, usize::MAX) {
             let rows = &b.rows[section.start * dim..section.end * dim];
             let norms = &mut b.norms[section.clone()];
-            vexfs_simd_batch(section.len() * dim, &mut |fpu| {
+            simd_batch(section.len() * dim, &mut |fpu| {
                 for (r, norm) in norms.iter_mut().enumerate() {
                     if let Some(row) = rows.get(r * dim..(r + 1) * dim) {
                         *norm = simd.norm_sq(fpu, row);
@@ -2152,7 +2152,7 @@ impl Collection {
             }
             let (slot, m) = (range.start + section.start, section.len());
             let out = u32_as_f32_mut(&mut dist[..nq * m]);
-            vexfs_simd_batch(m * dim * nq, &mut |fpu| {
+            simd_batch(m * dim * nq, &mut |fpu| {
                 let mut done = 0;
                 while done < m {
                     let at = slot + done;

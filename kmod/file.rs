@@ -20,8 +20,9 @@ use crate::abi::Op;
 use crate::disk::{self, OpExt, Reserve};
 use crate::inode;
 use crate::ioctl;
+use crate::vfs::entry;
 use crate::vfs::file::{falloc, whence, IovIter, OpeningFile, Pipe, Vma};
-use crate::vfs::file_ops::{FileOperations, IoctlReturn};
+use crate::vfs::file_ops::{FileEntries, FileOperations, IoctlReturn};
 use crate::vfs::{BackingFile, File, Inode, Kiocb};
 
 /// Regular files.
@@ -39,6 +40,8 @@ fn backing(file: &File) -> Result<&BackingFile> {
 impl FileOperations for RegularFile {
     // Each piece through `vexfs_write_iter`, as on tmpfs.
     const SPLICE_WRITE_ITER: bool = true;
+    // read_iter, write_iter and fsync through their probe points.
+    const ENTRIES: FileEntries = entry::FILE_ENTRIES;
 
     #[export_name = "vexfs_open"]
     #[inline(never)]
@@ -54,8 +57,6 @@ impl FileOperations for RegularFile {
         file.attach_backing(data)
     }
 
-    #[export_name = "vexfs_read_iter"]
-    #[inline(never)]
     extern "C" fn read_iter(iocb: &Kiocb, to: &mut IovIter) -> Result<usize> {
         let f = iocb.file();
         inode::sb_info(f.inode()).count(Op::Read);
@@ -65,8 +66,6 @@ impl FileOperations for RegularFile {
     /// Under the inode lock, the checks of a generic write against VexFS's
     /// inode (`O_APPEND`, `RLIMIT_FSIZE`, the size limit), then the write
     /// to the data, then the size back.
-    #[export_name = "vexfs_write_iter"]
-    #[inline(never)]
     extern "C" fn write_iter(iocb: &Kiocb, from: &mut IovIter) -> Result<usize> {
         let f = iocb.file();
         let inode = f.inode();
@@ -182,8 +181,6 @@ impl FileOperations for RegularFile {
         result.and_then(|()| file.modified())
     }
 
-    #[export_name = "vexfs_fsync"]
-    #[inline(never)]
     /// In memory there is nothing to write back; on a disk, a commit of
     /// everything so far (with all of a file's data if a shared mapping may
     /// have changed it).
@@ -209,10 +206,9 @@ impl FileOperations for RegularFile {
 #[vtable]
 impl FileOperations for DirFile {
     const DCACHE_DIR: bool = true;
-
-    extern "C" fn fsync(file: &File, start: i64, end: i64, datasync: bool) -> Result {
-        RegularFile::fsync(file, start, end, datasync)
-    }
+    // A regular file's fsync (a commit of the mount), through its probe
+    // point.
+    const ENTRIES: FileEntries = entry::DIR_FILE_ENTRIES;
 
     extern "C" fn ioctl(file: &File, cmd: u32, arg: usize) -> IoctlReturn {
         ioctl::vexfs_ioctl(file, cmd, arg)

@@ -12,7 +12,7 @@
 //! reschedule.
 
 use crate::collection::{
-    charge, fpu_sections, inflight_charge, inflight_uncharge, uncharge, vexfs_simd_batch,
+    charge, fpu_sections, inflight_charge, inflight_uncharge, simd_batch, uncharge,
 };
 use crate::hnsw::{Distances, Target};
 use crate::pool::{Budget, Charged, PoolBuf};
@@ -136,7 +136,7 @@ impl Distances for GraphDistances<'_> {
         // whatever `dim` and `M` are.
         for section in fpu_sections(n, rows.dim, usize::MAX) {
             let (dist, slots) = (&mut dist[section.clone()], &slots[section]);
-            vexfs_simd_batch(dist.len() * rows.dim, &mut |fpu| {
+            simd_batch(dist.len() * rows.dim, &mut |fpu| {
                 for (d, &slot) in dist.iter_mut().zip(slots) {
                     let Some(row) = rows.row(slot) else {
                         *d = f32::from_bits(u32::MAX);

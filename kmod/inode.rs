@@ -31,9 +31,10 @@ use crate::mount_opts::BOGO_INODE_SIZE;
 use crate::super_block::SbInfo;
 use crate::vfs::dentry::NewDentry;
 use crate::vfs::dentry::{self, rename, Instantiated, Lookup, LookupName, Removed, NAME_MAX};
+use crate::vfs::entry;
 use crate::vfs::file::{Opened, TmpFile};
 use crate::vfs::inode::{mode, Kind};
-use crate::vfs::inode_ops::{self, Iattr, InodeOperations, InodeOpsVTable, Kstat};
+use crate::vfs::inode_ops::{self, Iattr, InodeEntries, InodeOperations, InodeOpsVTable, Kstat};
 use crate::vfs::{
     file_ops, Child, DataFile, Dentry, Inode, MntIdmap, NewEntry, NewInode, SuperBlock,
 };
@@ -374,16 +375,14 @@ impl InodeOperations for SymlinkInode {
 #[vtable]
 impl InodeOperations for DirInode {
     const CACHED_ACL: bool = true;
+    // lookup, create and unlink through their probe points.
+    const ENTRIES: InodeEntries = entry::DIR_ENTRIES;
 
-    #[export_name = "vexfs_lookup"]
-    #[inline(never)]
     extern "C" fn lookup(dir: &Inode, name: LookupName<'_>, flags: u32) -> Result<Lookup> {
         sb_info(dir).count(Op::Lookup);
         dentry::simple_lookup(dir, name, flags)
     }
 
-    #[export_name = "vexfs_create"]
-    #[inline(never)]
     extern "C" fn create(
         _idmap: &MntIdmap,
         dir: &Inode,
@@ -489,8 +488,6 @@ impl InodeOperations for DirInode {
         Ok(done)
     }
 
-    #[export_name = "vexfs_unlink"]
-    #[inline(never)]
     extern "C" fn unlink(dir: &Inode, child: Child<'_>) -> Result<Removed> {
         let sbi = sb_info(dir);
         sbi.count(Op::Unlink);

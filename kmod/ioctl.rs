@@ -14,6 +14,7 @@ use crate::simd;
 use crate::super_block::SbInfo;
 use crate::vector_ioctl;
 use crate::vfs::cpu::{Feature, Simd};
+use crate::vfs::entry::{self, VectorIoctl};
 use crate::vfs::file_ops::IoctlReturn;
 use crate::vfs::File;
 
@@ -94,9 +95,9 @@ pub(crate) extern "C" fn vexfs_ioctl(file: &File, cmd: u32, arg: usize) -> Ioctl
     // (the kernel's debugging allocators walk every frame at each
     // allocation).
     match cmd {
-        abi::VEXFS_IOC_INSERT => vector_ioctl::vexfs_ioctl_insert(file, arg),
-        abi::VEXFS_IOC_DELETE => vector_ioctl::vexfs_ioctl_delete(file, arg),
-        abi::VEXFS_IOC_SEARCH => vector_ioctl::vexfs_ioctl_search(file, arg),
+        abi::VEXFS_IOC_INSERT => entry::vector_ioctl(VectorIoctl::Insert, file, arg),
+        abi::VEXFS_IOC_DELETE => entry::vector_ioctl(VectorIoctl::Delete, file, arg),
+        abi::VEXFS_IOC_SEARCH => entry::vector_ioctl(VectorIoctl::Search, file, arg),
         _ => other(sbi, file, cmd, arg).into(),
     }
 }

@@ -33,7 +33,7 @@
 //! memory cgroup); every float operation runs in FPU sections of bounded
 //! length.
 
-use crate::collection::{fpu_sections, vexfs_simd_batch};
+use crate::collection::{fpu_sections, simd_batch};
 use crate::hnsw::{self, prefetch, Distances, FVec, Target};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
 use crate::simd::{
@@ -198,7 +198,7 @@ impl Sq8 {
             .try_resize(dim.saturating_mul(2), f32::from_bits(SQ8_BOUNDS_EMPTY.1))?;
         let (simd, metric) = (Simd::detect(), self.metric);
         for section in fpu_sections(n, dim, usize::MAX) {
-            vexfs_simd_batch(section.len() * dim, &mut |fpu| {
+            simd_batch(section.len() * dim, &mut |fpu| {
                 for slot in section.clone() {
                     let Some(row) = rows.row(slot as u32) else {
                         continue;
@@ -236,7 +236,7 @@ impl Sq8 {
             let d1 = (d0 + block).min(dim);
             let width = d1 - d0;
             for section in fpu_sections(samples, width, usize::MAX) {
-                vexfs_simd_batch(section.len() * width, &mut |fpu| {
+                simd_batch(section.len() * width, &mut |fpu| {
                     for i in section.clone() {
                         // `i * n / samples < n`: stored rows.
                         let slot = (i.saturating_mul(n).checked_div(samples).unwrap_or(0)) as u32;
@@ -372,7 +372,7 @@ impl Sq8 {
         let (dim, stride, metric, scale_q) = (self.dim, self.stride, self.metric, self.scale);
         let simd = Simd::detect();
         for section in fpu_sections(self.rows(), dim, usize::MAX) {
-            vexfs_simd_batch(section.len() * dim, &mut |fpu| {
+            simd_batch(section.len() * dim, &mut |fpu| {
                 for slot in section.clone() {
                     let Some(row) = rows.row(slot as u32) else {
                         continue;
@@ -436,12 +436,12 @@ impl Sq8 {
     }
 }
 
-/// [`vexfs_simd_batch`] for work that returns a value (`None` if it
+/// [`simd_batch`] for work that returns a value (`None` if it
 /// fails).
 fn fpu_call<R>(floats: usize, work: impl FnOnce(&Fpu) -> Option<R>) -> Option<R> {
     let mut work = Some(work);
     let mut out = None;
-    vexfs_simd_batch(floats, &mut |fpu| {
+    simd_batch(floats, &mut |fpu| {
         if let Some(w) = work.take() {
             out = w(fpu);
         }
@@ -506,7 +506,7 @@ impl Distances for Sq8Walk<'_, '_> {
         let n = out.len().min(slots.len());
         for section in fpu_sections(n, sq8.dim, usize::MAX) {
             let (out, slots) = (&mut out[section.clone()], &slots[section]);
-            vexfs_simd_batch(out.len() * sq8.dim, &mut |fpu| {
+            simd_batch(out.len() * sq8.dim, &mut |fpu| {
                 for (o, &slot) in out.iter_mut().zip(slots) {
                     *o = match sq8.code(slot) {
                         Some(c) => {

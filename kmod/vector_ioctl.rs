@@ -193,10 +193,9 @@ fn info(file: &File, arg: usize) -> Result {
         .write(&*reply)
 }
 
-/// Stable probe point: batch insert.
-#[no_mangle]
-#[inline(never)]
-pub(crate) extern "C" fn vexfs_ioctl_insert(file: &File, arg: usize) -> IoctlReturn {
+/// `VEXFS_IOC_INSERT`: batch insert, behind the probe point
+/// `vexfs_ioctl_insert` (`vfs/entry.rs`).
+pub(crate) fn insert_ioctl(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecInsert);
     insert(file, arg).map(|()| 0).into()
 }
@@ -231,10 +230,9 @@ fn insert(file: &File, arg: usize) -> Result {
     Ok(())
 }
 
-/// Stable probe point: batch delete.
-#[no_mangle]
-#[inline(never)]
-pub(crate) extern "C" fn vexfs_ioctl_delete(file: &File, arg: usize) -> IoctlReturn {
+/// `VEXFS_IOC_DELETE`: batch delete, behind the probe point
+/// `vexfs_ioctl_delete` (`vfs/entry.rs`).
+pub(crate) fn delete_ioctl(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecDelete);
     delete(file, arg).map(|()| 0).into()
 }
@@ -290,10 +288,9 @@ fn get(file: &File, arg: usize) -> Result {
         .write(&req)
 }
 
-/// Stable probe point: k-NN search (all queries of one ioctl).
-#[no_mangle]
-#[inline(never)]
-pub(crate) extern "C" fn vexfs_ioctl_search(file: &File, arg: usize) -> IoctlReturn {
+/// `VEXFS_IOC_SEARCH`: k-NN search (all queries of one ioctl), behind the
+/// probe point `vexfs_ioctl_search` (`vfs/entry.rs`).
+pub(crate) fn search_ioctl(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecSearch);
     search(file, arg).map(|()| 0).into()
 }

@@ -27,6 +27,9 @@ pub(crate) trait FileOperations: Sized + 'static {
     /// (`iter_file_splice_write`): the inode lock is held per piece, never
     /// while the splice waits for the pipe.
     const SPLICE_WRITE_ITER: bool = false;
+    /// C entry points installed in place of the adapters (see
+    /// [`FileEntries`]).
+    const ENTRIES: FileEntries = FileEntries::NONE;
 
     /// Opens a file; one that attaches a backing file
     /// ([`OpeningFile::attach_backing`]) has it closed at `release`.
@@ -72,11 +75,50 @@ pub(crate) trait FileOperations: Sized + 'static {
 #[repr(transparent)]
 pub(crate) struct IoctlReturn(c_long);
 
+impl IoctlReturn {
+    /// The value as C has it (a C entry point's result or argument).
+    pub(super) fn from_c(v: c_long) -> Self {
+        Self(v)
+    }
+
+    /// The value as C has it.
+    pub(super) fn into_c(self) -> c_long {
+        self.0
+    }
+}
+
 impl From<Result<isize>> for IoctlReturn {
     #[inline]
     fn from(r: Result<isize>) -> Self {
         Self(from_result(|| r.map(|n| n as c_long)))
     }
+}
+
+/// C functions to install in a table in place of the adapters: the probe
+/// points of `entry.rs`, which call back the adapter of the same method.
+/// An entry point fills its slot whether or not the type implements the
+/// method.
+#[derive(Clone, Copy)]
+pub(crate) struct FileEntries {
+    pub(crate) read_iter: Option<IterFn>,
+    pub(crate) write_iter: Option<IterFn>,
+    pub(crate) fsync: Option<FsyncFn>,
+}
+
+/// `read_iter` and `write_iter` as C has them.
+pub(crate) type IterFn =
+    unsafe extern "C" fn(*mut bindings::kiocb, *mut bindings::iov_iter) -> isize;
+/// `fsync` as C has it.
+pub(crate) type FsyncFn =
+    unsafe extern "C" fn(*mut bindings::file, bindings::loff_t, bindings::loff_t, c_int) -> c_int;
+
+impl FileEntries {
+    /// Every slot from the adapters.
+    pub(crate) const NONE: Self = Self {
+        read_iter: None,
+        write_iter: None,
+        fsync: None,
+    };
 }
 
 /// A built `file_operations` table, and whether its files attach backing
@@ -95,7 +137,7 @@ pub(crate) const fn vtable<T: FileOperations>() -> FileOpsVTable {
 /// The C callbacks of `T`. Each is installed only in the table of a file
 /// of `T`'s kind, so the VFS calls it with an open VexFS file (or a request
 /// on one) and the other arguments of that operation, valid for the call.
-struct Adapter<T>(PhantomData<T>);
+pub(crate) struct Adapter<T>(PhantomData<T>);
 
 impl<T: FileOperations> Adapter<T> {
     const TABLE: bindings::file_operations = bindings::file_operations {
@@ -130,15 +172,15 @@ impl<T: FileOperations> Adapter<T> {
         } else {
             None
         },
-        read_iter: if T::HAS_READ_ITER {
-            Some(Self::read_iter)
-        } else {
-            None
+        read_iter: match T::ENTRIES.read_iter {
+            Some(entry) => Some(entry),
+            None if T::HAS_READ_ITER => Some(Self::read_iter),
+            None => None,
         },
-        write_iter: if T::HAS_WRITE_ITER {
-            Some(Self::write_iter)
-        } else {
-            None
+        write_iter: match T::ENTRIES.write_iter {
+            Some(entry) => Some(entry),
+            None if T::HAS_WRITE_ITER => Some(Self::write_iter),
+            None => None,
         },
         splice_read: if T::HAS_SPLICE_READ {
             Some(Self::splice_read)
@@ -156,10 +198,10 @@ impl<T: FileOperations> Adapter<T> {
         } else {
             None
         },
-        fsync: if T::HAS_FSYNC {
-            Some(Self::fsync)
-        } else {
-            None
+        fsync: match T::ENTRIES.fsync {
+            Some(entry) => Some(entry),
+            None if T::HAS_FSYNC => Some(Self::fsync),
+            None => None,
         },
         unlocked_ioctl: if T::HAS_IOCTL {
             Some(Self::ioctl)
@@ -183,7 +225,7 @@ impl<T: FileOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `read_iter` (see [`Adapter`]).
-    unsafe extern "C" fn read_iter(
+    pub(crate) unsafe extern "C" fn read_iter(
         iocb: *mut bindings::kiocb,
         to: *mut bindings::iov_iter,
     ) -> isize {
@@ -195,7 +237,7 @@ impl<T: FileOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `write_iter` (see [`Adapter`]).
-    unsafe extern "C" fn write_iter(
+    pub(crate) unsafe extern "C" fn write_iter(
         iocb: *mut bindings::kiocb,
         from: *mut bindings::iov_iter,
     ) -> isize {
@@ -266,7 +308,7 @@ impl<T: FileOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `fsync` (see [`Adapter`]).
-    unsafe extern "C" fn fsync(
+    pub(crate) unsafe extern "C" fn fsync(
         file: *mut bindings::file,
         start: bindings::loff_t,
         end: bindings::loff_t,

@@ -29,6 +29,9 @@ pub(crate) trait InodeOperations: Sized + 'static {
     const LINK_IN_INODE: bool = false;
     /// POSIX ACLs kept in the inode's ACL cache, as tmpfs keeps them.
     const CACHED_ACL: bool = false;
+    /// C entry points installed in place of the adapters (see
+    /// [`InodeEntries`]).
+    const ENTRIES: InodeEntries = InodeEntries::NONE;
 
     extern "C" fn lookup(_dir: &Inode, _name: LookupName<'_>, _flags: u32) -> Result<Lookup> {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -113,6 +116,43 @@ pub(crate) trait InodeOperations: Sized + 'static {
     }
 }
 
+/// C functions to install in a table in place of the adapters: the probe
+/// points of `entry.rs`, which call back the adapter of the same method.
+/// An entry point fills its slot whether or not the type implements the
+/// method.
+#[derive(Clone, Copy)]
+pub(crate) struct InodeEntries {
+    pub(crate) lookup: Option<LookupFn>,
+    pub(crate) create: Option<CreateFn>,
+    pub(crate) unlink: Option<UnlinkFn>,
+}
+
+/// `lookup` as C has it.
+pub(crate) type LookupFn = unsafe extern "C" fn(
+    *mut bindings::inode,
+    *mut bindings::dentry,
+    c_uint,
+) -> *mut bindings::dentry;
+/// `create` as C has it.
+pub(crate) type CreateFn = unsafe extern "C" fn(
+    *mut bindings::mnt_idmap,
+    *mut bindings::inode,
+    *mut bindings::dentry,
+    bindings::umode_t,
+) -> c_int;
+/// `unlink` as C has it.
+pub(crate) type UnlinkFn =
+    unsafe extern "C" fn(*mut bindings::inode, *mut bindings::dentry) -> c_int;
+
+impl InodeEntries {
+    /// Every slot from the adapters.
+    pub(crate) const NONE: Self = Self {
+        lookup: None,
+        create: None,
+        unlink: None,
+    };
+}
+
 /// A built `inode_operations` table.
 #[derive(Clone, Copy)]
 pub(crate) struct InodeOpsVTable(pub(super) &'static bindings::inode_operations);
@@ -127,19 +167,19 @@ pub(crate) const fn vtable<T: InodeOperations>() -> InodeOpsVTable {
 /// on VexFS objects: the inodes and dentries are live and held, the parent
 /// directory is locked in directory operations (`i_rwsem`, both parents in
 /// a rename), and the pointers are valid for the call.
-struct Adapter<T>(PhantomData<T>);
+pub(crate) struct Adapter<T>(PhantomData<T>);
 
 impl<T: InodeOperations> Adapter<T> {
     const TABLE: bindings::inode_operations = bindings::inode_operations {
-        lookup: if T::HAS_LOOKUP {
-            Some(Self::lookup)
-        } else {
-            None
+        lookup: match T::ENTRIES.lookup {
+            Some(entry) => Some(entry),
+            None if T::HAS_LOOKUP => Some(Self::lookup),
+            None => None,
         },
-        create: if T::HAS_CREATE {
-            Some(Self::create)
-        } else {
-            None
+        create: match T::ENTRIES.create {
+            Some(entry) => Some(entry),
+            None if T::HAS_CREATE => Some(Self::create),
+            None => None,
         },
         tmpfile: if T::HAS_TMPFILE {
             Some(Self::tmpfile)
@@ -147,10 +187,10 @@ impl<T: InodeOperations> Adapter<T> {
             None
         },
         link: if T::HAS_LINK { Some(Self::link) } else { None },
-        unlink: if T::HAS_UNLINK {
-            Some(Self::unlink)
-        } else {
-            None
+        unlink: match T::ENTRIES.unlink {
+            Some(entry) => Some(entry),
+            None if T::HAS_UNLINK => Some(Self::unlink),
+            None => None,
         },
         symlink: if T::HAS_SYMLINK {
             Some(Self::symlink)
@@ -208,7 +248,7 @@ impl<T: InodeOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `lookup` (see [`Adapter`]).
-    unsafe extern "C" fn lookup(
+    pub(crate) unsafe extern "C" fn lookup(
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         flags: c_uint,
@@ -224,7 +264,7 @@ impl<T: InodeOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `create` (see [`Adapter`]).
-    unsafe extern "C" fn create(
+    pub(crate) unsafe extern "C" fn create(
         idmap: *mut bindings::mnt_idmap,
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
@@ -351,7 +391,10 @@ impl<T: InodeOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `unlink` (see [`Adapter`]).
-    unsafe extern "C" fn unlink(dir: *mut bindings::inode, dentry: *mut bindings::dentry) -> c_int {
+    pub(crate) unsafe extern "C" fn unlink(
+        dir: *mut bindings::inode,
+        dentry: *mut bindings::dentry,
+    ) -> c_int {
         // SAFETY: See `Adapter`.
         errno(unsafe { T::unlink(Inode::from_raw(dir), Child::from_raw(dentry)) })
     }

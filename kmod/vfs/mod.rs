@@ -35,6 +35,7 @@ pub(crate) mod backing;
 pub(crate) mod block;
 pub(crate) mod cpu;
 pub(crate) mod dentry;
+pub(crate) mod entry;
 pub(crate) mod file;
 pub(crate) mod file_ops;
 pub(crate) mod fs;
