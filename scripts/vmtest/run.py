@@ -36,6 +36,7 @@ import profiler  # noqa: E402
 import hnsw  # noqa: E402
 import hardening  # noqa: E402
 import parity  # noqa: E402
+import stack  # noqa: E402
 import disk  # noqa: E402
 import replay  # noqa: E402
 import python_pkg  # noqa: E402
@@ -563,6 +564,9 @@ def main():
         ("disk-reboot-read", lambda: disk.test_reboot_read(t)),
         ("unload", lambda: test_unmount_unload(t, mnt)),
         ("memory-limit", lambda: vectors.test_memory_limit(t, KO)),
+        ("stack", lambda: stack.test_all(t)),
+        # In the disk boot only (it needs the disks).
+        ("stack-disk", lambda: stack.test_disk(t)),
         ("vector-memory", lambda: hardening.test_vector_memory(t, KO)),
         ("cycles", lambda: test_cycles(t, mnt)),
         ("kmemleak", lambda: kmemleak_check(t)),
@@ -576,7 +580,7 @@ def main():
     for name, fn in steps:
         # The second boot of the reboot pair, and the groups of another
         # step run alone, run only when named.
-        if name in ("disk-reboot-read", "sq8") and name not in only:
+        if name in ("disk-reboot-read", "sq8", "stack-disk") and name not in only:
             continue
         if name in ("module", "unload", "kmemleak") or (name in only if only else name not in skip):
             fn()
