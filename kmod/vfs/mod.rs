@@ -14,7 +14,9 @@
 //! its raw arguments may be borrowed as they are.
 //!
 //! The trait methods are `extern "C"`: the filesystem gives the ones tools
-//! attach to a stable name (`#[export_name = "vexfs_..."]`), and the C
+//! attach to a stable name (`#[export_name = "vexfs_..."]`; the ones the
+//! profiler measures go through C entry points instead, see `entry.rs`),
+//! and the C
 //! calling convention puts their arguments (`&Inode`, `&File`, `&Kiocb`:
 //! the C pointers, as the wrappers are transparent) where a kprobe reads
 //! them, whatever their return type. Their Rust types (`Result`, slices)
