@@ -36,7 +36,7 @@ use kernel::workqueue::{Work, WorkItem};
 use crate::abi;
 use crate::hnsw::{self, Distances, Hnsw, IdMap, Plan};
 use crate::hnsw_glue::{GraphAlloc, GraphDistances, Rows};
-use crate::pool::PoolBuf;
+use crate::pool::{PoolBox, PoolBuf};
 use crate::simd;
 use crate::sq8::{self, Sq8, Sq8Walk};
 use crate::vfs::cpu::{with_fpu, Simd};
@@ -779,6 +779,21 @@ impl SearchScratch {
         } else {
             (0, 0)
         }
+    }
+
+    /// [`Self::new`] in a pool block, built out of line: the scratch and
+    /// its construction stay out of the search ioctl's frame, which lies
+    /// under every distance computed (the stack test build measures it).
+    #[inline(never)]
+    pub(crate) fn new_boxed(
+        k: usize,
+        ef: usize,
+        group: usize,
+        dim: usize,
+        helpers: usize,
+        quantized: bool,
+    ) -> Result<PoolBox<Self>> {
+        PoolBox::new(Self::new(k, ef, group, dim, helpers, quantized)?)
     }
 
     pub(crate) fn new(
