@@ -4,12 +4,26 @@
  * kernel stack use, plus kernel-stack samples taken only while a task is
  * inside a VexFS operation. Loaded and read by userland/vexfs-profiler.
  *
- * Each operation class has a kprobe on its entry function in vexfs.ko and a
- * kretprobe on the same function. Entry pushes a frame on a per-task stack
- * in task-local storage (operations nest: a search runs SIMD batches);
- * return pops it and records
- * the latency. Results go into one of two buffers chosen by `epoch`, which
- * userland flips at every interval, so it reads a buffer no probe writes.
+ * Two sets of programs measure the same probe points; userland loads one
+ * (the other's programs are not loaded at all):
+ *
+ * - fsession (preferred): one program per operation class, attached through
+ *   a BPF trampoline to the probe point, a C function of vexfs.ko with an
+ *   ftrace entry and BTF. The kernel runs it at the function's entry and at
+ *   its return; the start time lives in the session cookie, so a file
+ *   operation touches no map. Per-task frames (task-local storage) are kept
+ *   only where something needs them: operations with nested probe points
+ *   (insert and search, whose SIMD batches deepen their stack figure and,
+ *   under a mount filter, belong to them) and every operation when sampling
+ *   stacks for a flame graph.
+ * - kprobe (fallback, for a vexfs.ko without those C entry points or a
+ *   kernel without fsession): a kprobe and a kretprobe per class. Entry
+ *   pushes a frame on a per-task stack in task-local storage (operations
+ *   nest: a search runs SIMD batches); return pops it and records the
+ *   latency.
+ *
+ * Results go into one of two buffers chosen by `epoch`, which userland
+ * flips at every interval, so it reads a buffer no probe writes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,24 +39,33 @@ const volatile __u32 filter_dev;	/* 0: every mount; else the kernel s_dev */
 const volatile __u64 thread_size = 16384;
 const volatile bool sample_stacks;
 /* Address of arch_rethook_trampoline: a kretprobe replaces a probed
- * function's return address on the stack with it. */
+ * function's return address on the stack with it (kprobe set only). */
 const volatile __u64 rethook_trampoline;
+/* fsession set: bit `op` set if that class keeps a per-task frame (see
+ * session_enter()); the kprobe set always does. */
+const volatile __u32 frame_ops;
 
 /* Written by userland (mmapped .bss); the low bit picks the buffer. */
 __u32 epoch;
 
 struct vexfs_op_hist hist[2][VEXFS_NR_OPS];
 struct vexfs_op_extremes extremes[2][VEXFS_MAX_CPUS][VEXFS_NR_OPS];
-/* Events that could not be recorded: frame stack full, no storage, no stack. */
+/* Events that could not be recorded: frame stack full, no storage, no stack
+ * (the kprobe set then loses the operation; the fsession set still counts
+ * it, without its frame). */
 __u64 dropped;
 
 struct vexfs_frame {
+	/* Entry time (kprobe set; the fsession set keeps it in the cookie). */
 	__u64 start_ns;
-	/* Stack pointer at entry (at the return address): tells the frame's
-	 * own return from those of frames whose return probe was missed. */
+	/* Stack position at entry: the stack pointer at the return address
+	 * (kprobe set) or the program's context, the traced function's saved
+	 * arguments in the BPF trampoline's frame (fsession set). Tells the
+	 * frame's own return from those of frames whose return was missed. */
 	__u64 entry_sp;
-	/* The return address stored there at entry: when a later call has
-	 * overwritten it, the frame is dead even if its return was missed. */
+	/* The word stored there at entry (the return address, or the first
+	 * argument): when a later call has overwritten it, the frame is dead
+	 * even if its return was missed. */
 	__u64 ret_addr;
 	__u32 op;
 	__u32 entry_stack;
@@ -206,16 +229,43 @@ static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, bool nested,
 	return 0;
 }
 
+/* Adds one returned operation to the current interval buffer. */
+static __always_inline void record(__u32 op, __u64 lat, __u32 entry_stack, __u32 max_stack)
+{
+	struct vexfs_op_extremes *x;
+	struct vexfs_op_hist *h;
+	__u32 buf, cpu;
+
+	if (!lat)
+		lat = 1;
+	buf = *(volatile __u32 *)&epoch & 1;
+	h = &hist[buf][op];
+	__sync_fetch_and_add(&h->sum_ns, lat);
+	__sync_fetch_and_add(&h->buckets[bucket_of(lat)], 1);
+
+	/* Probes run with preemption off (kprobes; trampolines under the
+	 * non-preemptible RCU read lock) or at least migration off with this
+	 * program marked active on the CPU (trampolines, preemptible RCU), so
+	 * no other run of the same class writes this CPU's slot meanwhile. */
+	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
+	x = &extremes[buf][cpu][op];
+	if (!x->min_ns || lat < x->min_ns)
+		x->min_ns = lat;
+	if (lat > x->max_ns)
+		x->max_ns = lat;
+	if (entry_stack > x->entry_stack)
+		x->entry_stack = entry_stack;
+	if (max_stack > x->max_stack)
+		x->max_stack = max_stack;
+}
+
 static __always_inline int op_exit(struct pt_regs *ctx, __u32 op)
 {
 	__u64 sp = PT_REGS_SP(ctx);
 	__u64 now = bpf_ktime_get_ns();
-	struct vexfs_op_extremes *x;
-	struct vexfs_op_hist *h;
 	struct vexfs_frame *f;
 	struct vexfs_task *t;
-	__u32 d, buf, cpu;
-	__u64 lat;
+	__u32 d;
 
 	t = task_ops(0);
 	if (!t)
@@ -233,26 +283,7 @@ static __always_inline int op_exit(struct pt_regs *ctx, __u32 op)
 	f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
 	if (f->op != op)
 		return 0;
-	lat = now - f->start_ns;
-	if (!lat)
-		lat = 1;
-
-	buf = *(volatile __u32 *)&epoch & 1;
-	h = &hist[buf][op];
-	__sync_fetch_and_add(&h->sum_ns, lat);
-	__sync_fetch_and_add(&h->buckets[bucket_of(lat)], 1);
-
-	/* Probes run with preemption off: this CPU's slot is ours. */
-	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
-	x = &extremes[buf][cpu][op];
-	if (!x->min_ns || lat < x->min_ns)
-		x->min_ns = lat;
-	if (lat > x->max_ns)
-		x->max_ns = lat;
-	if (f->entry_stack > x->entry_stack)
-		x->entry_stack = f->entry_stack;
-	if (f->max_stack > x->max_stack)
-		x->max_stack = f->max_stack;
+	record(op, now - f->start_ns, f->entry_stack, f->max_stack);
 	return 0;
 }
 
@@ -301,6 +332,173 @@ VEXFS_PROBE(search, VEXFS_OP_SEARCH, false, ARG_FILE(1))
 VEXFS_PROBE(simd, VEXFS_OP_SIMD, true, NULL)
 
 /*
+ * fsession set: one program per probe point, run by the BPF trampoline at
+ * the function's entry and again at its return (bpf_session_is_return()),
+ * with a per-call cookie that the trampoline zeroes before the entry run:
+ * entry stores the start time there only for an operation that passes the
+ * filters, so at return a zero cookie means "not counted". Both kfuncs are
+ * inlined by the verifier. No return is ever dropped (there are no return
+ * instances to run out of); a run the kernel skips because this program is
+ * already running on the CPU is counted in its recursion_misses.
+ *
+ * There is no pt_regs: the stack position is that of the program's context,
+ * the traced function's arguments saved in the trampoline's frame on the
+ * task's stack, the same address at entry and return. It lies below the
+ * function's return address by the upper part of that frame, and the
+ * function body runs below the whole frame, so stack figures include the
+ * trampoline's frame.
+ */
+
+/* The context's address as a number: the verifier forbids turning a pointer
+ * into a scalar by arithmetic, but one stored into memory (here the session
+ * cookie; allowed with CAP_PERFMON) reads back as a scalar. */
+static __always_inline __u64 ctx_addr(void *ctx, __u64 *cookie)
+{
+	*(void *volatile *)cookie = ctx;
+	return *(volatile __u64 *)cookie;
+}
+
+/* Whether class `op` keeps a per-task frame (bit set by userland):
+ * insert and search when simd is selected, everything when sampling. */
+static __always_inline bool keeps_frame(__u32 op)
+{
+	return frame_ops & (1U << op);
+}
+
+static __always_inline int session_enter(void *ctx, __u32 op, bool nested,
+					 struct super_block *sb)
+{
+	__u64 *cookie = bpf_session_cookie(ctx);
+	struct vexfs_frame *f;
+	struct vexfs_task *t;
+	__u32 used, d;
+	__u64 sp;
+
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+		return 0;
+	if (filter_dev && !nested && (!sb || sb->s_dev != filter_dev))
+		return 0;
+	/* A SIMD batch finds the frame of the insert or search it runs in: it
+	 * deepens its stack figure and, under a mount filter, decides whether
+	 * the batch counts. Anything else that keeps a frame pushes one. The
+	 * common case (no frame) needs neither the stack position nor the
+	 * task's storage: its return reads the position again. */
+	if (keeps_frame(op) || (nested && frame_ops)) {
+		bool push = keeps_frame(op);
+
+		/* From here on the cookie holds the context's address until it
+		 * is set below: every way out sets it. */
+		sp = ctx_addr(ctx, cookie);
+		used = stack_used(sp);
+		t = task_ops(push ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+		if (t) {
+			/* Frames at or below this entry's position have returned. */
+			pop_below(t, sp + 1);
+			deepen(t, used);
+		} else if (push) {
+			__sync_fetch_and_add(&dropped, 1);
+		}
+		if (nested && filter_dev && (!t || !t->depth))
+			goto out;
+		if (t && push) {
+			d = t->depth;
+			if (d >= VEXFS_MAX_NEST) {
+				__sync_fetch_and_add(&dropped, 1);
+			} else {
+				barrier_var(d);	/* see pop_below() */
+				f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
+				f->op = op;
+				f->entry_sp = sp;
+				/* The first argument, saved at the context. */
+				f->ret_addr = ((__u64 *)ctx)[0];
+				f->entry_stack = used;
+				f->max_stack = used;
+				t->depth = d + 1;
+			}
+		}
+	} else if (nested && filter_dev) {
+		/* Under a mount filter userland keeps insert and search frames
+		 * whenever simd is selected; without them no batch counts. */
+		return 0;
+	}
+	*cookie = bpf_ktime_get_ns();
+	return 0;
+out:
+	*cookie = 0;
+	return 0;
+}
+
+static __always_inline int session_exit(void *ctx, __u32 op)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *cookie = bpf_session_cookie(ctx);
+	__u64 start = *cookie, sp;
+	struct vexfs_frame *f;
+	struct vexfs_task *t;
+	__u32 used, max, d;
+
+	if (!start)
+		return 0;
+	sp = ctx_addr(ctx, cookie);
+	used = stack_used(sp);
+	max = used;
+	if (keeps_frame(op)) {
+		t = task_ops(0);
+		if (t) {
+			/* Nested frames whose return was not seen lie below. */
+			pop_below(t, sp);
+			d = t->depth - 1;
+			if (d < VEXFS_MAX_NEST) {
+				barrier_var(d);	/* see pop_below() */
+				f = &t->frames[d & (VEXFS_MAX_NEST - 1)];
+				if (f->entry_sp == sp && f->op == op) {
+					if (f->max_stack > max)
+						max = f->max_stack;
+					t->depth = d;
+				}
+			}
+		}
+	}
+	record(op, now - start, used, max);
+	return 0;
+}
+
+/*
+ * One fsession program per probe point, named fs_<op>; `sb` reads the
+ * superblock from the typed arguments (direct loads through BTF) and is
+ * evaluated only under a mount filter.
+ */
+#define VEXFS_SESSION(name, fn, op, nested, sb, args...)		\
+	SEC("fsession/" #fn)						\
+	int BPF_PROG(fs_##name, args)					\
+	{								\
+		if (bpf_session_is_return(ctx))				\
+			return session_exit(ctx, op);			\
+		return session_enter(ctx, op, nested, filter_dev ? (sb) : NULL); \
+	}
+
+VEXFS_SESSION(lookup, vexfs_lookup, VEXFS_OP_LOOKUP, false, dir->i_sb,
+	      struct inode *dir)
+VEXFS_SESSION(create, vexfs_create, VEXFS_OP_CREATE, false, dir->i_sb,
+	      struct mnt_idmap *idmap, struct inode *dir)
+VEXFS_SESSION(unlink, vexfs_unlink, VEXFS_OP_UNLINK, false, dir->i_sb,
+	      struct inode *dir)
+VEXFS_SESSION(read, vexfs_read_iter, VEXFS_OP_READ, false,
+	      iocb->ki_filp->f_inode->i_sb, struct kiocb *iocb)
+VEXFS_SESSION(write, vexfs_write_iter, VEXFS_OP_WRITE, false,
+	      iocb->ki_filp->f_inode->i_sb, struct kiocb *iocb)
+VEXFS_SESSION(fsync, vexfs_fsync, VEXFS_OP_FSYNC, false, file->f_inode->i_sb,
+	      struct file *file)
+VEXFS_SESSION(insert, vexfs_ioctl_insert, VEXFS_OP_INSERT, false,
+	      file->f_inode->i_sb, struct file *file)
+VEXFS_SESSION(delete, vexfs_ioctl_delete, VEXFS_OP_DELETE, false,
+	      file->f_inode->i_sb, struct file *file)
+VEXFS_SESSION(search, vexfs_ioctl_search, VEXFS_OP_SEARCH, false,
+	      file->f_inode->i_sb, struct file *file)
+VEXFS_SESSION(simd, vexfs_simd_batch, VEXFS_OP_SIMD, true, NULL,
+	      size_t floats)
+
+/*
  * cpu-clock samples: the interrupted kernel stack of a task inside a VexFS
  * operation, counted per outermost operation. The interrupted stack pointer
  * also deepens the stack figures of the task's open operations.
@@ -326,7 +524,8 @@ int sample(struct bpf_perf_event_data *ctx)
 	if (!used || t->frames[0].entry_sp <= sp)
 		return 0;
 	if (bpf_probe_read_kernel(&ret, sizeof(ret), (void *)t->frames[0].entry_sp) ||
-	    (ret != t->frames[0].ret_addr && ret != rethook_trampoline))
+	    (ret != t->frames[0].ret_addr &&
+	     !(rethook_trampoline && ret == rethook_trampoline)))
 		return 0;
 	deepen(t, used);
 	if (!sample_stacks)

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,7 +12,9 @@ use clap::Args;
 use serde::Serialize;
 use tabled::settings::Style;
 use tabled::{Table, Tabled};
-use vexfs_profiler::{fold, write_folded, write_svg, Op, OpFigures, Options, Profiler};
+use vexfs_profiler::{
+    fold, write_folded, write_svg, Op, OpFigures, Options, ProbeChoice, Profiler, ProfilerStorage,
+};
 
 /// Arguments of `vexctl profile`.
 #[derive(Args)]
@@ -48,6 +49,11 @@ pub struct ProfileArgs {
     /// Print one JSON object per interval (and one for the total).
     #[arg(long)]
     json: bool,
+    /// How to reach the probe points: auto (fsession where vexfs.ko allows
+    /// it, else kprobes), fsession or kprobe. Default: $VEXFS_PROFILE_PROBES,
+    /// else auto. For tests and comparisons.
+    #[arg(long, hide = true, value_name = "auto|fsession|kprobe")]
+    probes: Option<ProbeChoice>,
 }
 
 /// Parses `500ms`, `10s`, `2m`, `1h` or plain seconds.
@@ -129,6 +135,8 @@ impl OpReport {
 #[derive(Serialize, Debug)]
 pub struct IntervalReport {
     kind: &'static str,
+    /// How the probe points are reached: `"fsession"` or `"kprobe"`.
+    probes: &'static str,
     index: usize,
     elapsed_s: f64,
     duration_s: f64,
@@ -194,6 +202,7 @@ impl IntervalReport {
 
 fn report(
     kind: &'static str,
+    probes: &'static str,
     index: usize,
     elapsed: f64,
     seconds: f64,
@@ -201,6 +210,7 @@ fn report(
 ) -> IntervalReport {
     IntervalReport {
         kind,
+        probes,
         index,
         elapsed_s: elapsed,
         duration_s: seconds,
@@ -250,11 +260,16 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         );
     }
     let sampling = args.flamegraph.is_some() || args.folded.is_some();
+    let probes = match args.probes {
+        Some(p) => p,
+        None => ProbeChoice::from_env().map_err(anyhow::Error::msg)?,
+    };
     let options = Options {
         ops: args.ops.clone().unwrap_or_else(|| Op::all().collect()),
         pid: args.pid,
         mount: args.mount.clone(),
         sample_hz: sampling.then_some(args.frequency),
+        probes,
     };
     if let Some(pid) = args.pid {
         check_process(pid)?;
@@ -272,11 +287,13 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
         .context("installing the Ctrl-C handler")?;
 
-    let mut storage = MaybeUninit::uninit();
+    let mut storage = ProfilerStorage::default();
     let mut profiler = Profiler::start(&mut storage, &options)?;
+    let mechanism = profiler.mechanism().name();
     let names: Vec<&str> = profiler.ops().iter().map(|o| o.name()).collect();
+    eprintln!("vexctl profile: probes: {}", profiler.mechanism());
     eprintln!(
-        "vexctl profile: attached {} probes (ops: {}){}; {:?} in {:?} intervals",
+        "vexctl profile: attached {} {mechanism} probes (ops: {}){}; {:?} in {:?} intervals",
         profiler.attached(),
         names.join(","),
         if sampling {
@@ -320,6 +337,7 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         let secs = (now - last).as_secs_f64();
         emit(&report(
             "interval",
+            mechanism,
             index,
             (now - start).as_secs_f64(),
             secs,
@@ -331,7 +349,9 @@ pub fn run(args: ProfileArgs) -> Result<()> {
         }
     }
     let elapsed = (last - start).as_secs_f64();
-    emit(&report("total", index, elapsed, elapsed, &totals))?;
+    emit(&report(
+        "total", mechanism, index, elapsed, elapsed, &totals,
+    ))?;
 
     if sampling {
         let folded = fold(&profiler.samples()?, profiler.symbols());
@@ -360,7 +380,12 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     if missed > 0 {
         eprintln!(
             "vexctl profile: {missed} operations not counted: the kernel dropped their probe \
-             hits (more calls in flight than kretprobe instances, or probe recursion)"
+             hits ({})",
+            if mechanism == "kprobe" {
+                "more calls in flight than kretprobe instances, or probe recursion"
+            } else {
+                "a probe program already running on that CPU"
+            }
         );
     }
     eprintln!("vexctl profile: detached");
@@ -414,6 +439,7 @@ mod tests {
         fig.latencies = lat;
         let r = report(
             "interval",
+            "fsession",
             1,
             2.0,
             2.0,
@@ -421,6 +447,7 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
         assert_eq!(v["kind"], "interval");
+        assert_eq!(v["probes"], "fsession");
         let s = &v["ops"][0];
         assert_eq!(
             (s["op"].as_str(), s["count"].as_u64()),

@@ -1,8 +1,10 @@
 //! eBPF profiler for VexFS.
 //!
 //! Loads the CO-RE programs of `ebpf/vexfs_profile.bpf.c` (through the
-//! skeleton `libbpf-cargo` generates), attaches a kprobe and a kretprobe to
-//! the probe point of each selected operation class, and optionally samples
+//! skeleton `libbpf-cargo` generates) and attaches them to the probe point
+//! of each selected operation class: an fsession program on a BPF
+//! trampoline where vexfs.ko's probe points are C functions with BTF, else
+//! a kprobe and a kretprobe (see [`Mechanism`]). It optionally samples
 //! kernel stacks with a `cpu-clock` perf event while tasks are inside VexFS.
 //! [`Profiler::interval`] returns what happened since the previous call;
 //! dropping the profiler detaches everything.
@@ -11,13 +13,14 @@ mod flame;
 mod histogram;
 mod ops;
 mod perf;
+mod probes;
 mod symbols;
 
 use std::ffi::OsStr;
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, IntoRawFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,11 +29,13 @@ use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::query::{LinkTypeInfo, PerfEventLinkInfo, PerfEventType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags};
+use probes::{fsession_unavailable, LibbpfLog, ModuleBtf};
 
 pub use flame::{fold, write_folded, write_svg, StackSample};
 pub use histogram::{bucket_bounds, bucket_of, Latencies, NR_BUCKETS};
 pub use libbpf_rs::OpenObject;
 pub use ops::{Op, UnknownOp, NR_OPS};
+pub use probes::{Mechanism, ProbeChoice, PROBES_ENV};
 pub use symbols::{demangle, KernelSymbols};
 
 mod bpf {
@@ -57,6 +62,8 @@ pub struct Options {
     pub mount: Option<std::path::PathBuf>,
     /// Sample kernel stacks at this frequency (Hz) for flame graphs.
     pub sample_hz: Option<u64>,
+    /// How to reach the probe points.
+    pub probes: ProbeChoice,
 }
 
 /// Figures of one operation class over one interval.
@@ -127,8 +134,9 @@ pub fn check_privileges() -> Result<()> {
     }
     if !missing.is_empty() {
         return Err(unsupported(format!(
-            "vexctl profile needs root (it lacks {}: loading BPF programs, attaching \
-             kprobes and reading kernel addresses)",
+            "vexctl profile needs root (it lacks {}: loading BPF programs, attaching them \
+             to kernel functions through BPF trampolines or kprobes, reading kernel \
+             addresses)",
             missing.join(", ")
         )));
     }
@@ -165,24 +173,197 @@ fn check_btf() -> Result<()> {
     Ok(())
 }
 
-/// A running profiling session. Dropping it detaches every probe.
-pub struct Profiler<'obj> {
+/// Room for the profiler's BPF object. It has two slots: when the fsession
+/// programs fail to load or attach, the kprobe fallback opens the object
+/// again in the other.
+pub struct ProfilerStorage {
+    objects: [MaybeUninit<OpenObject>; 2],
+}
+
+impl Default for ProfilerStorage {
+    fn default() -> Self {
+        ProfilerStorage {
+            objects: [MaybeUninit::uninit(), MaybeUninit::uninit()],
+        }
+    }
+}
+
+/// What the BPF programs are configured with (their `.rodata`).
+struct Config {
+    ops: Vec<Op>,
+    filter_tgid: u32,
+    filter_dev: u32,
+    sample_hz: Option<u64>,
+    rethook_trampoline: u64,
+}
+
+/// A loaded BPF object and the links of its probe points.
+struct Loaded<'obj> {
     // Links first: they are dropped (detached) before the skeleton.
     entry_links: Vec<Link>,
     exit_links: Vec<Link>,
+    /// fsession: one link per probe point (entry and return).
+    trace_links: Vec<Link>,
+    skel: VexfsProfileSkel<'obj>,
+}
+
+/// Path of a module's BTF.
+fn module_btf_path(module: &str) -> PathBuf {
+    Path::new("/sys/kernel/btf").join(module)
+}
+
+/// Why fsession programs cannot attach to the probe points of `ops` on this
+/// system, or `None` if they can (as far as BTF tells).
+fn fsession_precheck(ops: &[Op]) -> Option<String> {
+    let path = module_btf_path("vexfs");
+    if !path.exists() {
+        return fsession_unavailable(None, ops);
+    }
+    match ModuleBtf::load(Path::new("/sys/kernel/btf/vmlinux"), &path) {
+        Ok(btf) => fsession_unavailable(Some(&|f: &str| btf.has_func(f)), ops),
+        Err(e) => Some(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+impl<'obj> Loaded<'obj> {
+    /// Opens and loads the object with only `mechanism`'s programs (and the
+    /// sampler when sampling), then attaches them to the probe points.
+    fn start(
+        storage: &'obj mut MaybeUninit<OpenObject>,
+        cfg: &Config,
+        fsession: bool,
+    ) -> Result<Self> {
+        let mut open = VexfsProfileSkelBuilder::default()
+            .open(storage)
+            .context("opening the BPF object")?;
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_deref_mut()
+            .ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
+        rodata.filter_tgid = cfg.filter_tgid;
+        rodata.filter_dev = cfg.filter_dev;
+        rodata.thread_size = THREAD_SIZE;
+        rodata.sample_stacks = cfg.sample_hz.is_some();
+        rodata.frame_ops = probes::frame_ops(&cfg.ops, cfg.sample_hz.is_some());
+        rodata.rethook_trampoline = if fsession { 0 } else { cfg.rethook_trampoline };
+        if cfg.sample_hz.is_none() {
+            // Without a flame graph the stack maps stay empty: do not
+            // preallocate 16K stack traces for nothing.
+            open.maps
+                .stacks
+                .set_max_entries(1)
+                .context("sizing the stack map")?;
+            open.maps
+                .samples
+                .set_max_entries(1)
+                .context("sizing the sample map")?;
+        }
+        // Load only what runs: one set of probe programs, for the selected
+        // classes, and the sampler when sampling.
+        for mut prog in open.open_object_mut().progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            let wanted = if name == "sample" {
+                cfg.sample_hz.is_some()
+            } else {
+                let (set_fsession, op) = match name.split_once('_') {
+                    Some(("fs", op)) => (true, op),
+                    Some(("enter" | "exit", op)) => (false, op),
+                    _ => bail!("BPF object has an unknown program {name}"),
+                };
+                set_fsession == fsession && cfg.ops.iter().any(|o| o.name() == op)
+            };
+            prog.set_autoload(wanted);
+        }
+        let skel = open
+            .load()
+            .context("loading the BPF programs (libbpf printed the reason above)")?;
+        let mut loaded = Loaded {
+            entry_links: Vec::new(),
+            exit_links: Vec::new(),
+            trace_links: Vec::new(),
+            skel,
+        };
+        if fsession {
+            loaded.attach_sessions(&cfg.ops)?;
+        } else {
+            loaded.attach_kprobes(&cfg.ops)?;
+        }
+        Ok(loaded)
+    }
+
+    fn prog(&self, name: &str) -> Result<libbpf_rs::ProgramMut<'_>> {
+        self.skel
+            .object()
+            .progs_mut()
+            .find(|p| p.name() == OsStr::new(name))
+            .ok_or_else(|| anyhow!("BPF object has no program {name}"))
+    }
+
+    fn attach_sessions(&mut self, ops: &[Op]) -> Result<()> {
+        for &op in ops {
+            let link = self
+                .prog(&format!("fs_{}", op.name()))?
+                .attach_trace()
+                .with_context(|| {
+                    format!(
+                        "attaching an fsession program to {} (needs \
+                         CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS)",
+                        op.probe_symbol()
+                    )
+                })?;
+            self.trace_links.push(link);
+        }
+        Ok(())
+    }
+
+    fn attach_kprobes(&mut self, ops: &[Op]) -> Result<()> {
+        // Return probes before entry probes: a return without its entry is
+        // ignored, an entry without its return would leave a stale frame.
+        for (retprobe, prefix) in [(true, "exit_"), (false, "enter_")] {
+            for &op in ops {
+                let symbol = op.probe_symbol();
+                let what = format!(
+                    "attaching a {} to {symbol} (needs CONFIG_KPROBES, and \
+                     CONFIG_KPROBE_EVENTS_ON_NOTRACE for Rust functions)",
+                    if retprobe { "kretprobe" } else { "kprobe" }
+                );
+                let link = self
+                    .prog(&format!("{prefix}{}", op.name()))?
+                    .attach_kprobe(retprobe, symbol)
+                    .context(what)?;
+                if retprobe {
+                    self.exit_links.push(link);
+                } else {
+                    self.entry_links.push(link);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running profiling session. Dropping it detaches every probe.
+pub struct Profiler<'obj> {
     /// Each owns its perf event descriptor (libbpf closes it on detach).
     sample_links: Vec<Link>,
-    skel: VexfsProfileSkel<'obj>,
+    loaded: Loaded<'obj>,
     bss: *mut types::bss,
     epoch: u32,
     ops: Vec<Op>,
     symbols: KernelSymbols,
+    mechanism: Mechanism,
 }
 
 impl<'obj> Profiler<'obj> {
     /// Loads the programs and attaches them. `storage` holds the BPF object
     /// for the profiler's lifetime.
-    pub fn start(storage: &'obj mut MaybeUninit<OpenObject>, options: &Options) -> Result<Self> {
+    ///
+    /// The probe points are reached through fsession programs when
+    /// `/sys/kernel/btf/vexfs` has a BTF function for each selected one and
+    /// they load and attach; otherwise (or when `options.probes` asks for
+    /// it) through kprobes, and [`Self::mechanism`] says why.
+    pub fn start(storage: &'obj mut ProfilerStorage, options: &Options) -> Result<Self> {
         check_privileges()?;
         check_btf()?;
         if !Path::new("/sys/module/vexfs").exists() {
@@ -209,85 +390,93 @@ impl<'obj> Profiler<'obj> {
                 op.probe_symbol()
             )));
         }
+        let cfg = Config {
+            filter_tgid: options.pid.unwrap_or(0),
+            filter_dev: filter_dev.unwrap_or(0),
+            sample_hz: options.sample_hz,
+            rethook_trampoline: symbols.address_of("arch_rethook_trampoline").unwrap_or(0),
+            ops,
+        };
 
-        let mut open = VexfsProfileSkelBuilder::default()
-            .open(storage)
-            .context("opening the BPF object")?;
-        let rodata = open
-            .maps
-            .rodata_data
-            .as_deref_mut()
-            .ok_or_else(|| anyhow!("BPF object has no .rodata"))?;
-        rodata.filter_tgid = options.pid.unwrap_or(0);
-        rodata.filter_dev = filter_dev.unwrap_or(0);
-        rodata.thread_size = THREAD_SIZE;
-        rodata.sample_stacks = options.sample_hz.is_some();
-        rodata.rethook_trampoline = symbols.address_of("arch_rethook_trampoline").unwrap_or(0);
-        if options.sample_hz.is_none() {
-            // Without a flame graph the stack maps stay empty: do not
-            // preallocate 16K stack traces for nothing.
-            open.maps
-                .stacks
-                .set_max_entries(1)
-                .context("sizing the stack map")?;
-            open.maps
-                .samples
-                .set_max_entries(1)
-                .context("sizing the sample map")?;
-        }
-        let mut skel = open
-            .load()
-            .context("loading the BPF programs (libbpf printed the reason above)")?;
-        let bss: *mut types::bss = skel
+        let [first, second] = &mut storage.objects;
+        let kprobe_reason = match options.probes {
+            ProbeChoice::Kprobe => format!("asked for by {PROBES_ENV}=kprobe or --probes kprobe"),
+            choice => match fsession_precheck(&cfg.ops) {
+                Some(why) if choice == ProbeChoice::Fsession => {
+                    return Err(unsupported(format!("fsession probes asked for, but {why}")))
+                }
+                Some(why) => why,
+                None => {
+                    let log = LibbpfLog::capture();
+                    match Loaded::start(first, &cfg, true) {
+                        Ok(loaded) => {
+                            drop(log);
+                            return Self::finish(loaded, cfg, symbols, Mechanism::Fsession);
+                        }
+                        Err(e) => {
+                            let detail = log.last_error();
+                            let messages = log.messages();
+                            drop(log);
+                            if choice == ProbeChoice::Fsession {
+                                for m in messages {
+                                    eprintln!("{m}");
+                                }
+                                return Err(e.context("fsession probes asked for"));
+                            }
+                            match detail {
+                                Some(d) => format!("fsession failed: {e:#}: {d}"),
+                                None => format!("fsession failed: {e:#}"),
+                            }
+                        }
+                    }
+                }
+            },
+        };
+        let loaded = Loaded::start(second, &cfg, false)?;
+        Self::finish(
+            loaded,
+            cfg,
+            symbols,
+            Mechanism::Kprobe {
+                reason: kprobe_reason,
+            },
+        )
+    }
+
+    fn finish(
+        mut loaded: Loaded<'obj>,
+        cfg: Config,
+        symbols: KernelSymbols,
+        mechanism: Mechanism,
+    ) -> Result<Self> {
+        let bss: *mut types::bss = loaded
+            .skel
             .maps
             .bss_data
             .as_deref_mut()
             .ok_or_else(|| anyhow!("BPF object has no .bss"))?;
-
         let mut profiler = Profiler {
-            entry_links: Vec::new(),
-            exit_links: Vec::new(),
             sample_links: Vec::new(),
-            skel,
+            loaded,
             bss,
             epoch: 0,
-            ops,
+            ops: cfg.ops,
             symbols,
+            mechanism,
         };
-        profiler.attach_probes()?;
-        if let Some(hz) = options.sample_hz {
+        if let Some(hz) = cfg.sample_hz {
             profiler.attach_sampler(hz)?;
+            // Read again now that the probes are attached: the BPF
+            // trampolines (and kprobe detour pages) that samples pass
+            // through exist only from now on.
+            profiler.symbols = KernelSymbols::load().context("reading /proc/kallsyms")?;
         }
         Ok(profiler)
     }
 
-    fn attach_probes(&mut self) -> Result<()> {
-        // Return probes before entry probes: a return without its entry is
-        // ignored, an entry without its return would leave a stale frame.
-        for (retprobe, prefix) in [(true, "exit_"), (false, "enter_")] {
-            for &op in &self.ops {
-                let symbol = op.probe_symbol();
-                let name = format!("{prefix}{}", op.name());
-                let prog = self
-                    .skel
-                    .object()
-                    .progs_mut()
-                    .find(|p| p.name() == OsStr::new(&name))
-                    .ok_or_else(|| anyhow!("BPF object has no program {name}"))?;
-                let what = format!(
-                    "attaching a {} to {symbol} (needs CONFIG_KPROBES, and \
-                     CONFIG_KPROBE_EVENTS_ON_NOTRACE for Rust functions)",
-                    if retprobe { "kretprobe" } else { "kprobe" }
-                );
-                let link = prog.attach_kprobe(retprobe, symbol).context(what)?;
-                if retprobe {
-                    self.exit_links.push(link);
-                } else {
-                    self.entry_links.push(link);
-                }
-            }
-        }
-        Ok(())
+    /// How the probe points are reached.
+    pub fn mechanism(&self) -> &Mechanism {
+        &self.mechanism
     }
 
     fn attach_sampler(&mut self, hz: u64) -> Result<()> {
@@ -306,6 +495,7 @@ impl<'obj> Profiler<'obj> {
                 _ => anyhow!(e).context(format!("perf_event_open(cpu-clock, cpu {cpu})")),
             })?;
             let link = self
+                .loaded
                 .skel
                 .progs
                 .sample
@@ -318,9 +508,11 @@ impl<'obj> Profiler<'obj> {
         Ok(())
     }
 
-    /// Number of probes (kprobes, kretprobes, perf events) attached.
+    /// Number of probes attached: fsession links (one per probe point),
+    /// kprobes and kretprobes, perf events.
     pub fn attached(&self) -> usize {
-        self.entry_links.len() + self.exit_links.len() + self.sample_links.len()
+        let l = &self.loaded;
+        l.trace_links.len() + l.entry_links.len() + l.exit_links.len() + self.sample_links.len()
     }
 
     /// The operation classes being profiled, in index order, each once.
@@ -328,7 +520,8 @@ impl<'obj> Profiler<'obj> {
         &self.ops
     }
 
-    /// The running kernel's symbols, read when the profiler started.
+    /// The running kernel's symbols, read when the profiler started (and, when
+    /// sampling, again once its probes were attached).
     pub fn symbols(&self) -> &KernelSymbols {
         &self.symbols
     }
@@ -411,14 +604,25 @@ impl<'obj> Profiler<'obj> {
         unsafe { (*ptr::addr_of!((*self.bss).dropped).cast::<AtomicU64>()).load(Ordering::Relaxed) }
     }
 
-    /// Probe hits the kernel dropped, summed over every attached kprobe and
-    /// kretprobe (`bpf_link_info`): a kretprobe runs out of instances when
-    /// more calls than it has are in flight. Each such operation is in no
-    /// count.
+    /// Probe hits the kernel dropped; each such operation is in no count.
+    /// fsession: runs skipped because the class's program was already
+    /// running on that CPU (`recursion_misses` of `bpf_prog_info`). kprobe:
+    /// the kernel's count of missed hits of every kprobe and kretprobe
+    /// (`bpf_link_info`), mostly returns dropped when more calls are in
+    /// flight than a kretprobe has instances.
     pub fn missed(&self) -> u64 {
-        self.entry_links
+        let l = &self.loaded;
+        if !l.trace_links.is_empty() {
+            return self
+                .ops
+                .iter()
+                .filter_map(|op| l.prog(&format!("fs_{}", op.name())).ok())
+                .filter_map(|p| probes::prog_recursion_misses(p.as_fd()))
+                .sum();
+        }
+        l.entry_links
             .iter()
-            .chain(&self.exit_links)
+            .chain(&l.exit_links)
             .filter_map(|link| link.info().ok())
             .map(|info| match info.info {
                 LinkTypeInfo::PerfEvent(PerfEventLinkInfo {
@@ -432,8 +636,8 @@ impl<'obj> Profiler<'obj> {
 
     /// Every kernel stack sampled so far, with its counts.
     pub fn samples(&self) -> Result<Vec<StackSample>> {
-        let counts = &self.skel.maps.samples;
-        let stacks = &self.skel.maps.stacks;
+        let counts = &self.loaded.skel.maps.samples;
+        let stacks = &self.loaded.skel.maps.stacks;
         let mut out = Vec::new();
         for key in counts.keys() {
             let (Some(value), Ok(k)) = (
@@ -489,8 +693,10 @@ unsafe fn take_u32(p: *mut u32) -> u32 {
 impl Drop for Profiler<'_> {
     fn drop(&mut self) {
         // Entries first, so no new frame starts whose return is unwatched.
-        self.entry_links.clear();
-        self.exit_links.clear();
+        let l = &mut self.loaded;
+        l.entry_links.clear();
+        l.exit_links.clear();
+        l.trace_links.clear();
         self.sample_links.clear();
     }
 }
