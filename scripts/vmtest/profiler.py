@@ -4,6 +4,11 @@ order; the --pid, --mount and --ops filters; a bimodal search workload;
 kernel stack figures; the flame graph; that every probe, BPF program and
 perf event goes away when it ends; and its errors.
 
+By default the profiler attaches fsession programs (BPF trampolines) to
+vexfs.ko's C entry points, and these tests check that it does (no kprobe);
+the kprobe fallback, forced by VEXFS_PROFILE_PROBES=kprobe, has exact-count
+and dropped-return groups of its own.
+
 Workloads run in forked processes that issue raw ioctls and syscalls, so
 the number of each operation is known exactly. Nothing else touches a VexFS
 mount while a profiler runs: an unfiltered profiler sees every mount."""
@@ -39,12 +44,22 @@ OP_FIELDS = {"op", "count", "ops_per_sec", *LATENCY, "mean_ns", "entry_stack_byt
 STACK_SIZE = 16384
 KPROBE_LIST = "/sys/kernel/debug/kprobes/list"
 KPROBE_EVENTS = "/sys/kernel/tracing/kprobe_events"
-# Kernel frames that only the kprobe/kretprobe machinery runs in: the
+# Functions with an ftrace hook in use, and how: "D" marks a direct call (a
+# BPF trampoline).
+ENABLED_FUNCTIONS = "/sys/kernel/tracing/enabled_functions"
+# Kernel frames that only the probes' own machinery runs in. kprobes: the
 # optimized probe's detour (kprobe_optinsn_page, optimized_callback, ...)
-# and the kretprobe's return path (arch_rethook_trampoline, ...). The
+# and the kretprobe's return path (arch_rethook_trampoline, ...); the
 # kernel's unwinder stops in a trampoline (no unwind data), and a sample in
 # the return path is taken after the probed function's frame is gone.
-KPROBE_MACHINERY = re.compile(r"kprobe|kretprobe|optprobe|optinsn|optimized_callback|opt_pre_handler|rethook")
+# fsession: the BPF trampoline (bpf_trampoline_*), the program-run wrappers
+# around it (__bpf_prog_enter*, __bpf_prog_exit*, __bpf_tramp_*) and the
+# programs themselves (bpf_prog_*).
+PROBE_MACHINERY = re.compile(r"kprobe|kretprobe|optprobe|optinsn|optimized_callback|opt_pre_handler|rethook"
+                             r"|bpf_trampoline|__bpf_prog_enter|__bpf_prog_exit|__bpf_tramp|bpf_prog_")
+# How the profiler reaches the probe points: the default, and the fallback
+# that VEXFS_PROFILE_PROBES=kprobe forces.
+FSESSION, KPROBE = "fsession", "kprobe"
 MNT, MNT2 = "/mnt/vexprof", "/mnt/vexprof2"
 SCRATCH = "/tmp/vexprof"
 # Generous limits for an emulated CPU: loading and attaching the BPF
@@ -57,13 +72,23 @@ MP = multiprocessing.get_context("fork")
 # ---------------------------------------------------------------- profiler
 
 class Profiler(Background):
-    """One `vexctl profile` process; ready once it says it attached."""
+    """One `vexctl profile` process; ready once it says it attached.
+    `probes` sets VEXFS_PROFILE_PROBES (None: unset, the default choice)."""
 
-    def __init__(self, *args):
-        super().__init__(["vexctl", "profile", *args], "vexctl profile: attached")
+    def __init__(self, *args, probes=None):
+        env = ["env", f"VEXFS_PROFILE_PROBES={probes}"] if probes else []
+        super().__init__([*env, "vexctl", "profile", *args], "vexctl profile: attached")
 
     def wait_attached(self, timeout=ATTACH_TIMEOUT):
         return self.wait_ready(timeout)
+
+    def mechanism(self):
+        """What its `vexctl profile: probes: NAME ...` line says."""
+        for line in self.err:
+            m = re.match(r"vexctl profile: probes: ([\w/]+)", line)
+            if m:
+                return m.group(1).split("/")[0]
+        return None
 
     def records(self):
         """(intervals, total, lines that are not JSON objects)."""
@@ -120,6 +145,45 @@ def _bpftool(*args):
         return []
 
 
+def held_prog_ids(pid):
+    """Ids of the BPF programs that process `pid` holds a descriptor of
+    (program or link), from /proc/PID/fdinfo."""
+    ids = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fdinfo")
+    except OSError:
+        return ids
+    for fd in fds:
+        for line in _lines(f"/proc/{pid}/fdinfo/{fd}"):
+            if line.startswith("prog_id:"):
+                ids.add(int(line.split()[1]))
+    return ids
+
+
+def direct_called_functions():
+    """vexfs functions that ftrace calls a direct trampoline (a BPF
+    trampoline) from, per enabled_functions."""
+    found = set()
+    for line in _lines(ENABLED_FUNCTIONS):
+        f = line.split()
+        if len(f) >= 2 and f[1] == "[vexfs]" and " D " in f" {line} ":
+            found.add(f[0])
+    return found
+
+
+def tracing_links(prog_ids):
+    """{function name: attach type} of the tracing links of the BPF programs
+    `prog_ids`, their target functions named from the target BTF object."""
+    links = [l for l in _bpftool("link", "show") if l.get("prog_id") in prog_ids and l.get("type") == "tracing"]
+    names = {}
+    for obj in {l.get("target_obj_id") for l in links}:
+        r = run(["bpftool", "btf", "dump", "id", str(obj), "format", "raw"])
+        for m in re.finditer(r"^\[(\d+)\] FUNC '([^']+)'", r.stdout or "", re.M):
+            names[(obj, int(m.group(1)))] = m.group(2)
+    return {names.get((l.get("target_obj_id"), l.get("target_btf_id")), f"btf id {l.get('target_btf_id')}"):
+            str(l.get("attach_type")) for l in links}
+
+
 def kprobed_functions():
     """{symbol: set of kinds ('k', 'r', ...)} of the vexfs functions in the
     kernel's list of registered kprobes."""
@@ -135,22 +199,46 @@ def probe_state():
     return {
         "kprobes": [l for l in _lines(KPROBE_LIST) if "vexfs" in l],
         "kprobe_events": [l for l in _lines(KPROBE_EVENTS) if "vexfs" in l],
-        "progs": {p["id"]: p.get("name", "") for p in _bpftool("prog", "show")},
+        "direct": sorted(direct_called_functions()),
+        "progs": {p["id"]: (p.get("name", ""), p.get("type", "")) for p in _bpftool("prog", "show")},
         "links": {l["id"] for l in _bpftool("link", "show")},
         "perf": [p for p in _bpftool("perf", "show") if "vexfs" in str(p.get("func", ""))],
     }
 
 
-def check_attached(t, label, before, ops=OPS):
-    """While a profiler runs: its kprobes and BPF programs are visible, so the
-    detach checks that follow can fail."""
+def check_attached(t, label, before, ops=OPS, probes=FSESSION, p=None):
+    """While a profiler runs: its probes and BPF programs are visible (so the
+    detach checks that follow can fail), of the mechanism expected: fsession
+    programs on BPF trampolines and no kprobe, or kprobes. `p`, the
+    profiler, must say the same."""
     want = {PROBES[o] for o in ops}
-    probed = kprobed_functions()
-    t.check(f"{label}: while attached, {KPROBE_LIST} lists a probe on every selected function",
-            want <= set(probed), f"missing {sorted(want - set(probed))}; listed {sorted(probed)}")
-    new = set(probe_state()["progs"]) - set(before["progs"])
+    if p is not None:
+        said = [l for l in p.err if l.startswith("vexctl profile: probes:")]
+        t.check(f"{label}: the profiler says it uses {probes} probes", p.mechanism() == probes, str(said)[:400])
+    now = probe_state()
+    new = {i: v for i, v in now["progs"].items() if i not in before["progs"]}
+    # Only this profiler's (another one may run beside it).
+    if p is not None:
+        new = {i: v for i, v in new.items() if i in held_prog_ids(p.pid)}
     t.check(f"{label}: while attached, bpftool lists the profiler's BPF programs", new,
             "no new program in `bpftool prog show`")
+    probed = kprobed_functions()
+    if probes == FSESSION:
+        traced = {n[3:] for n, ty in new.values() if ty == "tracing" and n.startswith("fs_")}
+        t.eq(f"{label}: bpftool lists a `tracing` program fs_OP for each selected op (and no other)",
+             sorted(traced), sorted(ops))
+        links = tracing_links(set(new))
+        t.check(f"{label}: bpftool lists a tracing link of type fsession on every selected vexfs function",
+                set(links) == want and all(ty in ("trace_fsession", "58") for ty in links.values()),
+                f"links {sorted(links.items())}")
+        t.check(f"{label}: {ENABLED_FUNCTIONS} shows a direct (BPF trampoline) call on every selected function",
+                want <= set(now["direct"]), f"missing {sorted(want - set(now['direct']))}")
+        t.check(f"{label}: no vexfs kprobe in {KPROBE_LIST}", not probed, str(sorted(probed))[:300])
+    else:
+        t.check(f"{label}: while attached, {KPROBE_LIST} lists a probe on every selected function",
+                want <= set(probed), f"missing {sorted(want - set(probed))}; listed {sorted(probed)}")
+        t.check(f"{label}: no BPF trampoline on a vexfs function ({ENABLED_FUNCTIONS})", not now["direct"],
+                str(now["direct"])[:300])
 
 
 def check_detached(t, label, before, procs=(), wait=60.0):
@@ -162,7 +250,8 @@ def check_detached(t, label, before, procs=(), wait=60.0):
         now = probe_state()
         new_progs = {i: n for i, n in now["progs"].items() if i not in before["progs"]}
         new_links = now["links"] - before["links"]
-        left = now["kprobes"] or now["kprobe_events"] or new_progs or new_links or now["perf"]
+        left = (now["kprobes"] or now["kprobe_events"] or new_progs or new_links or now["perf"]
+                or now["direct"])
         if not left or time.monotonic() > end:
             break
         time.sleep(0.25)
@@ -171,6 +260,8 @@ def check_detached(t, label, before, procs=(), wait=60.0):
     t.check(f"{label}: no BPF program, link or perf event left (bpftool prog/link/perf show)",
             not new_progs and not new_links and not now["perf"],
             f"programs {sorted(new_progs.items())[:6]} links {sorted(new_links)[:6]} perf {now['perf'][:3]}")
+    t.check(f"{label}: no BPF trampoline left on a vexfs function ({ENABLED_FUNCTIONS})", not now["direct"],
+            str(now["direct"])[:300])
     alive = [p.pid for p in procs if os.path.exists(f"/proc/{p.pid}")]
     if procs:
         t.check(f"{label}: the profiler process is gone", not alive, f"still there: {alive}")
@@ -465,12 +556,15 @@ def missed_returns(p):
 
 # ------------------------------------------------------------ shared checks
 
-def check_records(t, label, p, ops=OPS, interval=1.0):
-    """Shape of --json output: intervals then one total; every selected op
-    listed; count-0 ops with null figures; interval counts add up to the
-    total; ops/s agrees with count/duration. Returns (intervals, total)."""
+def check_records(t, label, p, ops=OPS, interval=1.0, probes=FSESSION):
+    """Shape of --json output: intervals then one total, each saying which
+    probes were used; every selected op listed; count-0 ops with null
+    figures; interval counts add up to the total; ops/s agrees with
+    count/duration. Returns (intervals, total)."""
     intervals, total, bad = p.records()
     t.check(f"{label}: stdout is JSON objects only, one per line", not bad, repr(bad[:2]))
+    said = sorted({str(r.get("probes")) for r in intervals + ([total] if total else [])})
+    t.eq(f'{label}: every JSON object says "probes": "{probes}"', said, [probes])
     last = [l for l in p.out if l.strip()][-1:]
     if not t.check(f"{label}: a total object at the end", total is not None and last and
                    last[0] not in bad and json.loads(last[0]).get("kind") == "total", repr(last)[:200]):
@@ -543,9 +637,9 @@ def check_exit(t, label, p, how):
     t.check(f"{label}: no panic", "panicked" not in p.stderr(), p.stderr()[-300:])
 
 
-def check_mixed(t, label, p, res, by_duration=None):
+def check_mixed(t, label, p, res, by_duration=None, probes=FSESSION):
     """Counts of a mixed_workload run against what it did."""
-    intervals, total = check_records(t, label, p)
+    intervals, total = check_records(t, label, p, probes=probes)
     if total is None:
         return
     got = counts(total)
@@ -557,6 +651,8 @@ def check_mixed(t, label, p, res, by_duration=None):
     t.check(f"{label}: lookups counted (creates look names up)", got.get("lookup", 0) >= want["create"],
             f"lookup {got.get('lookup')}")
     check_figures(t, label, intervals + [total])
+    print("#   stack bytes at entry/max: " + ", ".join(
+        f"{o['op']} {o['entry_stack_bytes']}/{o['max_stack_bytes']}" for o in total["ops"] if o["count"]), flush=True)
     s = by_op(total)["search"]
     client_max = max(res["search_ns"])
     t.check(f"{label}: profiler's max search latency <= client-observed max per ioctl",
@@ -590,7 +686,7 @@ def cleanup_mixed(root):
             os.unlink(f"{root}/{name}")
 
 
-def run_counts(t, label, end_by, needed_s=None):
+def run_counts(t, label, end_by, needed_s=None, probes=FSESSION):
     """One profiler over mixed_workload, ended by --duration or a signal;
     returns the time from the profiler's launch to the workload's end
     (None if it did not run). Counting by --duration needs the workload to
@@ -599,10 +695,10 @@ def run_counts(t, label, end_by, needed_s=None):
     round is retried with longer ones if the workload still outlasted it
     (a busy host)."""
     if end_by != "duration":
-        return counts_round(t, label, end_by, None)
+        return counts_round(t, label, end_by, None, probes)
     first = max(4, math.ceil(1.5 * needed_s + 2)) if needed_s else 8
     for duration in (first, 4 * first, 16 * first):
-        got = counts_round(t, label, end_by, duration)
+        got = counts_round(t, label, end_by, duration, probes)
         if got != "precondition":
             return got
         print(f"#   the workload outlasted --duration {duration}s: running again with a longer one", flush=True)
@@ -611,15 +707,17 @@ def run_counts(t, label, end_by, needed_s=None):
     return None
 
 
-def counts_round(t, label, end_by, duration):
+def counts_round(t, label, end_by, duration, probes=FSESSION):
+    """`probes`: the mechanism expected, forced through VEXFS_PROFILE_PROBES
+    unless it is the default (fsession)."""
     before = probe_state()
     w = Worker(mixed_workload, MNT, 0 if end_by == "duration" else 1)
     args = ["--json", "--interval", "1s", "--duration", f"{duration}s" if end_by == "duration" else "10m"]
-    p = Profiler(*args)
+    p = Profiler(*args, probes=None if probes == FSESSION else probes)
     try:
         if not t.check(f"{label}: prints `vexctl profile: attached`", p.wait_attached(), p.stderr()[-300:]):
             return None
-        check_attached(t, label, before)
+        check_attached(t, label, before, probes=probes, p=p)
         w.go()
         res = w.result()
         if end_by == "duration":
@@ -639,7 +737,7 @@ def counts_round(t, label, end_by, duration):
         print(f"#   workload: {res['elapsed']:.2f} s, {len(res['search_ns'])} searches, "
               f"client median search {sorted(res['search_ns'])[len(res['search_ns']) // 2] / 1e3:.0f} us", flush=True)
         check_exit(t, label, p, "its duration ends" if end_by == "duration" else "sent SIGINT")
-        check_mixed(t, label, p, res, duration if end_by == "duration" else None)
+        check_mixed(t, label, p, res, duration if end_by == "duration" else None, probes)
         if end_by == "duration":
             t.eq(f"{label}: lists the default ops in order", [o["op"] for o in p.records()[1]["ops"]]
                  if p.records()[1] else None, list(OPS))
@@ -659,6 +757,8 @@ def test_counts(t):
         needed_s = run_counts(t, "by SIGINT", "sigint")
     with t.group("profile: exact counts of a known workload, ended by --duration"):
         run_counts(t, "by duration", "duration", needed_s)
+    with t.group("profile: exact counts through the kprobe fallback (VEXFS_PROFILE_PROBES=kprobe)"):
+        run_counts(t, "kprobe fallback", "sigint", probes=KPROBE)
 
 
 def test_filters(t):
@@ -706,7 +806,7 @@ def test_filters(t):
             if not t.check("--mount: both profilers attach", all(p.wait_attached() for p in ps.values()),
                            " | ".join(p.stderr()[-200:] for p in ps.values())):
                 return
-            check_attached(t, "--mount", before, sel)
+            check_attached(t, "--mount", before, sel, p=ps[MNT])
             w.go()
             done = w.result()
             for p in ps.values():
@@ -800,6 +900,17 @@ def test_bimodal(t):
 MANGLED = re.compile(r"^_ZN|^_R[A-Z0-9]|17h[0-9a-f]{16}E$")
 
 
+def entry_frame(stack, fn):
+    """Index of probe point `fn`'s frame in a folded stack, or None. The
+    probe point is a C function that tail-calls its Rust body, FN_rs, so
+    the body's frame stands for it (under fsession, called from the BPF
+    trampoline, which the ftrace hook jumps to)."""
+    for i, f in enumerate(stack):
+        if f in (fn, f"{fn}_rs"):
+            return i
+    return None
+
+
 def test_flamegraph(t):
     with t.group("profile: flame graph of a search workload"):
         os.makedirs(SCRATCH, exist_ok=True)
@@ -817,7 +928,7 @@ def test_flamegraph(t):
         try:
             if not t.check("flame graph: attached", p.wait_attached(), p.stderr()[-300:]):
                 return
-            check_attached(t, "flame graph", before)
+            check_attached(t, "flame graph", before, p=p)
             w.go()
             res = w.result()
             p.stop(signal.SIGINT, timeout=300)
@@ -854,24 +965,30 @@ def test_flamegraph(t):
             search = [(s, c) for s, c in stacks if s[0] == "search"]
             n_search = sum(c for _, c in search)
             # A sample can land in the probes' own machinery (see
-            # KPROBE_MACHINERY): such stacks stop there or no longer hold
+            # PROBE_MACHINERY): such stacks stop there or no longer hold
             # the search's frame, and are left out; how many there are
             # depends on timing, so it is reported, not checked.
-            through = [(s, c) for s, c in search if "vexfs_ioctl_search" in s]
+            through = [(s, c) for s, c in search if entry_frame(s, "vexfs_ioctl_search") is not None]
             n_through = sum(c for _, c in through)
-            n_trampoline = sum(c for s, c in search
-                               if "vexfs_ioctl_search" not in s and any(KPROBE_MACHINERY.search(f) for f in s))
+            n_trampoline = sum(c for s, c in search if entry_frame(s, "vexfs_ioctl_search") is None
+                               and any(PROBE_MACHINERY.search(f) for f in s))
             print(f"#   search samples: {n_search}, through vexfs_ioctl_search {n_through}, "
                   f"in the probes' own machinery {n_trampoline}", flush=True)
+            if through:
+                print(f"#   e.g. {';'.join(max(through, key=lambda x: x[1])[0])[:400]}", flush=True)
             t.check("flame graph: every search sample passes through vexfs_ioctl_search (but those in the probes' "
                     "own machinery)", n_search and n_through + n_trampoline == n_search and n_through > 0,
                     f"{n_through} + {n_trampoline} of {n_search}; "
-                    + str([s for s, _ in search if "vexfs_ioctl_search" not in s][:1])[:300])
+                    + str([s for s, _ in search if entry_frame(s, "vexfs_ioctl_search") is None][:1])[:300])
             t.check("flame graph: they start at the syscall entry (op;entry...;do_syscall_64;...;vexfs_ioctl_search)",
-                    through and all(s.index("vexfs_ioctl_search") > 1 and
+                    through and all(entry_frame(s, "vexfs_ioctl_search") > 1 and
                                     any(f.startswith("entry_SYSCALL") for f in s) for s, _ in through),
                     str(through[:1])[:300])
-            in_simd = sum(c for s, c in search if "vexfs_simd_batch" in s)
+            t.check("flame graph: the BPF trampoline on vexfs_ioctl_search is named as such (bpf_trampoline_*), "
+                    "not as a random kernel function",
+                    through and all(s[entry_frame(s, "vexfs_ioctl_search") - 1].startswith("bpf_trampoline_")
+                                    for s, _ in through), str(through[:1])[:300])
+            in_simd = sum(c for s, c in search if entry_frame(s, "vexfs_simd_batch") is not None)
             t.check("flame graph: most search samples are inside vexfs_simd_batch (the distance loop)",
                     n_search and in_simd > n_search / 2, f"{in_simd} of {n_search}")
             mangled = sorted({f for s, _ in stacks for f in s if MANGLED.search(f)})
@@ -890,42 +1007,59 @@ def test_flamegraph(t):
 
 
 def test_missed_returns(t):
-    """More concurrent searches than kretprobe instances: the returns the
-    kernel drops are reported, every other search is counted, and the frames
-    they leave behind do not make later user-space samples look like VexFS."""
-    with t.group("profile: more concurrent operations than kretprobe instances"):
-        folded = f"{SCRATCH}/burst.folded"
-        threads = 16
-        w = Worker(burst_then_spin, MNT, threads, 3.0)
-        p = Profiler("--json", "--duration", "10m", "--ops", "search", "--frequency", "199",
-                     "--folded", folded)
-        try:
-            if not t.check("burst: attached", p.wait_attached(), p.stderr()[-300:]):
-                return
-            w.go()
-            res = w.result()
-            p.stop(signal.SIGINT)
-            check_exit(t, "burst", p, "SIGINT")
-            _, total = check_records(t, "burst", p, ops=("search",))
-            missed = missed_returns(p)
-            t.eq("burst: the searches all succeeded", res["errors"], [])
-            t.check("burst: the kernel dropped some returns (16 searches were inside at once)", missed > 0,
+    """More concurrent searches than kretprobe instances. fsession probes
+    have no instances to run out of: every search is counted and nothing is
+    reported dropped. Through the kprobe fallback the returns the kernel
+    drops are reported and every other search is counted. Either way the
+    frames left behind do not make later user-space samples look like
+    VexFS."""
+    for probes in (FSESSION, KPROBE):
+        with t.group(f"profile: more concurrent operations than kretprobe instances ({probes} probes)"):
+            burst_round(t, probes)
+
+
+def burst_round(t, probes):
+    label = f"burst ({probes})"
+    folded = f"{SCRATCH}/burst-{probes}.folded"
+    threads = 16
+    w = Worker(burst_then_spin, MNT, threads, 3.0)
+    p = Profiler("--json", "--duration", "10m", "--ops", "search", "--frequency", "199",
+                 "--folded", folded, probes=None if probes == FSESSION else probes)
+    try:
+        if not t.check(f"{label}: attached", p.wait_attached(), p.stderr()[-300:]):
+            return
+        t.check(f"{label}: the profiler says it uses {probes} probes", p.mechanism() == probes,
+                p.stderr()[-400:])
+        w.go()
+        res = w.result()
+        p.stop(signal.SIGINT)
+        check_exit(t, label, p, "SIGINT")
+        _, total = check_records(t, label, p, ops=("search",), probes=probes)
+        missed = missed_returns(p)
+        t.eq(f"{label}: the searches all succeeded", res["errors"], [])
+        if probes == FSESSION:
+            t.eq(f"{label}: nothing dropped (16 searches were inside at once)", missed, 0)
+            t.eq(f"{label}: every search counted", counts(total).get("search", 0), res["searches"])
+        else:
+            t.check(f"{label}: the kernel dropped some returns (16 searches were inside at once)", missed > 0,
                     p.stderr()[-300:])
-            t.eq("burst: counted searches + reported dropped probe hits = searches run",
+            t.eq(f"{label}: counted searches + reported dropped probe hits = searches run",
                  counts(total).get("search", 0) + missed, res["searches"])
-            lines = _lines(folded)
-            # A sample taken in the probes' own entry or return path (the
-            # optimized kprobe's detour before the search's frame exists, or
-            # the kretprobe's return trampoline after it is gone) is still
-            # inside the operation. A sample from the user-space spin has
-            # neither the search nor probe machinery on its stack.
-            stray = [l for l in lines
-                     if "vexfs_ioctl_search" not in l
-                     and not KPROBE_MACHINERY.search(l)]
-            t.check("burst: every sample is inside vexfs_ioctl_search (none from the user-space spin)",
-                    lines and not stray, f"{len(stray)} of {len(lines)}: {stray[:2]}")
-        finally:
-            p.kill()
+        lines = _lines(folded)
+        # A sample taken in the probes' own entry or return path (the
+        # optimized kprobe's detour before the search's frame exists, the
+        # kretprobe's return trampoline after it is gone, or the BPF
+        # trampoline's program runs) is still inside the operation. A sample
+        # from the user-space spin has neither the search nor probe
+        # machinery on its stack.
+        stray = [l for l in lines
+                 if "vexfs_ioctl_search" not in l
+                 and not PROBE_MACHINERY.search(l)]
+        t.check(f"{label}: every sample is inside vexfs_ioctl_search (none from the user-space spin)",
+                lines and not stray, f"{len(stray)} of {len(lines)}: {stray[:2]}")
+    finally:
+        w.kill()
+        p.kill()
 
 
 def test_errors(t):
@@ -943,6 +1077,10 @@ def test_errors(t):
                 f"status {r.returncode}: {r.stderr.strip()[-300:]}")
         t.check("--ops with an unknown op: lists the valid ops",
                 all(op in r.stderr for op in ("search", "insert", "simd")), r.stderr.strip()[-300:])
+        r = run(["env", "VEXFS_PROFILE_PROBES=uprobe", "vexctl", "profile", "--duration", "1s"], timeout=120)
+        t.check("VEXFS_PROFILE_PROBES=uprobe: exits non-zero naming the variable and the valid choices",
+                r.returncode != 0 and "VEXFS_PROFILE_PROBES" in r.stderr and "kprobe" in r.stderr
+                and "attached" not in r.stderr, f"status {r.returncode}: {r.stderr.strip()[-300:]}")
         r = run(["vexctl", "profile", "--duration", "5x"], timeout=120)
         t.check("--duration 5x: exits non-zero with a clear message",
                 r.returncode != 0 and "5x" in r.stderr and "attached" not in r.stderr and "panicked" not in r.stderr,
@@ -980,7 +1118,7 @@ def test_errors(t):
         p = Profiler("--json", "--duration", "10m", "--flamegraph", f"{SCRATCH}/killed.svg")
         try:
             if t.check("SIGKILL: attached", p.wait_attached(), p.stderr()[-300:]):
-                check_attached(t, "SIGKILL", before)
+                check_attached(t, "SIGKILL", before, p=p)
                 p.proc.kill()
                 p.wait(30)
         finally:
