@@ -455,7 +455,9 @@ Examples:
   Profile every VexFS operation for 5 seconds and write a flame graph:
     vexctl profile --duration 5s --flamegraph /tmp/vexfs.svg
   Searches and inserts on one mount, one JSON object per second:
-    vexctl profile --mount /mnt/vex --ops search,insert --json";
+    vexctl profile --mount /mnt/vex --ops search,insert --json
+  Through kprobes instead of BPF trampolines (the fallback), to compare:
+    VEXFS_PROFILE_PROBES=kprobe vexctl profile --duration 5s";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:
