@@ -793,9 +793,11 @@ impl SearchScratch {
         helpers: usize,
         quantized: bool,
     ) -> Result<PoolBox<Self>> {
-        PoolBox::new(Self::new(k, ef, group, dim, helpers, quantized)?)
+        PoolBox::try_new_with(|| Self::new(k, ef, group, dim, helpers, quantized))
     }
 
+    // Only `new_boxed` calls it: one frame for both.
+    #[inline(always)]
     pub(crate) fn new(
         k: usize,
         ef: usize,

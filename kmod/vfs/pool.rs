@@ -217,6 +217,27 @@ impl<T> PoolBox<T> {
         unsafe { ptr.as_ptr().write(value) };
         Ok(Self { backing, ptr })
     }
+
+    /// The value `make` returns, in pool memory taken first: `make`'s
+    /// result is written straight into it rather than passed by value (a
+    /// copy less on the stack of a large `T`).
+    pub(crate) fn try_new_with(make: impl FnOnce() -> Result<T>) -> Result<Self> {
+        const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
+        let (backing, raw) =
+            alloc_bytes(core::mem::size_of::<T>().max(1), core::mem::align_of::<T>())?;
+        let ptr = raw.cast::<T>();
+        let value = match make() {
+            Ok(v) => v,
+            Err(e) => {
+                free_backing(&backing);
+                return Err(e);
+            }
+        };
+        // SAFETY: `ptr` is aligned for `T` and points to at least
+        // `size_of::<T>()` writable bytes.
+        unsafe { ptr.as_ptr().write(value) };
+        Ok(Self { backing, ptr })
+    }
 }
 
 impl<T> PoolBox<T> {
