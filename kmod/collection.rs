@@ -475,11 +475,11 @@ pub(crate) struct Store {
     /// HNSW collections: the graph over rows `0..linked` (dead ones are
     /// tombstones or already purged). Rows from `linked` on are not linked
     /// yet; searches scan them exactly.
-    graph: Option<Hnsw<GraphAlloc>>,
+    graph: Option<KBox<Hnsw<GraphAlloc>>>,
     linked: usize,
     /// HNSW collections with `quantize = sq8`: the codes of rows
     /// `0..linked`, which a search's graph walk reads.
-    sq8: Option<Sq8>,
+    sq8: Option<KBox<Sq8>>,
     /// Bytes of `ids`, `flags` and `norms` capacity charged to the limit
     /// (chunks are charged by count; the map and the graph charge their
     /// own).
@@ -872,7 +872,7 @@ impl Collection {
         // Only a graph walk is quantized; an exact search stays exact.
         let sq8 = match (params.quantize, &graph) {
             (abi::quantize::NONE, _) => None,
-            (abi::quantize::SQ8, Some(_)) => Some(Sq8::new(dim, kernel)),
+            (abi::quantize::SQ8, Some(_)) => Some(new_sq8(dim, kernel)?),
             _ => return Err(EINVAL),
         };
         Arc::pin_init(
@@ -1079,7 +1079,7 @@ impl Collection {
                     // until its first insert; dropping the old one frees (and
                     // uncharges) its arrays.
                     if let Ok(fresh) = Hnsw::new(*g.params(), GraphAlloc::CHARGED) {
-                        *g = fresh;
+                        **g = fresh;
                     }
                 }
             }
@@ -1312,7 +1312,7 @@ impl Collection {
             let rows = rows_of(self, &s.chunks, &s.norms, len);
             q.rebuild(&rows, linked).map_err(|_| ENOMEM)?;
         }
-        *g = loaded;
+        **g = loaded;
         s.linked = linked;
         Ok(())
     }
@@ -2250,8 +2250,11 @@ fn rows_of<'a>(
 }
 
 /// A new HNSW graph with `M` and `ef_construction` from the create request
-/// (0 for the defaults, already range-checked).
-fn new_graph(m: u32, ef_construction: u32) -> Result<Hnsw<GraphAlloc>> {
+/// (0 for the defaults, already range-checked), boxed. The graph and the
+/// quantizer are boxed, and built out of line, so that creating a collection
+/// keeps them off its stack (they made a 3.8 KiB frame).
+#[inline(never)]
+fn new_graph(m: u32, ef_construction: u32) -> Result<KBox<Hnsw<GraphAlloc>>> {
     let defaults = hnsw::Params::default();
     let params = hnsw::Params {
         m: if m == 0 { abi::HNSW_DEFAULT_M } else { m } as usize,
@@ -2263,7 +2266,14 @@ fn new_graph(m: u32, ef_construction: u32) -> Result<Hnsw<GraphAlloc>> {
         repair_percent: DEAD_PERCENT as u32,
         ..defaults
     };
-    Hnsw::new(params, GraphAlloc::CHARGED).map_err(|_| EINVAL)
+    let graph = Hnsw::new(params, GraphAlloc::CHARGED).map_err(|_| EINVAL)?;
+    Ok(KBox::new(graph, GFP_KERNEL_ACCOUNT)?)
+}
+
+/// A new SQ8 quantizer, boxed (see [`new_graph`]).
+#[inline(never)]
+fn new_sq8(dim: usize, metric: simd::Metric) -> Result<KBox<Sq8>> {
+    Ok(KBox::new(Sq8::new(dim, metric), GFP_KERNEL_ACCOUNT)?)
 }
 
 impl Drop for Store {
