@@ -294,10 +294,14 @@ pub fn run(args: ProfileArgs) -> Result<()> {
     eprintln!("vexctl profile: probes: {}", profiler.mechanism());
     eprintln!(
         "vexctl profile: attached {} {mechanism} probes (ops: {}){}; {:?} in {:?} intervals",
-        profiler.attached(),
+        profiler.attached() - profiler.sampling_cpus(),
         names.join(","),
         if sampling {
-            format!(", sampling at {} Hz", args.frequency)
+            format!(
+                ", sampling at {} Hz on {} CPUs",
+                args.frequency,
+                profiler.sampling_cpus()
+            )
         } else {
             String::new()
         },

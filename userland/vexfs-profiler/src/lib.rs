@@ -515,6 +515,12 @@ impl<'obj> Profiler<'obj> {
         l.trace_links.len() + l.entry_links.len() + l.exit_links.len() + self.sample_links.len()
     }
 
+    /// Number of CPUs whose `cpu-clock` event samples stacks (0 when not
+    /// sampling); [`Self::attached`] counts them too.
+    pub fn sampling_cpus(&self) -> usize {
+        self.sample_links.len()
+    }
+
     /// The operation classes being profiled, in index order, each once.
     pub fn ops(&self) -> &[Op] {
         &self.ops
