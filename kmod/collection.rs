@@ -1075,12 +1075,7 @@ impl Collection {
             }
             if let Some(g) = s.graph.as_mut() {
                 if g.is_empty() && g.bytes() > 0 {
-                    // A new graph with the same parameters allocates nothing
-                    // until its first insert; dropping the old one frees (and
-                    // uncharges) its arrays.
-                    if let Ok(fresh) = Hnsw::new(*g.params(), GraphAlloc::CHARGED) {
-                        **g = fresh;
-                    }
+                    renew_graph(g);
                 }
             }
         }
@@ -2268,6 +2263,17 @@ fn new_graph(m: u32, ef_construction: u32) -> Result<KBox<Hnsw<GraphAlloc>>> {
     };
     let graph = Hnsw::new(params, GraphAlloc::CHARGED).map_err(|_| EINVAL)?;
     Ok(KBox::new(graph, GFP_KERNEL_ACCOUNT)?)
+}
+
+/// Replaces an empty graph `g` by a new one with the same parameters, which
+/// allocates nothing until its first insert; dropping the old one frees
+/// (and uncharges) its arrays. Out of line: the new graph is built on the
+/// stack, and every trim would otherwise carry its 1 KiB frame.
+#[inline(never)]
+fn renew_graph(g: &mut Hnsw<GraphAlloc>) {
+    if let Ok(fresh) = Hnsw::new(*g.params(), GraphAlloc::CHARGED) {
+        *g = fresh;
+    }
 }
 
 /// A new SQ8 quantizer, boxed (see [`new_graph`]).
