@@ -781,23 +781,11 @@ impl SearchScratch {
         }
     }
 
-    /// [`Self::new`] in a pool block, built out of line: the scratch and
-    /// its construction stay out of the search ioctl's frame, which lies
-    /// under every distance computed (the stack test build measures it).
+    /// The scratch for a search, written straight into a pool block and
+    /// built out of line: a scratch by value, and the copies of it, sat in
+    /// the search ioctl's frame, which lies under every distance computed
+    /// (the stack test build measures it).
     #[inline(never)]
-    pub(crate) fn new_boxed(
-        k: usize,
-        ef: usize,
-        group: usize,
-        dim: usize,
-        helpers: usize,
-        quantized: bool,
-    ) -> Result<PoolBox<Self>> {
-        PoolBox::try_new_with(|| Self::new(k, ef, group, dim, helpers, quantized))
-    }
-
-    // Only `new_boxed` calls it: one frame for both.
-    #[inline(always)]
     pub(crate) fn new(
         k: usize,
         ef: usize,
@@ -805,22 +793,24 @@ impl SearchScratch {
         dim: usize,
         helpers: usize,
         quantized: bool,
-    ) -> Result<Self> {
-        let (weights, rerank) = Self::sq8_lens(ef, dim, quantized);
-        let mut slots = KVec::with_capacity(1 + helpers, GFP_KERNEL_ACCOUNT)?;
-        for _ in 0..1 + helpers {
-            slots.push(ScanSlot::new(k, group)?, GFP_KERNEL_ACCOUNT)?;
-        }
-        Ok(Self {
-            slots,
-            queries: PoolBuf::new_zeroed(group * dim)?,
-            query_norms: PoolBuf::new_zeroed(group)?,
-            walk: WalkScratch {
-                graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
-                found: PoolBuf::new_zeroed(ef)?,
-                weights: PoolBuf::new_zeroed(weights)?,
-                rerank: PoolBuf::new_zeroed(rerank)?,
-            },
+    ) -> Result<PoolBox<Self>> {
+        PoolBox::try_new_with(|| {
+            let (weights, rerank) = Self::sq8_lens(ef, dim, quantized);
+            let mut slots = KVec::with_capacity(1 + helpers, GFP_KERNEL_ACCOUNT)?;
+            for _ in 0..1 + helpers {
+                slots.push(ScanSlot::new(k, group)?, GFP_KERNEL_ACCOUNT)?;
+            }
+            Ok(Self {
+                slots,
+                queries: PoolBuf::new_zeroed(group * dim)?,
+                query_norms: PoolBuf::new_zeroed(group)?,
+                walk: WalkScratch {
+                    graph: hnsw::SearchScratch::new(GraphAlloc::SCRATCH),
+                    found: PoolBuf::new_zeroed(ef)?,
+                    weights: PoolBuf::new_zeroed(weights)?,
+                    rerank: PoolBuf::new_zeroed(rerank)?,
+                },
+            })
         })
     }
 

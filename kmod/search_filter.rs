@@ -54,9 +54,6 @@ impl<'a> SearchFilter<'a> {
     /// `dir`. `EINVAL` for a malformed filter, or an `under_fd` directory
     /// outside the collection's tree; `EBADF`, `EXDEV` (another mount) or
     /// `ENOTDIR` for a bad `under_fd`.
-    // Out of line: its temporaries would otherwise sit in the search's
-    // frame below every distance computed.
-    #[inline(never)]
     pub(crate) fn new(dir: &'a File, req: &abi::SearchRequest) -> Result<Self> {
         let under = if req.flags & abi::SEARCH_UNDER != 0 {
             let held = FileRef::from_fd(req.under_fd, dir.inode().super_block())?;

@@ -339,7 +339,7 @@ fn search(file: &File, arg: usize) -> Result {
     let filter = SearchFilter::new(file, &req)?;
     mode.plain_rows_admitted = filter.admits_plain_rows();
     let mut hits = PoolBuf::<abi::SearchHit>::new_zeroed(k)?;
-    let mut scratch = SearchScratch::new_boxed(k, beam, group, dim, helpers, coll.quantized())?;
+    let mut scratch = SearchScratch::new(k, beam, group, dim, helpers, coll.quantized())?;
     let mut queries = user(req.queries, nq * dim * 4).reader();
     let mut admit = |id: u64, is_file: bool| filter.admits(id, is_file);
     let mut first = 0;

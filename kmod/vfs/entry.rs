@@ -189,23 +189,14 @@ unsafe extern "C" fn vexfs_fsync_rs(
     unsafe { file_ops::Adapter::<RegularFile>::fsync(file, start, end, datasync) }
 }
 
-/// The open VexFS file a vector ioctl entry point passes back.
-///
-/// # Safety
-///
-/// `file` is the pointer [`vector_ioctl`] passed, valid for the call.
-unsafe fn ioctl_file<'a>(file: *mut bindings::file) -> &'a File {
-    // SAFETY: As the caller guarantees.
-    unsafe { File::from_raw(file) }
-}
-
 /// # Safety
 ///
 /// Only `vexfs_ioctl_insert` calls this, with what [`vector_ioctl`] passed.
 #[no_mangle]
 unsafe extern "C" fn vexfs_ioctl_insert_rs(file: *mut bindings::file, arg: c_ulong) -> c_long {
-    // SAFETY: As the caller guarantees.
-    crate::vector_ioctl::insert_ioctl(unsafe { ioctl_file(file) }, arg as usize).into_c()
+    // SAFETY: `file` is the open file `vector_ioctl` passed, valid for the
+    // call.
+    crate::vector_ioctl::insert_ioctl(unsafe { File::from_raw(file) }, arg as usize).into_c()
 }
 
 /// # Safety
@@ -213,8 +204,9 @@ unsafe extern "C" fn vexfs_ioctl_insert_rs(file: *mut bindings::file, arg: c_ulo
 /// Only `vexfs_ioctl_delete` calls this, with what [`vector_ioctl`] passed.
 #[no_mangle]
 unsafe extern "C" fn vexfs_ioctl_delete_rs(file: *mut bindings::file, arg: c_ulong) -> c_long {
-    // SAFETY: As the caller guarantees.
-    crate::vector_ioctl::delete_ioctl(unsafe { ioctl_file(file) }, arg as usize).into_c()
+    // SAFETY: `file` is the open file `vector_ioctl` passed, valid for the
+    // call.
+    crate::vector_ioctl::delete_ioctl(unsafe { File::from_raw(file) }, arg as usize).into_c()
 }
 
 /// # Safety
@@ -222,8 +214,9 @@ unsafe extern "C" fn vexfs_ioctl_delete_rs(file: *mut bindings::file, arg: c_ulo
 /// Only `vexfs_ioctl_search` calls this, with what [`vector_ioctl`] passed.
 #[no_mangle]
 unsafe extern "C" fn vexfs_ioctl_search_rs(file: *mut bindings::file, arg: c_ulong) -> c_long {
-    // SAFETY: As the caller guarantees.
-    crate::vector_ioctl::search_ioctl(unsafe { ioctl_file(file) }, arg as usize).into_c()
+    // SAFETY: `file` is the open file `vector_ioctl` passed, valid for the
+    // call.
+    crate::vector_ioctl::search_ioctl(unsafe { File::from_raw(file) }, arg as usize).into_c()
 }
 
 /// # Safety

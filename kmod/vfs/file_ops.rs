@@ -137,7 +137,7 @@ pub(crate) const fn vtable<T: FileOperations>() -> FileOpsVTable {
 /// The C callbacks of `T`. Each is installed only in the table of a file
 /// of `T`'s kind, so the VFS calls it with an open VexFS file (or a request
 /// on one) and the other arguments of that operation, valid for the call.
-pub(crate) struct Adapter<T>(PhantomData<T>);
+pub(super) struct Adapter<T>(PhantomData<T>);
 
 impl<T: FileOperations> Adapter<T> {
     const TABLE: bindings::file_operations = bindings::file_operations {
@@ -225,7 +225,7 @@ impl<T: FileOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `read_iter` (see [`Adapter`]).
-    pub(crate) unsafe extern "C" fn read_iter(
+    pub(super) unsafe extern "C" fn read_iter(
         iocb: *mut bindings::kiocb,
         to: *mut bindings::iov_iter,
     ) -> isize {
@@ -237,7 +237,7 @@ impl<T: FileOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `write_iter` (see [`Adapter`]).
-    pub(crate) unsafe extern "C" fn write_iter(
+    pub(super) unsafe extern "C" fn write_iter(
         iocb: *mut bindings::kiocb,
         from: *mut bindings::iov_iter,
     ) -> isize {
@@ -308,7 +308,7 @@ impl<T: FileOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `fsync` (see [`Adapter`]).
-    pub(crate) unsafe extern "C" fn fsync(
+    pub(super) unsafe extern "C" fn fsync(
         file: *mut bindings::file,
         start: bindings::loff_t,
         end: bindings::loff_t,

@@ -167,7 +167,7 @@ pub(crate) const fn vtable<T: InodeOperations>() -> InodeOpsVTable {
 /// on VexFS objects: the inodes and dentries are live and held, the parent
 /// directory is locked in directory operations (`i_rwsem`, both parents in
 /// a rename), and the pointers are valid for the call.
-pub(crate) struct Adapter<T>(PhantomData<T>);
+pub(super) struct Adapter<T>(PhantomData<T>);
 
 impl<T: InodeOperations> Adapter<T> {
     const TABLE: bindings::inode_operations = bindings::inode_operations {
@@ -248,7 +248,7 @@ impl<T: InodeOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `lookup` (see [`Adapter`]).
-    pub(crate) unsafe extern "C" fn lookup(
+    pub(super) unsafe extern "C" fn lookup(
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
         flags: c_uint,
@@ -264,7 +264,7 @@ impl<T: InodeOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `create` (see [`Adapter`]).
-    pub(crate) unsafe extern "C" fn create(
+    pub(super) unsafe extern "C" fn create(
         idmap: *mut bindings::mnt_idmap,
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
@@ -391,7 +391,7 @@ impl<T: InodeOperations> Adapter<T> {
     /// # Safety
     ///
     /// A VFS `unlink` (see [`Adapter`]).
-    pub(crate) unsafe extern "C" fn unlink(
+    pub(super) unsafe extern "C" fn unlink(
         dir: *mut bindings::inode,
         dentry: *mut bindings::dentry,
     ) -> c_int {

@@ -208,14 +208,7 @@ unsafe impl<T: Sync> Sync for PoolBox<T> {}
 impl<T> PoolBox<T> {
     /// Moves `value` into pool memory.
     pub(crate) fn new(value: T) -> Result<Self> {
-        const { assert!(core::mem::align_of::<T>() <= abi::POOL_ALIGN) };
-        let (backing, raw) =
-            alloc_bytes(core::mem::size_of::<T>().max(1), core::mem::align_of::<T>())?;
-        let ptr = raw.cast::<T>();
-        // SAFETY: `ptr` is aligned for `T` and points to at least
-        // `size_of::<T>()` writable bytes.
-        unsafe { ptr.as_ptr().write(value) };
-        Ok(Self { backing, ptr })
+        Self::try_new_with(|| Ok(value))
     }
 
     /// The value `make` returns, in pool memory taken first: `make`'s
