@@ -672,12 +672,17 @@ def check_mixed(t, label, p, res, by_duration=None, probes=FSESSION):
 
 # ------------------------------------------------------------------- groups
 
-def setup_mount(root):
-    mount(root)
+def populate(root):
+    """On a mounted VexFS, what mixed_workload works on."""
     make_collection(f"{root}/small", 8, 64, seed=1)
     make_collection(f"{root}/ins", 8, 0, seed=2)
     with open(f"{root}/data", "wb") as f:
         f.write(b"d" * 4096)
+
+
+def setup_mount(root):
+    mount(root)
+    populate(root)
 
 
 def cleanup_mixed(root):

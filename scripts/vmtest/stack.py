@@ -16,16 +16,14 @@ import os
 import numpy as np
 
 from disk import disks, mount_disk
-from harness import run, sh
-from profiler import OPS, make_collection, mixed_workload, setup_mount
+from harness import mount, run, sh
+from profiler import OPS, mixed_workload, populate
 from vectors import Coll
 
 KO = os.environ["VEXFS_KO"]
 STACK_KO = os.path.join(os.path.dirname(KO), "vexfs-stack.ko")
 PARAM = "/sys/module/vexfs/parameters/stack_watermark"
 THREAD_SIZE = 16384
-# What the issue asks of every path: VexFS's own use below its entry point.
-OWN_GOAL = 3072
 
 
 def read_marks():
@@ -53,14 +51,6 @@ def hnsw_workload(root):
     c.close()
 
 
-def populate(root):
-    """On a mounted VexFS, what the profiler's setup_mount makes."""
-    make_collection(f"{root}/small", 8, 64, seed=1)
-    make_collection(f"{root}/ins", 8, 0, seed=2)
-    with open(f"{root}/data", "wb") as f:
-        f.write(b"d" * 4096)
-
-
 def report(t, title):
     """Prints the module's marks and checks each class's."""
     marks = read_marks()
@@ -77,8 +67,9 @@ def report(t, title):
                 "stack's end", m["calls"] > 0 and 0 < m["entry"] < m["deepest"] < THREAD_SIZE, str(m))
 
 
-def measured(t, title, workload):
-    """Loads the test build, runs `workload(root)`, reports, unloads."""
+def measured(t, title, mount_at):
+    """Loads the test build, mounts a VexFS with `mount_at(root)`, runs
+    every class on it, reports, unmounts and unloads."""
     if not os.path.exists(STACK_KO):
         t.check("kmod/vexfs-stack.ko built (scripts/build-module stack)", False, STACK_KO)
         return
@@ -87,7 +78,11 @@ def measured(t, title, workload):
     try:
         t.check("the test build reports its marks", os.path.exists(PARAM), PARAM)
         if os.path.exists(PARAM):
-            workload(root)
+            mount_at(root)
+            populate(root)
+            mixed_workload(root, 0)
+            hnsw_workload(root)
+            sh(["umount", root])
             report(t, title)
     finally:
         run(["umount", root])
@@ -95,30 +90,20 @@ def measured(t, title, workload):
 
 
 def test_all(t):
-    def workload(root):
-        setup_mount(root)
-        mixed_workload(root, 0)
-        hnsw_workload(root)
-        sh(["umount", root])
-
     with t.group("stack high-water mark (test build vexfs-stack.ko)"):
-        measured(t, "in memory", workload)
+        measured(t, "in memory", mount)
 
 
 def test_disk(t):
     """The same on a durable mount of the VM's last disk (the disk groups
     are done with it; the reboot pair keeps the first)."""
-    def workload(root):
+    def mount_at(root):
         dev = disks()[-1]
         sh(["mkfs.vexfs", "-q", "-f", dev])
         mount_disk(dev, root)
-        populate(root)
-        mixed_workload(root, 0)
-        hnsw_workload(root)
-        sh(["umount", root])
 
     with t.group("stack high-water mark on a disk (test build vexfs-stack.ko)"):
         if len(disks()) < 2:
             t.check("the VM has two disks (VEXFS_VM_DISK)", False, str(disks()))
             return
-        measured(t, "durable mount", workload)
+        measured(t, "durable mount", mount_at)
