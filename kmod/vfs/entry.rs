@@ -11,6 +11,10 @@
 //! back the `*_rs` function of the same name here, which is the ordinary
 //! adapter or handler.
 //!
+//! The file operations also fire their `vexfs_<op>_done` tracepoint
+//! (`trace.rs`) here as they return, for tools that would rather run once
+//! per operation than at its entry and return.
+//!
 //! This is the one file of the VFS layer that names the filesystem's own
 //! types: the probe points are VexFS's.
 
@@ -18,9 +22,11 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 
 use super::cpu::Fpu;
-use super::file::File;
+use super::file::{File, Kiocb};
 use super::file_ops::{self, FileEntries, IoctlReturn};
+use super::inode::Inode;
 use super::inode_ops::{self, InodeEntries};
+use super::trace;
 use crate::file::RegularFile;
 use crate::inode::DirInode;
 
@@ -105,6 +111,11 @@ pub(crate) fn simd_batch(floats: usize, work: &mut dyn FnMut(&Fpu)) {
     unsafe { vexfs_simd_batch(floats, work.cast()) }
 }
 
+/// What a file operation's event names: the mount's device and the inode.
+fn target(inode: &Inode) -> (u32, u64) {
+    (inode.super_block().dev(), inode.ino())
+}
+
 /// # Safety
 ///
 /// Only `vexfs_lookup` calls this, from the `lookup` slot of directory
@@ -115,8 +126,19 @@ unsafe extern "C" fn vexfs_lookup_rs(
     dentry: *mut bindings::dentry,
     flags: c_uint,
 ) -> *mut bindings::dentry {
+    let timer = trace::VEXFS_LOOKUP_DONE.start();
     // SAFETY: As the caller guarantees.
-    unsafe { inode_ops::Adapter::<DirInode>::lookup(dir, dentry, flags) }
+    let found = unsafe { inode_ops::Adapter::<DirInode>::lookup(dir, dentry, flags) };
+    // An error pointer's errno (`IS_ERR`), else 0: a dentry or NULL.
+    let addr = found as isize;
+    let errno = if (-(bindings::MAX_ERRNO as isize)..0).contains(&addr) {
+        addr
+    } else {
+        0
+    };
+    // SAFETY: The caller's directory, live for the call.
+    timer.done(errno as i64, || target(unsafe { Inode::from_raw(dir) }));
+    found
 }
 
 /// # Safety
@@ -130,8 +152,12 @@ unsafe extern "C" fn vexfs_create_rs(
     dentry: *mut bindings::dentry,
     mode: bindings::umode_t,
 ) -> c_int {
+    let timer = trace::VEXFS_CREATE_DONE.start();
     // SAFETY: As the caller guarantees.
-    unsafe { inode_ops::Adapter::<DirInode>::create(idmap, dir, dentry, mode) }
+    let ret = unsafe { inode_ops::Adapter::<DirInode>::create(idmap, dir, dentry, mode) };
+    // SAFETY: The caller's directory, live for the call.
+    timer.done(ret.into(), || target(unsafe { Inode::from_raw(dir) }));
+    ret
 }
 
 /// # Safety
@@ -143,8 +169,12 @@ unsafe extern "C" fn vexfs_unlink_rs(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
 ) -> c_int {
+    let timer = trace::VEXFS_UNLINK_DONE.start();
     // SAFETY: As the caller guarantees.
-    unsafe { inode_ops::Adapter::<DirInode>::unlink(dir, dentry) }
+    let ret = unsafe { inode_ops::Adapter::<DirInode>::unlink(dir, dentry) };
+    // SAFETY: The caller's directory, live for the call.
+    timer.done(ret.into(), || target(unsafe { Inode::from_raw(dir) }));
+    ret
 }
 
 /// # Safety
@@ -156,8 +186,14 @@ unsafe extern "C" fn vexfs_read_iter_rs(
     iocb: *mut bindings::kiocb,
     to: *mut bindings::iov_iter,
 ) -> isize {
+    let timer = trace::VEXFS_READ_DONE.start();
     // SAFETY: As the caller guarantees.
-    unsafe { file_ops::Adapter::<RegularFile>::read_iter(iocb, to) }
+    let ret = unsafe { file_ops::Adapter::<RegularFile>::read_iter(iocb, to) };
+    // SAFETY: The caller's request, live for the call.
+    timer.done(ret as i64, || {
+        target(unsafe { Kiocb::from_raw(iocb) }.file().inode())
+    });
+    ret
 }
 
 /// # Safety
@@ -169,8 +205,14 @@ unsafe extern "C" fn vexfs_write_iter_rs(
     iocb: *mut bindings::kiocb,
     from: *mut bindings::iov_iter,
 ) -> isize {
+    let timer = trace::VEXFS_WRITE_DONE.start();
     // SAFETY: As the caller guarantees.
-    unsafe { file_ops::Adapter::<RegularFile>::write_iter(iocb, from) }
+    let ret = unsafe { file_ops::Adapter::<RegularFile>::write_iter(iocb, from) };
+    // SAFETY: The caller's request, live for the call.
+    timer.done(ret as i64, || {
+        target(unsafe { Kiocb::from_raw(iocb) }.file().inode())
+    });
+    ret
 }
 
 /// # Safety
@@ -184,9 +226,15 @@ unsafe extern "C" fn vexfs_fsync_rs(
     end: bindings::loff_t,
     datasync: c_int,
 ) -> c_int {
+    let timer = trace::VEXFS_FSYNC_DONE.start();
     // SAFETY: As the caller guarantees; a directory's fsync is a regular
     // file's, which only uses the file's inode and mount.
-    unsafe { file_ops::Adapter::<RegularFile>::fsync(file, start, end, datasync) }
+    let ret = unsafe { file_ops::Adapter::<RegularFile>::fsync(file, start, end, datasync) };
+    // SAFETY: The caller's open file, live for the call.
+    timer.done(ret.into(), || {
+        target(unsafe { File::from_raw(file) }.inode())
+    });
+    ret
 }
 
 /// # Safety

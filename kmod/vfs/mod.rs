@@ -51,6 +51,7 @@ pub(crate) mod share;
 pub(crate) mod super_ops;
 pub(crate) mod sync;
 pub(crate) mod task;
+pub(crate) mod trace;
 pub(crate) mod xattr;
 
 pub(crate) use backing::{BackingFile, DataFile, DataMount};
