@@ -4,9 +4,15 @@
  * kernel stack use, plus kernel-stack samples taken only while a task is
  * inside a VexFS operation. Loaded and read by userland/vexfs-profiler.
  *
- * Two sets of programs measure the same probe points; userland loads one
- * (the other's programs are not loaded at all):
+ * Three sets of programs measure the operations; userland loads what it
+ * uses (the others' programs are not loaded at all):
  *
+ * - raw tracepoint (preferred for file operations when no stacks are
+ *   sampled): vexfs.ko times each file operation itself while its event
+ *   vexfs:vexfs_<op>_done is enabled and fires the event as the operation
+ *   returns, so one program run per operation records it, with no entry
+ *   run and no per-task state. Vector operations stay on fsession, whose
+ *   frames follow the SIMD batches nested in them.
  * - fsession (preferred): one program per operation class, attached through
  *   a BPF trampoline to the probe point, a C function of vexfs.ko with an
  *   ftrace entry and BTF. The kernel runs it at the function's entry and at
@@ -497,6 +503,52 @@ VEXFS_SESSION(search, vexfs_ioctl_search, VEXFS_OP_SEARCH, false,
 	      file->f_inode->i_sb, struct file *file)
 VEXFS_SESSION(simd, vexfs_simd_batch, VEXFS_OP_SIMD, true, NULL,
 	      size_t floats)
+
+/*
+ * Raw tracepoint set: one program per file operation's event, named
+ * tp_<op>. The event's arguments (kmod/vexfs_trace.h) are the mount's
+ * device, the inode, the return value and the duration in nanoseconds.
+ *
+ * The stack figure is the stack in use at the program's context, the
+ * event's arguments that the tracepoint's BPF glue keeps on the task's
+ * stack, a few frames below the returning operation's probe point. The
+ * context's address becomes a number through a per-CPU slot (the same
+ * verifier rule as ctx_addr()); a raw tracepoint program runs with
+ * preemption off, so no other run on the CPU writes its slot meanwhile.
+ */
+__u64 ctx_slot[VEXFS_MAX_CPUS];
+
+static __always_inline int op_done(struct bpf_raw_tracepoint_args *ctx, __u32 op)
+{
+	__u32 dev = ctx->args[0], used, cpu;
+	__u64 ns = ctx->args[3], *slot;
+
+	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+		return 0;
+	if (filter_dev && dev != filter_dev)
+		return 0;
+	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
+	slot = &ctx_slot[cpu];
+	*(void *volatile *)slot = ctx;
+	used = stack_used(*(volatile __u64 *)slot);
+	record(op, ns, used, used);
+	return 0;
+}
+
+#define VEXFS_TRACEPOINT(name, op)					\
+	SEC("raw_tp")							\
+	int tp_##name(struct bpf_raw_tracepoint_args *ctx)		\
+	{								\
+		return op_done(ctx, op);				\
+	}
+
+/* vexfs_<op>_done(dev, ino, ret, ns) */
+VEXFS_TRACEPOINT(lookup, VEXFS_OP_LOOKUP)
+VEXFS_TRACEPOINT(create, VEXFS_OP_CREATE)
+VEXFS_TRACEPOINT(unlink, VEXFS_OP_UNLINK)
+VEXFS_TRACEPOINT(read, VEXFS_OP_READ)
+VEXFS_TRACEPOINT(write, VEXFS_OP_WRITE)
+VEXFS_TRACEPOINT(fsync, VEXFS_OP_FSYNC)
 
 /*
  * cpu-clock samples: the interrupted kernel stack of a task inside a VexFS

@@ -4,15 +4,19 @@ order; the --pid, --mount and --ops filters; a bimodal search workload;
 kernel stack figures; the flame graph; that every probe, BPF program and
 perf event goes away when it ends; and its errors.
 
-By default the profiler attaches fsession programs (BPF trampolines) to
-vexfs.ko's C entry points, and these tests check that it does (no kprobe);
-the kprobe fallback, forced by VEXFS_PROFILE_PROBES=kprobe, has exact-count
-and dropped-return groups of its own.
+By default the profiler reads file operations from the tracepoints vexfs.ko
+fires as they return (raw tracepoint programs) and attaches fsession
+programs (BPF trampolines) to the C entry points of the others, or of every
+class when it samples stacks; these tests check that it does (no kprobe).
+fsession for every class, forced by VEXFS_PROFILE_PROBES=fsession, and the
+kprobe fallback, forced by VEXFS_PROFILE_PROBES=kprobe, have exact-count
+groups of their own, the latter a dropped-return group too.
 
 Workloads run in forked processes that issue raw ioctls and syscalls, so
 the number of each operation is known exactly. Nothing else touches a VexFS
 mount while a profiler runs: an unfiltered profiler sees every mount."""
 
+import errno
 import fcntl
 import json
 import math
@@ -57,9 +61,13 @@ ENABLED_FUNCTIONS = "/sys/kernel/tracing/enabled_functions"
 # programs themselves (bpf_prog_*).
 PROBE_MACHINERY = re.compile(r"kprobe|kretprobe|optprobe|optinsn|optimized_callback|opt_pre_handler|rethook"
                              r"|bpf_trampoline|__bpf_prog_enter|__bpf_prog_exit|__bpf_tramp|bpf_prog_")
-# How the profiler reaches the probe points: the default, and the fallback
+# How the profiler reaches the probe points (the names it gives in its
+# header line and JSON): raw tracepoints, BPF trampolines, or the fallback
 # that VEXFS_PROFILE_PROBES=kprobe forces.
-FSESSION, KPROBE = "fsession", "kprobe"
+RAW_TP, FSESSION, KPROBE = "raw_tp", "fsession", "kprobe"
+# The classes whose operations vexfs.ko reports in a tracepoint as they
+# return, and its name.
+TRACEPOINTS = {op: f"vexfs_{op}_done" for op in ("lookup", "create", "unlink", "read", "write", "fsync")}
 MNT, MNT2 = "/mnt/vexprof", "/mnt/vexprof2"
 SCRATCH = "/tmp/vexprof"
 # Generous limits for an emulated CPU: loading and attaching the BPF
@@ -70,6 +78,23 @@ MP = multiprocessing.get_context("fork")
 
 
 # ---------------------------------------------------------------- profiler
+
+def default_probes(ops=OPS, sampling=False):
+    """The mechanism the profiler's default choice names for `ops`: raw
+    tracepoints for the classes that have one, unless it samples stacks,
+    and fsession for the rest."""
+    tp = not sampling and any(o in TRACEPOINTS for o in ops)
+    fs = sampling or any(o not in TRACEPOINTS for o in ops)
+    return "+".join(name for name, used in ((RAW_TP, tp), (FSESSION, fs)) if used)
+
+
+def split_ops(ops, probes):
+    """(classes on raw tracepoints, classes on fsession) under `probes`."""
+    if probes == KPROBE:
+        return (), ()
+    tp = tuple(o for o in ops if RAW_TP in probes.split("+") and o in TRACEPOINTS)
+    return tp, tuple(o for o in ops if o not in tp)
+
 
 class Profiler(Background):
     """One `vexctl profile` process; ready once it says it attached.
@@ -85,7 +110,7 @@ class Profiler(Background):
     def mechanism(self):
         """What its `vexctl profile: probes: NAME ...` line says."""
         for line in self.err:
-            m = re.match(r"vexctl profile: probes: ([\w/]+)", line)
+            m = re.match(r"vexctl profile: probes: ([\w/+]+)", line)
             if m:
                 return m.group(1).split("/")[0]
         return None
@@ -206,11 +231,13 @@ def probe_state():
     }
 
 
-def check_attached(t, label, before, ops=OPS, probes=FSESSION, p=None):
+def check_attached(t, label, before, ops=OPS, probes=None, p=None):
     """While a profiler runs: its probes and BPF programs are visible (so the
-    detach checks that follow can fail), of the mechanism expected: fsession
-    programs on BPF trampolines and no kprobe, or kprobes. `p`, the
+    detach checks that follow can fail), of the mechanism expected
+    (default: the default choice's for `ops` without sampling): raw
+    tracepoint and fsession programs and no kprobe, or kprobes. `p`, the
     profiler, must say the same."""
+    probes = probes or default_probes(ops)
     want = {PROBES[o] for o in ops}
     if p is not None:
         said = [l for l in p.err if l.startswith("vexctl profile: probes:")]
@@ -223,15 +250,24 @@ def check_attached(t, label, before, ops=OPS, probes=FSESSION, p=None):
     t.check(f"{label}: while attached, bpftool lists the profiler's BPF programs", new,
             "no new program in `bpftool prog show`")
     probed = kprobed_functions()
-    if probes == FSESSION:
+    if probes != KPROBE:
+        tp_ops, fs_ops = split_ops(ops, probes)
+        want = {PROBES[o] for o in fs_ops}
         traced = {n[3:] for n, ty in new.values() if ty == "tracing" and n.startswith("fs_")}
-        t.eq(f"{label}: bpftool lists a `tracing` program fs_OP for each selected op (and no other)",
-             sorted(traced), sorted(ops))
+        t.eq(f"{label}: bpftool lists a `tracing` program fs_OP for each op on fsession (and no other)",
+             sorted(traced), sorted(fs_ops))
+        raw = {n[3:] for n, ty in new.values() if ty == "raw_tracepoint" and n.startswith("tp_")}
+        t.eq(f"{label}: bpftool lists a `raw_tracepoint` program tp_OP for each op on its tracepoint "
+             "(and no other)", sorted(raw), sorted(tp_ops))
+        events = {l.get("tp_name") for l in _bpftool("link", "show")
+                  if l.get("prog_id") in new and l.get("type") == "raw_tracepoint"}
+        t.eq(f"{label}: bpftool lists a raw_tracepoint link on each such op's vexfs_OP_done event",
+             sorted(events), sorted(TRACEPOINTS[o] for o in tp_ops))
         links = tracing_links(set(new))
-        t.check(f"{label}: bpftool lists a tracing link of type fsession on every selected vexfs function",
+        t.check(f"{label}: bpftool lists a tracing link of type fsession on every vexfs function on fsession",
                 set(links) == want and all(ty in ("trace_fsession", "58") for ty in links.values()),
                 f"links {sorted(links.items())}")
-        t.check(f"{label}: {ENABLED_FUNCTIONS} shows a direct (BPF trampoline) call on every selected function",
+        t.check(f"{label}: {ENABLED_FUNCTIONS} shows a direct (BPF trampoline) call on every such function",
                 want <= set(now["direct"]), f"missing {sorted(want - set(now['direct']))}")
         t.check(f"{label}: no vexfs kprobe in {KPROBE_LIST}", not probed, str(sorted(probed))[:300])
     else:
@@ -556,11 +592,13 @@ def missed_returns(p):
 
 # ------------------------------------------------------------ shared checks
 
-def check_records(t, label, p, ops=OPS, interval=1.0, probes=FSESSION):
+def check_records(t, label, p, ops=OPS, interval=1.0, probes=None):
     """Shape of --json output: intervals then one total, each saying which
-    probes were used; every selected op listed; count-0 ops with null
-    figures; interval counts add up to the total; ops/s agrees with
-    count/duration. Returns (intervals, total)."""
+    probes were used (default: the default choice's for `ops` without
+    sampling); every selected op listed; count-0 ops with null figures;
+    interval counts add up to the total; ops/s agrees with count/duration.
+    Returns (intervals, total)."""
+    probes = probes or default_probes(ops)
     intervals, total, bad = p.records()
     t.check(f"{label}: stdout is JSON objects only, one per line", not bad, repr(bad[:2]))
     said = sorted({str(r.get("probes")) for r in intervals + ([total] if total else [])})
@@ -637,7 +675,7 @@ def check_exit(t, label, p, how):
     t.check(f"{label}: no panic", "panicked" not in p.stderr(), p.stderr()[-300:])
 
 
-def check_mixed(t, label, p, res, by_duration=None, probes=FSESSION):
+def check_mixed(t, label, p, res, by_duration=None, probes=None):
     """Counts of a mixed_workload run against what it did."""
     intervals, total = check_records(t, label, p, probes=probes)
     if total is None:
@@ -691,7 +729,7 @@ def cleanup_mixed(root):
             os.unlink(f"{root}/{name}")
 
 
-def run_counts(t, label, end_by, needed_s=None, probes=FSESSION):
+def run_counts(t, label, end_by, needed_s=None, probes=None):
     """One profiler over mixed_workload, ended by --duration or a signal;
     returns the time from the profiler's launch to the workload's end
     (None if it did not run). Counting by --duration needs the workload to
@@ -712,13 +750,13 @@ def run_counts(t, label, end_by, needed_s=None, probes=FSESSION):
     return None
 
 
-def counts_round(t, label, end_by, duration, probes=FSESSION):
-    """`probes`: the mechanism expected, forced through VEXFS_PROFILE_PROBES
-    unless it is the default (fsession)."""
+def counts_round(t, label, end_by, duration, probes=None):
+    """`probes`: the mechanism forced through VEXFS_PROFILE_PROBES (None:
+    the default choice's)."""
     before = probe_state()
     w = Worker(mixed_workload, MNT, 0 if end_by == "duration" else 1)
     args = ["--json", "--interval", "1s", "--duration", f"{duration}s" if end_by == "duration" else "10m"]
-    p = Profiler(*args, probes=None if probes == FSESSION else probes)
+    p = Profiler(*args, probes=probes)
     try:
         if not t.check(f"{label}: prints `vexctl profile: attached`", p.wait_attached(), p.stderr()[-300:]):
             return None
@@ -760,8 +798,9 @@ def test_counts(t):
     # SIGINT first: its workload's time sizes the --duration round's.
     with t.group("profile: exact counts of a known workload, ended by SIGINT"):
         needed_s = run_counts(t, "by SIGINT", "sigint")
-    with t.group("profile: exact counts of a known workload, ended by --duration"):
-        run_counts(t, "by duration", "duration", needed_s)
+    with t.group("profile: exact counts of a known workload, ended by --duration, with fsession for every "
+                 "class (VEXFS_PROFILE_PROBES=fsession)"):
+        run_counts(t, "by duration, fsession", "duration", needed_s, probes=FSESSION)
     with t.group("profile: exact counts through the kprobe fallback (VEXFS_PROFILE_PROBES=kprobe)"):
         run_counts(t, "kprobe fallback", "sigint", probes=KPROBE)
 
@@ -933,12 +972,12 @@ def test_flamegraph(t):
         try:
             if not t.check("flame graph: attached", p.wait_attached(), p.stderr()[-300:]):
                 return
-            check_attached(t, "flame graph", before, p=p)
+            check_attached(t, "flame graph", before, probes=FSESSION, p=p)
             w.go()
             res = w.result()
             p.stop(signal.SIGINT, timeout=300)
             check_exit(t, "flame graph", p, "sent SIGINT")
-            _, total = check_records(t, "flame graph", p)
+            _, total = check_records(t, "flame graph", p, probes=FSESSION)
             t.eq("flame graph: counts every search while sampling", counts(total).get("search"), res["count"])
             try:
                 root = ET.parse(svg).getroot()
@@ -1123,7 +1162,7 @@ def test_errors(t):
         p = Profiler("--json", "--duration", "10m", "--flamegraph", f"{SCRATCH}/killed.svg")
         try:
             if t.check("SIGKILL: attached", p.wait_attached(), p.stderr()[-300:]):
-                check_attached(t, "SIGKILL", before, p=p)
+                check_attached(t, "SIGKILL", before, probes=FSESSION, p=p)
                 p.proc.kill()
                 p.wait(30)
         finally:
@@ -1149,6 +1188,84 @@ def test_errors(t):
             check_detached(t, "table", before, [p])
 
 
+TRACEFS = "/sys/kernel/tracing"
+# `<task>-<pid> [cpu] <flags> <time>: vexfs_<op>_done: dev M:m ino I ret R ns N`
+TRACE_LINE = re.compile(r"-(\d+)\s+\[\d+\].*?: (vexfs_\w+_done): dev (\d+):(\d+) ino (\d+) ret (-?\d+) ns (\d+)$")
+
+
+def test_tracepoints(t):
+    """The vexfs:vexfs_<op>_done events as ftrace shows them, in a tracing
+    instance of their own: each file operation of this process appears
+    once, naming the mount's device and the inode, with what the operation
+    returned and a duration; nothing appears while the events are off."""
+    with t.group("tracepoints: vexfs:vexfs_<op>_done events through ftrace"):
+        events = f"{TRACEFS}/events/vexfs"
+        if not t.check(f"{events} lists the six events",
+                       all(os.path.isdir(f"{events}/{e}") for e in TRACEPOINTS.values()),
+                       str(sorted(os.listdir(events)) if os.path.isdir(events) else "missing")):
+            return
+        inst = f"{TRACEFS}/instances/vexfs-test"
+        os.makedirs(inst, exist_ok=True)
+        try:
+            path, size = f"{MNT}/tp-file", 4096
+            with open(f"{inst}/events/vexfs/enable", "w") as f:
+                f.write("1")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            st, dst = os.fstat(fd), os.stat(MNT)
+            os.write(fd, b"t" * size)
+            got = len(os.pread(fd, 100, 10))
+            os.fsync(fd)
+            os.close(fd)
+            os.unlink(path)
+            try:
+                os.stat(f"{MNT}/{'n' * 300}")
+                too_long = None
+            except OSError as e:
+                too_long = e.errno
+            with open(f"{inst}/events/vexfs/enable", "w") as f:
+                f.write("0")
+            # Off: an operation now leaves no line.
+            with open(f"{MNT}/tp-off", "wb") as f:
+                f.write(b"x")
+            os.unlink(f"{MNT}/tp-off")
+            with open(f"{inst}/trace") as f:
+                raw = [l for l in f.read().splitlines() if TRACE_LINE.search(l)]
+            lines = [TRACE_LINE.search(l).groups() for l in raw]
+            print(f"#   as ftrace shows one: {raw[0].strip() if raw else None}", flush=True)
+        finally:
+            with open(f"{inst}/events/vexfs/enable", "w") as f:
+                f.write("0")
+            os.rmdir(inst)
+        mine = [(ev, (int(ma), int(mi)), int(ino), int(ret), int(ns))
+                for pid, ev, ma, mi, ino, ret, ns in lines if int(pid) == os.getpid()]
+        print(f"#   {len(mine)} events of this process: "
+              + ", ".join(f"{e.removeprefix('vexfs_').removesuffix('_done')} ret {r} {n} ns"
+                          for e, _, _, r, n in mine[:8]), flush=True)
+        dev = (os.major(st.st_dev), os.minor(st.st_dev))
+        t.check("every event names the mount's device and takes a positive duration",
+                mine and all(d == dev and ns > 0 for _, d, _, _, ns in mine), str(mine[:3]))
+        seen = {}
+        for ev, _, ino, ret, _ in mine:
+            seen.setdefault(ev, []).append((ino, ret))
+        t.eq("create: once, on the directory, returning 0", seen.get("vexfs_create_done"),
+             [(dst.st_ino, 0)])
+        t.eq("write: once, on the file, returning the bytes written", seen.get("vexfs_write_done"),
+             [(st.st_ino, size)])
+        t.eq("read: once, on the file, returning the bytes read", seen.get("vexfs_read_done"),
+             [(st.st_ino, got)])
+        t.eq("fsync: once, on the file, returning 0", seen.get("vexfs_fsync_done"), [(st.st_ino, 0)])
+        t.eq("unlink: once, on the directory, returning 0", seen.get("vexfs_unlink_done"),
+             [(dst.st_ino, 0)])
+        t.check("lookup: the new name was looked up in the directory, returning 0",
+                (dst.st_ino, 0) in seen.get("vexfs_lookup_done", []), str(seen.get("vexfs_lookup_done")))
+        t.eq("a 300-byte name fails with ENAMETOOLONG", too_long, errno.ENAMETOOLONG)
+        t.check("lookup: that failure returned -ENAMETOOLONG",
+                (dst.st_ino, -errno.ENAMETOOLONG) in seen.get("vexfs_lookup_done", []),
+                str(seen.get("vexfs_lookup_done")))
+        t.eq("nothing is traced once the events are off (tp-off's create, write and unlink)",
+             sum(len(v) for k, v in seen.items() if k != "vexfs_lookup_done"), 5)
+
+
 def test_profile(t):
     """Every profiler group, on two mounts of their own (the module is loaded
     by the suite)."""
@@ -1166,6 +1283,7 @@ def test_profile(t):
         t.check("no vexfs kprobe before the profiler runs", not probe_state()["kprobes"],
                 str(probe_state()["kprobes"][:3]))
     try:
+        test_tracepoints(t)
         test_counts(t)
         test_filters(t)
         test_bimodal(t)

@@ -456,7 +456,8 @@ Examples:
     vexctl profile --duration 5s --flamegraph /tmp/vexfs.svg
   Searches and inserts on one mount, one JSON object per second:
     vexctl profile --mount /mnt/vex --ops search,insert --json
-  Through kprobes instead of BPF trampolines (the fallback), to compare:
+  Through BPF trampolines only (no tracepoints), or kprobes (the fallback), to compare:
+    VEXFS_PROFILE_PROBES=fsession vexctl profile --duration 5s
     VEXFS_PROFILE_PROBES=kprobe vexctl profile --duration 5s";
 
 const COMPLETIONS_EXAMPLES: &str = "\

@@ -49,9 +49,10 @@ pub struct ProfileArgs {
     /// Print one JSON object per interval (and one for the total).
     #[arg(long)]
     json: bool,
-    /// How to reach the probe points: auto (fsession where vexfs.ko allows
-    /// it, else kprobes), fsession or kprobe. Default: $VEXFS_PROFILE_PROBES,
-    /// else auto. For tests and comparisons.
+    /// How to reach the probe points: auto (vexfs.ko's tracepoints for file
+    /// operations and fsession for the rest where vexfs.ko allows it, else
+    /// kprobes), fsession (for every class) or kprobe. Default:
+    /// $VEXFS_PROFILE_PROBES, else auto. For tests and comparisons.
     #[arg(long, hide = true, value_name = "auto|fsession|kprobe")]
     probes: Option<ProbeChoice>,
 }

@@ -1,10 +1,11 @@
 //! eBPF profiler for VexFS.
 //!
 //! Loads the CO-RE programs of `ebpf/vexfs_profile.bpf.c` (through the
-//! skeleton `libbpf-cargo` generates) and attaches them to the probe point
-//! of each selected operation class: an fsession program on a BPF
-//! trampoline where vexfs.ko's probe points are C functions with BTF, else
-//! a kprobe and a kretprobe (see [`Mechanism`]). It optionally samples
+//! skeleton `libbpf-cargo` generates) and attaches them to each selected
+//! operation class: a raw tracepoint program on the event vexfs.ko fires as
+//! a file operation returns, an fsession program on a BPF trampoline where
+//! vexfs.ko's probe points are C functions with BTF, else a kprobe and a
+//! kretprobe (see [`Mechanism`]). It optionally samples
 //! kernel stacks with a `cpu-clock` perf event while tasks are inside VexFS.
 //! [`Profiler::interval`] returns what happened since the previous call;
 //! dropping the profiler detaches everything.
@@ -29,7 +30,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use libbpf_rs::query::{LinkTypeInfo, PerfEventLinkInfo, PerfEventType};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags};
-use probes::{fsession_unavailable, LibbpfLog, ModuleBtf};
+use probes::{fsession_unavailable, split_tracepoints, LibbpfLog, ModuleBtf};
 
 pub use flame::{fold, write_folded, write_svg, StackSample};
 pub use histogram::{bucket_bounds, bucket_of, Latencies, NR_BUCKETS};
@@ -173,9 +174,9 @@ fn check_btf() -> Result<()> {
     Ok(())
 }
 
-/// Room for the profiler's BPF object. It has two slots: when the fsession
-/// programs fail to load or attach, the kprobe fallback opens the object
-/// again in the other.
+/// Room for the profiler's BPF object. It has two slots: when the raw
+/// tracepoint and fsession programs fail to load or attach, the kprobe
+/// fallback opens the object again in the other.
 pub struct ProfilerStorage {
     objects: [MaybeUninit<OpenObject>; 2],
 }
@@ -191,6 +192,9 @@ impl Default for ProfilerStorage {
 /// What the BPF programs are configured with (their `.rodata`).
 struct Config {
     ops: Vec<Op>,
+    /// The classes of `ops` read from their tracepoint when the BPF set
+    /// loads; the others get fsession programs.
+    tracepoints: Vec<Op>,
     filter_tgid: u32,
     filter_dev: u32,
     sample_hz: Option<u64>,
@@ -204,6 +208,8 @@ struct Loaded<'obj> {
     exit_links: Vec<Link>,
     /// fsession: one link per probe point (entry and return).
     trace_links: Vec<Link>,
+    /// Raw tracepoints: one link per event.
+    tp_links: Vec<Link>,
     skel: VexfsProfileSkel<'obj>,
 }
 
@@ -226,13 +232,11 @@ fn fsession_precheck(ops: &[Op]) -> Option<String> {
 }
 
 impl<'obj> Loaded<'obj> {
-    /// Opens and loads the object with only `mechanism`'s programs (and the
-    /// sampler when sampling), then attaches them to the probe points.
-    fn start(
-        storage: &'obj mut MaybeUninit<OpenObject>,
-        cfg: &Config,
-        fsession: bool,
-    ) -> Result<Self> {
+    /// Opens and loads the object with only the programs of one set (and
+    /// the sampler when sampling), then attaches them: with `bpf`, raw
+    /// tracepoint programs for `cfg.tracepoints` and fsession programs for
+    /// the other classes; else kprobes for every class.
+    fn start(storage: &'obj mut MaybeUninit<OpenObject>, cfg: &Config, bpf: bool) -> Result<Self> {
         let mut open = VexfsProfileSkelBuilder::default()
             .open(storage)
             .context("opening the BPF object")?;
@@ -246,7 +250,7 @@ impl<'obj> Loaded<'obj> {
         rodata.thread_size = THREAD_SIZE;
         rodata.sample_stacks = cfg.sample_hz.is_some();
         rodata.frame_ops = probes::frame_ops(&cfg.ops, cfg.sample_hz.is_some());
-        rodata.rethook_trampoline = if fsession { 0 } else { cfg.rethook_trampoline };
+        rodata.rethook_trampoline = if bpf { 0 } else { cfg.rethook_trampoline };
         if cfg.sample_hz.is_none() {
             // Without a flame graph the stack maps stay empty: do not
             // preallocate 16K stack traces for nothing.
@@ -259,19 +263,21 @@ impl<'obj> Loaded<'obj> {
                 .set_max_entries(1)
                 .context("sizing the sample map")?;
         }
-        // Load only what runs: one set of probe programs, for the selected
-        // classes, and the sampler when sampling.
+        // Load only what runs: one program (or kprobe pair) per selected
+        // class, and the sampler when sampling.
+        let on_tracepoint = |op: &str| cfg.tracepoints.iter().any(|o| o.name() == op);
         for mut prog in open.open_object_mut().progs_mut() {
             let name = prog.name().to_string_lossy().into_owned();
             let wanted = if name == "sample" {
                 cfg.sample_hz.is_some()
             } else {
-                let (set_fsession, op) = match name.split_once('_') {
-                    Some(("fs", op)) => (true, op),
-                    Some(("enter" | "exit", op)) => (false, op),
+                let (runs, op) = match name.split_once('_') {
+                    Some(("tp", op)) => (bpf && on_tracepoint(op), op),
+                    Some(("fs", op)) => (bpf && !on_tracepoint(op), op),
+                    Some(("enter" | "exit", op)) => (!bpf, op),
                     _ => bail!("BPF object has an unknown program {name}"),
                 };
-                set_fsession == fsession && cfg.ops.iter().any(|o| o.name() == op)
+                runs && cfg.ops.iter().any(|o| o.name() == op)
             };
             prog.set_autoload(wanted);
         }
@@ -282,10 +288,18 @@ impl<'obj> Loaded<'obj> {
             entry_links: Vec::new(),
             exit_links: Vec::new(),
             trace_links: Vec::new(),
+            tp_links: Vec::new(),
             skel,
         };
-        if fsession {
-            loaded.attach_sessions(&cfg.ops)?;
+        if bpf {
+            loaded.attach_tracepoints(&cfg.tracepoints)?;
+            let sessions: Vec<Op> = cfg
+                .ops
+                .iter()
+                .copied()
+                .filter(|op| !cfg.tracepoints.contains(op))
+                .collect();
+            loaded.attach_sessions(&sessions)?;
         } else {
             loaded.attach_kprobes(&cfg.ops)?;
         }
@@ -313,6 +327,20 @@ impl<'obj> Loaded<'obj> {
                     )
                 })?;
             self.trace_links.push(link);
+        }
+        Ok(())
+    }
+
+    fn attach_tracepoints(&mut self, ops: &[Op]) -> Result<()> {
+        for &op in ops {
+            let event = op
+                .tracepoint()
+                .ok_or_else(|| anyhow!("{op} has no tracepoint"))?;
+            let link = self
+                .prog(&format!("tp_{}", op.name()))?
+                .attach_raw_tracepoint(event)
+                .with_context(|| format!("attaching a raw tracepoint program to vexfs:{event}"))?;
+            self.tp_links.push(link);
         }
         Ok(())
     }
@@ -359,10 +387,12 @@ impl<'obj> Profiler<'obj> {
     /// Loads the programs and attaches them. `storage` holds the BPF object
     /// for the profiler's lifetime.
     ///
-    /// The probe points are reached through fsession programs when
-    /// `/sys/kernel/btf/vexfs` has a BTF function for each selected one and
-    /// they load and attach; otherwise (or when `options.probes` asks for
-    /// it) through kprobes, and [`Self::mechanism`] says why.
+    /// File operations are read from the tracepoints vexfs.ko fires as
+    /// they return, when it has them and no stacks are sampled; the other
+    /// classes' probe points are reached through fsession programs when
+    /// `/sys/kernel/btf/vexfs` has a BTF function for each and they load
+    /// and attach. Otherwise (or when `options.probes` asks for it) every
+    /// class goes through kprobes, and [`Self::mechanism`] says why.
     pub fn start(storage: &'obj mut ProfilerStorage, options: &Options) -> Result<Self> {
         check_privileges()?;
         check_btf()?;
@@ -390,7 +420,12 @@ impl<'obj> Profiler<'obj> {
                 op.probe_symbol()
             )));
         }
+        let (tracepoints, sessions) =
+            split_tracepoints(&ops, options.probes, options.sample_hz.is_some(), &|tp| {
+                symbols.contains(&format!("__traceiter_{tp}"))
+            });
         let cfg = Config {
+            tracepoints,
             filter_tgid: options.pid.unwrap_or(0),
             filter_dev: filter_dev.unwrap_or(0),
             sample_hz: options.sample_hz,
@@ -401,7 +436,7 @@ impl<'obj> Profiler<'obj> {
         let [first, second] = &mut storage.objects;
         let kprobe_reason = match options.probes {
             ProbeChoice::Kprobe => format!("asked for by {PROBES_ENV}=kprobe or --probes kprobe"),
-            choice => match fsession_precheck(&cfg.ops) {
+            choice => match fsession_precheck(&sessions) {
                 Some(why) if choice == ProbeChoice::Fsession => {
                     return Err(unsupported(format!("fsession probes asked for, but {why}")))
                 }
@@ -411,7 +446,11 @@ impl<'obj> Profiler<'obj> {
                     match Loaded::start(first, &cfg, true) {
                         Ok(loaded) => {
                             drop(log);
-                            return Self::finish(loaded, cfg, symbols, Mechanism::Fsession);
+                            let mechanism = Mechanism::Bpf {
+                                tracepoints: cfg.tracepoints.clone(),
+                                sessions,
+                            };
+                            return Self::finish(loaded, cfg, symbols, mechanism);
                         }
                         Err(e) => {
                             let detail = log.last_error();
@@ -508,11 +547,16 @@ impl<'obj> Profiler<'obj> {
         Ok(())
     }
 
-    /// Number of probes attached: fsession links (one per probe point),
-    /// kprobes and kretprobes, perf events.
+    /// Number of probes attached: raw tracepoint links (one per event),
+    /// fsession links (one per probe point), kprobes and kretprobes, perf
+    /// events.
     pub fn attached(&self) -> usize {
         let l = &self.loaded;
-        l.trace_links.len() + l.entry_links.len() + l.exit_links.len() + self.sample_links.len()
+        l.tp_links.len()
+            + l.trace_links.len()
+            + l.entry_links.len()
+            + l.exit_links.len()
+            + self.sample_links.len()
     }
 
     /// Number of CPUs whose `cpu-clock` event samples stacks (0 when not
@@ -611,18 +655,21 @@ impl<'obj> Profiler<'obj> {
     }
 
     /// Probe hits the kernel dropped; each such operation is in no count.
-    /// fsession: runs skipped because the class's program was already
-    /// running on that CPU (`recursion_misses` of `bpf_prog_info`). kprobe:
+    /// Raw tracepoints and fsession: runs skipped because the class's
+    /// program was already running on that CPU (`recursion_misses` of
+    /// `bpf_prog_info`). kprobe:
     /// the kernel's count of missed hits of every kprobe and kretprobe
     /// (`bpf_link_info`), mostly returns dropped when more calls are in
     /// flight than a kretprobe has instances.
     pub fn missed(&self) -> u64 {
         let l = &self.loaded;
-        if !l.trace_links.is_empty() {
+        if l.entry_links.is_empty() {
             return self
                 .ops
                 .iter()
-                .filter_map(|op| l.prog(&format!("fs_{}", op.name())).ok())
+                .flat_map(|op| ["tp", "fs"].map(|set| format!("{set}_{}", op.name())))
+                .filter_map(|name| l.prog(&name).ok())
+                .filter(|p| p.autoload())
                 .filter_map(|p| probes::prog_recursion_misses(p.as_fd()))
                 .sum();
         }
@@ -703,6 +750,7 @@ impl Drop for Profiler<'_> {
         l.entry_links.clear();
         l.exit_links.clear();
         l.trace_links.clear();
+        l.tp_links.clear();
         self.sample_links.clear();
     }
 }

@@ -1,6 +1,7 @@
 //! The operation classes the profiler knows, in the order of `enum vexfs_op`
 //! in `ebpf/vexfs_profile.h`, with the probe point (an unmangled function of
-//! vexfs.ko) each is measured at.
+//! vexfs.ko) each is measured at and, for file operations, the tracepoint
+//! vexfs.ko fires as one returns.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,18 +10,19 @@ use std::str::FromStr;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Op(usize);
 
-/// Short name and probe function of each class, by index.
-const TABLE: [(&str, &str); 10] = [
-    ("lookup", "vexfs_lookup"),
-    ("create", "vexfs_create"),
-    ("unlink", "vexfs_unlink"),
-    ("read", "vexfs_read_iter"),
-    ("write", "vexfs_write_iter"),
-    ("fsync", "vexfs_fsync"),
-    ("insert", "vexfs_ioctl_insert"),
-    ("delete", "vexfs_ioctl_delete"),
-    ("search", "vexfs_ioctl_search"),
-    ("simd", "vexfs_simd_batch"),
+/// Short name, probe function and "returned" tracepoint (`kmod/vexfs_trace.h`)
+/// of each class, by index.
+const TABLE: [(&str, &str, Option<&str>); 10] = [
+    ("lookup", "vexfs_lookup", Some("vexfs_lookup_done")),
+    ("create", "vexfs_create", Some("vexfs_create_done")),
+    ("unlink", "vexfs_unlink", Some("vexfs_unlink_done")),
+    ("read", "vexfs_read_iter", Some("vexfs_read_done")),
+    ("write", "vexfs_write_iter", Some("vexfs_write_done")),
+    ("fsync", "vexfs_fsync", Some("vexfs_fsync_done")),
+    ("insert", "vexfs_ioctl_insert", None),
+    ("delete", "vexfs_ioctl_delete", None),
+    ("search", "vexfs_ioctl_search", None),
+    ("simd", "vexfs_simd_batch", None),
 ];
 
 /// Number of operation classes (`VEXFS_NR_OPS`).
@@ -50,6 +52,12 @@ impl Op {
     /// Kernel function the probes attach to.
     pub fn probe_symbol(self) -> &'static str {
         TABLE[self.0].1
+    }
+
+    /// The tracepoint fired as an operation of this class returns, with its
+    /// duration (file operations only).
+    pub fn tracepoint(self) -> Option<&'static str> {
+        TABLE[self.0].2
     }
 }
 
@@ -96,6 +104,9 @@ mod tests {
         for op in Op::all() {
             assert_eq!(op.name().parse::<Op>(), Ok(op));
             assert!(op.probe_symbol().starts_with("vexfs_"));
+            if let Some(tp) = op.tracepoint() {
+                assert_eq!(tp, format!("vexfs_{}_done", op.name()));
+            }
         }
         let err = "serch".parse::<Op>().unwrap_err();
         assert!(err.to_string().contains("unknown operation 'serch'"));

@@ -1,6 +1,7 @@
-//! How the profiler reaches VexFS's probe points: fsession programs on BPF
-//! trampolines when vexfs.ko's entry points are C functions with BTF, or
-//! kprobe/kretprobe pairs otherwise.
+//! How the profiler reaches VexFS's operations: raw tracepoint programs on
+//! the events vexfs.ko fires as file operations return, fsession programs
+//! on BPF trampolines where vexfs.ko's entry points are C functions with
+//! BTF, or kprobe/kretprobe pairs otherwise.
 
 use std::ffi::CString;
 use std::fmt;
@@ -24,10 +25,12 @@ pub const PROBES_ENV: &str = "VEXFS_PROFILE_PROBES";
 /// The mechanism asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProbeChoice {
-    /// fsession if vexfs.ko and the kernel allow it, else kprobes.
+    /// Raw tracepoints for file operations where vexfs.ko has them and no
+    /// stacks are sampled, fsession for the rest; kprobes if fsession
+    /// cannot attach.
     #[default]
     Auto,
-    /// fsession or an error.
+    /// fsession for every class (no tracepoints), or an error.
     Fsession,
     /// kprobes even where fsession would work.
     Kprobe,
@@ -71,19 +74,33 @@ impl fmt::Display for ProbeChoice {
 /// The mechanism a running profiler uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mechanism {
-    /// One fsession program per probe point, run by a BPF trampoline at the
-    /// function's entry and return.
-    Fsession,
+    /// BPF programs without kprobes: a raw tracepoint program on the
+    /// "returned" event of each class of `tracepoints` (one run per
+    /// operation), one fsession program, run by a BPF trampoline at the
+    /// function's entry and return, on the probe point of each class of
+    /// `sessions`.
+    Bpf {
+        tracepoints: Vec<Op>,
+        sessions: Vec<Op>,
+    },
     /// A kprobe and a kretprobe per probe point; `reason` says why not
     /// fsession.
     Kprobe { reason: String },
 }
 
 impl Mechanism {
-    /// Short name, as in `--json` (`"fsession"` or `"kprobe"`).
+    /// Short name, as in `--json`: `"raw_tp"`, `"fsession"`,
+    /// `"raw_tp+fsession"` or `"kprobe"`.
     pub fn name(&self) -> &'static str {
         match self {
-            Mechanism::Fsession => "fsession",
+            Mechanism::Bpf {
+                tracepoints,
+                sessions,
+            } => match (tracepoints.is_empty(), sessions.is_empty()) {
+                (false, true) => "raw_tp",
+                (false, false) => "raw_tp+fsession",
+                (true, _) => "fsession",
+            },
             Mechanism::Kprobe { .. } => "kprobe",
         }
     }
@@ -91,13 +108,48 @@ impl Mechanism {
 
 impl fmt::Display for Mechanism {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |ops: &[Op]| ops.iter().map(|o| o.name()).collect::<Vec<_>>().join(",");
         match self {
-            Mechanism::Fsession => {
-                f.write_str("fsession (BPF trampolines on vexfs.ko's C entry points)")
+            Mechanism::Bpf {
+                tracepoints,
+                sessions,
+            } => {
+                f.write_str(self.name())?;
+                let mut parts = Vec::new();
+                if !tracepoints.is_empty() {
+                    parts.push(format!(
+                        "raw tracepoints vexfs:vexfs_<op>_done for {}",
+                        names(tracepoints)
+                    ));
+                }
+                if !sessions.is_empty() {
+                    parts.push(format!(
+                        "BPF trampolines on vexfs.ko's C entry points for {}",
+                        names(sessions)
+                    ));
+                }
+                write!(f, " ({})", parts.join("; "))
             }
             Mechanism::Kprobe { reason } => write!(f, "kprobe/kretprobe ({reason})"),
         }
     }
+}
+
+/// Splits `ops` between raw tracepoints and fsession: a class with a
+/// "returned" event that `has_tracepoint` finds goes to the tracepoint,
+/// unless stacks are sampled (the sampler needs every operation's entry,
+/// which only a trampoline sees) or `choice` asks for fsession throughout.
+pub fn split_tracepoints(
+    ops: &[Op],
+    choice: ProbeChoice,
+    sampling: bool,
+    has_tracepoint: &dyn Fn(&str) -> bool,
+) -> (Vec<Op>, Vec<Op>) {
+    ops.iter().partition(|op| {
+        choice == ProbeChoice::Auto
+            && !sampling
+            && op.tracepoint().is_some_and(has_tracepoint)
+    })
 }
 
 /// Bit mask of the classes whose fsession program keeps a per-task frame
@@ -294,13 +346,42 @@ mod tests {
 
     #[test]
     fn mechanisms_name_themselves_and_the_fallback_reason() {
-        assert_eq!(Mechanism::Fsession.name(), "fsession");
-        assert!(Mechanism::Fsession.to_string().contains("trampoline"));
+        let bpf = |tp: &[&str], fs: &[&str]| Mechanism::Bpf {
+            tracepoints: ops(tp),
+            sessions: ops(fs),
+        };
+        assert_eq!(bpf(&[], &["search", "read"]).name(), "fsession");
+        assert_eq!(bpf(&["read"], &[]).name(), "raw_tp");
+        let mixed = bpf(&["read", "write"], &["search"]);
+        assert_eq!(mixed.name(), "raw_tp+fsession");
+        assert_eq!(
+            mixed.to_string(),
+            "raw_tp+fsession (raw tracepoints vexfs:vexfs_<op>_done for read,write; \
+             BPF trampolines on vexfs.ko's C entry points for search)"
+        );
         let k = Mechanism::Kprobe {
             reason: "forced".into(),
         };
         assert_eq!(k.name(), "kprobe");
         assert_eq!(k.to_string(), "kprobe/kretprobe (forced)");
+    }
+
+    #[test]
+    fn tracepoints_for_file_operations_unless_sampling_or_told_otherwise() {
+        let sel = ops(&["lookup", "write", "search", "simd"]);
+        let names = |v: Vec<Op>| v.iter().map(|o| o.name()).collect::<Vec<_>>();
+        let all = |_: &str| true;
+        let (tp, fs) = split_tracepoints(&sel, ProbeChoice::Auto, false, &all);
+        assert_eq!(names(tp), ["lookup", "write"]);
+        assert_eq!(names(fs), ["search", "simd"]);
+        let (tp, fs) = split_tracepoints(&sel, ProbeChoice::Auto, true, &all);
+        assert!(tp.is_empty() && fs.len() == 4, "sampling needs every entry");
+        let (tp, _) = split_tracepoints(&sel, ProbeChoice::Fsession, false, &all);
+        assert!(tp.is_empty());
+        let only_write = |tp: &str| tp == "vexfs_write_done";
+        let (tp, fs) = split_tracepoints(&sel, ProbeChoice::Auto, false, &only_write);
+        assert_eq!(names(tp), ["write"]);
+        assert_eq!(names(fs), ["lookup", "search", "simd"]);
     }
 
     #[test]
