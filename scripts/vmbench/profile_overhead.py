@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """In-VM benchmark: what profiling VexFS costs. A fixed workload (exact
 searches on a mid-size collection; a loop of 4 KiB file writes and reads)
-is timed without a tracer, under `vexctl profile` (counts and latencies),
-under `vexctl profile --flamegraph` (plus stack sampling) and, if it is
-installed and works, under bpftrace with fentry/fexit (kfunc/kretfunc)
-latency histograms on the same probe points. The conditions alternate in
+is timed without a tracer, under `vexctl profile` (counts and latencies;
+file operations read from vexfs.ko's tracepoints), under `vexctl profile`
+with BPF trampolines for every class (VEXFS_PROFILE_PROBES=fsession), under
+`vexctl profile --flamegraph` (plus stack sampling, trampolines throughout)
+and, if it is installed and works, under bpftrace with fentry/fexit
+(kfunc/kretfunc) latency histograms on the trampolines' probe points, and
+under bpftrace doing nothing but count the file operations' tracepoint
+events (the floor of any tracer that runs a BPF program per operation). The conditions alternate in
 every round of one guest run and each is compared with the baseline of its
 own round; the figure is the median ratio over the rounds (throughput loss;
 goals: under 1 % on searches, under 3 % on 4 KiB file operations). Under
@@ -38,6 +42,7 @@ FUNCS = ("vexfs_lookup", "vexfs_create", "vexfs_unlink", "vexfs_read_iter", "vex
 # Throughput loss allowed per phase.
 GOALS = {"search": 0.01, "file": 0.03}
 BPFTRACE_READY = "vexfs-bench: attached"
+FLOOR = "bpftrace: count file tracepoints"
 
 
 def sh(*cmd):
@@ -138,11 +143,10 @@ def conditions():
          "vexctl profile: attached"),
         ("vexctl profile --flamegraph", ["vexctl", "profile", "--json", "--duration", "30m", "--interval", "1s",
                                          "--flamegraph", "/tmp/profile-overhead.svg"], "vexctl profile: attached"),
-        # Scoped to the vector operations: what a user pays who watches only
-        # those (the file phase then runs unprobed).
-        ("vexctl profile --ops search,insert,delete,simd",
-         ["vexctl", "profile", "--json", "--duration", "30m", "--interval", "1s",
-          "--ops", "search,insert,delete,simd"], "vexctl profile: attached"),
+        # File operations at their entry and return too, instead of once
+        # from their tracepoint: what the tracepoints save.
+        ("vexctl profile, fsession only", ["env", "VEXFS_PROFILE_PROBES=fsession", "vexctl", "profile", "--json",
+                                           "--duration", "30m", "--interval", "1s"], "vexctl profile: attached"),
     ]
     if not os.path.exists(BPFTRACE):
         return conds, f"{BPFTRACE} not found (Debian package bpftrace is not installed)"
@@ -160,6 +164,9 @@ def conditions():
     if not any("@lat_" in l for l in tr.out):
         return conds, f"{BPFTRACE} attached but printed no histogram on exit (status {rc})"
     conds.append(("bpftrace", argv, BPFTRACE_READY))
+    floor = ('BEGIN { printf("vexfs-bench: attached\\n"); }\n'
+             "rawtracepoint:vexfs_write_done, rawtracepoint:vexfs_read_done { @n = count(); }")
+    conds.append((FLOOR, [BPFTRACE, "-B", "line", "-e", floor], BPFTRACE_READY))
     return conds, None
 
 
@@ -233,6 +240,12 @@ def main():
                     want = {op: n for op, n in w.expected_counts().items() if got is None or op in got}
                     if not got or got != want:
                         mismatches.append(f"round {r} {name}: counted {got}, ran {want}")
+                elif name == FLOOR:
+                    # Proof that it was attached: it saw every file operation.
+                    got = next((int(l.split()[-1]) for l in tr.out if l.startswith("@n:")), None)
+                    want = w.expected_counts()["write"] + w.expected_counts()["read"]
+                    if got != want:
+                        mismatches.append(f"round {r} {name}: counted {got}, ran {want}")
         print(f"round {r + 1}/{ROUNDS} done ({time.monotonic() - t_start:.0f} s)", flush=True)
     w.close()
     sh("umount", MNT)
@@ -259,11 +272,11 @@ def main():
         print("(the test kernel's kmemleak was turned off for this run: see kmemleak_off())")
     print(f"\nprofiler overhead: {ROUNDS} rounds, conditions in rotating order; each condition's throughput "
           "over the same round's baseline:\nmedian ratio (loss) [lowest-highest round]; TCG: read the ratios")
-    print(f"{'condition':28}" + "".join(f" {labels[p]:>32}" for p in phases))
-    print(f"{'baseline (median ops/s)':28}" +
+    print(f"{'condition':34}" + "".join(f" {labels[p]:>32}" for p in phases))
+    print(f"{'baseline (median ops/s)':34}" +
           "".join(f" {statistics.median(rates['baseline'][p]):>32.1f}" for p in phases))
     for name in names[1:]:
-        row = f"{name:28}"
+        row = f"{name:34}"
         for p in phases:
             s = summary[name][p]
             cell = "failed" if s["median_ratio"] is None else (
