@@ -81,17 +81,14 @@ impl OpDone {
 }
 
 impl OpTimer {
-    /// Ends the operation: emits the event if it was enabled at the start
-    /// and still is. `target` names the inode (`dev`, `ino`), read only
-    /// then.
+    /// Ends the operation: emits the event if it was enabled at the start.
+    /// `target` names the inode (`dev`, `ino`), read only then. An event
+    /// disabled meanwhile reaches no probe: the C side finds none attached.
     #[inline]
     pub(crate) fn done(self, ret: i64, target: impl FnOnce() -> (u32, u64)) {
         let Some(start) = self.start else {
             return;
         };
-        if !(self.event.enabled)() {
-            return;
-        }
         let ns = start.elapsed().as_nanos();
         let (dev, ino) = target();
         // SAFETY: The event's C function takes plain values and may be
