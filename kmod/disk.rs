@@ -43,6 +43,7 @@ use crate::vfs::inode::{mode, StoredAttrs, Timestamp};
 use crate::vfs::mem::f32_bytes;
 use crate::vfs::sync::{ReadGuard, RwSem, Ticker};
 use crate::vfs::task::{self, random_u64};
+use crate::vfs::trace::{self, ret_of, Timer};
 use crate::vfs::{Dentry, Inode, InodeRef, NewInode, SuperBlock};
 
 /// Bytes of one I/O of a stream (the largest [`BlockBuf`]).
@@ -1358,7 +1359,13 @@ impl Disk {
                 lost,
             )
         };
+        let timer = Timer::start(trace::vexfs_commit_done::enabled());
+        let inodes = dirty.len() as u32;
         let r = self.write_commit(sb, log, &records, dirty, lost);
+        if let Some(ns) = timer.elapsed_ns() {
+            let bytes = records.len() as u64;
+            trace::vexfs_commit_done::fire(sb.dev(), bytes, inodes, ret_of(&r), ns);
+        }
         match r {
             Err(e) if e == EIO => {
                 log.failed = true;
@@ -1472,6 +1479,27 @@ impl Disk {
     /// then the superblock that names it, with `state`. `dirty` are inodes
     /// taken from the transaction: the checkpoint covers them.
     fn checkpoint_locked(
+        &self,
+        sb: &SuperBlock,
+        log: &mut Log,
+        state: fmt::FsState,
+        dirty: KVec<u64>,
+    ) -> Result {
+        let timer = Timer::start(trace::vexfs_checkpoint_done::enabled());
+        let r = self.write_checkpoint(sb, log, state, dirty);
+        if let Some(ns) = timer.elapsed_ns() {
+            // The superblock names the checkpoint once it is written.
+            let (seq, inodes) = match r {
+                Ok(()) => (log.sb.ckpt_seq, log.sb.inodes),
+                Err(_) => (0, 0),
+            };
+            trace::vexfs_checkpoint_done::fire(sb.dev(), seq, inodes, ret_of(&r), ns);
+        }
+        r
+    }
+
+    /// [`Self::checkpoint_locked`], untimed.
+    fn write_checkpoint(
         &self,
         sb: &SuperBlock,
         log: &mut Log,

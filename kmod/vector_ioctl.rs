@@ -30,6 +30,7 @@ use crate::vfs::inode::Access;
 use crate::vfs::mem::{f32_bytes, f32_bytes_mut};
 use crate::vfs::share;
 use crate::vfs::task;
+use crate::vfs::trace::{self, ret_of, Timer};
 use crate::vfs::{File, Inode, WriteAccess};
 
 /// Bytes copied from user memory between two checks for a fatal signal.
@@ -197,14 +198,45 @@ fn info(file: &File, arg: usize) -> Result {
 /// `vexfs_ioctl_insert` (`vfs/entry.rs`).
 pub(crate) fn insert_ioctl(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecInsert);
-    insert(file, arg).map(|()| 0).into()
+    let event = trace::vexfs_insert_done::enabled();
+    batch_ioctl(file, arg, insert, event, trace::vexfs_insert_done::fire)
 }
 
-fn insert(file: &File, arg: usize) -> Result {
+/// Runs the batch handler `run` and, if `event` (its event is enabled),
+/// fires the event with `fire`, the batch's size and the time it took.
+#[inline(always)]
+fn batch_ioctl(
+    file: &File,
+    arg: usize,
+    run: fn(&File, usize, &mut u32) -> Result,
+    event: bool,
+    fire: fn(u32, u64, u32, i64, u64),
+) -> IoctlReturn {
+    let timer = Timer::start(event);
+    let mut count = 0;
+    let r = run(file, arg, &mut count);
+    if let Some(ns) = timer.elapsed_ns() {
+        let (dev, ino) = event_target(file);
+        fire(dev, ino, count, ret_of(&r), ns);
+    }
+    r.map(|()| 0).into()
+}
+
+/// What a vector ioctl's event names: the mount's device and the
+/// collection's (or file's) inode.
+fn event_target(file: &File) -> (u32, u64) {
+    let inode = file.inode();
+    (inode.super_block().dev(), inode.ino())
+}
+
+/// Inserts the batch the request at `arg` describes; `count` is set to its
+/// size once the request is read (for the event).
+fn insert(file: &File, arg: usize, count: &mut u32) -> Result {
     let (dir, coll) = dir_collection(file)?;
     check_permission(file, dir, Access::WRITE)?;
     let write = WriteAccess::new(file)?;
     let req: abi::InsertRequest = read_arg(arg)?;
+    *count = req.count;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.dim as usize != coll.dim() {
         return Err(EINVAL);
     }
@@ -234,14 +266,18 @@ fn insert(file: &File, arg: usize) -> Result {
 /// `vexfs_ioctl_delete` (`vfs/entry.rs`).
 pub(crate) fn delete_ioctl(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecDelete);
-    delete(file, arg).map(|()| 0).into()
+    let event = trace::vexfs_delete_done::enabled();
+    batch_ioctl(file, arg, delete, event, trace::vexfs_delete_done::fire)
 }
 
-fn delete(file: &File, arg: usize) -> Result {
+/// Deletes the ids the request at `arg` lists; `count` is set to their
+/// number once the request is read (for the event).
+fn delete(file: &File, arg: usize, count: &mut u32) -> Result {
     let (dir, coll) = dir_collection(file)?;
     check_permission(file, dir, Access::WRITE)?;
     let write = WriteAccess::new(file)?;
     let req: abi::DeleteRequest = read_arg(arg)?;
+    *count = req.count;
     if !(1..=abi::MAX_BATCH).contains(&req.count) || req.reserved != 0 {
         return Err(EINVAL);
     }
@@ -292,13 +328,38 @@ fn get(file: &File, arg: usize) -> Result {
 /// probe point `vexfs_ioctl_search` (`vfs/entry.rs`).
 pub(crate) fn search_ioctl(file: &File, arg: usize) -> IoctlReturn {
     sb_info(file).count(Op::VecSearch);
-    search(file, arg).map(|()| 0).into()
+    let timer = Timer::start(trace::vexfs_search_done::enabled());
+    let mut shape = SearchShape::default();
+    let r = search(file, arg, &mut shape);
+    if let Some(ns) = timer.elapsed_ns() {
+        let (dev, ino) = event_target(file);
+        let SearchShape { nq, k, ef, flags } = shape;
+        trace::vexfs_search_done::fire(dev, ino, nq, k, ef, flags, ret_of(&r), ns);
+    }
+    r.map(|()| 0).into()
 }
 
-fn search(file: &File, arg: usize) -> Result {
+/// A search request's shape, for its event.
+#[derive(Default)]
+struct SearchShape {
+    nq: u32,
+    k: u32,
+    ef: u32,
+    flags: u32,
+}
+
+/// Runs the search the request at `arg` describes; `shape` is set once the
+/// request is read (for the event).
+fn search(file: &File, arg: usize, shape: &mut SearchShape) -> Result {
     let (dir, coll) = dir_collection(file)?;
     check_permission(file, dir, Access::READ)?;
     let req: abi::SearchRequest = read_arg(arg)?;
+    *shape = SearchShape {
+        nq: req.nq,
+        k: req.k,
+        ef: req.ef,
+        flags: req.flags,
+    };
     if !(1..=abi::MAX_QUERIES).contains(&req.nq)
         || !(1..=abi::MAX_K).contains(&req.k)
         || req.dim as usize != coll.dim()

@@ -11,9 +11,10 @@
 //! back the `*_rs` function of the same name here, which is the ordinary
 //! adapter or handler.
 //!
-//! The file operations also fire their `vexfs_<op>_done` tracepoint
-//! (`trace.rs`) here as they return, for tools that would rather run once
-//! per operation than at its entry and return.
+//! The file operations and SIMD batches also fire their `vexfs_*_done`
+//! tracepoint (`trace.rs`) here as they return, for tools that would
+//! rather run once per operation than at its entry and return (the vector
+//! ioctls fire theirs where their request is read, `vector_ioctl.rs`).
 //!
 //! This is the one file of the VFS layer that names the filesystem's own
 //! types: the probe points are VexFS's.
@@ -26,7 +27,7 @@ use super::file::{File, Kiocb};
 use super::file_ops::{self, FileEntries, IoctlReturn};
 use super::inode::Inode;
 use super::inode_ops::{self, InodeEntries};
-use super::trace;
+use super::trace::{self, Timer};
 use crate::file::RegularFile;
 use crate::inode::DirInode;
 
@@ -116,6 +117,21 @@ fn target(inode: &Inode) -> (u32, u64) {
     (inode.super_block().dev(), inode.ino())
 }
 
+/// Fires a file operation's event `fire` if `timer` was started, with
+/// what the operation returned and the inode `target` names.
+#[inline(always)]
+fn op_done(
+    timer: Timer,
+    fire: fn(bindings::dev_t, u64, i64, u64),
+    ret: i64,
+    target: impl FnOnce() -> (u32, u64),
+) {
+    if let Some(ns) = timer.elapsed_ns() {
+        let (dev, ino) = target();
+        fire(dev, ino, ret, ns);
+    }
+}
+
 /// # Safety
 ///
 /// Only `vexfs_lookup` calls this, from the `lookup` slot of directory
@@ -126,7 +142,7 @@ unsafe extern "C" fn vexfs_lookup_rs(
     dentry: *mut bindings::dentry,
     flags: c_uint,
 ) -> *mut bindings::dentry {
-    let timer = trace::VEXFS_LOOKUP_DONE.start();
+    let timer = Timer::start(trace::vexfs_lookup_done::enabled());
     // SAFETY: As the caller guarantees.
     let found = unsafe { inode_ops::Adapter::<DirInode>::lookup(dir, dentry, flags) };
     // An error pointer's errno (`IS_ERR`), else 0: a dentry or NULL.
@@ -137,7 +153,9 @@ unsafe extern "C" fn vexfs_lookup_rs(
         0
     };
     // SAFETY: The caller's directory, live for the call.
-    timer.done(errno as i64, || target(unsafe { Inode::from_raw(dir) }));
+    op_done(timer, trace::vexfs_lookup_done::fire, errno as i64, || {
+        target(unsafe { Inode::from_raw(dir) })
+    });
     found
 }
 
@@ -152,11 +170,13 @@ unsafe extern "C" fn vexfs_create_rs(
     dentry: *mut bindings::dentry,
     mode: bindings::umode_t,
 ) -> c_int {
-    let timer = trace::VEXFS_CREATE_DONE.start();
+    let timer = Timer::start(trace::vexfs_create_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { inode_ops::Adapter::<DirInode>::create(idmap, dir, dentry, mode) };
     // SAFETY: The caller's directory, live for the call.
-    timer.done(ret.into(), || target(unsafe { Inode::from_raw(dir) }));
+    op_done(timer, trace::vexfs_create_done::fire, ret.into(), || {
+        target(unsafe { Inode::from_raw(dir) })
+    });
     ret
 }
 
@@ -169,11 +189,13 @@ unsafe extern "C" fn vexfs_unlink_rs(
     dir: *mut bindings::inode,
     dentry: *mut bindings::dentry,
 ) -> c_int {
-    let timer = trace::VEXFS_UNLINK_DONE.start();
+    let timer = Timer::start(trace::vexfs_unlink_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { inode_ops::Adapter::<DirInode>::unlink(dir, dentry) };
     // SAFETY: The caller's directory, live for the call.
-    timer.done(ret.into(), || target(unsafe { Inode::from_raw(dir) }));
+    op_done(timer, trace::vexfs_unlink_done::fire, ret.into(), || {
+        target(unsafe { Inode::from_raw(dir) })
+    });
     ret
 }
 
@@ -186,11 +208,11 @@ unsafe extern "C" fn vexfs_read_iter_rs(
     iocb: *mut bindings::kiocb,
     to: *mut bindings::iov_iter,
 ) -> isize {
-    let timer = trace::VEXFS_READ_DONE.start();
+    let timer = Timer::start(trace::vexfs_read_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { file_ops::Adapter::<RegularFile>::read_iter(iocb, to) };
     // SAFETY: The caller's request, live for the call.
-    timer.done(ret as i64, || {
+    op_done(timer, trace::vexfs_read_done::fire, ret as i64, || {
         target(unsafe { Kiocb::from_raw(iocb) }.file().inode())
     });
     ret
@@ -205,11 +227,11 @@ unsafe extern "C" fn vexfs_write_iter_rs(
     iocb: *mut bindings::kiocb,
     from: *mut bindings::iov_iter,
 ) -> isize {
-    let timer = trace::VEXFS_WRITE_DONE.start();
+    let timer = Timer::start(trace::vexfs_write_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { file_ops::Adapter::<RegularFile>::write_iter(iocb, from) };
     // SAFETY: The caller's request, live for the call.
-    timer.done(ret as i64, || {
+    op_done(timer, trace::vexfs_write_done::fire, ret as i64, || {
         target(unsafe { Kiocb::from_raw(iocb) }.file().inode())
     });
     ret
@@ -226,12 +248,12 @@ unsafe extern "C" fn vexfs_fsync_rs(
     end: bindings::loff_t,
     datasync: c_int,
 ) -> c_int {
-    let timer = trace::VEXFS_FSYNC_DONE.start();
+    let timer = Timer::start(trace::vexfs_fsync_done::enabled());
     // SAFETY: As the caller guarantees; a directory's fsync is a regular
     // file's, which only uses the file's inode and mount.
     let ret = unsafe { file_ops::Adapter::<RegularFile>::fsync(file, start, end, datasync) };
     // SAFETY: The caller's open file, live for the call.
-    timer.done(ret.into(), || {
+    op_done(timer, trace::vexfs_fsync_done::fire, ret.into(), || {
         target(unsafe { File::from_raw(file) }.inode())
     });
     ret
@@ -271,9 +293,13 @@ unsafe extern "C" fn vexfs_ioctl_search_rs(file: *mut bindings::file, arg: c_ulo
 ///
 /// Only `vexfs_simd_batch` calls this, with what [`simd_batch`] passed.
 #[no_mangle]
-unsafe extern "C" fn vexfs_simd_batch_rs(_floats: usize, work: *mut c_void) {
+unsafe extern "C" fn vexfs_simd_batch_rs(floats: usize, work: *mut c_void) {
     // SAFETY: `work` points to the closure reference `simd_batch` holds
     // for the duration of the call.
     let work = unsafe { &mut *work.cast::<&mut dyn FnMut(&Fpu)>() };
+    let timer = Timer::start(trace::vexfs_simd_batch_done::enabled());
     super::cpu::with_fpu(|fpu| work(fpu));
+    if let Some(ns) = timer.elapsed_ns() {
+        trace::vexfs_simd_batch_done::fire(floats as u64, ns);
+    }
 }

@@ -7,36 +7,32 @@
 //! disabled event costs that test only. This is the pattern of the
 //! kernel's `declare_trace!` (`rust/kernel/tracepoint.rs`), whose macro
 //! names the kernel's own bindings for the tracepoint symbols: a module's
-//! tracepoints are its own, so it declares them here.
+//! tracepoints are its own, so it declares them here. Each event is a
+//! module of this one, with `enabled()` and `fire(..)`.
 
 use kernel::bindings;
 use kernel::time::{Instant, Monotonic};
 
-/// One "operation returned" event (`DEFINE_VEXFS_OP_DONE`).
-pub(crate) struct OpDone {
-    enabled: fn() -> bool,
-    emit: unsafe extern "C" fn(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64),
-}
+/// Declares events of `vexfs_trace.h` with their C prototypes.
+macro_rules! declare_events {
+    ($($(#[$attr:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?);)*) => {$(
+        $(#[$attr])*
+        pub(crate) mod $name {
+            #[allow(unused_imports)]
+            use super::bindings;
 
-/// Declares the events of `vexfs_trace.h` by name.
-macro_rules! op_done_events {
-    ($($name:ident),* $(,)?) => {$(
-        kernel::macros::paste! {
-            #[doc = concat!("The `", stringify!($name), "` event.")]
-            pub(crate) static [< $name:upper >]: OpDone = {
+            kernel::macros::paste! {
                 // The tracepoint structure has members bindgen made opaque;
                 // only its key is read, as the kernel's bindings do.
                 #[allow(improper_ctypes)]
                 unsafe extern "C" {
                     static [< __tracepoint_ $name >]: bindings::tracepoint;
-                    fn [< rust_do_trace_ $name >](
-                        dev: bindings::dev_t,
-                        ino: u64,
-                        ret: i64,
-                        ns: u64,
-                    );
+                    fn [< rust_do_trace_ $name >]($($arg: $ty),*);
                 }
-                fn enabled() -> bool {
+
+                /// Whether the event is enabled (a probe is attached).
+                #[inline(always)]
+                pub(crate) fn enabled() -> bool {
                     // SAFETY: The key is that of a tracepoint C defines
                     // (vexfs_trace.c), which is always okay to query.
                     unsafe {
@@ -47,52 +43,79 @@ macro_rules! op_done_events {
                         )
                     }
                 }
-                OpDone { enabled, emit: [< rust_do_trace_ $name >] }
-            };
+
+                /// Fires the event. Called once [`enabled`] said so; an
+                /// event disabled meanwhile reaches no probe.
+                #[inline(always)]
+                pub(crate) fn fire($($arg: $ty),*) {
+                    // SAFETY: The event's C function takes plain values and
+                    // may be called in any context a VexFS operation runs in.
+                    unsafe { [< rust_do_trace_ $name >]($($arg),*) }
+                }
+            }
         }
     )*};
 }
 
-op_done_events!(
-    vexfs_lookup_done,
-    vexfs_create_done,
-    vexfs_unlink_done,
-    vexfs_read_done,
-    vexfs_write_done,
-    vexfs_fsync_done,
-);
-
-/// An operation being timed for its event: started only while the event
-/// is enabled, so a disabled one reads no clock.
-pub(crate) struct OpTimer {
-    event: &'static OpDone,
-    start: Option<Instant<Monotonic>>,
+declare_events! {
+    /// A directory lookup returned.
+    fn vexfs_lookup_done(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64);
+    /// A regular file was created (or not).
+    fn vexfs_create_done(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64);
+    /// An unlink returned.
+    fn vexfs_unlink_done(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64);
+    /// A read returned.
+    fn vexfs_read_done(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64);
+    /// A write returned.
+    fn vexfs_write_done(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64);
+    /// An fsync or fdatasync returned.
+    fn vexfs_fsync_done(dev: bindings::dev_t, ino: u64, ret: i64, ns: u64);
+    /// A vector batch insert returned.
+    fn vexfs_insert_done(dev: bindings::dev_t, ino: u64, count: u32, ret: i64, ns: u64);
+    /// A vector batch delete returned.
+    fn vexfs_delete_done(dev: bindings::dev_t, ino: u64, count: u32, ret: i64, ns: u64);
+    /// A k-NN search returned.
+    fn vexfs_search_done(
+        dev: bindings::dev_t,
+        ino: u64,
+        nq: u32,
+        k: u32,
+        ef: u32,
+        flags: u32,
+        ret: i64,
+        ns: u64,
+    );
+    /// An FPU section of SIMD work ended.
+    fn vexfs_simd_batch_done(floats: u64, ns: u64);
+    /// A commit to a durable mount's log returned.
+    fn vexfs_commit_done(dev: bindings::dev_t, bytes: u64, inodes: u32, ret: i64, ns: u64);
+    /// A checkpoint of a durable mount returned.
+    fn vexfs_checkpoint_done(dev: bindings::dev_t, seq: u64, inodes: u64, ret: i64, ns: u64);
 }
 
-impl OpDone {
-    /// Starts timing an operation for this event.
+/// The start of something timed for an event: taken only while the event
+/// is enabled, so a disabled one reads no clock.
+pub(crate) struct Timer(Option<Instant<Monotonic>>);
+
+impl Timer {
+    /// Starts timing if `enabled` (the event's [`enabled`](vexfs_read_done::enabled)).
+    #[inline(always)]
+    pub(crate) fn start(enabled: bool) -> Timer {
+        Timer(enabled.then(Instant::now))
+    }
+
+    /// Nanoseconds since the start, if timing started.
     #[inline]
-    pub(crate) fn start(&'static self) -> OpTimer {
-        OpTimer {
-            event: self,
-            start: (self.enabled)().then(Instant::now),
-        }
+    pub(crate) fn elapsed_ns(&self) -> Option<u64> {
+        self.0.map(|start| start.elapsed().as_nanos() as u64)
     }
 }
 
-impl OpTimer {
-    /// Ends the operation: emits the event if it was enabled at the start.
-    /// `target` names the inode (`dev`, `ino`), read only then. An event
-    /// disabled meanwhile reaches no probe: the C side finds none attached.
-    #[inline]
-    pub(crate) fn done(self, ret: i64, target: impl FnOnce() -> (u32, u64)) {
-        let Some(start) = self.start else {
-            return;
-        };
-        let ns = start.elapsed().as_nanos();
-        let (dev, ino) = target();
-        // SAFETY: The event's C function takes plain values and may be
-        // called from any context where the operation itself ran.
-        unsafe { (self.event.emit)(dev, ino, ret, ns as u64) };
+/// What an operation returned, as an event's `ret`: 0 or a negative errno.
+#[inline]
+pub(crate) fn ret_of(r: &kernel::error::Result) -> i64 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno().into(),
     }
 }
