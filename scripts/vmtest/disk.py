@@ -22,6 +22,7 @@ import numpy as np
 
 import parity
 from harness import eventually, mount, run, sh, umount, vexctl, vexctl_json
+from profiler import TraceInstance
 
 GLOVE = os.path.join(os.environ["VEXFS_CACHE"], "data", "glove_6B_50d.npy")
 # What the first boot of the reboot pair leaves for the second (target/ is
@@ -680,6 +681,35 @@ def test_reboot_read(t):
         t.eq("fsck.vexfs -n exits 0 after the second boot's unmount", fsck(dev, "-n")[0], 0)
 
 
+def test_tracepoints(t, dev):
+    """vexfs:vexfs_commit_done and vexfs_checkpoint_done as ftrace shows
+    them: an fsync commits the file, the unmount writes a clean checkpoint."""
+    with t.group("disk-tracepoints: commit and checkpoint events through ftrace"):
+        sh(["mkfs.vexfs", "-q", "-f", dev])
+        mount_disk(dev, MNT)
+        st = os.stat(MNT)
+        with TraceInstance("vexfs-disk") as tr:
+            fd = os.open(f"{MNT}/traced", os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b"c" * 1024)
+            os.fsync(fd)
+            os.close(fd)
+            umount(MNT)
+            events = tr.events()
+            raw = tr.lines()
+        print("#   as ftrace shows them: " + " | ".join(
+            l for l in raw if "commit_done" in l or "checkpoint_done" in l), flush=True)
+        dev_no = (os.major(st.st_dev), os.minor(st.st_dev))
+        mine = [(ev, f) for ev, f in events if f.get("dev") == dev_no]
+        commits = [f for ev, f in mine if ev == "vexfs_commit_done"]
+        ckpts = [f for ev, f in mine if ev == "vexfs_checkpoint_done"]
+        t.check("the fsync's commit: returned 0, with log records and the file's inode",
+                any(f["ret"] == 0 and f["bytes"] > 0 and f["inodes"] >= 1 and f["ns"] > 0 for f in commits),
+                str(commits[:3]))
+        t.check("the unmount's checkpoint: returned 0, numbered, holding the root and the file",
+                any(f["ret"] == 0 and f["seq"] > 0 and f["inodes"] >= 2 and f["ns"] > 0 for f in ckpts),
+                str(ckpts[:3]))
+
+
 def test_all(t):
     devs = disks()
     if len(devs) < 2:
@@ -690,6 +720,7 @@ def test_all(t):
     # `make test` mounts 200 corrupted images; `make crash-test` 1,000.
     flips = int(os.environ.get("VEXFS_DISK_FLIPS", "200"))
     test_persistence(t, dev)
+    test_tracepoints(t, dev)
     test_file_parts(t, dev, copy)
     test_differential(t, dev, copy)
     test_durability(t, dev, copy)

@@ -33,7 +33,7 @@ import numpy as np
 
 import uffd
 from harness import Background, as_uid, eventually, mount, run, sh
-from abi import IOC_DELETE, IOC_INSERT, IOC_SEARCH, search_request
+from abi import IOC_DELETE, IOC_INSERT, IOC_SEARCH, SEARCH_EXACT, search_request
 
 # Operations in the profiler's default order, and the probe function of each.
 OPS = ("lookup", "create", "unlink", "read", "write", "fsync", "insert", "delete", "search", "simd")
@@ -1189,29 +1189,77 @@ def test_errors(t):
 
 
 TRACEFS = "/sys/kernel/tracing"
-# `<task>-<pid> [cpu] <flags> <time>: vexfs_<op>_done: dev M:m ino I ret R ns N`
-TRACE_LINE = re.compile(r"-(\d+)\s+\[\d+\].*?: (vexfs_\w+_done): dev (\d+):(\d+) ino (\d+) ret (-?\d+) ns (\d+)$")
+# `<task>-<pid> [cpu] <flags> <time>: vexfs_<what>_done: key value key value ...`
+TRACE_LINE = re.compile(r"-(\d+)\s+\[\d+\].*?: (vexfs_\w+_done): (.*)$")
+# Every event of kmod/vexfs_trace.h.
+EVENTS = (*TRACEPOINTS.values(), "vexfs_insert_done", "vexfs_delete_done", "vexfs_search_done",
+          "vexfs_simd_batch_done", "vexfs_commit_done", "vexfs_checkpoint_done")
+
+
+class TraceInstance:
+    """An ftrace instance of its own with VexFS's events on: other tracing
+    is untouched. `events()` parses what it recorded."""
+
+    def __init__(self, name):
+        self.path = f"{TRACEFS}/instances/{name}"
+
+    def __enter__(self):
+        os.makedirs(self.path, exist_ok=True)
+        self.enable(True)
+        return self
+
+    def enable(self, on):
+        with open(f"{self.path}/events/vexfs/enable", "w") as f:
+            f.write("1" if on else "0")
+
+    def lines(self):
+        with open(f"{self.path}/trace") as f:
+            return [l.strip() for l in f.read().splitlines() if TRACE_LINE.search(l)]
+
+    def events(self, pid=None):
+        """[(event, {field: value})] in order, of process `pid` if given;
+        `dev M:m` reads as (M, m), numbers as ints (flags in hex too)."""
+        out = []
+        for line in self.lines():
+            tid, ev, rest = TRACE_LINE.search(line).groups()
+            if pid is not None and int(tid) != pid:
+                continue
+            words = rest.split()
+            fields = {}
+            for key, val in zip(words[::2], words[1::2]):
+                fields[key] = tuple(map(int, val.split(":"))) if key == "dev" else int(val, 0)
+            out.append((ev, fields))
+        return out
+
+    def __exit__(self, *exc):
+        self.enable(False)
+        os.rmdir(self.path)
 
 
 def test_tracepoints(t):
-    """The vexfs:vexfs_<op>_done events as ftrace shows them, in a tracing
-    instance of their own: each file operation of this process appears
-    once, naming the mount's device and the inode, with what the operation
-    returned and a duration; nothing appears while the events are off."""
-    with t.group("tracepoints: vexfs:vexfs_<op>_done events through ftrace"):
+    """The vexfs:vexfs_*_done events as ftrace shows them: each file and
+    vector operation of this process appears once, naming the mount's
+    device and the inode, with what the operation returned (and a search's
+    shape, a batch's size) and a duration; nothing appears while the events
+    are off. (Commits and checkpoints: the stack-disk group.)"""
+    with t.group("tracepoints: vexfs:vexfs_*_done events through ftrace"):
         events = f"{TRACEFS}/events/vexfs"
-        if not t.check(f"{events} lists the six events",
-                       all(os.path.isdir(f"{events}/{e}") for e in TRACEPOINTS.values()),
+        if not t.check(f"{events} lists the twelve events",
+                       all(os.path.isdir(f"{events}/{e}") for e in EVENTS),
                        str(sorted(os.listdir(events)) if os.path.isdir(events) else "missing")):
             return
-        inst = f"{TRACEFS}/instances/vexfs-test"
-        os.makedirs(inst, exist_ok=True)
-        try:
+        coll, dim = f"{MNT}/tp-coll", 4
+        make_collection(coll, dim, 0, seed=5)
+        queries = np.ones((2, dim), dtype=np.float32)
+        hits = np.zeros(2 * 3 * 2, dtype=np.uint64)
+        found = np.zeros(2, dtype=np.uint32)
+        search = search_request(2, 3, dim, SEARCH_EXACT, 0, queries.ctypes.data, hits.ctypes.data,
+                                found.ctypes.data)
+        refused = search_request(2, 0, dim, 0, 0, queries.ctypes.data, hits.ctypes.data, found.ctypes.data)
+        with TraceInstance("vexfs-test") as tr:
             path, size = f"{MNT}/tp-file", 4096
-            with open(f"{inst}/events/vexfs/enable", "w") as f:
-                f.write("1")
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            st, dst = os.fstat(fd), os.stat(MNT)
+            st, dst, cst = os.fstat(fd), os.stat(MNT), os.stat(coll)
             os.write(fd, b"t" * size)
             got = len(os.pread(fd, 100, 10))
             os.fsync(fd)
@@ -1222,48 +1270,68 @@ def test_tracepoints(t):
                 too_long = None
             except OSError as e:
                 too_long = e.errno
-            with open(f"{inst}/events/vexfs/enable", "w") as f:
-                f.write("0")
+            ins = FastInsert(coll, dim, [5], 0, seed=6)
+            ins(0)
+            ins.close()
+            cfd = os.open(coll, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.ioctl(cfd, IOC_SEARCH, search)
+                try:
+                    fcntl.ioctl(cfd, IOC_SEARCH, refused)
+                    k0 = None
+                except OSError as e:
+                    k0 = e.errno
+            finally:
+                os.close(cfd)
+            delete_ids(coll, [0, 1])
+            tr.enable(False)
             # Off: an operation now leaves no line.
             with open(f"{MNT}/tp-off", "wb") as f:
                 f.write(b"x")
             os.unlink(f"{MNT}/tp-off")
-            with open(f"{inst}/trace") as f:
-                raw = [l for l in f.read().splitlines() if TRACE_LINE.search(l)]
-            lines = [TRACE_LINE.search(l).groups() for l in raw]
-            print(f"#   as ftrace shows one: {raw[0].strip() if raw else None}", flush=True)
-        finally:
-            with open(f"{inst}/events/vexfs/enable", "w") as f:
-                f.write("0")
-            os.rmdir(inst)
-        mine = [(ev, (int(ma), int(mi)), int(ino), int(ret), int(ns))
-                for pid, ev, ma, mi, ino, ret, ns in lines if int(pid) == os.getpid()]
-        print(f"#   {len(mine)} events of this process: "
-              + ", ".join(f"{e.removeprefix('vexfs_').removesuffix('_done')} ret {r} {n} ns"
-                          for e, _, _, r, n in mine[:8]), flush=True)
+            raw = tr.lines()
+            mine = tr.events(os.getpid())
+        sh(["rm", "-rf", coll])
+        print(f"#   as ftrace shows them: {raw[0] if raw else None} | "
+              f"{next((l for l in raw if 'vexfs_search_done' in l), None)}", flush=True)
         dev = (os.major(st.st_dev), os.minor(st.st_dev))
-        t.check("every event names the mount's device and takes a positive duration",
-                mine and all(d == dev and ns > 0 for _, d, _, _, ns in mine), str(mine[:3]))
+        t.check("every event of a mount names its device; every one takes a positive duration",
+                mine and all(f.get("dev", dev) == dev and f["ns"] > 0 for _, f in mine), str(mine[:3]))
         seen = {}
-        for ev, _, ino, ret, _ in mine:
-            seen.setdefault(ev, []).append((ino, ret))
-        t.eq("create: once, on the directory, returning 0", seen.get("vexfs_create_done"),
+        for ev, f in mine:
+            seen.setdefault(ev, []).append(f)
+
+        def pick(ev, *keys):
+            return [tuple(f.get(k) for k in keys) for f in seen.get(ev, [])]
+        t.eq("create: once, on the directory, returning 0", pick("vexfs_create_done", "ino", "ret"),
              [(dst.st_ino, 0)])
-        t.eq("write: once, on the file, returning the bytes written", seen.get("vexfs_write_done"),
+        t.eq("write: once, on the file, returning the bytes written", pick("vexfs_write_done", "ino", "ret"),
              [(st.st_ino, size)])
-        t.eq("read: once, on the file, returning the bytes read", seen.get("vexfs_read_done"),
+        t.eq("read: once, on the file, returning the bytes read", pick("vexfs_read_done", "ino", "ret"),
              [(st.st_ino, got)])
-        t.eq("fsync: once, on the file, returning 0", seen.get("vexfs_fsync_done"), [(st.st_ino, 0)])
-        t.eq("unlink: once, on the directory, returning 0", seen.get("vexfs_unlink_done"),
+        t.eq("fsync: once, on the file, returning 0", pick("vexfs_fsync_done", "ino", "ret"), [(st.st_ino, 0)])
+        t.eq("unlink: once, on the directory, returning 0", pick("vexfs_unlink_done", "ino", "ret"),
              [(dst.st_ino, 0)])
-        t.check("lookup: the new name was looked up in the directory, returning 0",
-                (dst.st_ino, 0) in seen.get("vexfs_lookup_done", []), str(seen.get("vexfs_lookup_done")))
+        lookups = pick("vexfs_lookup_done", "ino", "ret")
+        t.check("lookup: the new name was looked up in the directory, returning 0", (dst.st_ino, 0) in lookups,
+                str(lookups))
         t.eq("a 300-byte name fails with ENAMETOOLONG", too_long, errno.ENAMETOOLONG)
-        t.check("lookup: that failure returned -ENAMETOOLONG",
-                (dst.st_ino, -errno.ENAMETOOLONG) in seen.get("vexfs_lookup_done", []),
-                str(seen.get("vexfs_lookup_done")))
-        t.eq("nothing is traced once the events are off (tp-off's create, write and unlink)",
-             sum(len(v) for k, v in seen.items() if k != "vexfs_lookup_done"), 5)
+        t.check("lookup: that failure returned -ENAMETOOLONG", (dst.st_ino, -errno.ENAMETOOLONG) in lookups,
+                str(lookups))
+        t.eq("insert: once, on the collection, 5 rows, returning 0", pick("vexfs_insert_done", "ino", "count", "ret"),
+             [(cst.st_ino, 5, 0)])
+        t.eq("a search with k = 0 is refused with EINVAL", k0, errno.EINVAL)
+        t.eq("search: the exact one (nq 2, k 3, ef 0, flags 0x1) returning 0, then the refused one (k 0) "
+             "returning -EINVAL", pick("vexfs_search_done", "ino", "nq", "k", "ef", "flags", "ret"),
+             [(cst.st_ino, 2, 3, 0, 1, 0), (cst.st_ino, 2, 0, 0, 0, -errno.EINVAL)])
+        t.eq("delete: once, on the collection, 2 ids, returning 0", pick("vexfs_delete_done", "ino", "count", "ret"),
+             [(cst.st_ino, 2, 0)])
+        batches = pick("vexfs_simd_batch_done", "floats")
+        t.check("simd: the search's SIMD sections, each with its float count", batches and
+                all(f and f > 0 for (f,) in batches), str(batches[:4]))
+        t.eq("nothing is traced once the events are off: one create, write and unlink each (not tp-off's)",
+             [len(seen.get(ev, [])) for ev in ("vexfs_create_done", "vexfs_write_done", "vexfs_unlink_done")],
+             [1, 1, 1])
 
 
 def test_profile(t):
