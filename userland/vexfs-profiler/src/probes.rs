@@ -146,9 +146,7 @@ pub fn split_tracepoints(
     has_tracepoint: &dyn Fn(&str) -> bool,
 ) -> (Vec<Op>, Vec<Op>) {
     ops.iter().partition(|op| {
-        choice == ProbeChoice::Auto
-            && !sampling
-            && op.tracepoint().is_some_and(has_tracepoint)
+        choice == ProbeChoice::Auto && !sampling && op.tracepoint().is_some_and(has_tracepoint)
     })
 }
 
