@@ -936,8 +936,11 @@ def test_bimodal(t):
                 s["p99_ns"] <= large[-1], f"p99 {s['p99_ns']} vs client max {large[-1]}")
         t.check("bimodal: p99 is at least half the client's smallest large-search time",
                 s["p99_ns"] >= large[0] / 2, f"p99 {s['p99_ns']} vs client min {large[0]}")
-        t.check("bimodal: p50 is no more than the client's tiny-search median", s["p50_ns"] <= med_t,
-                f"p50 {s['p50_ns']} vs {med_t}")
+        # The kernel's median is at most the client's (each search it times
+        # lies inside the client's ioctl call); the profiler prints its
+        # bucket's middle, up to half a bucket (1/32 of the value) above it.
+        t.check("bimodal: p50 is no more than the client's tiny-search median plus the histogram's "
+                "resolution (1/32)", s["p50_ns"] <= med_t * (1 + 1 / 32), f"p50 {s['p50_ns']} vs {med_t}")
         check_figures(t, "bimodal", intervals + [total])
 
 
