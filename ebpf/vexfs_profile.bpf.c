@@ -249,10 +249,11 @@ static __always_inline void record(__u32 op, __u64 lat, __u32 entry_stack, __u32
 	__sync_fetch_and_add(&h->sum_ns, lat);
 	__sync_fetch_and_add(&h->buckets[bucket_of(lat)], 1);
 
-	/* Probes run with preemption off (kprobes; trampolines under the
-	 * non-preemptible RCU read lock) or at least migration off with this
-	 * program marked active on the CPU (trampolines, preemptible RCU), so
-	 * no other run of the same class writes this CPU's slot meanwhile. */
+	/* Probes run with preemption off (kprobes; trampolines and raw
+	 * tracepoints under the non-preemptible RCU read lock) or at least
+	 * migration off with this program marked active on the CPU (the same
+	 * under preemptible RCU), and each class has one program, so no other
+	 * run of the same class writes this CPU's slot meanwhile. */
 	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
 	x = &extremes[buf][cpu][op];
 	if (!x->min_ns || lat < x->min_ns)
@@ -512,11 +513,12 @@ VEXFS_SESSION(simd, vexfs_simd_batch, VEXFS_OP_SIMD, true, NULL,
  * The stack figure is the stack in use at the program's context, the
  * event's arguments that the tracepoint's BPF glue keeps on the task's
  * stack, a few frames below the returning operation's probe point. The
- * context's address becomes a number through a per-CPU slot (the same
- * verifier rule as ctx_addr()); a raw tracepoint program runs with
- * preemption off, so no other run on the CPU writes its slot meanwhile.
+ * context's address becomes a number through a slot per CPU and class
+ * (the same verifier rule as ctx_addr()): a raw tracepoint program runs
+ * with migration off and never twice at once on a CPU, but under
+ * preemptible RCU another class's program may preempt it.
  */
-__u64 ctx_slot[VEXFS_MAX_CPUS];
+__u64 ctx_slot[VEXFS_MAX_CPUS][VEXFS_NR_OPS];
 
 static __always_inline int op_done(struct bpf_raw_tracepoint_args *ctx, __u32 op)
 {
@@ -528,7 +530,7 @@ static __always_inline int op_done(struct bpf_raw_tracepoint_args *ctx, __u32 op
 	if (filter_dev && dev != filter_dev)
 		return 0;
 	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
-	slot = &ctx_slot[cpu];
+	slot = &ctx_slot[cpu][op];
 	*(void *volatile *)slot = ctx;
 	used = stack_used(*(volatile __u64 *)slot);
 	record(op, ns, used, used);

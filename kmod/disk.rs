@@ -1361,8 +1361,10 @@ impl Disk {
         };
         let timer = Timer::start(trace::vexfs_commit_done::enabled());
         let inodes = dirty.len() as u32;
-        let r = self.write_commit(sb, log, &records, dirty, lost);
-        if let Some(ns) = timer.elapsed_ns() {
+        let mut diverted = false;
+        let r = self.write_commit(sb, log, &records, dirty, lost, &mut diverted);
+        // A checkpoint written instead reports itself.
+        if let (Some(ns), false) = (timer.elapsed_ns(), diverted) {
             let bytes = records.len() as u64;
             trace::vexfs_commit_done::fire(sb.dev(), bytes, inodes, ret_of(&r), ns);
         }
@@ -1379,6 +1381,9 @@ impl Disk {
         r
     }
 
+    /// Appends a commit frame of `records` and the `dirty` inodes to the
+    /// log, or writes a checkpoint instead (and sets `diverted`) when they
+    /// do not fit or `lost` says the transaction lost something.
     fn write_commit(
         &self,
         sb: &SuperBlock,
@@ -1386,6 +1391,7 @@ impl Disk {
         records: &[u8],
         dirty: KVec<u64>,
         lost: bool,
+        diverted: &mut bool,
     ) -> Result {
         // The dirty inodes still alive, with their data ranges.
         let mut inodes: KVVec<(InodeRef, Ranges, usize)> = KVVec::new();
@@ -1416,6 +1422,7 @@ impl Disk {
         let blocks = fmt::frame_blocks(bytes, layout.block_size);
         if lost || bytes > fmt::MAX_FRAME_PAYLOAD || log.next + blocks > log_end {
             drop(inodes);
+            *diverted = true;
             return self.checkpoint_locked(sb, log, fmt::FsState::Mounted, dirty);
         }
         let dev = BlockDevice::from_super(sb).ok_or(EIO)?;

@@ -141,9 +141,10 @@ TRACE_EVENT(vexfs_simd_batch_done,
 	TP_printk("floats %llu ns %llu", __entry->floats, __entry->ns)
 );
 
-/* A durable mount's commit of `bytes` of log records and `inodes` dirty
- * inodes returned `ret` after `ns` (a commit too large for the log
- * writes a checkpoint instead, which has its own event). */
+/* A durable mount's commit to its log returned `ret` after `ns`: the
+ * transaction's `bytes` of records (before framing) and the `inodes` it
+ * dirtied (evicted ones included). A commit that does not fit in the log
+ * writes a checkpoint instead and reports only as vexfs_checkpoint_done. */
 TRACE_EVENT(vexfs_commit_done,
 	TP_PROTO(dev_t dev, u64 bytes, u32 inodes, s64 ret, u64 ns),
 	TP_ARGS(dev, bytes, inodes, ret, ns),

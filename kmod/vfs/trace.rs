@@ -23,10 +23,12 @@ macro_rules! declare_events {
 
             kernel::macros::paste! {
                 // The tracepoint structure has members bindgen made opaque;
-                // only its key is read, as the kernel's bindings do.
+                // only its key is read, as the kernel's bindings do. `mut`:
+                // C changes it (the key's count, the probe list), and Rust
+                // only ever takes its address.
                 #[allow(improper_ctypes)]
                 unsafe extern "C" {
-                    static [< __tracepoint_ $name >]: bindings::tracepoint;
+                    static mut [< __tracepoint_ $name >]: bindings::tracepoint;
                     fn [< rust_do_trace_ $name >]($($arg: $ty),*);
                 }
 

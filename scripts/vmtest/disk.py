@@ -688,14 +688,17 @@ def test_tracepoints(t, dev):
         sh(["mkfs.vexfs", "-q", "-f", dev])
         mount_disk(dev, MNT)
         st = os.stat(MNT)
-        with TraceInstance("vexfs-disk") as tr:
-            fd = os.open(f"{MNT}/traced", os.O_WRONLY | os.O_CREAT, 0o644)
-            os.write(fd, b"c" * 1024)
-            os.fsync(fd)
-            os.close(fd)
-            umount(MNT)
-            events = tr.events()
-            raw = tr.lines()
+        try:
+            with TraceInstance("vexfs-disk") as tr:
+                fd = os.open(f"{MNT}/traced", os.O_WRONLY | os.O_CREAT, 0o644)
+                os.write(fd, b"c" * 1024)
+                os.fsync(fd)
+                os.close(fd)
+                umount(MNT)
+                events = tr.events()
+                raw = tr.lines()
+        finally:
+            unmount_all()
         print("#   as ftrace shows them: " + " | ".join(
             l for l in raw if "commit_done" in l or "checkpoint_done" in l), flush=True)
         dev_no = (os.major(st.st_dev), os.minor(st.st_dev))
@@ -703,10 +706,10 @@ def test_tracepoints(t, dev):
         commits = [f for ev, f in mine if ev == "vexfs_commit_done"]
         ckpts = [f for ev, f in mine if ev == "vexfs_checkpoint_done"]
         t.check("the fsync's commit: returned 0, with log records and the file's inode",
-                any(f["ret"] == 0 and f["bytes"] > 0 and f["inodes"] >= 1 and f["ns"] > 0 for f in commits),
+                any(f["ret"] == 0 and f["bytes"] > 0 and f["inodes"] >= 1 for f in commits),
                 str(commits[:3]))
         t.check("the unmount's checkpoint: returned 0, numbered, holding the root and the file",
-                any(f["ret"] == 0 and f["seq"] > 0 and f["inodes"] >= 2 and f["ns"] > 0 for f in ckpts),
+                any(f["ret"] == 0 and f["seq"] > 0 and f["inodes"] >= 2 for f in ckpts),
                 str(ckpts[:3]))
 
 

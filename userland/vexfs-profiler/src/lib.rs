@@ -221,6 +221,9 @@ fn module_btf_path(module: &str) -> PathBuf {
 /// Why fsession programs cannot attach to the probe points of `ops` on this
 /// system, or `None` if they can (as far as BTF tells).
 fn fsession_precheck(ops: &[Op]) -> Option<String> {
+    if ops.is_empty() {
+        return None;
+    }
     let path = module_btf_path("vexfs");
     if !path.exists() {
         return fsession_unavailable(None, ops);
