@@ -16,7 +16,7 @@ use kernel::uaccess::{UserPtr, UserSlice, UserSliceReader};
 
 use crate::abi;
 use crate::abi::Op;
-use crate::collection::{Collection, Inflight, SearchMode, SearchScratch, SHARE_MACS};
+use crate::collection::{Change, Collection, Inflight, SearchMode, SearchScratch, SHARE_MACS};
 use crate::disk::{self, OpExt, Reserve};
 use crate::disk_format as fmt;
 use crate::file_vector::{Caller, Owner};
@@ -232,6 +232,20 @@ fn event_target(file: &File) -> (u32, u64) {
 /// Inserts the batch the request at `arg` describes; `count` is set to its
 /// size once the request is read (for the event).
 fn insert(file: &File, arg: usize, count: &mut u32) -> Result {
+    let (coll, change) = store_batch(file, arg, count)?;
+    coll.follow_up(change);
+    Ok(())
+}
+
+/// Stores the batch of [`insert`] (linking it into the graph is left to
+/// the caller). Out of line: linking then runs below the caller's small
+/// frame, not below this one, which holds the request and the staging.
+#[inline(never)]
+fn store_batch<'a>(
+    file: &'a File,
+    arg: usize,
+    count: &mut u32,
+) -> Result<(&'a Arc<Collection>, Change)> {
     let (dir, coll) = dir_collection(file)?;
     check_permission(file, dir, Access::WRITE)?;
     let write = WriteAccess::new(file)?;
@@ -258,8 +272,7 @@ fn insert(file: &File, arg: usize, count: &mut u32) -> Result {
     // the commit lock (the graph is rebuilt from the rows).
     drop(op);
     drop(write);
-    coll.follow_up(change);
-    Ok(())
+    Ok((coll, change))
 }
 
 /// `VEXFS_IOC_DELETE`: batch delete, behind the probe point
