@@ -108,6 +108,12 @@ struct {
 	__type(value, __u64);
 } samples SEC(".maps");
 
+/* Whether the current task is outside the process --pid selects. */
+static __always_inline bool other_process(void)
+{
+	return filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid;
+}
+
 /* Bytes of the current task's kernel stack in use at `sp`; 0 if `sp` is not
  * on it (an interrupt stack). */
 static __always_inline __u32 stack_used(__u64 sp)
@@ -201,7 +207,7 @@ static __always_inline int op_enter(struct pt_regs *ctx, __u32 op, bool nested,
 	struct vexfs_task *t;
 	__u32 used, d;
 
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+	if (other_process())
 		return 0;
 	if (filter_dev && !nested && (!sb || BPF_CORE_READ(sb, s_dev) != filter_dev))
 		return 0;
@@ -357,12 +363,13 @@ VEXFS_PROBE(simd, VEXFS_OP_SIMD, true, NULL)
  */
 
 /* The context's address as a number: the verifier forbids turning a pointer
- * into a scalar by arithmetic, but one stored into memory (here the session
- * cookie; allowed with CAP_PERFMON) reads back as a scalar. */
-static __always_inline __u64 ctx_addr(void *ctx, __u64 *cookie)
+ * into a scalar by arithmetic, but one stored into memory (the session
+ * cookie, or a slot of the raw tracepoint set; allowed with CAP_PERFMON)
+ * reads back as a scalar. */
+static __always_inline __u64 ctx_addr(void *ctx, __u64 *slot)
 {
-	*(void *volatile *)cookie = ctx;
-	return *(volatile __u64 *)cookie;
+	*(void *volatile *)slot = ctx;
+	return *(volatile __u64 *)slot;
 }
 
 /* Whether class `op` keeps a per-task frame (bit set by userland):
@@ -381,7 +388,7 @@ static __always_inline int session_enter(void *ctx, __u32 op, bool nested,
 	__u32 used, d;
 	__u64 sp;
 
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+	if (other_process())
 		return 0;
 	if (filter_dev && !nested && (!sb || sb->s_dev != filter_dev))
 		return 0;
@@ -523,16 +530,14 @@ __u64 ctx_slot[VEXFS_MAX_CPUS][VEXFS_NR_OPS];
 static __always_inline int op_done(struct bpf_raw_tracepoint_args *ctx, __u32 op)
 {
 	__u32 dev = ctx->args[0], used, cpu;
-	__u64 ns = ctx->args[3], *slot;
+	__u64 ns = ctx->args[3];
 
-	if (filter_tgid && (bpf_get_current_pid_tgid() >> 32) != filter_tgid)
+	if (other_process())
 		return 0;
 	if (filter_dev && dev != filter_dev)
 		return 0;
 	cpu = bpf_get_smp_processor_id() & (VEXFS_MAX_CPUS - 1);
-	slot = &ctx_slot[cpu][op];
-	*(void *volatile *)slot = ctx;
-	used = stack_used(*(volatile __u64 *)slot);
+	used = stack_used(ctx_addr(ctx, &ctx_slot[cpu][op]));
 	record(op, ns, used, used);
 	return 0;
 }

@@ -216,17 +216,10 @@ fn batch_ioctl(
     let mut count = 0;
     let r = run(file, arg, &mut count);
     if let Some(ns) = timer.elapsed_ns() {
-        let (dev, ino) = event_target(file);
+        let (dev, ino) = trace::inode_id(file.inode());
         fire(dev, ino, count, ret_of(&r), ns);
     }
     r.map(|()| 0).into()
-}
-
-/// What a vector ioctl's event names: the mount's device and the
-/// collection's (or file's) inode.
-fn event_target(file: &File) -> (u32, u64) {
-    let inode = file.inode();
-    (inode.super_block().dev(), inode.ino())
 }
 
 /// Inserts the batch the request at `arg` describes; `count` is set to its
@@ -345,7 +338,7 @@ pub(crate) fn search_ioctl(file: &File, arg: usize) -> IoctlReturn {
     let mut shape = SearchShape::default();
     let r = search(file, arg, &mut shape);
     if let Some(ns) = timer.elapsed_ns() {
-        let (dev, ino) = event_target(file);
+        let (dev, ino) = trace::inode_id(file.inode());
         let SearchShape { nq, k, ef, flags } = shape;
         trace::vexfs_search_done::fire(dev, ino, nq, k, ef, flags, ret_of(&r), ns);
     }

@@ -20,6 +20,7 @@
 //! types: the probe points are VexFS's.
 
 use kernel::bindings;
+use kernel::error::from_err_ptr;
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 
 use super::cpu::Fpu;
@@ -112,22 +113,23 @@ pub(crate) fn simd_batch(floats: usize, work: &mut dyn FnMut(&Fpu)) {
     unsafe { vexfs_simd_batch(floats, work.cast()) }
 }
 
-/// What a file operation's event names: the mount's device and the inode.
-fn target(inode: &Inode) -> (u32, u64) {
-    (inode.super_block().dev(), inode.ino())
+/// What a file operation's event says: the mount's device, the inode and
+/// what the operation returned.
+fn event_of(inode: &Inode, ret: i64) -> (u32, u64, i64) {
+    let (dev, ino) = trace::inode_id(inode);
+    (dev, ino, ret)
 }
 
-/// Fires a file operation's event `fire` if `timer` was started, with
-/// what the operation returned and the inode `target` names.
+/// Fires a file operation's event `fire` if `timer` was started, with what
+/// `event` says (evaluated only then).
 #[inline(always)]
 fn op_done(
     timer: Timer,
     fire: fn(bindings::dev_t, u64, i64, u64),
-    ret: i64,
-    target: impl FnOnce() -> (u32, u64),
+    event: impl FnOnce() -> (u32, u64, i64),
 ) {
     if let Some(ns) = timer.elapsed_ns() {
-        let (dev, ino) = target();
+        let (dev, ino, ret) = event();
         fire(dev, ino, ret, ns);
     }
 }
@@ -145,16 +147,11 @@ unsafe extern "C" fn vexfs_lookup_rs(
     let timer = Timer::start(trace::vexfs_lookup_done::enabled());
     // SAFETY: As the caller guarantees.
     let found = unsafe { inode_ops::Adapter::<DirInode>::lookup(dir, dentry, flags) };
-    // An error pointer's errno (`IS_ERR`), else 0: a dentry or NULL.
-    let addr = found as isize;
-    let errno = if (-(bindings::MAX_ERRNO as isize)..0).contains(&addr) {
-        addr
-    } else {
-        0
-    };
-    // SAFETY: The caller's directory, live for the call.
-    op_done(timer, trace::vexfs_lookup_done::fire, errno as i64, || {
-        target(unsafe { Inode::from_raw(dir) })
+    op_done(timer, trace::vexfs_lookup_done::fire, || {
+        // An error pointer's errno, else 0 (a dentry or NULL).
+        let ret = trace::ret_of(&from_err_ptr(found));
+        // SAFETY: The caller's directory, live for the call.
+        event_of(unsafe { Inode::from_raw(dir) }, ret)
     });
     found
 }
@@ -173,9 +170,9 @@ unsafe extern "C" fn vexfs_create_rs(
     let timer = Timer::start(trace::vexfs_create_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { inode_ops::Adapter::<DirInode>::create(idmap, dir, dentry, mode) };
-    // SAFETY: The caller's directory, live for the call.
-    op_done(timer, trace::vexfs_create_done::fire, ret.into(), || {
-        target(unsafe { Inode::from_raw(dir) })
+    op_done(timer, trace::vexfs_create_done::fire, || {
+        // SAFETY: The caller's directory, live for the call.
+        event_of(unsafe { Inode::from_raw(dir) }, ret.into())
     });
     ret
 }
@@ -192,9 +189,9 @@ unsafe extern "C" fn vexfs_unlink_rs(
     let timer = Timer::start(trace::vexfs_unlink_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { inode_ops::Adapter::<DirInode>::unlink(dir, dentry) };
-    // SAFETY: The caller's directory, live for the call.
-    op_done(timer, trace::vexfs_unlink_done::fire, ret.into(), || {
-        target(unsafe { Inode::from_raw(dir) })
+    op_done(timer, trace::vexfs_unlink_done::fire, || {
+        // SAFETY: The caller's directory, live for the call.
+        event_of(unsafe { Inode::from_raw(dir) }, ret.into())
     });
     ret
 }
@@ -211,9 +208,9 @@ unsafe extern "C" fn vexfs_read_iter_rs(
     let timer = Timer::start(trace::vexfs_read_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { file_ops::Adapter::<RegularFile>::read_iter(iocb, to) };
-    // SAFETY: The caller's request, live for the call.
-    op_done(timer, trace::vexfs_read_done::fire, ret as i64, || {
-        target(unsafe { Kiocb::from_raw(iocb) }.file().inode())
+    op_done(timer, trace::vexfs_read_done::fire, || {
+        // SAFETY: The caller's request, live for the call.
+        event_of(unsafe { Kiocb::from_raw(iocb) }.file().inode(), ret as i64)
     });
     ret
 }
@@ -230,9 +227,9 @@ unsafe extern "C" fn vexfs_write_iter_rs(
     let timer = Timer::start(trace::vexfs_write_done::enabled());
     // SAFETY: As the caller guarantees.
     let ret = unsafe { file_ops::Adapter::<RegularFile>::write_iter(iocb, from) };
-    // SAFETY: The caller's request, live for the call.
-    op_done(timer, trace::vexfs_write_done::fire, ret as i64, || {
-        target(unsafe { Kiocb::from_raw(iocb) }.file().inode())
+    op_done(timer, trace::vexfs_write_done::fire, || {
+        // SAFETY: The caller's request, live for the call.
+        event_of(unsafe { Kiocb::from_raw(iocb) }.file().inode(), ret as i64)
     });
     ret
 }
@@ -252,9 +249,9 @@ unsafe extern "C" fn vexfs_fsync_rs(
     // SAFETY: As the caller guarantees; a directory's fsync is a regular
     // file's, which only uses the file's inode and mount.
     let ret = unsafe { file_ops::Adapter::<RegularFile>::fsync(file, start, end, datasync) };
-    // SAFETY: The caller's open file, live for the call.
-    op_done(timer, trace::vexfs_fsync_done::fire, ret.into(), || {
-        target(unsafe { File::from_raw(file) }.inode())
+    op_done(timer, trace::vexfs_fsync_done::fire, || {
+        // SAFETY: The caller's open file, live for the call.
+        event_of(unsafe { File::from_raw(file) }.inode(), ret.into())
     });
     ret
 }

@@ -13,6 +13,8 @@
 use kernel::bindings;
 use kernel::time::{Instant, Monotonic};
 
+use super::inode::Inode;
+
 /// Declares events of `vexfs_trace.h` with their C prototypes.
 macro_rules! declare_events {
     ($($(#[$attr:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?);)*) => {$(
@@ -113,11 +115,17 @@ impl Timer {
     }
 }
 
+/// What an event names an inode by: its mount's device and its number.
+#[inline]
+pub(crate) fn inode_id(inode: &Inode) -> (u32, u64) {
+    (inode.super_block().dev(), inode.ino())
+}
+
 /// What an operation returned, as an event's `ret`: 0 or a negative errno.
 #[inline]
-pub(crate) fn ret_of(r: &kernel::error::Result) -> i64 {
+pub(crate) fn ret_of<T>(r: &kernel::error::Result<T>) -> i64 {
     match r {
-        Ok(()) => 0,
+        Ok(_) => 0,
         Err(e) => e.to_errno().into(),
     }
 }

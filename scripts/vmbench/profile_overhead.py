@@ -8,8 +8,8 @@ with BPF trampolines for every class (VEXFS_PROFILE_PROBES=fsession), under
 and, if it is installed and works, under bpftrace with fentry/fexit
 (kfunc/kretfunc) latency histograms on the trampolines' probe points. It
 also reports the CPU time each tracer's own process used while the
-workload ran (reading and printing, beside the probes' cost). The conditions alternate in
-every round of one guest run and each is compared with the baseline of its
+workload ran (reading and printing, beside the probes' cost). The
+conditions alternate in every round of one guest run and each is compared with the baseline of its
 own round; the figure is the median ratio over the rounds (throughput loss;
 goals: under 1 % on searches, under 3 % on 4 KiB file operations). Under
 TCG the CPU is emulated: read the ratios, not the rates.

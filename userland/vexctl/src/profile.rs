@@ -136,7 +136,8 @@ impl OpReport {
 #[derive(Serialize, Debug)]
 pub struct IntervalReport {
     kind: &'static str,
-    /// How the probe points are reached: `"fsession"` or `"kprobe"`.
+    /// How the operations are reached: `"raw_tp"`, `"fsession"`,
+    /// `"raw_tp+fsession"` or `"kprobe"`.
     probes: &'static str,
     index: usize,
     elapsed_s: f64,

@@ -192,9 +192,10 @@ impl Default for ProfilerStorage {
 /// What the BPF programs are configured with (their `.rodata`).
 struct Config {
     ops: Vec<Op>,
-    /// The classes of `ops` read from their tracepoint when the BPF set
-    /// loads; the others get fsession programs.
+    /// When the BPF set loads, the classes of `ops` read from their
+    /// tracepoint and those given fsession programs.
     tracepoints: Vec<Op>,
+    sessions: Vec<Op>,
     filter_tgid: u32,
     filter_dev: u32,
     sample_hz: Option<u64>,
@@ -296,13 +297,7 @@ impl<'obj> Loaded<'obj> {
         };
         if bpf {
             loaded.attach_tracepoints(&cfg.tracepoints)?;
-            let sessions: Vec<Op> = cfg
-                .ops
-                .iter()
-                .copied()
-                .filter(|op| !cfg.tracepoints.contains(op))
-                .collect();
-            loaded.attach_sessions(&sessions)?;
+            loaded.attach_sessions(&cfg.sessions)?;
         } else {
             loaded.attach_kprobes(&cfg.ops)?;
         }
@@ -429,6 +424,7 @@ impl<'obj> Profiler<'obj> {
             });
         let cfg = Config {
             tracepoints,
+            sessions,
             filter_tgid: options.pid.unwrap_or(0),
             filter_dev: filter_dev.unwrap_or(0),
             sample_hz: options.sample_hz,
@@ -439,7 +435,7 @@ impl<'obj> Profiler<'obj> {
         let [first, second] = &mut storage.objects;
         let kprobe_reason = match options.probes {
             ProbeChoice::Kprobe => format!("asked for by {PROBES_ENV}=kprobe or --probes kprobe"),
-            choice => match fsession_precheck(&sessions) {
+            choice => match fsession_precheck(&cfg.sessions) {
                 Some(why) if choice == ProbeChoice::Fsession => {
                     return Err(unsupported(format!("fsession probes asked for, but {why}")))
                 }
@@ -451,7 +447,7 @@ impl<'obj> Profiler<'obj> {
                             drop(log);
                             let mechanism = Mechanism::Bpf {
                                 tracepoints: cfg.tracepoints.clone(),
-                                sessions,
+                                sessions: cfg.sessions.clone(),
                             };
                             return Self::finish(loaded, cfg, symbols, mechanism);
                         }
